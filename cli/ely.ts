@@ -1,0 +1,103 @@
+#!/usr/bin/env node
+/**
+ * ely: validate the inventory, print it, synthesize the cluster.
+ * The inventory is the built-in default, or the JSON/YAML file in ELY_INVENTORY (or --inventory).
+ */
+import * as fs from "fs";
+import * as os from "os";
+import * as path from "path";
+import { Command } from "commander";
+import * as YAML from "yaml";
+import { InventoryError, INVENTORY_ENV, inventorySource, loadInventory } from "../nodes";
+import { buildApp } from "./build-app";
+import { collectProblems } from "./collect-problems";
+import { summarizeSynth } from "./synth-summary";
+
+const program = new Command();
+program
+  .name("ely")
+  .description("A netbooted Consul/Nomad home lab, declared with CDK for Terraform")
+  .option("-i, --inventory <file>", `inventory file (JSON or YAML); default: $${INVENTORY_ENV}, else the built-in cluster`)
+  .hook("preAction", (command) => {
+    const file = command.opts().inventory as string | undefined;
+    if (file) process.env[INVENTORY_ENV] = path.resolve(file);
+  });
+
+/** Loads the inventory, printing its problems and exiting 1 when it does not parse. */
+function inventoryOrExit() {
+  try {
+    return loadInventory();
+  } catch (e) {
+    if (e instanceof InventoryError) {
+      console.error(e.message);
+      process.exit(1);
+    }
+    throw e;
+  }
+}
+
+program
+  .command("validate")
+  .description("check the inventory and everything declared from it; exit 1 listing every problem")
+  .action(() => {
+    const inventory = inventoryOrExit();
+    const outdir = fs.mkdtempSync(path.join(os.tmpdir(), "ely-validate-"));
+    try {
+      const { stack } = buildApp({ inventory, outdir, source: inventorySource() });
+      const { errors, warnings } = collectProblems(stack);
+      for (const w of warnings) console.error(w);
+      if (errors.length > 0) {
+        console.error(`${inventorySource()}: ${errors.length} problem${errors.length === 1 ? "" : "s"}:`);
+        for (const e of errors) console.error("  " + e);
+        process.exit(1);
+      }
+      console.log(`${inventorySource()}: valid (${inventory.nodes.length} nodes)`);
+    } finally {
+      fs.rmSync(outdir, { recursive: true, force: true });
+    }
+  });
+
+program
+  .command("inventory")
+  .description("print the effective inventory, every default filled in")
+  .option("--json", "as JSON, in the shape ELY_INVENTORY accepts")
+  .option("--yaml", "as YAML, in the shape ELY_INVENTORY accepts")
+  .action((options: { json?: boolean; yaml?: boolean }) => {
+    const inventory = inventoryOrExit();
+    if (options.yaml) {
+      process.stdout.write(YAML.stringify(inventory));
+      return;
+    }
+    if (options.json) {
+      process.stdout.write(JSON.stringify(inventory, null, 2) + "\n");
+      return;
+    }
+    console.log(`${inventory.name}: datacenter ${inventory.datacenter}, region ${inventory.region}, subnet ${inventory.network.subnet}`);
+    for (const n of inventory.nodes) {
+      console.log(`  ${n.hostname.padEnd(10)} ${n.role.padEnd(7)} ${n.arch.padEnd(6)} ${n.ip.padEnd(16)} ${n.mac ?? "-"}`);
+    }
+  });
+
+program
+  .command("synth")
+  .description("synthesize the Terraform configuration into cdktf.out and print a summary")
+  .option("-o, --outdir <dir>", "output directory", "cdktf.out")
+  .action((options: { outdir: string }) => {
+    const started = Date.now();
+    const inventory = inventoryOrExit();
+    const { app, stack } = buildApp({ inventory, outdir: options.outdir, source: inventorySource(), skipValidation: true });
+    const { errors, warnings } = collectProblems(stack);
+    for (const w of warnings) console.error(w);
+    if (errors.length > 0) {
+      console.error(`${inventorySource()}: ${errors.length} problem${errors.length === 1 ? "" : "s"}; nothing synthesized:`);
+      for (const e of errors) console.error("  " + e);
+      process.exit(1);
+    }
+    app.synth();
+    console.log(summarizeSynth(options.outdir, inventory, Date.now() - started));
+  });
+
+program.parseAsync(process.argv).catch((e: Error) => {
+  console.error(`ely: ${e.message}`);
+  process.exit(1);
+});

@@ -1,0 +1,79 @@
+import * as crypto from "crypto";
+import * as fs from "fs";
+import * as os from "os";
+import * as path from "path";
+import { AssetType, TerraformAsset } from "cdktf";
+import { Construct } from "constructs";
+import { ClusterNode } from "./cluster-node";
+
+export interface AgentConfigBundleProps {
+  /** The nodes whose rendered agent configuration files go into the bundle. */
+  readonly nodes: readonly ClusterNode[];
+}
+
+/**
+ * The agent configuration files of every node, as one synthesized asset directory
+ * (cdktf.out/stacks/<stack>/assets/...), laid out as <hostname>/<file>. The image build
+ * and the util node's boot service consume it; `path` is its location for Terraform.
+ * The asset hash is the content hash, so a changed file changes the path.
+ */
+export class AgentConfigBundle extends Construct {
+  readonly asset: TerraformAsset;
+  /** Relative path of each file inside the bundle -> its JSON text. */
+  readonly files: ReadonlyMap<string, string>;
+  readonly contentHash: string;
+
+  constructor(scope: Construct, id: string, props: AgentConfigBundleProps) {
+    super(scope, id);
+    const files = new Map<string, string>();
+    for (const node of props.nodes) {
+      for (const [name, config] of node.agentConfigs) {
+        files.set(`${node.hostname}/${name}`, JSON.stringify(config, null, 2) + "\n");
+      }
+    }
+    this.files = files;
+    const hash = crypto.createHash("sha256");
+    for (const [file, text] of [...files].sort(([a], [b]) => a.localeCompare(b))) hash.update(file).update("\0").update(text).update("\0");
+    this.contentHash = hash.digest("hex");
+    this.asset = new TerraformAsset(this, "files", {
+      path: stageFiles(this.contentHash, files),
+      type: AssetType.DIRECTORY,
+      assetHash: this.contentHash.slice(0, 32),
+    });
+  }
+
+  /** Where Terraform finds the bundle, relative to the stack's directory. */
+  get path(): string {
+    return this.asset.path;
+  }
+
+  /** The sha256 of one node's file, for triggers. */
+  fileHash(hostname: string, fileName: string): string | undefined {
+    const text = this.files.get(`${hostname}/${fileName}`);
+    return text === undefined ? undefined : crypto.createHash("sha256").update(text).digest("hex");
+  }
+}
+
+/**
+ * Writes the files into a staging directory named by their content hash; a complete
+ * directory is moved into place in one rename, so a reader never sees half of it.
+ */
+function stageFiles(contentHash: string, files: ReadonlyMap<string, string>): string {
+  const root = path.join(os.tmpdir(), "ely-agent-configs");
+  const target = path.join(root, contentHash);
+  if (fs.existsSync(target)) return target;
+  const temp = fs.mkdtempSync(path.join(root + "-"));
+  for (const [file, text] of files) {
+    fs.mkdirSync(path.dirname(path.join(temp, file)), { recursive: true });
+    fs.writeFileSync(path.join(temp, file), text);
+  }
+  fs.mkdirSync(root, { recursive: true });
+  try {
+    fs.renameSync(temp, target);
+  } catch (e) {
+    // Another synth staged the same content first.
+    fs.rmSync(temp, { recursive: true, force: true });
+    if (!fs.existsSync(target)) throw e;
+  }
+  return target;
+}

@@ -1,0 +1,100 @@
+import { Annotations } from "cdktf";
+import { Construct } from "constructs";
+import { formatProblem, Inventory, inventorySchema, schemaProblems, validateInventory } from "../nodes";
+import { AgentConfigBundle } from "./agent-config-bundle";
+import { ClusterMetadata } from "./cluster-metadata";
+import { ClusterNode } from "./cluster-node";
+import { ClusterProviders } from "./cluster-providers";
+import { ConsulAcl } from "./consul-acl";
+import { ConsulClients } from "./consul-clients";
+import { ConsulServers } from "./consul-servers";
+import { NomadAcl } from "./nomad-acl";
+import { NomadClients } from "./nomad-clients";
+import { NomadScheduler } from "./nomad-scheduler";
+import { NomadServers } from "./nomad-servers";
+
+export interface ClusterProps {
+  /** The effective inventory (see nodes/schema.ts); validated when the app synthesizes. */
+  readonly inventory: Inventory;
+  /** Where the inventory came from (a file name), named in validation messages. Default: messages name no file. */
+  readonly inventorySource?: string;
+}
+
+/**
+ * The whole cluster: its nodes, the Consul and Nomad agents' configuration, the providers,
+ * and the cluster-level Consul and Nomad resources.
+ *
+ * Construct ids (a public contract: changing one replaces resources):
+ * providers, nodes/<hostname>, consul-servers, consul-clients, nomad-servers, nomad-clients,
+ * agent-configs, consul-acl, metadata, nomad-acl, nomad-scheduler.
+ */
+export class Cluster extends Construct {
+  readonly inventory: Inventory;
+  readonly providers: ClusterProviders;
+  /** Every node, by hostname. */
+  readonly nodes: ReadonlyMap<string, ClusterNode>;
+  readonly consulServers: ConsulServers;
+  readonly consulClients: ConsulClients;
+  readonly nomadServers: NomadServers;
+  readonly nomadClients: NomadClients;
+  readonly agentConfigs: AgentConfigBundle;
+  readonly consulAcl?: ConsulAcl;
+  readonly nomadAcl?: NomadAcl;
+
+  constructor(scope: Construct, id: string, props: ClusterProps) {
+    super(scope, id);
+    const inventory = props.inventory;
+    this.inventory = inventory;
+    this.node.addValidation({ validate: () => this.validateInventory(props.inventorySource) });
+
+    this.providers = new ClusterProviders(this, "providers", { inventory });
+
+    // A duplicate hostname is reported by validation; only its first node is built.
+    const nodesScope = new Construct(this, "nodes");
+    const nodes = new Map<string, ClusterNode>();
+    for (const spec of inventory.nodes) {
+      if (!nodes.has(spec.hostname)) nodes.set(spec.hostname, new ClusterNode(nodesScope, spec.hostname, { inventory, node: spec }));
+    }
+    this.nodes = nodes;
+    const all = [...nodes.values()];
+    const servers = all.filter((n) => n.role === "server");
+    const clients = all.filter((n) => n.role === "client");
+
+    this.consulServers = new ConsulServers(this, "consul-servers", { inventory, nodes: servers });
+    this.consulClients = new ConsulClients(this, "consul-clients", { inventory, nodes: all.filter((n) => n.role !== "server") });
+    this.nomadServers = new NomadServers(this, "nomad-servers", { inventory, nodes: servers });
+    this.nomadClients = new NomadClients(this, "nomad-clients", { inventory, nodes: clients });
+    this.agentConfigs = new AgentConfigBundle(this, "agent-configs", { nodes: all });
+
+    if (inventory.security.acl) {
+      this.consulAcl = new ConsulAcl(this, "consul-acl", { datacenter: inventory.datacenter, nodes: all });
+      this.nomadAcl = new NomadAcl(this, "nomad-acl");
+    }
+    new ClusterMetadata(this, "metadata", { inventory });
+    new NomadScheduler(this, "nomad-scheduler", {
+      algorithm: inventory.scheduler.algorithm,
+      memoryOversubscription: inventory.scheduler.memoryOversubscription,
+    });
+  }
+
+  get servers(): ClusterNode[] {
+    return [...this.nodes.values()].filter((n) => n.role === "server");
+  }
+
+  get clients(): ClusterNode[] {
+    return [...this.nodes.values()].filter((n) => n.role === "client");
+  }
+
+  /** Schema and whole-inventory rules; warnings become annotations, errors fail synth. */
+  private validateInventory(source?: string): string[] {
+    // The inventory may come from TypeScript rather than a checked file: check its shape too.
+    const parsed = inventorySchema.safeParse(this.inventory, { reportInput: true });
+    const problems = parsed.success ? validateInventory(this.inventory) : schemaProblems(this.inventory, parsed.error.issues);
+    const errors: string[] = [];
+    for (const problem of problems) {
+      if (problem.severity === "warning") Annotations.of(this).addWarning(formatProblem(problem, source));
+      else errors.push(formatProblem(problem, source));
+    }
+    return errors;
+  }
+}

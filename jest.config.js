@@ -1,0 +1,7 @@
+/** Unit and snapshot tests. E2E and netboot suites have their own configs. */
+module.exports = {
+  preset: "ts-jest",
+  testEnvironment: "node",
+  testMatch: ["<rootDir>/__tests__/**/*.test.ts"],
+  setupFilesAfterEnv: ["<rootDir>/__tests__/setup.ts"],
+};

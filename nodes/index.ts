@@ -1,0 +1,6 @@
+export * from "./schema";
+export * from "./problems";
+export * from "./topology";
+export * from "./validate";
+export * from "./load";
+export * from "./default-inventory";

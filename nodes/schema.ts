@@ -1,0 +1,188 @@
+/**
+ * The inventory schema: the shape of the file a user passes through ELY_INVENTORY
+ * (JSON or YAML), and of what `ely inventory --json` prints.
+ *
+ * The schema checks types and closed vocabularies (roles, architectures). Rules that
+ * relate several fields or nodes (duplicates, addresses inside the subnet, server
+ * count) live in validate.ts, so that every problem is reported at once.
+ */
+import { z } from "zod";
+
+export const ROLES = ["util", "server", "client"] as const;
+export const ARCHES = ["amd64", "arm64"] as const;
+export const DISK_KINDS = ["sd", "nvme", "ssd", "hdd"] as const;
+/** How a node gets its operating system. */
+export const BOOT_MODES = ["netboot", "ssh", "local"] as const;
+
+export const diskSchema = z
+  .object({
+    /** Device name as the node sees it, e.g. "nvme0n1". */
+    device: z.string().min(1),
+    sizeGb: z.number().positive(),
+    kind: z.enum(DISK_KINDS),
+  })
+  .strict();
+
+export const hardwareSchema = z
+  .object({
+    /** Human model name, e.g. "ODROID H2". Used for the Nomad node_class. */
+    model: z.string().min(1),
+    cores: z.number().int().positive().optional(),
+    /** Clock of one core in MHz; Nomad's CPU capacity is cores x cpuMhz. */
+    cpuMhz: z.number().int().positive().optional(),
+    memoryMb: z.number().int().positive().optional(),
+    disks: z.array(diskSchema).default([]),
+  })
+  .strict();
+
+export const hostVolumeSchema = z
+  .object({
+    name: z.string().regex(/^[a-z0-9][a-z0-9_-]*$/, "expected a lowercase name of letters, digits, - and _"),
+    path: z.string().startsWith("/", "expected an absolute path"),
+    readOnly: z.boolean().default(false),
+  })
+  .strict();
+
+export const nodeSchema = z
+  .object({
+    hostname: z.string().min(1),
+    role: z.enum(ROLES),
+    arch: z.enum(ARCHES),
+    /** IPv4 address of the primary interface (the one agents bind to). */
+    ip: z.string(),
+    /** MAC of the interface the node boots from. Required for netbooted nodes. */
+    mac: z.string().optional(),
+    /** Other interfaces' MACs, checked for duplicates. */
+    extraMacs: z.array(z.string()).default([]),
+    /** Defaults to "netboot" for clients and "ssh" for servers and util (the seed's pets). */
+    boot: z.enum(BOOT_MODES).optional(),
+    /**
+     * Image build this node boots instead of the default channel (the seed's canary:
+     * one worker on "latest" while the others stay on "stable").
+     */
+    imageChannel: z.string().optional(),
+    hardware: hardwareSchema.optional(),
+    hostVolumes: z.array(hostVolumeSchema).default([]),
+    /** Extra Nomad client meta, merged over the meta derived from the hardware. */
+    meta: z.record(z.string(), z.string()).default({}),
+    /** Escape hatch: deep-merged over the rendered agent configuration files. */
+    agentOverrides: z
+      .object({
+        consul: z.record(z.string(), z.unknown()).optional(),
+        nomad: z.record(z.string(), z.unknown()).optional(),
+      })
+      .strict()
+      .default({}),
+  })
+  .strict();
+
+export const networkSchema = z
+  .object({
+    /** IPv4 subnet in CIDR notation. */
+    subnet: z.string(),
+    gateway: z.string(),
+    /** Domain of the hosts, e.g. dmz.509ely.com. */
+    internalDomain: z.string().min(1),
+    /** Domain of the services routed by the ingress, e.g. apps.509ely.com. */
+    servicesDomain: z.string().min(1),
+    /** Address that the ingress answers on (the seed's keepalived VIP). */
+    ingressAddress: z.string(),
+    /** DNS servers the nodes use. Defaults to the gateway. */
+    dnsServers: z.array(z.string()).optional(),
+  })
+  .strict();
+
+export const securitySchema = z
+  .object({
+    /** Consul and Nomad ACLs with default deny. */
+    acl: z.boolean().default(true),
+    /** TLS on Consul's and Nomad's HTTP and RPC. */
+    tls: z.boolean().default(true),
+    /** Gossip encryption (the key arrives as a secret, never in the rendered files). */
+    gossipEncryption: z.boolean().default(true),
+    /** Directory on the nodes where the secret material is delivered. */
+    secretsDir: z.string().startsWith("/").default("/etc/ely/secrets"),
+  })
+  .strict();
+
+export const endpointsSchema = z
+  .object({
+    /** Consul HTTP(S) address for the Terraform provider. Defaults to the first server, https :8501 (http :8500 without TLS). */
+    consul: z.string().url().optional(),
+    /** Nomad HTTP(S) address for the Terraform provider. Defaults to the first server on :4646. */
+    nomad: z.string().url().optional(),
+    /** CA certificate file on the machine running Terraform, for TLS endpoints. */
+    caFile: z.string().optional(),
+  })
+  .strict();
+
+export const stateSchema = z.discriminatedUnion("backend", [
+  z
+    .object({
+      backend: z.literal("local"),
+      /** Defaults to terraform.<stack>.tfstate in the working directory (cdktf's default). */
+      path: z.string().optional(),
+    })
+    .strict(),
+  z
+    .object({
+      backend: z.literal("consul"),
+      /** Consul address (host:port). Defaults to the Consul endpoint. */
+      address: z.string().optional(),
+      scheme: z.enum(["http", "https"]).optional(),
+      /** KV path of the state. */
+      path: z.string().default("ely/terraform/state"),
+    })
+    .strict(),
+]);
+
+export const versionsSchema = z
+  .object({
+    consul: z.string().default("1.16.6"),
+    nomad: z.string().default("1.6.10"),
+  })
+  .strict();
+
+export const schedulerSchema = z
+  .object({
+    /** "spread" places allocations on the emptiest client (the seed spread its web replicas); "binpack" fills clients one by one. */
+    algorithm: z.enum(["spread", "binpack"]).default("spread"),
+    /** Lets tasks use memory above their reservation up to memory_max. */
+    memoryOversubscription: z.boolean().default(false),
+  })
+  .strict();
+
+export const inventorySchema = z
+  .object({
+    /** Cluster name; also the Terraform stack name. */
+    name: z.string().regex(/^[a-z][a-z0-9-]*$/, "expected a lowercase name of letters, digits and -"),
+    datacenter: z.string().min(1),
+    region: z.string().min(1).default("global"),
+    network: networkSchema,
+    security: securitySchema.default(securitySchema.parse({})),
+    endpoints: endpointsSchema.default({}),
+    state: stateSchema.default({ backend: "local" }),
+    versions: versionsSchema.default(versionsSchema.parse({})),
+    scheduler: schedulerSchema.default(schedulerSchema.parse({})),
+    nodes: z.array(nodeSchema).min(1),
+  })
+  .strict();
+
+/** The inventory as a user writes it (defaults may be left out). */
+export type InventoryInput = z.input<typeof inventorySchema>;
+/** The effective inventory, every default filled in. */
+export type Inventory = z.output<typeof inventorySchema>;
+export type InventoryNode = Inventory["nodes"][number];
+export type Role = (typeof ROLES)[number];
+export type Arch = (typeof ARCHES)[number];
+export type BootMode = (typeof BOOT_MODES)[number];
+export type HostVolume = InventoryNode["hostVolumes"][number];
+
+/**
+ * The inventory schema with roles, architectures and boot modes as free strings: when
+ * only those are wrong, the whole-inventory rules still run, so every problem is
+ * reported at once.
+ */
+export const lenientInventorySchema = inventorySchema.extend({
+  nodes: z.array(nodeSchema.extend({ role: z.string(), arch: z.string(), boot: z.string().optional() })).min(1),
+});

@@ -1,0 +1,61 @@
+/** Facts derived from the inventory that several constructs need. */
+import { BootMode, Inventory, InventoryNode } from "./schema";
+
+export const CONSUL_HTTP_PORT = 8500;
+export const CONSUL_HTTPS_PORT = 8501;
+export const NOMAD_HTTP_PORT = 4646;
+export const NOMAD_RPC_PORT = 4647;
+
+/** Clients netboot (cattle); servers and util are pets managed over ssh until they netboot too. */
+export function bootModeOf(node: InventoryNode): BootMode {
+  return node.boot ?? (node.role === "client" ? "netboot" : "ssh");
+}
+
+export function serversOf(inventory: Inventory): InventoryNode[] {
+  return inventory.nodes.filter((n) => n.role === "server");
+}
+
+export function clientsOf(inventory: Inventory): InventoryNode[] {
+  return inventory.nodes.filter((n) => n.role === "client");
+}
+
+/** Consul's HTTP address for the Terraform provider. */
+export function consulEndpoint(inventory: Inventory): string {
+  if (inventory.endpoints.consul) return inventory.endpoints.consul;
+  const first = serversOf(inventory)[0] ?? inventory.nodes[0];
+  return inventory.security.tls ? `https://${first.ip}:${CONSUL_HTTPS_PORT}` : `http://${first.ip}:${CONSUL_HTTP_PORT}`;
+}
+
+/** Nomad's HTTP address for the Terraform provider. */
+export function nomadEndpoint(inventory: Inventory): string {
+  if (inventory.endpoints.nomad) return inventory.endpoints.nomad;
+  const first = serversOf(inventory)[0] ?? inventory.nodes[0];
+  return `${inventory.security.tls ? "https" : "http"}://${first.ip}:${NOMAD_HTTP_PORT}`;
+}
+
+/** "ODROID H2" -> "odroid-h2": the Nomad node_class of a client. */
+export function nodeClassOf(node: InventoryNode): string {
+  const model = node.hardware?.model ?? "unknown";
+  return model.toLowerCase().replace(/[^a-z0-9]+/g, "-").replace(/^-|-$/g, "");
+}
+
+/** A client's schedulable capacity, as Nomad fingerprints it. */
+export interface Capacity {
+  readonly cpuMhz: number;
+  readonly memoryMb: number;
+}
+
+export function capacityOf(node: InventoryNode): Capacity {
+  const hw = node.hardware;
+  return { cpuMhz: (hw?.cores ?? 0) * (hw?.cpuMhz ?? 0), memoryMb: hw?.memoryMb ?? 0 };
+}
+
+export function fqdnOf(inventory: Inventory, node: InventoryNode): string {
+  return `${node.hostname}.${inventory.network.internalDomain}`;
+}
+
+/** "https://10.25.89.10:8501" -> { scheme: "https", host: "10.25.89.10:8501" }; tolerant of bad input (validation reports it). */
+export function splitEndpoint(endpoint: string): { scheme: string; host: string } {
+  const match = /^([a-z]+):\/\/([^/]+)/i.exec(endpoint);
+  return match ? { scheme: match[1].toLowerCase(), host: match[2] } : { scheme: "http", host: endpoint };
+}
