@@ -1,7 +1,8 @@
-/** Unit and snapshot tests. E2E and netboot suites have their own configs. */
+/** Unit, snapshot and CLI tests (`npm test`). The E2E and netboot suites have their own configs. */
 module.exports = {
   preset: "ts-jest",
   testEnvironment: "node",
   testMatch: ["<rootDir>/__tests__/**/*.test.ts"],
   setupFilesAfterEnv: ["<rootDir>/__tests__/setup.ts"],
+  globalSetup: "<rootDir>/__tests__/global-setup.js",
 };

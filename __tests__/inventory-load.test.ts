@@ -1,0 +1,90 @@
+import * as fs from "fs";
+import * as os from "os";
+import * as path from "path";
+import * as YAML from "yaml";
+import { DEFAULT_INVENTORY, InventoryError, loadInventory, parseInventory, readInventoryFile } from "../nodes";
+import { defaultInput } from "./helpers/inventory";
+
+let dir: string;
+beforeEach(() => (dir = fs.mkdtempSync(path.join(os.tmpdir(), "ely-inv-"))));
+afterEach(() => fs.rmSync(dir, { recursive: true, force: true }));
+
+function write(name: string, content: string): string {
+  const file = path.join(dir, name);
+  fs.writeFileSync(file, content);
+  return file;
+}
+
+function problemsOf(fn: () => unknown): string {
+  try {
+    fn();
+  } catch (e) {
+    expect(e).toBeInstanceOf(InventoryError);
+    return (e as Error).message;
+  }
+  throw new Error("expected an InventoryError");
+}
+
+describe("loading an inventory", () => {
+  test("the built-in default is the seed's seven hosts", () => {
+    const inventory = loadInventory({});
+    expect(inventory.nodes.map((n) => `${n.hostname}:${n.role}:${n.arch}:${n.ip}`)).toEqual([
+      "util:util:arm64:10.25.89.4",
+      "m1:server:arm64:10.25.89.10",
+      "m2:server:arm64:10.25.89.20",
+      "m3:server:arm64:10.25.89.30",
+      "w1:client:amd64:10.25.89.21",
+      "w2:client:amd64:10.25.89.22",
+      "w3:client:amd64:10.25.89.23",
+    ]);
+    const w1 = inventory.nodes[4];
+    expect(w1.mac).toBe("00:1e:06:45:28:5c");
+    expect(w1.hardware).toMatchObject({ model: "ODROID H2", memoryMb: 32768, disks: [{ kind: "nvme", sizeGb: 1000 }] });
+    expect(inventory.network).toMatchObject({ subnet: "10.25.89.0/24", internalDomain: "dmz.509ely.com", servicesDomain: "apps.509ely.com" });
+  });
+
+  test("the effective inventory, printed as JSON or YAML, loads back unchanged", () => {
+    const effective = loadInventory({});
+    const json = write("mine.json", JSON.stringify(effective));
+    const yaml = write("mine.yaml", YAML.stringify(effective));
+    expect(loadInventory({ ELY_INVENTORY: json })).toEqual(effective);
+    expect(loadInventory({ ELY_INVENTORY: yaml })).toEqual(effective);
+  });
+
+  test("schema errors name the file, the node and the field, all at once", () => {
+    const input = defaultInput();
+    input.nodes[1].role = "master";
+    input.nodes[2].arch = "armhf";
+    input.nodes[4].ip = 21 as unknown as string;
+    input.nodes[5].colour = "red";
+    const file = write("bad.json", JSON.stringify(input));
+    const message = problemsOf(() => readInventoryFile(file));
+    expect(message).toContain(`${file}: the inventory has 4 problems`);
+    expect(message).toContain(`error: ${file}, node m1, field nodes[1].role: received "master": Invalid option: expected one of "util"|"server"|"client"`);
+    expect(message).toContain(`error: ${file}, node m2, field nodes[2].arch: received "armhf": Invalid option: expected one of "amd64"|"arm64"`);
+    expect(message).toContain(`error: ${file}, node w1, field nodes[4].ip: received 21: Invalid input: expected string, received number`);
+    expect(message).toMatch(/node w2, field nodes\[5\].*Unrecognized key: "colour"/);
+  });
+
+  test("a wrong role still lets the whole-inventory rules report", () => {
+    const input = defaultInput();
+    input.nodes[1].role = "master";
+    input.nodes[6].mac = input.nodes[5].mac;
+    const message = problemsOf(() => parseInventory(input, "inv.yaml"));
+    expect(message).toContain('error: inv.yaml, node m1, field nodes[1].role: received "master"');
+    expect(message).toContain("received 2 servers, expected an odd number of at least 3");
+    expect(message).toContain('error: inv.yaml, node w3, field nodes[6].mac: received "00:1e:06:45:20:02", expected a unique MAC address; node w2 has it already');
+  });
+
+  test("an unreadable or unparsable file is named", () => {
+    expect(problemsOf(() => readInventoryFile(path.join(dir, "missing.json")))).toMatch(/missing\.json, field \(file\): cannot read it/);
+    const broken = write("broken.yaml", "nodes: [\n");
+    expect(problemsOf(() => readInventoryFile(broken))).toMatch(/broken\.yaml, field \(file\): cannot parse it/);
+  });
+
+  test("the default inventory input is not mutated by parsing", () => {
+    const before = JSON.stringify(DEFAULT_INVENTORY);
+    parseInventory(DEFAULT_INVENTORY, "x");
+    expect(JSON.stringify(DEFAULT_INVENTORY)).toBe(before);
+  });
+});
