@@ -54,7 +54,13 @@ describe("ely CLI", () => {
 
   test("a single-server lab synthesizes with a warning", async () => {
     const file = path.join(dir, "lab.yaml");
-    fs.writeFileSync(file, "name: lab\ndatacenter: dc1\nnetwork: {subnet: 10.0.0.0/24, gateway: 10.0.0.1, internalDomain: a, servicesDomain: b, ingressAddress: 10.0.0.5}\nnodes:\n  - {hostname: s1, role: server, arch: arm64, ip: 10.0.0.10}\n  - {hostname: c1, role: client, arch: amd64, ip: 10.0.0.20, mac: '52:54:00:00:00:01', hardware: {model: vm, cores: 2, cpuMhz: 2000, memoryMb: 2048}}\n");
+    const volumes = ["traefik-acme", "gitea-data", "registry-data", "prometheus-data"].map((v) => `{name: ${v}, path: /srv/${v}}`).join(", ");
+    fs.writeFileSync(
+      file,
+      "name: lab\ndatacenter: dc1\nnetwork: {subnet: 10.0.0.0/24, gateway: 10.0.0.1, internalDomain: lab.example, servicesDomain: apps.lab.example, ingressAddress: 10.0.0.5}\nnodes:\n" +
+        "  - {hostname: s1, role: server, arch: arm64, ip: 10.0.0.10}\n" +
+        `  - {hostname: c1, role: client, arch: amd64, ip: 10.0.0.20, mac: '52:54:00:00:00:01', hardware: {model: vm, cores: 4, cpuMhz: 2000, memoryMb: 8192}, hostVolumes: [${volumes}]}\n`,
+    );
     const result = await run(["synth"], { ELY_INVENTORY: file });
     expect(result.exitCode).toBe(0);
     expect(result.stderr).toContain("warning: " + file + ", field nodes[].role: received 1 server, expected 3 or 5");
@@ -69,7 +75,8 @@ describe("ely CLI", () => {
     expect(result.stdout).toMatch(/consul_acl_token\s+9/);
     const stack = path.join(dir, "cdktf.out", "stacks", "ely");
     const config = JSON.parse(fs.readFileSync(path.join(stack, "cdk.tf.json"), "utf8"));
-    expect(Object.keys(config.provider).sort()).toEqual(["consul", "nomad", "null"]);
+    expect(Object.keys(config.provider).sort()).toEqual(["consul", "namecheap", "nomad", "null"]);
+    expect(Object.keys(config.resource.nomad_job)).toHaveLength(8);
     const assets = path.join(stack, "assets");
     const [bundle] = fs.readdirSync(assets);
     const [hash] = fs.readdirSync(path.join(assets, bundle));

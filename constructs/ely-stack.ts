@@ -1,22 +1,38 @@
 import { TerraformStack } from "cdktf";
 import { Construct } from "constructs";
+import { ALL_JOBS, JobDefinition } from "../jobs";
 import { Inventory } from "../nodes";
 import { Cluster } from "./cluster";
+import { PublicDns } from "./public-dns";
+import { Services } from "./services";
 import { configureStateBackend } from "./state-backend";
 
 export interface ElyStackProps {
   readonly inventory: Inventory;
   /** Where the inventory came from, named in validation messages. Default: messages name no file. */
   readonly inventorySource?: string;
+  /** The services to run. Default: every job of jobs/ (ALL_JOBS). */
+  readonly jobs?: readonly JobDefinition[];
 }
 
-/** The one Terraform stack of a cluster, named after it: everything converges in one plan. */
+/**
+ * The one Terraform stack of a cluster, named after it: everything converges in one plan.
+ * Construct ids: cluster, services/<job>, public-dns.
+ */
 export class ElyStack extends TerraformStack {
   readonly cluster: Cluster;
+  readonly services: Services;
+  readonly publicDns: PublicDns;
 
   constructor(scope: Construct, id: string, props: ElyStackProps) {
     super(scope, id);
     configureStateBackend(this, props.inventory);
     this.cluster = new Cluster(this, "cluster", { inventory: props.inventory, inventorySource: props.inventorySource });
+    this.services = new Services(this, "services", { inventory: props.inventory });
+    for (const job of props.jobs ?? ALL_JOBS) this.services.add(job.id, job.props(props.inventory));
+    this.publicDns = new PublicDns(this, "public-dns", {
+      dns: props.inventory.dns,
+      hosts: this.services.exposed.map((s) => ({ host: s.props.expose!.host, job: s.name })),
+    });
   }
 }

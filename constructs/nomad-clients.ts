@@ -32,7 +32,11 @@ export class NomadClients extends Construct {
           node.spec.hostVolumes.map((v) => [v.name, { path: v.path, read_only: v.readOnly }]),
         ),
       };
-      config.plugin = { docker: { config: { volumes: { enabled: true }, allow_privileged: false } } };
+      const plugin: Record<string, unknown> = {};
+      if (node.spec.drivers.includes("docker")) plugin.docker = { config: { volumes: { enabled: true }, allow_privileged: false } };
+      if (node.spec.drivers.includes("raw_exec")) plugin.raw_exec = { config: { enabled: true } };
+      if (!node.spec.drivers.includes("exec")) (config.client as Record<string, unknown>).options = { "driver.denylist": "exec" };
+      config.plugin = plugin;
       node.addAgentConfig(NOMAD_CONFIG_FILE, config);
     }
   }

@@ -44,6 +44,14 @@ export const DEFAULT_INVENTORY: InventoryInput = {
     servicesDomain: "apps.509ely.com",
     ingressAddress: "10.25.89.5",
   },
+  // The seed's registrar; its DNS was set up by hand, here every exposed host gets its record.
+  dns: {
+    provider: "namecheap",
+    apiUser: "kyleondy",
+    userName: "kyleondy",
+    ingressName: "home.ondy.org",
+    zones: ["kyleondy.com", "ondy.org", "509ely.com"],
+  },
   nodes: [
     {
       hostname: "util",

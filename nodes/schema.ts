@@ -10,6 +10,7 @@ import { z } from "zod";
 
 export const ROLES = ["util", "server", "client"] as const;
 export const ARCHES = ["amd64", "arm64"] as const;
+export const DRIVERS = ["docker", "exec", "raw_exec"] as const;
 export const DISK_KINDS = ["sd", "nvme", "ssd", "hdd"] as const;
 /** How a node gets its operating system. */
 export const BOOT_MODES = ["netboot", "ssh", "local"] as const;
@@ -63,6 +64,8 @@ export const nodeSchema = z
     imageChannel: z.string().optional(),
     hardware: hardwareSchema.optional(),
     hostVolumes: z.array(hostVolumeSchema).default([]),
+    /** Nomad task drivers a client offers. Default: docker and exec; raw_exec is enabled only when listed. */
+    drivers: z.array(z.enum(DRIVERS)).default(["docker", "exec"]),
     /** Extra Nomad client meta, merged over the meta derived from the hardware. */
     meta: z.record(z.string(), z.string()).default({}),
     /** Escape hatch: deep-merged over the rendered agent configuration files. */
@@ -149,8 +152,40 @@ export const schedulerSchema = z
     algorithm: z.enum(["spread", "binpack"]).default("spread"),
     /** Lets tasks use memory above their reservation up to memory_max. */
     memoryOversubscription: z.boolean().default(false),
+    /** Share of each client's CPU and memory kept free of jobs (system, agents, failover room). */
+    headroomPercent: z.number().min(0).max(90).default(10),
   })
   .strict();
+
+export const dnsSchema = z.discriminatedUnion("provider", [
+  z
+    .object({
+      /** The seed's registrar. The API key is the sensitive variable namecheap_api_key. */
+      provider: z.literal("namecheap"),
+      apiUser: z.string().min(1),
+      userName: z.string().min(1),
+      /** Public name every exposed host points at (a CNAME), kept current by the ddns job. */
+      ingressName: z.string().min(1),
+      /** Zones (registered domains) the records are written in. */
+      zones: z.array(z.string().min(1)).min(1),
+      ttlSeconds: z.number().int().positive().default(300),
+    })
+    .strict(),
+  z
+    .object({
+      /** RFC 2136 dynamic updates (BIND, Knot, PowerDNS...). The TSIG secret is the sensitive variable dns_tsig_secret. */
+      provider: z.literal("rfc2136"),
+      server: z.string().min(1),
+      port: z.number().int().positive().default(53),
+      keyName: z.string().min(1),
+      keyAlgorithm: z.string().default("hmac-sha256"),
+      ingressName: z.string().min(1),
+      zones: z.array(z.string().min(1)).min(1),
+      ttlSeconds: z.number().int().positive().default(300),
+    })
+    .strict(),
+  z.object({ provider: z.literal("none") }).strict(),
+]);
 
 export const inventorySchema = z
   .object({
@@ -164,6 +199,8 @@ export const inventorySchema = z
     state: stateSchema.default({ backend: "local" }),
     versions: versionsSchema.default(versionsSchema.parse({})),
     scheduler: schedulerSchema.default(schedulerSchema.parse({})),
+    /** Public DNS for the exposed services. Default: none (no records managed). */
+    dns: dnsSchema.default({ provider: "none" }),
     nodes: z.array(nodeSchema).min(1),
   })
   .strict();
@@ -177,6 +214,8 @@ export type Role = (typeof ROLES)[number];
 export type Arch = (typeof ARCHES)[number];
 export type BootMode = (typeof BOOT_MODES)[number];
 export type HostVolume = InventoryNode["hostVolumes"][number];
+export type Driver = (typeof DRIVERS)[number];
+export type DnsConfig = Inventory["dns"];
 
 /**
  * The inventory schema with roles, architectures and boot modes as free strings: when

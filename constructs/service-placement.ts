@@ -1,0 +1,143 @@
+/**
+ * Synth-time placement checks across all services, against the inventory's clients:
+ * capacity with headroom (per job and in total), static port collisions on shared nodes,
+ * duplicate exposed hosts, host volumes no client provides, drivers no client offers.
+ * Every check indexes by value (port, host, node), so the cost is linear in jobs x clients.
+ */
+import { capacityOf, clientsOf, Inventory, InventoryNode, nodeClassOf } from "../nodes";
+import { hardwareMeta } from "./nomad-clients";
+import { NomadService } from "./nomad-service";
+import { PlacementConstraint } from "./nomad-service-props";
+
+/** Value of a Nomad interpolation target on a node, or undefined when the inventory does not know it. */
+function attributeOf(node: InventoryNode, inventory: Inventory, attribute: string): string | undefined {
+  const meta = /^\$\{meta\.(.+)\}$/.exec(attribute);
+  if (meta) return { ...hardwareMeta(node), ...node.meta }[meta[1]];
+  switch (attribute) {
+    case "${attr.cpu.arch}":
+      return node.arch;
+    case "${attr.kernel.name}":
+      return "linux";
+    case "${node.class}":
+      return nodeClassOf(node);
+    case "${node.unique.name}":
+      return node.hostname;
+    case "${node.datacenter}":
+      return inventory.datacenter;
+    default:
+      return undefined;
+  }
+}
+
+function satisfies(node: InventoryNode, inventory: Inventory, c: PlacementConstraint): boolean {
+  const value = attributeOf(node, inventory, c.attribute);
+  if (value === undefined) return true; // Unknown here: Nomad decides.
+  switch (c.operator ?? "=") {
+    case "=":
+      return value === c.value;
+    case "!=":
+      return value !== c.value;
+    case "regexp":
+      return new RegExp(c.value ?? "").test(value);
+    default:
+      return true;
+  }
+}
+
+function plural(n: number, word: string): string {
+  return `${n} ${word}${n === 1 ? "" : "s"}`;
+}
+
+export function checkPlacement(inventory: Inventory, services: readonly NomadService[]): string[] {
+  const errors: string[] = [];
+  const clients = clientsOf(inventory);
+  const headroom = inventory.scheduler.headroomPercent / 100;
+  const usable = new Map(clients.map((n) => {
+    const c = capacityOf(n);
+    return [n.hostname, { cpuMhz: Math.floor(c.cpuMhz * (1 - headroom)), memoryMb: Math.floor(c.memoryMb * (1 - headroom)) }];
+  }));
+  const drivers = new Set(clients.flatMap((n) => n.drivers));
+  const volumes = new Set(clients.flatMap((n) => n.hostVolumes.map((v) => v.name)));
+
+  const portOwners = new Map<number, Map<string, string>>(); // port -> node -> job
+  const exposedHosts = new Map<string, string>(); // host+path -> job
+  let totalCpu = 0;
+  let totalMemory = 0;
+
+  for (const service of services) {
+    const job = service.name;
+    const p = service.props;
+    const before = errors.length;
+    if (!drivers.has(service.driver)) {
+      errors.push(`job ${job}, field driver: received ${JSON.stringify(service.driver)}, expected a driver some client offers (${[...drivers].sort().join(", ") || "no client"})`);
+    }
+    const hostVolumes = (p.volumes ?? []).flatMap((v, i) => (v.kind === "host" ? [[i, v.source] as const] : []));
+    for (const [i, source] of hostVolumes) {
+      if (!volumes.has(source)) {
+        errors.push(`job ${job}, field volumes[${i}].source: received ${JSON.stringify(source)}, expected a host volume some client provides (${[...volumes].sort().join(", ") || "none declared"})`);
+      }
+    }
+    const eligible = clients.filter(
+      (n) =>
+        n.drivers.includes(service.driver) &&
+        hostVolumes.every(([, source]) => n.hostVolumes.some((v) => v.name === source)) &&
+        (p.constraints ?? []).every((c) => satisfies(n, inventory, c)),
+    );
+    if (eligible.length === 0) {
+      // Said already when a missing driver or volume explains it.
+      if (errors.length === before) errors.push(`job ${job}: no client can run it (driver ${service.driver}, host volumes ${hostVolumes.map(([, s]) => s).join(", ") || "none"}, ${plural((p.constraints ?? []).length, "constraint")}); clients: ${clients.map((n) => n.hostname).join(", ")}`);
+      continue;
+    }
+    const names = eligible.map((n) => n.hostname).join(", ");
+    const allocations = service.type === "system" ? eligible.length : service.count;
+
+    // Capacity: one allocation must fit one client; all of them must fit the eligible clients.
+    const fitting = eligible.filter((n) => usable.get(n.hostname)!.cpuMhz >= service.cpuMhz && usable.get(n.hostname)!.memoryMb >= service.memoryMb);
+    if (fitting.length === 0) {
+      const biggest = eligible.map((n) => `${n.hostname} ${usable.get(n.hostname)!.cpuMhz} MHz/${usable.get(n.hostname)!.memoryMb} MB`).join(", ");
+      errors.push(`job ${job}: one allocation asks for ${service.cpuMhz} MHz CPU and ${service.memoryMb} MB memory, expected it to fit a client after ${inventory.scheduler.headroomPercent}% headroom (${biggest})`);
+    }
+    const jobCpu = allocations * service.cpuMhz;
+    const jobMemory = allocations * service.memoryMb;
+    const offerCpu = eligible.reduce((s, n) => s + usable.get(n.hostname)!.cpuMhz, 0);
+    const offerMemory = eligible.reduce((s, n) => s + usable.get(n.hostname)!.memoryMb, 0);
+    if (fitting.length > 0 && (jobCpu > offerCpu || jobMemory > offerMemory)) {
+      errors.push(`job ${job}: ${plural(allocations, "allocation")} ask for ${jobCpu} MHz CPU and ${jobMemory} MB memory, expected at most what its clients ${names} offer after ${inventory.scheduler.headroomPercent}% headroom: ${offerCpu} MHz and ${offerMemory} MB`);
+    }
+    totalCpu += jobCpu;
+    totalMemory += jobMemory;
+
+    // Static ports: each node can give a port to one allocation of one job.
+    const staticPorts = (p.ports ?? []).flatMap((port) => (port.static !== undefined ? [port.static] : []));
+    for (const port of staticPorts) {
+      if (service.type !== "system" && allocations > eligible.length) {
+        errors.push(`job ${job}: ${plural(allocations, "allocation")} each need static port ${port}, expected at most one per client (${plural(eligible.length, "eligible client")}: ${names})`);
+      }
+      const owners = portOwners.get(port) ?? new Map<string, string>();
+      portOwners.set(port, owners);
+      const clashes = new Map<string, string[]>();
+      for (const n of eligible) {
+        const other = owners.get(n.hostname);
+        if (other !== undefined && other !== job) clashes.set(other, [...(clashes.get(other) ?? []), n.hostname]);
+        else owners.set(n.hostname, job);
+      }
+      for (const [other, nodes] of clashes) {
+        errors.push(`job ${job} and job ${other} both claim static port ${port} on ${nodes.join(", ")}: expected each static port to belong to one job per node`);
+      }
+    }
+
+    if (p.expose) {
+      const key = `${p.expose.host.toLowerCase()}${p.expose.path ?? ""}`;
+      const other = exposedHosts.get(key);
+      if (other !== undefined) errors.push(`job ${job}, field expose.host: received ${JSON.stringify(key)}, expected a host not exposed already; job ${other} exposes it`);
+      else exposedHosts.set(key, job);
+    }
+  }
+
+  const allCpu = [...usable.values()].reduce((s, c) => s + c.cpuMhz, 0);
+  const allMemory = [...usable.values()].reduce((s, c) => s + c.memoryMb, 0);
+  if (clients.length > 0 && (totalCpu > allCpu || totalMemory > allMemory)) {
+    errors.push(`all jobs: ${plural(services.length, "job")} ask for ${totalCpu} MHz CPU and ${totalMemory} MB memory in total, expected at most what the clients offer after ${inventory.scheduler.headroomPercent}% headroom: ${allCpu} MHz and ${allMemory} MB`);
+  }
+  return errors;
+}
