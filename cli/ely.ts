@@ -11,6 +11,7 @@ import * as YAML from "yaml";
 import { InventoryError, INVENTORY_ENV, inventorySource, loadInventory } from "../nodes";
 import { buildApp } from "./build-app";
 import { collectProblems } from "./collect-problems";
+import { DEFAULT_LIMIT_CHARS, PlanJson, summarizePlan } from "./plan-summary";
 import { summarizeSynth } from "./synth-summary";
 
 const program = new Command();
@@ -95,6 +96,22 @@ program
     }
     app.synth();
     console.log(summarizeSynth(options.outdir, inventory, Date.now() - started));
+  });
+
+program
+  .command("plan-summary")
+  .description("Markdown review of a plan: pass `terraform show -json <plan>` output as a file or on stdin")
+  .argument("[file]", "plan JSON file; default: standard input")
+  .option("--limit <chars>", "maximum length of the summary", String(DEFAULT_LIMIT_CHARS))
+  .action((file: string | undefined, options: { limit: string }) => {
+    const text = fs.readFileSync(file ?? 0, "utf8");
+    let plan: PlanJson;
+    try {
+      plan = JSON.parse(text) as PlanJson;
+    } catch (e) {
+      throw new Error(`${file ?? "stdin"}: expected the JSON of \`terraform show -json <plan>\`, could not parse it: ${(e as Error).message}`);
+    }
+    process.stdout.write(summarizePlan(plan, Number(options.limit)));
   });
 
 program.parseAsync(process.argv).catch((e: Error) => {

@@ -1,0 +1,53 @@
+import { PlanJson, summarizePlan } from "../cli/plan-summary";
+
+function job(id: string, image: string, count = 1, cpu = 100, memory = 128) {
+  return { jobspec: JSON.stringify({ Job: { ID: id, TaskGroups: [{ Count: count, Tasks: [{ Config: { image }, Resources: { CPU: cpu, MemoryMB: memory } }] }] } }) };
+}
+function change(address: string, type: string, actions: string[], before: unknown, after: unknown) {
+  return { address, type, name: address.split(".").pop(), change: { actions, before, after } };
+}
+
+describe("plan summary", () => {
+  test("jobs with image, count and resources before and after", () => {
+    const plan = { resource_changes: [change("nomad_job.web", "nomad_job", ["update"], job("web", "site:1", 3, 100, 64), job("web", "site:2", 4, 200, 64))] } as PlanJson;
+    expect(summarizePlan(plan)).toContain("- **web** (update): image site:1 → site:2; count 3 → 4; cpu MHz 100 → 200");
+  });
+
+  test("nodes that reimage, with the image inputs that changed", () => {
+    const plan = {
+      resource_changes: [
+        change("null_resource.image_client_amd64", "null_resource", ["delete", "create"], { triggers: { packages: "a", scripts: "s", nodes: "w1, w2" } }, { triggers: { packages: "b", scripts: "s", nodes: "w1, w2" } }),
+      ],
+    } as PlanJson;
+    const md = summarizePlan(plan);
+    expect(md).toContain("### Nodes that will reimage");
+    expect(md).toContain("- `null_resource.image_client_amd64` (replace) — nodes: w1, w2 — changed: packages");
+  });
+
+  test("anything destroyed gets a loud warning at the top; no-ops are left out", () => {
+    const plan = {
+      resource_changes: [
+        change("consul_acl_policy.dns", "consul_acl_policy", ["delete"], {}, null),
+        change("consul_key_prefix.kv", "consul_key_prefix", ["no-op"], {}, {}),
+        change("dns_cname_record.www", "dns_cname_record", ["create"], null, {}),
+      ],
+    } as PlanJson;
+    const md = summarizePlan(plan);
+    expect(md.indexOf("DESTROYED")).toBeLessThan(md.indexOf("### DNS"));
+    expect(md).toContain("2 changes: 1 to destroy, 1 to create.");
+    expect(md).toContain("### ACLs\n\n- destroy `consul_acl_policy.dns`");
+    expect(md).not.toContain("consul_key_prefix");
+  });
+
+  test("stays under the limit however large the plan, saying how much it left out", () => {
+    const many = Array.from({ length: 20000 }, (_, i) => change(`nomad_job.j${i}`, "nomad_job", ["update"], job(`j${i}`, "a:1"), job(`j${i}`, "a:2")));
+    const md = summarizePlan({ resource_changes: many } as PlanJson);
+    expect(md.length).toBeLessThan(60000);
+    expect(md).toMatch(/- … and \d+ more/);
+    expect(md).toContain("20000 changes: 20000 to update.");
+  });
+
+  test("an empty plan says so", () => {
+    expect(summarizePlan({})).toContain("No changes.");
+  });
+});

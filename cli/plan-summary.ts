@@ -1,0 +1,147 @@
+/**
+ * Turns `terraform show -json <plan>` into Markdown grouped the way a reviewer thinks:
+ * destroyed things first and loudly, then nodes that reimage (and which image input
+ * changed), jobs that change (image, count, resources before and after), DNS and ACL
+ * changes, and the rest. The text stays under a size limit however large the plan.
+ */
+
+export const DEFAULT_LIMIT_CHARS = 60_000;
+
+type Action = "no-op" | "create" | "read" | "update" | "delete";
+
+interface ResourceChange {
+  address: string;
+  type: string;
+  name: string;
+  change: { actions: Action[]; before: Record<string, unknown> | null; after: Record<string, unknown> | null };
+}
+
+export interface PlanJson {
+  resource_changes?: ResourceChange[];
+}
+
+interface JobFacts {
+  images: string[];
+  count: number[];
+  cpu: number[];
+  memory: number[];
+}
+
+function verb(actions: Action[]): string {
+  if (actions.includes("delete") && actions.includes("create")) return "replace";
+  if (actions.includes("delete")) return "destroy";
+  if (actions.includes("create")) return "create";
+  if (actions.includes("update")) return "update";
+  return actions.join("+");
+}
+
+/** The jobspec Terraform holds (escaped `$${` already resolved), parsed. */
+function jobFacts(state: Record<string, unknown> | null): { name: string; facts: JobFacts } | undefined {
+  const spec = state?.jobspec;
+  if (typeof spec !== "string") return undefined;
+  try {
+    const parsed = JSON.parse(spec) as { Job?: Record<string, unknown> };
+    const job = (parsed.Job ?? parsed) as { ID?: string; TaskGroups?: { Count?: number; Tasks?: { Config?: { image?: string }; Resources?: { CPU?: number; MemoryMB?: number } }[] }[] };
+    const groups = job.TaskGroups ?? [];
+    const tasks = groups.flatMap((g) => g.Tasks ?? []);
+    return {
+      name: job.ID ?? "?",
+      facts: {
+        images: tasks.map((t) => t.Config?.image ?? "-"),
+        count: groups.map((g) => g.Count ?? 1),
+        cpu: tasks.map((t) => t.Resources?.CPU ?? 0),
+        memory: tasks.map((t) => t.Resources?.MemoryMB ?? 0),
+      },
+    };
+  } catch {
+    return undefined;
+  }
+}
+
+function beforeAfter(label: string, before: unknown[] | undefined, after: unknown[] | undefined): string | undefined {
+  const b = before?.join(", ");
+  const a = after?.join(", ");
+  if (b === a) return undefined;
+  return `${label} ${b ?? "-"} → ${a ?? "-"}`;
+}
+
+function triggerChanges(change: ResourceChange["change"]): string[] {
+  const before = (change.before?.triggers ?? {}) as Record<string, string>;
+  const after = (change.after?.triggers ?? {}) as Record<string, string>;
+  return [...new Set([...Object.keys(before), ...Object.keys(after)])].filter((k) => before[k] !== after[k]).sort();
+}
+
+/** Lists items, cutting the list short with a count when the budget is spent. */
+function bounded(lines: string[], budgetChars: number): string[] {
+  const out: string[] = [];
+  let used = 0;
+  for (const [i, line] of lines.entries()) {
+    if (used + line.length + 1 > budgetChars) {
+      out.push(`- … and ${lines.length - i} more`);
+      break;
+    }
+    out.push(line);
+    used += line.length + 1;
+  }
+  return out;
+}
+
+export function summarizePlan(plan: PlanJson, limitChars = DEFAULT_LIMIT_CHARS): string {
+  const changes = (plan.resource_changes ?? []).filter((c) => !c.change.actions.every((a) => a === "no-op" || a === "read"));
+  const destroyed = changes.filter((c) => c.change.actions.includes("delete"));
+  const images = changes.filter((c) => c.type === "null_resource" && /image/i.test(c.address));
+  const jobs = changes.filter((c) => c.type === "nomad_job");
+  const dns = changes.filter((c) => c.type.startsWith("dns_") || c.type.startsWith("namecheap_"));
+  const acl = changes.filter((c) => /_acl_/.test(c.type));
+  const grouped = new Set([...images, ...jobs, ...dns, ...acl]);
+  const other = changes.filter((c) => !grouped.has(c));
+
+  const counts = new Map<string, number>();
+  for (const c of changes) counts.set(verb(c.change.actions), (counts.get(verb(c.change.actions)) ?? 0) + 1);
+  const header = [`## Ely plan`, "", changes.length === 0 ? "No changes." : `${changes.length} changes: ${[...counts].map(([v, n]) => `${n} to ${v}`).join(", ")}.`];
+
+  const sections: { title: string; lines: string[] }[] = [];
+  if (destroyed.length > 0) {
+    sections.push({
+      title: `> [!WARNING]\n> **${destroyed.length} resource${destroyed.length === 1 ? "" : "s"} will be DESTROYED** (deleted or replaced). Check that this is intended.`,
+      lines: destroyed.map((c) => `- **${verb(c.change.actions)}** \`${c.address}\``),
+    });
+  }
+  if (images.length > 0) {
+    sections.push({
+      title: "### Nodes that will reimage",
+      lines: images.map((c) => {
+        const triggers = (c.change.after?.triggers ?? c.change.before?.triggers ?? {}) as Record<string, string>;
+        const nodes = triggers.nodes ? ` — nodes: ${triggers.nodes}` : "";
+        const why = triggerChanges(c.change);
+        return `- \`${c.address}\` (${verb(c.change.actions)})${nodes}${why.length > 0 ? ` — changed: ${why.join(", ")}` : ""}`;
+      }),
+    });
+  }
+  if (jobs.length > 0) {
+    sections.push({
+      title: "### Jobs",
+      lines: jobs.map((c) => {
+        const before = jobFacts(c.change.before);
+        const after = jobFacts(c.change.after);
+        const name = after?.name ?? before?.name ?? c.address;
+        const details = [
+          beforeAfter("image", before?.facts.images, after?.facts.images),
+          beforeAfter("count", before?.facts.count, after?.facts.count),
+          beforeAfter("cpu MHz", before?.facts.cpu, after?.facts.cpu),
+          beforeAfter("memory MB", before?.facts.memory, after?.facts.memory),
+        ].filter((d): d is string => d !== undefined);
+        return `- **${name}** (${verb(c.change.actions)})${details.length > 0 ? ": " + details.join("; ") : ""}`;
+      }),
+    });
+  }
+  for (const [title, list] of [["### DNS", dns], ["### ACLs", acl], ["### Other", other]] as const) {
+    if (list.length > 0) sections.push({ title, lines: list.map((c) => `- ${verb(c.change.actions)} \`${c.address}\``) });
+  }
+
+  // Share the budget between sections, keeping room for titles and cut-off lines.
+  const fixed = header.join("\n").length + sections.reduce((n, s) => n + s.title.length + 4, 0) + sections.length * 40;
+  const perSection = Math.max(200, Math.floor((limitChars - fixed) / Math.max(1, sections.length)));
+  const body = sections.map((s) => [s.title, "", ...bounded(s.lines, perSection)].join("\n"));
+  return [...header, "", ...body.flatMap((b) => [b, ""])].join("\n").trimEnd() + "\n";
+}
