@@ -1,4 +1,3 @@
-import { Testing } from "cdktf";
 import { CnameRecord } from "@cdktf/provider-dns/lib/cname-record";
 import { DnsProvider } from "@cdktf/provider-dns/lib/provider";
 import { Job } from "@cdktf/provider-nomad/lib/job";
@@ -6,7 +5,7 @@ import { ElyStack, escapeTerraformTemplate, NomadServiceProps } from "../constru
 import { ALL_JOBS, JobDefinition, scrapeConfig } from "../jobs";
 import { Inventory } from "../nodes";
 import { defaultInventory, inventoryWith } from "./helpers/inventory";
-import { stackOf, synthOf, validationErrorsOf } from "./helpers/synth";
+import { stackOf, synthOf, testApp, validationErrorsOf } from "./helpers/synth";
 
 type Json = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
 
@@ -21,7 +20,7 @@ const task = (name: string): Json => group(name).Tasks[0];
 const service = (name: string): Json => group(name).Services[0];
 
 function stackWithJobs(jobs: JobDefinition[], inventory: Inventory = defaultInventory()): ElyStack {
-  return new ElyStack(Testing.app(), inventory.name, { inventory, jobs });
+  return new ElyStack(testApp(), inventory.name, { inventory, jobs });
 }
 function jobDef(id: string, props: NomadServiceProps): JobDefinition {
   return { id, props: () => props };

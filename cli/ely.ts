@@ -43,19 +43,20 @@ program
   .action(() => {
     const inventory = inventoryOrExit();
     const outdir = fs.mkdtempSync(path.join(os.tmpdir(), "ely-validate-"));
+    let problems;
     try {
       const { stack } = buildApp({ inventory, outdir, source: inventorySource() });
-      const { errors, warnings } = collectProblems(stack);
-      for (const w of warnings) console.error(w);
-      if (errors.length > 0) {
-        console.error(`${inventorySource()}: ${errors.length} problem${errors.length === 1 ? "" : "s"}:`);
-        for (const e of errors) console.error("  " + e);
-        process.exit(1);
-      }
-      console.log(`${inventorySource()}: valid (${inventory.nodes.length} nodes)`);
+      problems = collectProblems(stack);
     } finally {
       fs.rmSync(outdir, { recursive: true, force: true });
     }
+    for (const w of problems.warnings) console.error(w);
+    if (problems.errors.length > 0) {
+      console.error(`${inventorySource()}: ${problems.errors.length} problem${problems.errors.length === 1 ? "" : "s"}:`);
+      for (const e of problems.errors) console.error("  " + e);
+      process.exit(1);
+    }
+    console.log(`${inventorySource()}: valid (${inventory.nodes.length} nodes)`);
   });
 
 program

@@ -1,8 +1,7 @@
 import * as crypto from "crypto";
 import * as fs from "fs";
-import * as os from "os";
 import * as path from "path";
-import { AssetType, TerraformAsset } from "cdktf";
+import { App, AssetType, TerraformAsset } from "cdktf";
 import { Construct } from "constructs";
 import { ClusterNode } from "./cluster-node";
 
@@ -36,7 +35,7 @@ export class AgentConfigBundle extends Construct {
     for (const [file, text] of [...files].sort(([a], [b]) => a.localeCompare(b))) hash.update(file).update("\0").update(text).update("\0");
     this.contentHash = hash.digest("hex");
     this.asset = new TerraformAsset(this, "files", {
-      path: stageFiles(this.contentHash, files),
+      path: stageFiles(path.resolve(App.of(this).outdir, ".staging", "agent-configs"), this.contentHash, files),
       type: AssetType.DIRECTORY,
       assetHash: this.contentHash.slice(0, 32),
     });
@@ -58,16 +57,15 @@ export class AgentConfigBundle extends Construct {
  * Writes the files into a staging directory named by their content hash; a complete
  * directory is moved into place in one rename, so a reader never sees half of it.
  */
-function stageFiles(contentHash: string, files: ReadonlyMap<string, string>): string {
-  const root = path.join(os.tmpdir(), "ely-agent-configs");
+function stageFiles(root: string, contentHash: string, files: ReadonlyMap<string, string>): string {
+  fs.mkdirSync(root, { recursive: true });
   const target = path.join(root, contentHash);
   if (fs.existsSync(target)) return target;
-  const temp = fs.mkdtempSync(path.join(root + "-"));
+  const temp = fs.mkdtempSync(path.join(root, "tmp-"));
   for (const [file, text] of files) {
     fs.mkdirSync(path.dirname(path.join(temp, file)), { recursive: true });
     fs.writeFileSync(path.join(temp, file), text);
   }
-  fs.mkdirSync(root, { recursive: true });
   try {
     fs.renameSync(temp, target);
   } catch (e) {

@@ -1,12 +1,20 @@
 import "cdktf/lib/testing/adapters/jest"; // the cdktf matchers' types
-import { Testing } from "cdktf";
+import * as fs from "fs";
+import * as path from "path";
+import { App, Testing } from "cdktf";
+import { TEST_OUTDIR_ROOT } from "../setup";
 import { ElyStack } from "../../constructs";
 import { Inventory } from "../../nodes";
 import { defaultInventory } from "./inventory";
 
+/** A test app that synthesizes into the suite's temporary directory (removed after the suite). */
+export function testApp(): App {
+  return Testing.app({ outdir: fs.mkdtempSync(path.join(TEST_OUTDIR_ROOT, "app-")) });
+}
+
 /** The stack of an inventory (default: the built-in cluster), in a test app. */
 export function stackOf(inventory: Inventory = defaultInventory()): ElyStack {
-  const app = Testing.app();
+  const app = testApp();
   return new ElyStack(app, inventory.name, { inventory });
 }
 

@@ -1,0 +1,34 @@
+/**
+ * The app the end-to-end test deploys: the real stack of the inventory in ELY_INVENTORY,
+ * with every job of jobs/, plus one job that can really run on a dev agent without Docker
+ * (raw_exec). ELY_E2E_WHOAMI_IMAGE changes one service's image, to check the plan is precise.
+ */
+import { App } from "cdktf";
+import { ElyStack } from "../constructs";
+import { ALL_JOBS, JobDefinition, whoami } from "../jobs";
+import { inventorySource, loadInventory } from "../nodes";
+
+/** A web server that needs nothing but python3 on the client. */
+export const hello: JobDefinition = {
+  id: "hello",
+  props: () => ({
+    driver: "raw_exec",
+    command: "python3",
+    args: ["-m", "http.server", "${NOMAD_PORT_http}", "--bind", "${NOMAD_IP_http}", "--directory", "${NOMAD_TASK_DIR}"],
+    cpuMhz: 50,
+    memoryMb: 64,
+    ports: [{ label: "http" }],
+    templates: [{ destination: "local/index.html", data: "hello from ely\n" }],
+    checks: [{ type: "http", port: "http", path: "/index.html", intervalSeconds: 2 }],
+  }),
+};
+
+const image = process.env.ELY_E2E_WHOAMI_IMAGE;
+const jobs = ALL_JOBS.map((job) =>
+  job === whoami && image ? { id: job.id, props: (i: Parameters<typeof job.props>[0]) => ({ ...job.props(i), image }) } : job,
+);
+
+const inventory = loadInventory();
+const app = new App();
+new ElyStack(app, inventory.name, { inventory, inventorySource: inventorySource(), jobs: [...jobs, hello] });
+app.synth();

@@ -1,0 +1,200 @@
+/**
+ * Real convergence: the cdktf CLI drives Terraform with the real nomad, consul and null
+ * providers against real Consul and Nomad dev agents (ACLs on), and every effect is
+ * checked through the agents' HTTP APIs. Needs the tools of e2e/tools/build-tools.sh
+ * (`npm run test:e2e` builds or reuses them).
+ */
+import * as fs from "fs";
+import * as os from "os";
+import * as path from "path";
+import execa from "execa";
+import { summarizePlan } from "../cli/plan-summary";
+import { DevAgents, http, startDevAgents, waitFor } from "./dev-agents";
+import { e2eInventory } from "./e2e-inventory";
+
+const root = path.resolve(__dirname, "..");
+const work = fs.mkdtempSync(path.join(os.tmpdir(), "ely-e2e-"));
+const out = path.join(work, "cdktf.out");
+const stackDir = path.join(out, "stacks", "e2e");
+const started = Date.now();
+let agents: DevAgents;
+let env: NodeJS.ProcessEnv;
+
+function progress(step: string): void {
+  process.stderr.write(`[e2e] ${step} (${Math.round((Date.now() - started) / 1000)}s)\n`);
+}
+
+function which(binary: string): string {
+  const found = (process.env.PATH ?? "").split(":").map((d) => path.join(d, binary)).find((f) => fs.existsSync(f));
+  if (!found) throw new Error(`${binary} is not on PATH: run the E2E through \`npm run test:e2e\`, which builds it (e2e/tools/build-tools.sh)`);
+  return found;
+}
+
+async function cdktf(args: string[], extraEnv: NodeJS.ProcessEnv = {}) {
+  progress(`cdktf ${args[0]}`);
+  const result = await execa(process.execPath, [require.resolve("cdktf-cli/bundle/bin/cdktf"), ...args, "--output", out], {
+    cwd: work,
+    env: { ...env, ...extraEnv },
+    reject: false,
+    all: true,
+  });
+  if (result.exitCode !== 0) throw new Error(`cdktf ${args.join(" ")} failed (${result.exitCode}):\n${result.all}\n${agents.logTails()}`);
+  return result.all ?? "";
+}
+
+async function terraform(args: string[], extraEnv: NodeJS.ProcessEnv = {}) {
+  return execa(process.env.TERRAFORM_BINARY_NAME || "terraform", args, { cwd: stackDir, env: { ...env, ...extraEnv }, reject: false, all: true });
+}
+
+/** The changes of a fresh plan of the synthesized stack, from `terraform show -json`. */
+async function planChanges(extraEnv: NodeJS.ProcessEnv = {}) {
+  const plan = await terraform(["plan", "-input=false", "-lock=false", "-out=e2e.plan"], extraEnv);
+  if (plan.exitCode !== 0) throw new Error(`terraform plan failed:\n${plan.all}`);
+  const shown = await terraform(["show", "-json", "e2e.plan"]);
+  const json = JSON.parse(shown.stdout);
+  const changed = (json.resource_changes as { address: string; change: { actions: string[] } }[]).filter((c) => !c.change.actions.every((a) => a === "no-op"));
+  return { json, changed };
+}
+
+async function nomadGet<T>(p: string): Promise<T> {
+  const r = await http("GET", `${agents.nomadAddress}${p}`, agents.nomadToken);
+  if (r.status !== 200) throw new Error(`GET nomad ${p}: ${r.status} ${r.text}`);
+  return r.json as T;
+}
+
+async function consulGet<T>(p: string): Promise<T | undefined> {
+  const r = await http("GET", `${agents.consulAddress}${p}`, agents.consulToken);
+  if (r.status === 404) return undefined;
+  if (r.status !== 200) throw new Error(`GET consul ${p}: ${r.status} ${r.text}`);
+  return r.json as T;
+}
+
+function synthesizedJobs(): Map<string, string> {
+  const config = JSON.parse(fs.readFileSync(path.join(stackDir, "cdk.tf.json"), "utf8"));
+  const jobs = new Map<string, string>();
+  for (const resource of Object.values(config.resource.nomad_job as Record<string, { jobspec: string }>)) {
+    // Terraform would turn the escaped $${ back into ${: do the same for Nomad's CLI.
+    const spec = resource.jobspec.replace(/\$\$\{/g, "${").replace(/%%\{/g, "%{");
+    jobs.set(JSON.parse(spec).Job.ID, spec);
+  }
+  return jobs;
+}
+
+beforeAll(async () => {
+  progress("starting Consul and Nomad dev agents");
+  agents = await startDevAgents(path.join(work, "agents"), { consul: which("consul"), nomad: which("nomad") });
+  const inventoryFile = path.join(work, "e2e.json");
+  fs.writeFileSync(inventoryFile, JSON.stringify(e2eInventory(agents), null, 2));
+  fs.writeFileSync(path.join(work, "cdktf.json"), JSON.stringify({ language: "typescript", app: `node ${path.join(root, "dist", "e2e", "app.js")}`, sendCrashReports: "false" }));
+  env = {
+    ...process.env,
+    ELY_INVENTORY: inventoryFile,
+    TF_VAR_consul_token: agents.consulToken,
+    TF_VAR_nomad_token: agents.nomadToken,
+    NOMAD_ADDR: agents.nomadAddress,
+    NOMAD_TOKEN: agents.nomadToken,
+    CHECKPOINT_DISABLE: "1",
+    TF_IN_AUTOMATION: "1",
+    CI: "1",
+  };
+}, 240_000);
+
+afterAll(async () => {
+  progress("stopping the agents");
+  await agents?.stop();
+  if (!process.env.ELY_E2E_KEEP) fs.rmSync(work, { recursive: true, force: true });
+}, 60_000);
+
+/** On failure, the agents' logs say what the agents saw. */
+async function withLogs(fn: () => Promise<void>): Promise<void> {
+  try {
+    await fn();
+  } catch (e) {
+    (e as Error).message += `\n${agents.logTails()}`;
+    throw e;
+  }
+}
+
+const EXPECTED_JOBS = ["ddns", "gitea", "hello", "kyleondy-web", "node-exporter", "prometheus", "registry", "traefik", "whoami"];
+
+describe("cdktf against real agents", () => {
+  test("synth, then every rendered job passes `nomad job validate`", () =>
+    withLogs(async () => {
+      await cdktf(["synth"]);
+      const jobs = synthesizedJobs();
+      expect([...jobs.keys()].sort()).toEqual(EXPECTED_JOBS);
+      for (const [id, spec] of jobs) {
+        const file = path.join(work, `${id}.nomad.json`);
+        fs.writeFileSync(file, spec);
+        const result = await execa("nomad", ["job", "validate", "-json", file], { env, reject: false, all: true });
+        expect({ id, exitCode: result.exitCode, output: result.exitCode === 0 ? "" : result.all }).toEqual({ id, exitCode: 0, output: "" });
+      }
+    }), 300_000);
+
+  test("deploy registers every job, the ACL policies and the KV, as the agents' APIs show", () =>
+    withLogs(async () => {
+      await cdktf(["deploy", "--auto-approve", "--skip-provider-lock"]);
+      const jobs = await nomadGet<{ ID: string }[]>("/v1/jobs");
+      expect(jobs.map((j) => j.ID).sort()).toEqual(EXPECTED_JOBS);
+      const consulPolicies = await consulGet<{ Name: string }[]>("/v1/acl/policies");
+      expect(consulPolicies!.map((p) => p.Name)).toEqual(expect.arrayContaining(["nomad-server", "nomad-client", "dns-read"]));
+      const anonymous = await consulGet<{ Policies: { Name: string }[] }>("/v1/acl/token/00000000-0000-0000-0000-000000000002");
+      expect(anonymous!.Policies.map((p) => p.Name)).toContain("dns-read");
+      const kv = await consulGet<{ Key: string; Value: string }[]>("/v1/kv/ely/cluster/?recurse=true");
+      const values = Object.fromEntries(kv!.map((e) => [e.Key, Buffer.from(e.Value, "base64").toString()]));
+      expect(values).toMatchObject({ "ely/cluster/datacenter": "dc1", "ely/cluster/name": "e2e", "ely/cluster/servers": "127.0.0.1" });
+      const nomadPolicies = await nomadGet<{ Name: string }[]>("/v1/acl/policies");
+      expect(nomadPolicies.map((p) => p.Name).sort()).toEqual(["operator", "read-only"]);
+      const scheduler = await nomadGet<{ SchedulerConfig: { SchedulerAlgorithm: string } }>("/v1/operator/scheduler/configuration");
+      expect(scheduler.SchedulerConfig.SchedulerAlgorithm).toBe("spread");
+    }), 600_000);
+
+  test("a service really runs and answers HTTP at the address of its Consul registration", () =>
+    withLogs(async () => {
+      const address = await waitFor("a passing hello service in Consul", 180_000, async () => {
+        const entries = await consulGet<{ Service: { Address: string; Port: number } }[]>("/v1/health/service/hello?passing=true");
+        const s = entries?.[0]?.Service;
+        return s ? `http://${s.Address}:${s.Port}` : undefined;
+      });
+      const res = await http("GET", `${address}/index.html`);
+      expect(res.status).toBe(200);
+      expect(res.text).toBe("hello from ely\n");
+    }), 240_000);
+
+  test("a second diff shows no change", () =>
+    withLogs(async () => {
+      const output = await cdktf(["diff", "--skip-provider-lock"]);
+      expect(output).toMatch(/No changes/);
+      const { changed } = await planChanges();
+      expect(changed.map((c) => c.address)).toEqual([]);
+    }), 300_000);
+
+  test("changing one service's image changes exactly that job, and the plan summary says so", () =>
+    withLogs(async () => {
+      const changedImage = { ELY_E2E_WHOAMI_IMAGE: "traefik/whoami:v1.10.2" };
+      const output = await cdktf(["diff", "--skip-provider-lock"], changedImage);
+      expect(output).toMatch(/1 to change/);
+      const { json, changed } = await planChanges(changedImage);
+      expect(changed.map((c) => [c.address, c.change.actions])).toEqual([[expect.stringMatching(/^nomad_job\.services_whoami_job_/), ["update"]]]);
+      const summary = summarizePlan(json);
+      expect(summary).toContain("- **whoami** (update): image traefik/whoami:v1.10.3 → traefik/whoami:v1.10.2");
+      expect(summary).not.toContain("DESTROYED");
+      fs.writeFileSync(path.join(work, "plan-summary.md"), summary);
+      // Back to the deployed state for what follows.
+      await cdktf(["synth"]);
+    }), 300_000);
+
+  test("destroy leaves Nomad and Consul clean", () =>
+    withLogs(async () => {
+      await cdktf(["destroy", "--auto-approve", "--skip-provider-lock"]);
+      expect(await nomadGet<unknown[]>("/v1/jobs")).toEqual([]);
+      expect(await nomadGet<unknown[]>("/v1/acl/policies")).toEqual([]);
+      const policies = await consulGet<{ Name: string }[]>("/v1/acl/policies");
+      expect(policies!.map((p) => p.Name)).toEqual(["global-management"]);
+      expect(await consulGet("/v1/kv/ely/?recurse=true")).toBeUndefined();
+      const anonymous = await consulGet<{ Policies?: unknown[] }>("/v1/acl/token/00000000-0000-0000-0000-000000000002");
+      expect(anonymous!.Policies ?? []).toEqual([]);
+      const tokens = await consulGet<{ Description: string }[]>("/v1/acl/tokens");
+      expect(tokens!.map((t) => t.Description).sort()).toEqual(["Anonymous Token", "Bootstrap Token (Global Management)"]);
+    }), 600_000);
+});

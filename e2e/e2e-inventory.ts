@@ -1,0 +1,37 @@
+import { InventoryInput } from "../nodes";
+import { DevAgents } from "./dev-agents";
+
+/**
+ * An inventory whose endpoints are the dev agents: one server and one client on loopback,
+ * ACLs on; TLS and gossip encryption off (dev agents run without them).
+ */
+export function e2eInventory(agents: DevAgents): InventoryInput {
+  return {
+    name: "e2e",
+    datacenter: agents.datacenter,
+    region: "global",
+    network: {
+      subnet: "127.0.0.0/8",
+      gateway: "127.0.0.254",
+      internalDomain: "e2e.ely.test",
+      servicesDomain: "apps.ely.test",
+      ingressAddress: "127.0.0.5",
+    },
+    security: { acl: true, tls: false, gossipEncryption: false },
+    endpoints: { consul: agents.consulAddress, nomad: agents.nomadAddress },
+    nodes: [
+      { hostname: "s1", role: "server", arch: "amd64", ip: "127.0.0.1", boot: "local" },
+      {
+        hostname: "c1",
+        role: "client",
+        arch: "amd64",
+        ip: "127.0.0.2",
+        mac: "52:54:00:e2:e0:01",
+        boot: "local",
+        drivers: ["docker", "exec", "raw_exec"],
+        hardware: { model: "dev agent", cores: 4, cpuMhz: 2000, memoryMb: 16384 },
+        hostVolumes: Object.entries(agents.hostVolumes).map(([name, path]) => ({ name, path })),
+      },
+    ],
+  };
+}
