@@ -1,4 +1,3 @@
-import * as YAML from "yaml";
 import { clientsOf, CONSUL_HTTP_PORT, CONSUL_HTTPS_PORT, Inventory, NOMAD_HTTP_PORT } from "../nodes";
 import { JobDefinition, jobSecret } from "./job-definition";
 import { NODE_EXPORTER_PORT } from "./node-exporter";
@@ -38,7 +37,8 @@ export function scrapeConfig(inventory: Inventory): string {
       },
     ],
   };
-  return YAML.stringify(config);
+  // JSON is YAML: Prometheus reads it as its configuration file.
+  return JSON.stringify(config, null, 2) + "\n";
 }
 
 /** Prometheus with real targets, its TSDB on persistent storage. */

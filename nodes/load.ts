@@ -4,7 +4,6 @@
  */
 import * as fs from "fs";
 import * as path from "path";
-import * as YAML from "yaml";
 import { z } from "zod";
 import { DEFAULT_INVENTORY } from "./default-inventory";
 import { formatProblem, Problem, shown } from "./problems";
@@ -70,7 +69,8 @@ export function readInventoryFile(file: string): Inventory {
   }
   let data: unknown;
   try {
-    data = /\.ya?ml$/i.test(file) ? YAML.parse(text) : JSON.parse(text);
+    // yaml is loaded only for YAML files: synth of a JSON or built-in inventory skips its load time.
+    data = /\.ya?ml$/i.test(file) ? (require("yaml") as typeof import("yaml")).parse(text) : JSON.parse(text);
   } catch (e) {
     throw new InventoryError(file, [
       { severity: "error", field: "(file)", message: `cannot parse it: ${(e as Error).message.split("\n")[0]}; expected ${path.extname(file) || "JSON"} syntax` },
