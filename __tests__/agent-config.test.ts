@@ -84,9 +84,10 @@ describe("Nomad agent configuration", () => {
       node_class: "odroid-h2",
       meta: { arch: "amd64", model: "ODROID H2", cores: "4", memory_mb: "32768", disk_kinds: "nvme", disk_gb: "1000" },
     });
-    expect(c.client.host_volume["gitea-data"]).toEqual({ path: "/mnt/nfs/gitea", read_only: false });
-    expect(Object.keys(c.client.host_volume)).toHaveLength(5);
-    expect(c.plugin.docker.config.volumes).toEqual({ enabled: true });
+    // Labelled blocks as lists of { label: body }: the form Nomad's JSON config loader accepts in every case.
+    expect(c.client.host_volume).toContainEqual({ "gitea-data": { path: "/mnt/nfs/gitea", read_only: false } });
+    expect(c.client.host_volume).toHaveLength(5);
+    expect(c.plugin.docker.config.volumes).toEqual([{ enabled: true }]);
     expect(c.telemetry).toMatchObject({ prometheus_metrics: true, publish_allocation_metrics: true, publish_node_metrics: true });
     expect(c.acl).toEqual({ enabled: true });
     expect(c.tls).toMatchObject({ http: true, rpc: true, ca_file: "/etc/ely/secrets/tls/ca.pem", verify_server_hostname: true });

@@ -28,12 +28,11 @@ export class NomadClients extends Construct {
         server_join: { retry_join: servers },
         node_class: nodeClassOf(node.spec),
         meta: { ...hardwareMeta(node.spec), ...node.spec.meta },
-        host_volume: Object.fromEntries(
-          node.spec.hostVolumes.map((v) => [v.name, { path: v.path, read_only: v.readOnly }]),
-        ),
+        // Nomad's JSON config reads labelled blocks reliably only as a list of { label: body }.
+        host_volume: node.spec.hostVolumes.map((v) => ({ [v.name]: { path: v.path, read_only: v.readOnly } })),
       };
       const plugin: Record<string, unknown> = {};
-      if (node.spec.drivers.includes("docker")) plugin.docker = { config: { volumes: { enabled: true }, allow_privileged: false } };
+      if (node.spec.drivers.includes("docker")) plugin.docker = { config: { volumes: [{ enabled: true }], allow_privileged: false } };
       if (node.spec.drivers.includes("raw_exec")) plugin.raw_exec = { config: { enabled: true } };
       if (!node.spec.drivers.includes("exec")) (config.client as Record<string, unknown>).options = { "driver.denylist": "exec" };
       config.plugin = plugin;

@@ -19,6 +19,20 @@ const stackDir = path.join(out, "stacks", "e2e");
 const started = Date.now();
 let agents: DevAgents;
 let env: NodeJS.ProcessEnv;
+/** What the agents hold before Ely deploys anything: destroy must return to exactly this. */
+let baseline: Awaited<ReturnType<typeof agentState>>;
+
+async function agentState() {
+  const names = (list: { Name?: string; Description?: string }[] | undefined) => (list ?? []).map((x) => x.Name ?? x.Description).sort();
+  return {
+    nomadJobs: names(await nomadGet<{ Name: string }[]>("/v1/jobs")),
+    nomadPolicies: names(await nomadGet<{ Name: string }[]>("/v1/acl/policies")),
+    consulPolicies: names(await consulGet<{ Name: string }[]>("/v1/acl/policies")),
+    consulTokens: names(await consulGet<{ Description: string }[]>("/v1/acl/tokens")),
+    anonymousPolicies: names((await consulGet<{ Policies?: { Name: string }[] }>("/v1/acl/token/00000000-0000-0000-0000-000000000002"))?.Policies),
+    kv: (await consulGet<string[]>("/v1/kv/?keys=true")) ?? [],
+  };
+}
 
 function progress(step: string): void {
   process.stderr.write(`[e2e] ${step} (${Math.round((Date.now() - started) / 1000)}s)\n`);
@@ -97,6 +111,7 @@ beforeAll(async () => {
     TF_IN_AUTOMATION: "1",
     CI: "1",
   };
+  baseline = await agentState();
 }, 240_000);
 
 afterAll(async () => {
@@ -187,14 +202,8 @@ describe("cdktf against real agents", () => {
   test("destroy leaves Nomad and Consul clean", () =>
     withLogs(async () => {
       await cdktf(["destroy", "--auto-approve", "--skip-provider-lock"]);
-      expect(await nomadGet<unknown[]>("/v1/jobs")).toEqual([]);
-      expect(await nomadGet<unknown[]>("/v1/acl/policies")).toEqual([]);
-      const policies = await consulGet<{ Name: string }[]>("/v1/acl/policies");
-      expect(policies!.map((p) => p.Name)).toEqual(["global-management"]);
-      expect(await consulGet("/v1/kv/ely/?recurse=true")).toBeUndefined();
-      const anonymous = await consulGet<{ Policies?: unknown[] }>("/v1/acl/token/00000000-0000-0000-0000-000000000002");
-      expect(anonymous!.Policies ?? []).toEqual([]);
-      const tokens = await consulGet<{ Description: string }[]>("/v1/acl/tokens");
-      expect(tokens!.map((t) => t.Description).sort()).toEqual(["Anonymous Token", "Bootstrap Token (Global Management)"]);
+      expect(baseline.nomadJobs).toEqual([]);
+      expect(baseline.kv).toEqual([]);
+      expect(await agentState()).toEqual(baseline);
     }), 600_000);
 });

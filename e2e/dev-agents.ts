@@ -32,6 +32,9 @@ export async function freePort(): Promise<number> {
   });
 }
 
+/** Thrown inside waitFor's callback to stop waiting at once (a process that exited). */
+export class FatalError extends Error {}
+
 /** Retries fn until it returns a value or the deadline passes; the error names what was awaited. */
 export async function waitFor<T>(what: string, timeoutMs: number, fn: () => Promise<T | undefined>): Promise<T> {
   const deadline = Date.now() + timeoutMs;
@@ -41,6 +44,7 @@ export async function waitFor<T>(what: string, timeoutMs: number, fn: () => Prom
       const value = await fn();
       if (value !== undefined) return value;
     } catch (e) {
+      if (e instanceof FatalError) throw new Error(`while waiting for ${what}: ${e.message}`);
       last = e;
     }
     await new Promise((r) => setTimeout(r, 500));
@@ -126,7 +130,7 @@ export async function startDevAgents(workDir: string, bins: { consul: string; no
     consul = startAgent(bins.consul, ["agent", "-dev", `-config-file=${consulConfig}`], consulLog);
     const consulAddress = `http://127.0.0.1:${consulHttp}`;
     const consulToken = await waitFor("Consul's ACL bootstrap", 60000, async () => {
-      if (consul!.exitCode !== null) throw new Error(`consul exited with ${consul!.exitCode}`);
+      if (consul!.exitCode !== null) throw new FatalError(`consul exited with ${consul!.exitCode}`);
       const r = await http("PUT", `${consulAddress}/v1/acl/bootstrap`);
       return r.status === 200 ? (r.json as { SecretID: string }).SecretID : undefined;
     });
@@ -147,7 +151,7 @@ export async function startDevAgents(workDir: string, bins: { consul: string; no
         ports: { http: nomadHttp, rpc: nomadRpc, serf: nomadSerf },
         acl: { enabled: true },
         consul: { address: `127.0.0.1:${consulHttp}`, token: consulToken },
-        client: { host_volume: Object.fromEntries(Object.entries(hostVolumes).map(([n, p]) => [n, { path: p, read_only: false }])) },
+        client: { enabled: true, host_volume: Object.entries(hostVolumes).map(([n, p]) => ({ [n]: { path: p, read_only: false } })) },
         plugin: { raw_exec: { config: { enabled: true } } },
         log_level: "INFO",
       }),
@@ -157,7 +161,7 @@ export async function startDevAgents(workDir: string, bins: { consul: string; no
     nomad = startAgent(bins.nomad, ["agent", "-dev", `-config=${nomadConfig}`], nomadLog);
     const nomadAddress = `http://127.0.0.1:${nomadHttp}`;
     const nomadToken = await waitFor("Nomad's ACL bootstrap", 90000, async () => {
-      if (nomad!.exitCode !== null) throw new Error(`nomad exited with ${nomad!.exitCode}`);
+      if (nomad!.exitCode !== null) throw new FatalError(`nomad exited with ${nomad!.exitCode}`);
       const r = await http("POST", `${nomadAddress}/v1/acl/bootstrap`);
       return r.status === 200 ? (r.json as { SecretID: string }).SecretID : undefined;
     });
