@@ -58,6 +58,7 @@ describe("ely CLI", () => {
     fs.writeFileSync(
       file,
       "name: lab\ndatacenter: dc1\nnetwork: {subnet: 10.0.0.0/24, gateway: 10.0.0.1, internalDomain: lab.example, servicesDomain: apps.lab.example, ingressAddress: 10.0.0.5}\nnodes:\n" +
+        "  - {hostname: util, role: util, arch: arm64, ip: 10.0.0.4}\n" +
         "  - {hostname: s1, role: server, arch: arm64, ip: 10.0.0.10}\n" +
         `  - {hostname: c1, role: client, arch: amd64, ip: 10.0.0.20, mac: '52:54:00:00:00:01', hardware: {model: vm, cores: 4, cpuMhz: 2000, memoryMb: 8192}, hostVolumes: [${volumes}]}\n`,
     );

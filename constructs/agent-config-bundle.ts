@@ -1,9 +1,8 @@
 import * as crypto from "crypto";
-import * as fs from "fs";
-import * as path from "path";
-import { App, AssetType, TerraformAsset } from "cdktf";
+import { AssetType, TerraformAsset } from "cdktf";
 import { Construct } from "constructs";
 import { ClusterNode } from "./cluster-node";
+import { stageFiles } from "./staged-directory";
 
 export interface AgentConfigBundleProps {
   /** The nodes whose rendered agent configuration files go into the bundle. */
@@ -35,7 +34,7 @@ export class AgentConfigBundle extends Construct {
     for (const [file, text] of [...files].sort(([a], [b]) => a.localeCompare(b))) hash.update(file).update("\0").update(text).update("\0");
     this.contentHash = hash.digest("hex");
     this.asset = new TerraformAsset(this, "files", {
-      path: stageFiles(path.resolve(App.of(this).outdir, ".staging", "agent-configs"), this.contentHash, files),
+      path: stageFiles(this, "agent-configs", this.contentHash, files),
       type: AssetType.DIRECTORY,
       assetHash: this.contentHash.slice(0, 32),
     });
@@ -51,27 +50,4 @@ export class AgentConfigBundle extends Construct {
     const text = this.files.get(`${hostname}/${fileName}`);
     return text === undefined ? undefined : crypto.createHash("sha256").update(text).digest("hex");
   }
-}
-
-/**
- * Writes the files into a staging directory named by their content hash; a complete
- * directory is moved into place in one rename, so a reader never sees half of it.
- */
-function stageFiles(root: string, contentHash: string, files: ReadonlyMap<string, string>): string {
-  fs.mkdirSync(root, { recursive: true });
-  const target = path.join(root, contentHash);
-  if (fs.existsSync(target)) return target;
-  const temp = fs.mkdtempSync(path.join(root, "tmp-"));
-  for (const [file, text] of files) {
-    fs.mkdirSync(path.dirname(path.join(temp, file)), { recursive: true });
-    fs.writeFileSync(path.join(temp, file), text);
-  }
-  try {
-    fs.renameSync(temp, target);
-  } catch (e) {
-    // Another synth staged the same content first.
-    fs.rmSync(temp, { recursive: true, force: true });
-    if (!fs.existsSync(target)) throw e;
-  }
-  return target;
 }

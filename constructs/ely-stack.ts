@@ -3,6 +3,7 @@ import { Construct } from "constructs";
 import { ALL_JOBS, JobDefinition } from "../jobs";
 import { Inventory } from "../nodes";
 import { Cluster } from "./cluster";
+import { Netboot, NetbootProps } from "./netboot";
 import { PublicDns } from "./public-dns";
 import { Services } from "./services";
 import { configureStateBackend } from "./state-backend";
@@ -13,14 +14,17 @@ export interface ElyStackProps {
   readonly inventorySource?: string;
   /** The services to run. Default: every job of jobs/ (ALL_JOBS). */
   readonly jobs?: readonly JobDefinition[];
+  /** Netboot settings (image profile, publish target, channels...). Default: NetbootProps' defaults. */
+  readonly netboot?: Omit<NetbootProps, "cluster">;
 }
 
 /**
  * The one Terraform stack of a cluster, named after it: everything converges in one plan.
- * Construct ids: cluster, services/<job>, public-dns.
+ * Construct ids: cluster, netboot, services/<job>, public-dns.
  */
 export class ElyStack extends TerraformStack {
   readonly cluster: Cluster;
+  readonly netboot: Netboot;
   readonly services: Services;
   readonly publicDns: PublicDns;
 
@@ -28,6 +32,7 @@ export class ElyStack extends TerraformStack {
     super(scope, id);
     configureStateBackend(this, props.inventory);
     this.cluster = new Cluster(this, "cluster", { inventory: props.inventory, inventorySource: props.inventorySource });
+    this.netboot = new Netboot(this, "netboot", { ...props.netboot, cluster: this.cluster });
     this.services = new Services(this, "services", { inventory: props.inventory });
     for (const job of props.jobs ?? ALL_JOBS) this.services.add(job.id, job.props(props.inventory));
     this.publicDns = new PublicDns(this, "public-dns", {

@@ -25,3 +25,8 @@ export * from "./nomad-service-props";
 export * from "./public-dns";
 export * from "./service-placement";
 export * from "./services";
+export * from "./node-image";
+export * from "./image-publish";
+export * from "./boot-publish";
+export * from "./boot-service";
+export * from "./netboot";

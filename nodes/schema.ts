@@ -58,6 +58,19 @@ export const nodeSchema = z
     /** Defaults to "netboot" for clients and "ssh" for servers and util (the seed's pets). */
     boot: z.enum(BOOT_MODES).optional(),
     /**
+     * How the plan machine reaches a node managed over ssh (boot "ssh"), at its `ip`.
+     * Default when left out: user "root", port 22. A user other than root needs
+     * passwordless sudo. Host aliases, keys and jump hosts belong in the ssh client's
+     * configuration ($ELY_SSH_CONFIG, else ~/.ssh/config).
+     */
+    ssh: z
+      .object({
+        user: z.string().regex(/^[a-z_][a-z0-9_-]*\$?$/, "expected a Unix user name").optional(),
+        port: z.number().int().min(1).max(65535).optional(),
+      })
+      .strict()
+      .optional(),
+    /**
      * Image build this node boots instead of the default channel (the seed's canary:
      * one worker on "latest" while the others stay on "stable").
      */
@@ -141,8 +154,8 @@ export const stateSchema = z.discriminatedUnion("backend", [
 
 export const versionsSchema = z
   .object({
-    consul: z.string().default("1.16.6"),
-    nomad: z.string().default("1.6.10"),
+    consul: z.string().default("1.16.3"),
+    nomad: z.string().default("1.6.3"),
   })
   .strict();
 

@@ -1,0 +1,172 @@
+import { execFileSync, spawnSync } from "child_process";
+import * as fs from "fs";
+import * as os from "os";
+import * as path from "path";
+import {
+  BootEntry,
+  bootConfigOf,
+  kernelCommandLine,
+  networkAndMask,
+  NOT_IN_INVENTORY,
+  renderBootFiles,
+  renderChainScript,
+  renderDnsmasqConf,
+  renderNodeScript,
+  renderUnknownScript,
+} from "../constructs/boot-service";
+import { netbootStack } from "../e2e/netboot/netboot-stack";
+
+const entries: BootEntry[] = [
+  { hostname: "w1", mac: "00:1e:06:45:28:5c", role: "client", arch: "amd64", imageKey: "client-amd64", buildId: "0123456789abcdef", channel: "latest" },
+  { hostname: "w2", mac: "00:1e:06:45:20:02", role: "client", arch: "amd64", imageKey: "client-amd64", buildId: "fedcba9876543210", channel: "stable" },
+  { hostname: "m1", mac: "dc:a6:32:55:33:40", role: "server", arch: "arm64", imageKey: "server-arm64", buildId: "00112233445566aa", channel: "stable" },
+];
+const config = bootConfigOf({
+  entries,
+  utilAddress: "10.25.89.4",
+  subnetCidr: "10.25.89.0/24",
+  serverAddresses: ["10.25.89.10", "10.25.89.20", "10.25.89.30"],
+  domain: "dmz.509ely.com",
+});
+
+function hasDnsmasq(): boolean {
+  return spawnSync("dnsmasq", ["--version"]).status === 0;
+}
+
+describe("dnsmasq configuration", () => {
+  test("snapshot", () => {
+    expect(renderDnsmasqConf(config)).toMatchSnapshot();
+  });
+
+  test("proxy DHCP on the inventory's subnet, TFTP from the current release, no DNS", () => {
+    const conf = renderDnsmasqConf(config);
+    expect(conf).toContain("dhcp-range=10.25.89.0,proxy,255.255.255.0");
+    expect(conf).toContain("tftp-root=/srv/ely/boot/current/tftp");
+    expect(conf).toMatch(/^port=0$/m);
+  });
+
+  test("firmware gets iPXE for its architecture: BIOS, x86-64 UEFI, arm64 UEFI", () => {
+    const conf = renderDnsmasqConf(config);
+    expect(conf).toContain('pxe-service=tag:!ipxe,X86-64_EFI,"Ely: iPXE for x86-64 UEFI",ipxe.efi');
+    expect(conf).toContain('pxe-service=tag:!ipxe,ARM64_EFI,"Ely: iPXE for arm64 UEFI",snp.efi');
+  });
+
+  test("a Raspberry Pi's own network boot (it reports x86PC) gets the Pi's TFTP boot, not BIOS iPXE", () => {
+    const conf = renderDnsmasqConf(config);
+    expect(conf).toContain("dhcp-mac=set:rpi,dc:a6:32:*:*:*");
+    expect(conf).toContain('pxe-service=tag:rpi,tag:!ipxe,x86PC,"Raspberry Pi Boot"');
+    expect(conf).toContain('pxe-service=tag:!ipxe,tag:!rpi,x86PC,"Ely: iPXE for BIOS",undionly.kpxe');
+  });
+
+  test("known MACs chain to their script, others get the not-in-inventory script", () => {
+    const conf = renderDnsmasqConf(config);
+    for (const e of entries) expect(conf).toContain(`dhcp-mac=set:ely-known,${e.mac}`);
+    expect(conf).toContain('pxe-service=tag:ipxe,tag:ely-known,x86PC,"Ely: boot",ely.ipxe');
+    expect(conf).toContain('pxe-service=tag:ipxe,tag:!ely-known,ARM64_EFI,"Ely: unknown machine",unknown.ipxe');
+  });
+
+  const dnsmasqTest = hasDnsmasq() ? test : test.skip;
+  dnsmasqTest("dnsmasq --test accepts the generated configuration", () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "ely-dnsmasq-"));
+    try {
+      const file = path.join(dir, "dnsmasq.conf");
+      fs.writeFileSync(file, renderDnsmasqConf({ ...config, dhcpInterface: "eth0" }));
+      const out = execFileSync("dnsmasq", ["--test", `--conf-file=${file}`], { encoding: "utf8", stdio: ["ignore", "pipe", "pipe"] });
+      expect(out + "").toBeDefined();
+      // Also the configuration as the Netboot construct renders it from the default inventory.
+      const { netboot } = netbootStack();
+      fs.writeFileSync(file, netboot.bootService!.files.get("dnsmasq.conf")!);
+      const result = spawnSync("dnsmasq", ["--test", `--conf-file=${file}`], { encoding: "utf8" });
+      expect(result.stderr.trim()).toMatch(/syntax check OK/);
+      expect(result.status).toBe(0);
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  dnsmasqTest("dnsmasq --test rejects a broken line (the check is real)", () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "ely-dnsmasq-"));
+    try {
+      const file = path.join(dir, "dnsmasq.conf");
+      fs.writeFileSync(file, renderDnsmasqConf(config) + "pxe-service=tag:ipxe,NOT_AN_ARCH,\"x\",y\n");
+      const result = spawnSync("dnsmasq", ["--test", `--conf-file=${file}`], { encoding: "utf8" });
+      expect(result.status).not.toBe(0);
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  test("network and mask of a CIDR", () => {
+    expect(networkAndMask("10.25.89.0/24")).toEqual(["10.25.89.0", "255.255.255.0"]);
+    expect(networkAndMask("192.168.17.130/25")).toEqual(["192.168.17.128", "255.255.255.128"]);
+  });
+});
+
+describe("iPXE scripts", () => {
+  test("a node's script: kernel, initrd and command line from its entry (snapshot)", () => {
+    expect(renderNodeScript(config, entries[0])).toMatchSnapshot();
+  });
+
+  test("the command line carries hostname, role, ramroot URL, util, servers and BOOTIF", () => {
+    const line = kernelCommandLine(config, entries[0]);
+    expect(line).toContain("ramroot=http://10.25.89.4:8080/images/client-amd64/0123456789abcdef/ramroot.tar.xz");
+    expect(line).toContain("hostname=w1");
+    expect(line).toContain("ely.role=client");
+    expect(line).toContain("ely.util=10.25.89.4:8080");
+    expect(line).toContain("ely.servers=10.25.89.10,10.25.89.20,10.25.89.30");
+    expect(line).toContain("BOOTIF=01-00-1e-06-45-28-5c");
+    expect(line).toContain("initrd=initrd");
+    // The serial console is last: it is /dev/console.
+    expect(line.endsWith("console=tty0 console=ttyS0,115200n8")).toBe(true);
+  });
+
+  test("kernel and initrd come from the node's own build (canary: w1 and w2 differ)", () => {
+    expect(renderNodeScript(config, entries[0])).toContain("/images/client-amd64/0123456789abcdef/vmlinuz");
+    expect(renderNodeScript(config, entries[1])).toContain("/images/client-amd64/fedcba9876543210/vmlinuz");
+    expect(renderNodeScript(config, entries[1])).toContain("initrd --name initrd http://10.25.89.4:8080/images/client-amd64/fedcba9876543210/initrd");
+  });
+
+  test("the chain script fetches the MAC's script and says so when there is none", () => {
+    const script = renderChainScript(config);
+    expect(script).toMatchSnapshot();
+    expect(script).toContain("chain --autofree http://10.25.89.4:8080/ipxe/${mac:hexhyp}.ipxe || goto failed");
+  });
+
+  test("an unknown MAC is told it is not in the inventory", () => {
+    const script = renderUnknownScript(config);
+    expect(script).toMatchSnapshot();
+    expect(script).toContain(NOT_IN_INVENTORY);
+    expect(script.startsWith("#!ipxe\n")).toBe(true);
+  });
+
+  test("the boot directory: one script per MAC, fallbacks, services, activation", () => {
+    const files = [...renderBootFiles(config).keys()];
+    expect(files).toEqual([
+      "activate.sh",
+      "dnsmasq.conf",
+      "ipxe/00-1e-06-45-20-02.ipxe",
+      "ipxe/00-1e-06-45-28-5c.ipxe",
+      "ipxe/dc-a6-32-55-33-40.ipxe",
+      "ipxe/unknown.ipxe",
+      "nginx.conf",
+      "nodes.json",
+      "systemd/ely-dnsmasq.service",
+      "systemd/ely-http.service",
+      "tftp/ely.ipxe",
+      "tftp/unknown.ipxe",
+    ]);
+  });
+
+  test("nginx serves unknown MACs the not-in-inventory script", () => {
+    const nginx = renderBootFiles(config).get("nginx.conf")!;
+    expect(nginx).toContain("try_files $uri /ipxe/unknown.ipxe;");
+    expect(nginx).toContain("listen 8080;");
+  });
+
+  test("activation switches boot/current in one rename and installs the arm64 iPXE if present", () => {
+    const script = renderBootFiles(config).get("activate.sh")!;
+    expect(script).toContain('mv -T "$root/boot/.current.tmp" "$root/boot/current"');
+    expect(script).toContain("/srv/ely/ipxe/arm64/snp.efi");
+    expect(spawnSync("sh", ["-n", "-c", script]).status).toBe(0);
+  });
+});

@@ -1,0 +1,177 @@
+import { Testing } from "cdktf";
+import { inventoryWith } from "./helpers/inventory";
+import { netbootStack, nullResources } from "../e2e/netboot/netboot-stack";
+
+function errorsOf(stack: ReturnType<typeof netbootStack>): string[] {
+  return stack.netboot.node.validate();
+}
+
+describe("Netboot", () => {
+  test("one image build per role x arch of the netbooted nodes (the default inventory: client-amd64)", () => {
+    const { synth, netboot } = netbootStack();
+    const json = synth();
+    expect(nullResources(json, "_build").map(([id]) => id)).toEqual([expect.stringContaining("image-client-amd64")]);
+    expect([...netboot.images.keys()]).toEqual(["client-amd64"]);
+    expect(netboot.images.get("client-amd64")!.nodeHostnames).toEqual(["w1", "w2", "w3"]);
+  });
+
+  test("the build's triggers are the image's input hash; its command runs the build program", () => {
+    const { synth, netboot } = netbootStack();
+    const image = netboot.images.get("client-amd64")!;
+    const [[, build]] = nullResources(synth(), "image-client-amd64_build");
+    expect(build.triggers).toEqual({ image: "client-amd64", profile: "full", input_hash: image.inputHash, build_id: image.buildId });
+    expect(build.provisioner![0]["local-exec"].command).toBe(
+      `node build.js --role client --arch amd64 --profile full --out "$HOME/.cache/ely/images/client-amd64/${image.buildId}" ` +
+        `--consul-version 1.16.3 --nomad-version 1.6.3 --input-hash ${image.inputHash} --agents official`,
+    );
+  });
+
+  test("default commands hold no path of this machine and nothing Terraform would interpolate", () => {
+    const { synth } = netbootStack({ props: { buildCommand: undefined, publishCommand: undefined, agentSource: undefined } });
+    const commands = Object.values(synth().resource.null_resource).flatMap((r) => (r.provisioner ?? []).map((p) => p["local-exec"].command));
+    expect(commands).toHaveLength(3);
+    for (const command of commands) {
+      expect(command).toMatch(/^node "\$\(if \[ -n "\$ELY_PROJECT_DIR" \]; then echo "\$ELY_PROJECT_DIR"; else git rev-parse --show-toplevel; fi\)\/dist\/images\/(build|publish)\.js" /);
+      expect(command).not.toContain("${");
+      expect(command).not.toContain(process.cwd());
+      expect(command).not.toContain(require("os").homedir() + "/");
+    }
+  });
+
+  test("order: build -> image publish -> node entries -> boot publish", () => {
+    const json = netbootStack().synth();
+    const id = (part: string) => nullResources(json, part)[0][0];
+    const deps = (part: string) => nullResources(json, part)[0][1].depends_on ?? [];
+    expect(deps("publish-client-amd64")).toEqual([`null_resource.${id("image-client-amd64_build")}`]);
+    expect(deps("node-w2")).toEqual([`null_resource.${id("publish-client-amd64")}`]);
+    expect(deps("boot-publish")).toEqual(
+      expect.arrayContaining([`null_resource.${id("publish-client-amd64")}`, `null_resource.${id("node-w1")}`, `null_resource.${id("node-w3")}`]),
+    );
+  });
+
+  test("publish commands: rsync target on the util node, the build's directory, the boot release", () => {
+    const { synth, netboot } = netbootStack();
+    const json = synth();
+    const image = netboot.images.get("client-amd64")!;
+    expect(nullResources(json, "publish-client-amd64")[0][1].provisioner![0]["local-exec"].command).toBe(
+      `node publish.js image --src "$HOME/.cache/ely/images/client-amd64/${image.buildId}" --target 'root@10.25.89.4:/srv/ely' --image client-amd64 --build ${image.buildId}`,
+    );
+    const boot = nullResources(json, "boot-publish")[0][1];
+    expect(boot.provisioner![0]["local-exec"].command).toMatch(/^node publish\.js boot --src "assets\/.+" --configs "assets\/.+" --target 'root@10.25.89.4:\/srv\/ely' --release [0-9a-f]{32}$/);
+    expect(Object.keys(boot.triggers!).sort()).toEqual(["agent_configs", "boot_config", "target"]);
+  });
+
+  test("canary: w1 follows latest, w2 and w3 the stable channel's pinned build", () => {
+    const pinned = "0123456789abcdef";
+    const { netboot, synth } = netbootStack({ props: { channels: { stable: { "client-amd64": pinned } } } });
+    const current = netboot.images.get("client-amd64")!.buildId;
+    expect(netboot.entries.map((e) => [e.hostname, e.channel, e.buildId])).toEqual([
+      ["w1", "latest", current],
+      ["w2", "stable", pinned],
+      ["w3", "stable", pinned],
+    ]);
+    const json = synth();
+    expect(nullResources(json, "node-w2")[0][1].triggers).toMatchObject({ build_id: pinned, channel: "stable" });
+    // A pinned build is already on the util node: its node entry waits for no publish.
+    expect(nullResources(json, "node-w2")[0][1].depends_on).toBeUndefined();
+    const scripts = netboot.bootService!.files;
+    expect(scripts.get("ipxe/00-1e-06-45-28-5c.ipxe")).toContain(`/images/client-amd64/${current}/vmlinuz`);
+    expect(scripts.get("ipxe/00-1e-06-45-20-02.ipxe")).toContain(`/images/client-amd64/${pinned}/vmlinuz`);
+  });
+
+  test("without a stable pin every channel boots the current build", () => {
+    const { netboot } = netbootStack();
+    expect(new Set(netboot.entries.map((e) => e.buildId)).size).toBe(1);
+  });
+
+  test("a node may pin a build id or a named channel", () => {
+    const inventory = inventoryWith((i) => {
+      i.nodes[5].imageChannel = "aaaaaaaaaaaaaaaa";
+      i.nodes[6].imageChannel = "canary";
+    });
+    const { netboot } = netbootStack({ inventory, props: { channels: { canary: { "client-amd64": "bbbbbbbbbbbbbbbb" } } } });
+    expect(netboot.entryOf("w2")!.buildId).toBe("aaaaaaaaaaaaaaaa");
+    expect(netboot.entryOf("w3")!.buildId).toBe("bbbbbbbbbbbbbbbb");
+  });
+
+  test("validation names the node and field, received and expected", () => {
+    const inventory = inventoryWith((i) => {
+      i.nodes[5].imageChannel = "beta";
+      delete i.nodes[6].mac;
+    });
+    const stack = netbootStack({ inventory, props: { channels: { latest: {}, stable: { "client-amd64": "nope" } } } });
+    expect(errorsOf(stack)).toEqual([
+      'netboot: field channels.latest: received a pin, expected none ("latest" is always the current build)',
+      'netboot: field channels.stable.client-amd64: received "nope", expected a build id (16 hex digits)',
+      'netboot: node w2, field imageChannel: received "beta", expected one of "stable", "latest" or a build id (16 hex digits)',
+    ]);
+  });
+
+  test("extra packages for an image no node boots are an error", () => {
+    const stack = netbootStack({ props: { extraPackages: { "server-arm64": ["htop"] } } });
+    expect(errorsOf(stack)).toEqual(["netboot: field extraPackages.server-arm64: received packages for an image no netbooted node boots, expected one of client-amd64"]);
+  });
+
+  test("netbooted nodes without a util node are an error", () => {
+    const inventory = inventoryWith((i) => {
+      i.nodes = i.nodes.filter((n) => n.role !== "util");
+    });
+    const stack = netbootStack({ inventory });
+    expect(errorsOf(stack)).toEqual(['netboot: nodes w1, w2, w3 netboot: received no node with role "util", expected one to serve them']);
+    expect(stack.netboot.bootService).toBeUndefined();
+  });
+
+  test("a netbooted Pi 4 master adds a server-arm64 image and its arm64 boot script", () => {
+    const inventory = inventoryWith((i) => (i.nodes[1].boot = "netboot"));
+    const { netboot, synth } = netbootStack({ inventory });
+    expect([...netboot.images.keys()]).toEqual(["client-amd64", "server-arm64"]);
+    expect(nullResources(synth(), "_build").map(([id]) => id)).toHaveLength(2);
+    const m1 = netboot.bootService!.files.get("ipxe/dc-a6-32-55-33-40.ipxe")!;
+    expect(m1).toContain(`/images/server-arm64/${netboot.images.get("server-arm64")!.buildId}/vmlinuz`);
+    expect(m1).toContain("ely.role=server");
+    expect(netboot.bootService!.files.get("dnsmasq.conf")).toContain("dhcp-mac=set:ely-known,dc:a6:32:55:33:40");
+  });
+
+  test("the boot configuration is a synthesized asset directory", () => {
+    const { stack } = netbootStack();
+    expect(Testing.synth(stack)).toContain('"boot_config"');
+  });
+});
+
+describe("triggers", () => {
+  test("two synths with unchanged inputs give identical triggers", () => {
+    const triggers = () =>
+      Object.fromEntries(Object.entries(netbootStack().synth().resource.null_resource).map(([id, r]) => [id, r.triggers]));
+    expect(triggers()).toEqual(triggers());
+  });
+
+  test("changing one image's package list changes only that image's trigger", () => {
+    const inventory = inventoryWith((i) => (i.nodes[1].boot = "netboot"));
+    const triggersOf = (extra?: Record<string, string[]>) => {
+      const json = netbootStack({ inventory, props: { extraPackages: extra } }).synth();
+      return Object.fromEntries(nullResources(json, "_build").map(([id, r]) => [id, r.triggers!.input_hash]));
+    };
+    const before = triggersOf();
+    const after = triggersOf({ "server-arm64": ["htop"] });
+    const changed = Object.keys(before).filter((id) => before[id] !== after[id]);
+    expect(changed).toEqual([expect.stringContaining("image-server-arm64")]);
+  });
+
+  test("a new agent version changes the full images' triggers, and the nodes that boot them", () => {
+    const json = (nomad: string) => netbootStack({ inventory: inventoryWith((i) => (i.versions = { nomad })) }).synth();
+    const [a, b] = [json("1.6.10"), json("1.6.11")];
+    const buildOf = (j: typeof a, part: string) => nullResources(j, part)[0][1].triggers!.build_id;
+    expect(buildOf(a, "image-client-amd64_build")).not.toBe(buildOf(b, "image-client-amd64_build"));
+    expect(buildOf(a, "node-w1")).not.toBe(buildOf(b, "node-w1"));
+  });
+
+  test("adding a netbooted node rebuilds nothing", () => {
+    const base = netbootStack().synth();
+    const more = netbootStack({
+      inventory: inventoryWith((i) => i.nodes.push({ ...i.nodes[6], hostname: "w4", ip: "10.25.89.24", mac: "00:1e:06:45:99:01", extraMacs: [] })),
+    }).synth();
+    const hash = (j: typeof base) => nullResources(j, "image-client-amd64_build")[0][1].triggers;
+    expect(hash(more)).toEqual(hash(base));
+    expect(nullResources(more, "node-w4")).toHaveLength(1);
+  });
+});

@@ -1,0 +1,65 @@
+import * as fs from "fs";
+import * as http from "http";
+import * as os from "os";
+import * as path from "path";
+import { qemuArgs } from "../e2e/netboot/qemu";
+import { startUtilHttpServer } from "../e2e/netboot/util-http-server";
+
+function get(port: number, urlPath: string): Promise<{ status: number; body: string }> {
+  return new Promise((resolve, reject) => {
+    http
+      .get({ host: "127.0.0.1", port, path: urlPath }, (res) => {
+        let body = "";
+        res.on("data", (d) => (body += d));
+        res.on("end", () => resolve({ status: res.statusCode ?? 0, body }));
+      })
+      .on("error", reject);
+  });
+}
+
+describe("netboot test harness", () => {
+  test("QEMU: software emulation, restricted user network as the lab's subnet, util port forwarded to loopback", () => {
+    const args = qemuArgs({
+      subnetCidr: "10.25.89.0/24",
+      hostAddress: "10.25.89.2",
+      dhcpStart: "10.25.89.21",
+      mac: "00:1e:06:45:28:5c",
+      tftpDir: "/t",
+      bootFile: "ely.ipxe",
+      forwards: [{ guestAddress: "10.25.89.4", guestPort: 8080, hostPort: 40000 }],
+      memoryMb: 2048,
+      cpus: 2,
+      serialLog: "/s.log",
+    });
+    expect(args).toEqual(expect.arrayContaining(["pc,accel=tcg", "file:/s.log", "virtio-net-pci,netdev=n0,mac=00:1e:06:45:28:5c,bootindex=1"]));
+    const netdev = args[args.indexOf("-netdev") + 1];
+    expect(netdev).toBe(
+      "user,id=n0,net=10.25.89.0/24,host=10.25.89.2,dhcpstart=10.25.89.21,restrict=on,tftp=/t,bootfile=ely.ipxe," +
+        "guestfwd=tcp:10.25.89.4:8080-cmd:busybox nc 127.0.0.1 40000",
+    );
+  });
+
+  test("the util server: images, configs, per-MAC scripts, and the not-in-inventory script for unknown MACs", async () => {
+    const root = fs.mkdtempSync(path.join(os.tmpdir(), "ely-util-"));
+    fs.mkdirSync(path.join(root, "images/client-amd64/0123456789abcdef"), { recursive: true });
+    fs.writeFileSync(path.join(root, "images/client-amd64/0123456789abcdef/initrd"), "initrd");
+    fs.mkdirSync(path.join(root, "boot/releases/r1/ipxe"), { recursive: true });
+    fs.mkdirSync(path.join(root, "boot/releases/r1/config/w1"), { recursive: true });
+    fs.writeFileSync(path.join(root, "boot/releases/r1/ipxe/00-1e-06-45-28-5c.ipxe"), "#!ipxe\necho w1\n");
+    fs.writeFileSync(path.join(root, "boot/releases/r1/ipxe/unknown.ipxe"), "#!ipxe\necho not in the Ely inventory\n");
+    fs.writeFileSync(path.join(root, "boot/releases/r1/config/w1/consul.json"), "{}");
+    fs.symlinkSync("releases/r1", path.join(root, "boot/current"));
+    const server = await startUtilHttpServer(root);
+    try {
+      expect(await get(server.port, "/images/client-amd64/0123456789abcdef/initrd")).toEqual({ status: 200, body: "initrd" });
+      expect((await get(server.port, "/ipxe/00-1e-06-45-28-5c.ipxe")).body).toContain("echo w1");
+      expect((await get(server.port, "/ipxe/aa-bb-cc-dd-ee-ff.ipxe")).body).toContain("not in the Ely inventory");
+      expect(await get(server.port, "/config/w1/consul.json")).toEqual({ status: 200, body: "{}" });
+      expect((await get(server.port, "/config/w9/consul.json")).status).toBe(404);
+      expect((await get(server.port, "/../../etc/passwd")).status).toBe(404);
+      expect(server.requests.map((r) => r.status).sort()).toEqual([200, 200, 200, 200, 404, 404]);
+    } finally {
+      await server.close();
+    }
+  });
+});

@@ -1,0 +1,417 @@
+import * as crypto from "crypto";
+import { AssetType, TerraformAsset } from "cdktf";
+import { Construct } from "constructs";
+import { stageFiles } from "./staged-directory";
+import {
+  agentConfigUrlPath,
+  BUILD_ID_PATTERN,
+  DEFAULT_HTTP_PORT,
+  DEFAULT_REMOTE_ROOT,
+  imageUrlPath,
+  macHyphen,
+  REMOTE_BOOT_CURRENT_LINK,
+} from "../images/layout";
+
+/** One netbooted node and the build it boots. */
+export interface BootEntry {
+  readonly hostname: string;
+  /** MAC of the interface it boots from. */
+  readonly mac: string;
+  readonly role: string;
+  readonly arch: string;
+  /** "client-amd64". */
+  readonly imageKey: string;
+  readonly buildId: string;
+  /** The channel that chose the build ("stable", "latest", a named channel, or "pinned"). */
+  readonly channel: string;
+}
+
+export interface BootServiceProps {
+  readonly entries: readonly BootEntry[];
+  /** The util node's address: proxy DHCP, TFTP and HTTP all answer there. */
+  readonly utilAddress: string;
+  /** The network the proxy DHCP answers on, in CIDR notation ("10.25.89.0/24"). */
+  readonly subnetCidr: string;
+  /** Consul/Nomad servers' addresses, passed on the kernel command line (ely.servers=). */
+  readonly serverAddresses: readonly string[];
+  /** Port of the util node's HTTP server. Default: 8080. */
+  readonly httpPort?: number;
+  /** Root of Ely's files on the util node. Default: "/srv/ely". */
+  readonly remoteRoot?: string;
+  /** Hosts' domain, passed as ely.domain= for /etc/hosts. Default: none. */
+  readonly domain?: string;
+  /** Extra kernel arguments. Default: ["console=tty0", "console=ttyS0,115200n8"] (the serial console last: /dev/console). */
+  readonly kernelArgs?: readonly string[];
+  /** Interface dnsmasq listens on. Default: all interfaces. */
+  readonly dhcpInterface?: string;
+  /** iPXE for BIOS PXE ROMs, on the util node. Default: Debian's ipxe package, "/usr/lib/ipxe/undionly.kpxe". */
+  readonly ipxeBiosPath?: string;
+  /** iPXE for x86-64 UEFI, on the util node. Default: Debian's ipxe package, "/usr/lib/ipxe/ipxe.efi". */
+  readonly ipxeX64EfiPath?: string;
+  /**
+   * iPXE for arm64 UEFI (the Pi 4 with its UEFI firmware), on the util node. Debian's ipxe
+   * package (bookworm) ships x86 binaries only: build it with `make bin-arm64-efi/snp.efi` in
+   * iPXE's src/ and place it here. Default: "<remoteRoot>/ipxe/arm64/snp.efi".
+   */
+  readonly ipxeArm64EfiPath?: string;
+  /**
+   * The Raspberry Pi 4 UEFI firmware files (RPI_EFI.fd, start4.elf, fixup4.dat, config.txt, ...)
+   * on the util node, served over TFTP to a Pi whose EEPROM boots from the network; the UEFI
+   * firmware then PXE-boots iPXE for arm64. A Pi that boots UEFI from its SD card needs none.
+   * Default: "<remoteRoot>/ipxe/rpi4-uefi".
+   */
+  readonly rpi4FirmwareDir?: string;
+}
+
+/**
+ * MAC prefixes of Raspberry Pi boards. A Pi 4's own network boot reports the x86 BIOS
+ * architecture; dnsmasq answers it with "Raspberry Pi Boot" (its TFTP firmware) instead of iPXE.
+ */
+export const RASPBERRY_PI_OUIS = ["b8:27:eb", "dc:a6:32", "e4:5f:01", "d8:3a:dd", "28:cd:c1", "2c:cf:67"];
+
+/** TFTP names of the iPXE binaries, and of the scripts iPXE loads after them. */
+export const TFTP_BIOS = "undionly.kpxe";
+export const TFTP_X64_EFI = "ipxe.efi";
+export const TFTP_ARM64_EFI = "snp.efi";
+export const TFTP_CHAIN_SCRIPT = "ely.ipxe";
+export const TFTP_UNKNOWN_SCRIPT = "unknown.ipxe";
+/** The message a machine missing from the inventory shows. */
+export const NOT_IN_INVENTORY = "is not in the Ely inventory";
+
+/** Facts the renderers need, defaults filled in. */
+export interface BootConfig {
+  readonly entries: readonly BootEntry[];
+  readonly utilAddress: string;
+  readonly subnetCidr: string;
+  readonly serverAddresses: readonly string[];
+  readonly httpPort: number;
+  readonly remoteRoot: string;
+  readonly domain?: string;
+  readonly kernelArgs: readonly string[];
+  readonly dhcpInterface?: string;
+  readonly ipxeBiosPath: string;
+  readonly ipxeX64EfiPath: string;
+  readonly ipxeArm64EfiPath: string;
+  readonly rpi4FirmwareDir: string;
+}
+
+export function bootConfigOf(props: BootServiceProps): BootConfig {
+  const remoteRoot = (props.remoteRoot ?? DEFAULT_REMOTE_ROOT).replace(/\/+$/, "");
+  return {
+    entries: [...props.entries].sort((a, b) => a.hostname.localeCompare(b.hostname)),
+    utilAddress: props.utilAddress,
+    subnetCidr: props.subnetCidr,
+    serverAddresses: props.serverAddresses,
+    httpPort: props.httpPort ?? DEFAULT_HTTP_PORT,
+    remoteRoot,
+    domain: props.domain,
+    kernelArgs: props.kernelArgs ?? ["console=tty0", "console=ttyS0,115200n8"],
+    dhcpInterface: props.dhcpInterface,
+    ipxeBiosPath: props.ipxeBiosPath ?? "/usr/lib/ipxe/undionly.kpxe",
+    ipxeX64EfiPath: props.ipxeX64EfiPath ?? "/usr/lib/ipxe/ipxe.efi",
+    ipxeArm64EfiPath: props.ipxeArm64EfiPath ?? `${remoteRoot}/ipxe/arm64/snp.efi`,
+    rpi4FirmwareDir: props.rpi4FirmwareDir ?? `${remoteRoot}/ipxe/rpi4-uefi`,
+  };
+}
+
+function httpBase(config: BootConfig): string {
+  return `http://${config.utilAddress}:${config.httpPort}`;
+}
+
+/** "10.25.89.0/24" -> ["10.25.89.0", "255.255.255.0"]. */
+export function networkAndMask(cidr: string): [string, string] {
+  const [address, bitsText] = cidr.split("/");
+  const bits = Number(bitsText);
+  const mask = bits === 0 ? 0 : (~0 << (32 - bits)) >>> 0;
+  const octets = address.split(".").map(Number);
+  const value = ((octets[0] << 24) | (octets[1] << 16) | (octets[2] << 8) | octets[3]) >>> 0;
+  const toText = (v: number) => [24, 16, 8, 0].map((s) => (v >>> s) & 255).join(".");
+  return [toText((value & mask) >>> 0), toText(mask)];
+}
+
+/**
+ * dnsmasq as proxy DHCP (the router keeps its DHCP) and TFTP: a PXE ROM gets the iPXE binary
+ * for its firmware; iPXE, asking again, gets the chain script if its MAC is in the inventory
+ * and the "not in inventory" script otherwise. No DNS (port=0).
+ */
+export function renderDnsmasqConf(config: BootConfig): string {
+  const [network, mask] = networkAndMask(config.subnetCidr);
+  const lines = [
+    "# Ely boot service: proxy DHCP and TFTP. Generated from the inventory; do not edit.",
+    "port=0",
+    "log-dhcp",
+    ...(config.dhcpInterface ? [`interface=${config.dhcpInterface}`, "bind-interfaces"] : []),
+    `dhcp-range=${network},proxy,${mask}`,
+    "enable-tftp",
+    `tftp-root=${config.remoteRoot}/${REMOTE_BOOT_CURRENT_LINK}/tftp`,
+    "",
+    "# iPXE identifies itself with user class iPXE (option 77).",
+    "dhcp-userclass=set:ipxe,iPXE",
+    "# The inventory's netbooted machines.",
+    ...config.entries.flatMap((e) => [`# ${e.hostname} (${e.role}, ${e.arch})`, `dhcp-mac=set:ely-known,${e.mac.toLowerCase()}`]),
+    "",
+    "# Raspberry Pi bootloaders report x86PC: they get their own TFTP boot (the Pi 4 UEFI firmware).",
+    ...RASPBERRY_PI_OUIS.map((oui) => `dhcp-mac=set:rpi,${oui}:*:*:*`),
+    'pxe-service=tag:rpi,tag:!ipxe,x86PC,"Raspberry Pi Boot"',
+    "",
+    "# Firmware PXE: load iPXE for the client's architecture (option 93).",
+    `pxe-service=tag:!ipxe,tag:!rpi,x86PC,"Ely: iPXE for BIOS",${TFTP_BIOS}`,
+    `pxe-service=tag:!ipxe,X86-64_EFI,"Ely: iPXE for x86-64 UEFI",${TFTP_X64_EFI}`,
+    `pxe-service=tag:!ipxe,BC_EFI,"Ely: iPXE for x86-64 UEFI",${TFTP_X64_EFI}`,
+    `pxe-service=tag:!ipxe,ARM64_EFI,"Ely: iPXE for arm64 UEFI",${TFTP_ARM64_EFI}`,
+    "",
+    "# iPXE: known machines chain to their own script over HTTP, others learn they are unknown.",
+    ...["x86PC", "X86-64_EFI", "BC_EFI", "ARM64_EFI"].flatMap((csa) => [
+      `pxe-service=tag:ipxe,tag:ely-known,${csa},"Ely: boot",${TFTP_CHAIN_SCRIPT}`,
+      `pxe-service=tag:ipxe,tag:!ely-known,${csa},"Ely: unknown machine",${TFTP_UNKNOWN_SCRIPT}`,
+    ]),
+    "",
+  ];
+  return lines.join("\n");
+}
+
+/** The TFTP script every known iPXE client runs: fetch this MAC's script from the util node. */
+export function renderChainScript(config: BootConfig): string {
+  const base = httpBase(config);
+  return [
+    "#!ipxe",
+    "# Ely: chain to this machine's boot script on the util node. Generated; do not edit.",
+    `echo Ely: ${"${mac}"} fetching ${base}/ipxe/${"${mac:hexhyp}"}.ipxe`,
+    `chain --autofree ${base}/ipxe/${"${mac:hexhyp}"}.ipxe || goto failed`,
+    ":failed",
+    "echo",
+    `echo Ely: no boot script for ${"${mac}"} from ${base} (the util node's HTTP server is down, or this MAC has no script).`,
+    "echo Ely: retrying in 30 s.",
+    "sleep 30",
+    "reboot",
+    "",
+  ].join("\n");
+}
+
+/** The script of a machine missing from the inventory (TFTP, and the HTTP server's fallback). */
+export function renderUnknownScript(config: BootConfig): string {
+  return [
+    "#!ipxe",
+    "# Ely: a machine that is not in the inventory. Generated; do not edit.",
+    "echo",
+    `echo Ely: this machine (MAC ${"${mac}"}) ${NOT_IN_INVENTORY}: it has no image to boot.`,
+    `echo Ely: to netboot it, add a node with mac: ${"${mac}"} (and boot: netboot) to the inventory and apply the plan.`,
+    `echo Ely: util node ${config.utilAddress}. Booting from the next device in 60 s.`,
+    "sleep 60",
+    "exit",
+    "",
+  ].join("\n");
+}
+
+/** The kernel command line of one node (read by the initrd and by the image's units). */
+export function kernelCommandLine(config: BootConfig, entry: BootEntry): string {
+  const base = httpBase(config);
+  return [
+    "initrd=initrd",
+    `ramroot=${base}${imageUrlPath(entry.imageKey, entry.buildId, "ramroot.tar.xz")}`,
+    `hostname=${entry.hostname}`,
+    ...(config.domain ? [`ely.domain=${config.domain}`] : []),
+    `ely.role=${entry.role}`,
+    `ely.image=${entry.imageKey}/${entry.buildId}`,
+    `ely.util=${config.utilAddress}:${config.httpPort}`,
+    `ely.servers=${config.serverAddresses.join(",")}`,
+    `BOOTIF=01-${macHyphen(entry.mac)}`,
+    ...config.kernelArgs,
+  ].join(" ");
+}
+
+/** One node's iPXE script: its kernel, initrd and command line. */
+export function renderNodeScript(config: BootConfig, entry: BootEntry): string {
+  const base = httpBase(config);
+  return [
+    "#!ipxe",
+    `# Ely: ${entry.hostname} (${entry.role}, ${entry.arch}) boots ${entry.imageKey} build ${entry.buildId} (channel ${entry.channel}). Generated; do not edit.`,
+    `echo Ely: booting ${entry.hostname}: ${entry.imageKey} build ${entry.buildId} (channel ${entry.channel})`,
+    `kernel ${base}${imageUrlPath(entry.imageKey, entry.buildId, "vmlinuz")} ${kernelCommandLine(config, entry)} || goto failed`,
+    `initrd --name initrd ${base}${imageUrlPath(entry.imageKey, entry.buildId, "initrd")} || goto failed`,
+    "boot || goto failed",
+    ":failed",
+    `echo Ely: ${entry.hostname} could not load ${entry.imageKey} build ${entry.buildId} from ${base}: is it published? Retrying in 30 s.`,
+    "sleep 30",
+    "reboot",
+    "",
+  ].join("\n");
+}
+
+/** nginx serving images, iPXE scripts (unknown MACs get the "not in inventory" script) and agent configs. */
+export function renderNginxConf(config: BootConfig): string {
+  const current = `${config.remoteRoot}/${REMOTE_BOOT_CURRENT_LINK}`;
+  return `# Ely: the util node's HTTP server (images, iPXE scripts, agent configuration). Generated; do not edit.
+# Run as: nginx -c ${current}/nginx.conf
+worker_processes 1;
+pid /run/ely-http.pid;
+error_log stderr warn;
+events { worker_connections 256; }
+http {
+  types {
+    application/octet-stream vmlinuz initrd xz;
+    application/json json;
+    text/plain ipxe;
+  }
+  default_type application/octet-stream;
+  access_log syslog:server=unix:/dev/log,tag=ely-http;
+  sendfile on;
+  server {
+    listen ${config.httpPort};
+    location /images/ {
+      root ${config.remoteRoot};
+      autoindex on;
+    }
+    location /ipxe/ {
+      root ${current};
+      try_files $uri /ipxe/${TFTP_UNKNOWN_SCRIPT};
+    }
+    location /config/ {
+      root ${current};
+    }
+    location / {
+      return 404;
+    }
+  }
+}
+`;
+}
+
+/** Unit files for the util node. */
+export function renderUtilUnits(config: BootConfig): Record<string, string> {
+  const current = `${config.remoteRoot}/${REMOTE_BOOT_CURRENT_LINK}`;
+  return {
+    "ely-dnsmasq.service": `[Unit]
+Description=Ely boot service: proxy DHCP and TFTP
+Wants=network-online.target
+After=network-online.target
+
+[Service]
+ExecStart=/usr/sbin/dnsmasq --keep-in-foreground --conf-file=${current}/dnsmasq.conf
+Restart=on-failure
+
+[Install]
+WantedBy=multi-user.target
+`,
+    "ely-http.service": `[Unit]
+Description=Ely boot service: HTTP (images, iPXE scripts, agent configuration)
+Wants=network-online.target
+After=network-online.target
+
+[Service]
+ExecStart=/usr/sbin/nginx -c ${current}/nginx.conf -g "daemon off;"
+ExecReload=/bin/kill -HUP $MAINPID
+Restart=on-failure
+
+[Install]
+WantedBy=multi-user.target
+`,
+  };
+}
+
+/**
+ * Run on the util node by the publish step, with the release already in place:
+ * copies the iPXE binaries into its TFTP root, switches boot/current in one rename,
+ * installs and (re)starts the boot services, keeps the five newest releases.
+ */
+export function renderActivateScript(config: BootConfig): string {
+  const binaries: Array<[string, string, string]> = [
+    [TFTP_BIOS, config.ipxeBiosPath, "BIOS"],
+    [TFTP_X64_EFI, config.ipxeX64EfiPath, "x86-64 UEFI"],
+    [TFTP_ARM64_EFI, config.ipxeArm64EfiPath, "arm64 UEFI"],
+  ];
+  return `#!/bin/sh
+# Ely: activate a boot release on the util node. Generated; do not edit.
+# Usage: sh activate.sh <root> <release>
+set -eu
+root="$1"; release="$2"
+dir="$root/boot/releases/$release"
+[ -d "$dir" ] || { echo "ely-boot: $dir does not exist" >&2; exit 1; }
+mkdir -p "$dir/tftp"
+${binaries
+  .map(
+    ([name, source, firmware]) => `if [ -f '${source}' ]; then cp '${source}' "$dir/tftp/${name}"; else echo "ely-boot: WARNING: ${source} is missing: ${firmware} machines cannot netboot (see BootServiceProps)" >&2; fi`,
+  )
+  .join("\n")}
+if [ -d '${config.rpi4FirmwareDir}' ]; then cp -r '${config.rpi4FirmwareDir}'/. "$dir/tftp/"; fi
+ln -sfn "releases/$release" "$root/boot/.current.tmp"
+mv -T "$root/boot/.current.tmp" "$root/boot/current"
+echo "ely-boot: release $release is current"
+if [ "\${ELY_PUBLISH_SERVICES:-1}" = 1 ] && [ -d /run/systemd/system ]; then
+  install -m 0644 "$dir"/systemd/*.service /etc/systemd/system/
+  systemctl daemon-reload
+  systemctl enable --quiet ely-dnsmasq.service ely-http.service
+  systemctl restart ely-dnsmasq.service
+  systemctl reload-or-restart ely-http.service
+fi
+# Keep the five newest releases (and the current one).
+ls -1dt "$root"/boot/releases/*/ 2>/dev/null | tail -n +6 | while read -r old; do
+  [ "$(basename "$old")" = "$release" ] || rm -rf "$old"
+done
+`;
+}
+
+/** Every file of the boot configuration directory, by relative path. */
+export function renderBootFiles(config: BootConfig): Map<string, string> {
+  const files = new Map<string, string>();
+  files.set("dnsmasq.conf", renderDnsmasqConf(config));
+  files.set("nginx.conf", renderNginxConf(config));
+  files.set("activate.sh", renderActivateScript(config));
+  files.set(`tftp/${TFTP_CHAIN_SCRIPT}`, renderChainScript(config));
+  files.set(`tftp/${TFTP_UNKNOWN_SCRIPT}`, renderUnknownScript(config));
+  files.set(`ipxe/${TFTP_UNKNOWN_SCRIPT}`, renderUnknownScript(config));
+  for (const entry of config.entries) files.set(`ipxe/${macHyphen(entry.mac)}.ipxe`, renderNodeScript(config, entry));
+  for (const [name, text] of Object.entries(renderUtilUnits(config))) files.set(`systemd/${name}`, text);
+  files.set(
+    "nodes.json",
+    JSON.stringify(
+      config.entries.map((e) => ({ ...e, mac: e.mac.toLowerCase(), script: `ipxe/${macHyphen(e.mac)}.ipxe`, config: agentConfigUrlPath(e.hostname, "") })),
+      null,
+      2,
+    ) + "\n",
+  );
+  return new Map([...files].sort(([a], [b]) => a.localeCompare(b)));
+}
+
+/**
+ * The util node's boot service, generated from the inventory: dnsmasq (proxy DHCP, TFTP),
+ * nginx, one iPXE script per netbooted MAC and the "not in inventory" fallback, as one
+ * asset directory (cdktf.out/stacks/<stack>/assets/...) that the boot publish step copies to
+ * the util node. The asset hash is the content hash.
+ */
+export class BootService extends Construct {
+  readonly config: BootConfig;
+  /** Relative path -> content. */
+  readonly files: ReadonlyMap<string, string>;
+  readonly contentHash: string;
+  readonly asset: TerraformAsset;
+  /** The rendered directory on this machine (what the asset copies). */
+  readonly stagedDir: string;
+
+  constructor(scope: Construct, id: string, props: BootServiceProps) {
+    super(scope, id);
+    this.config = bootConfigOf(props);
+    this.files = renderBootFiles(this.config);
+    const hash = crypto.createHash("sha256");
+    for (const [file, text] of this.files) hash.update(file).update("\0").update(text).update("\0");
+    this.contentHash = hash.digest("hex");
+    this.stagedDir = stageFiles(this, "boot-configs", this.contentHash, this.files);
+    this.asset = new TerraformAsset(this, "files", { path: this.stagedDir, type: AssetType.DIRECTORY, assetHash: this.contentHash.slice(0, 32) });
+    this.node.addValidation({ validate: () => this.validateEntries() });
+  }
+
+  /** Where Terraform finds the directory, relative to the stack's directory. */
+  get path(): string {
+    return this.asset.path;
+  }
+
+  private validateEntries(): string[] {
+    const errors: string[] = [];
+    // MACs (format, uniqueness) are the inventory's rules (nodes/validate.ts), reported once there.
+    for (const e of this.config.entries) {
+      if (!BUILD_ID_PATTERN.test(e.buildId)) errors.push(`boot service: node ${e.hostname}, field buildId: received "${e.buildId}", expected 16 hex digits`);
+    }
+    if (!/^\d+\.\d+\.\d+\.\d+\/\d+$/.test(this.config.subnetCidr)) errors.push(`boot service: field subnetCidr: received "${this.config.subnetCidr}", expected IPv4 CIDR (10.25.89.0/24)`);
+    return errors;
+  }
+}

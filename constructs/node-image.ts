@@ -1,0 +1,131 @@
+import * as os from "os";
+import * as path from "path";
+import { Construct } from "constructs";
+import { Resource } from "@cdktf/provider-null/lib/resource";
+import { AgentSource, AgentVersions, agentSourceFromEnv, formatAgentSource } from "../images/agents";
+import { buildIdOf, IMAGE_PROFILES, ImageArch, ImageProfile, ImageRole } from "../images/layout";
+import { imageRecipe, ImageRecipe, inputHashOf } from "../images/recipe";
+
+export interface NodeImageProps {
+  readonly role: ImageRole;
+  readonly arch: ImageArch;
+  /** Consul and Nomad versions (the inventory's `versions`). */
+  readonly agentVersions: AgentVersions;
+  /** Package set. Default: "full". */
+  readonly profile?: ImageProfile;
+  /** Debian packages added to the profile's, for this image only. Default: none. */
+  readonly extraPackages?: readonly string[];
+  /**
+   * Where the Consul and Nomad binaries come from. Default: the environment at synth
+   * ($ELY_AGENT_SOURCE=official, else the directory $ELY_AGENT_BIN_DIR or ~/.cache/ely/bin);
+   * the build then reads the same environment.
+   */
+  readonly agentSource?: AgentSource;
+  /**
+   * Directory of builds on the machine running Terraform; each build lands in
+   * <dir>/<role>-<arch>/<build id>. Default: "$HOME/.cache/ely/images" (expanded when the build runs).
+   */
+  readonly artifactsDir?: string;
+  /** The build program. Default: projectProgram("build.js"). */
+  readonly buildCommand?: string;
+  /** Hostnames of the nodes that boot this image (for reports; not a trigger: adding a node rebuilds nothing). Default: none. */
+  readonly nodeHostnames?: readonly string[];
+}
+
+/**
+ * One netboot image (a role on an architecture), built by a null_resource whose triggers are
+ * the content hash of every input of the image (images/recipe.ts). Unchanged inputs plan no
+ * rebuild; a changed input replaces exactly this resource, and the build lands in a new
+ * directory named by its build id, so the last good build stays until the new one succeeds.
+ */
+export class NodeImage extends Construct {
+  readonly role: ImageRole;
+  readonly arch: ImageArch;
+  readonly profile: ImageProfile;
+  /** "client-amd64". */
+  readonly key: string;
+  readonly recipe: ImageRecipe;
+  readonly inputHash: string;
+  readonly buildId: string;
+  /** The build's directory, as the build command sees it (may hold $HOME). */
+  readonly outDir: string;
+  readonly command: string;
+  readonly build: Resource;
+  readonly nodeHostnames: readonly string[];
+
+  constructor(scope: Construct, id: string, props: NodeImageProps) {
+    super(scope, id);
+    this.role = props.role;
+    this.arch = props.arch;
+    this.profile = props.profile ?? "full";
+    this.nodeHostnames = props.nodeHostnames ?? [];
+    const agentSource = props.agentSource ?? agentSourceFromEnv();
+    this.recipe = imageRecipe({
+      role: props.role,
+      arch: props.arch,
+      profile: this.profile,
+      agentVersions: props.agentVersions,
+      agentSource,
+      extraPackages: props.extraPackages,
+    });
+    this.key = this.recipe.key;
+    this.inputHash = inputHashOf(this.recipe);
+    this.buildId = buildIdOf(this.inputHash);
+    const artifactsDir = (props.artifactsDir ?? "$HOME/.cache/ely/images").replace(/\/+$/, "");
+    this.outDir = `${artifactsDir}/${this.key}/${this.buildId}`;
+    const program = props.buildCommand ?? projectProgram("build.js");
+    const args = [
+      `--role ${props.role}`,
+      `--arch ${props.arch}`,
+      `--profile ${this.profile}`,
+      `--out "${this.outDir}"`,
+      `--consul-version ${shellQuote(props.agentVersions.consul)}`,
+      `--nomad-version ${shellQuote(props.agentVersions.nomad)}`,
+      `--input-hash ${this.inputHash}`,
+      ...(props.extraPackages?.length ? [`--extra-packages ${shellQuote([...props.extraPackages].sort().join(","))}`] : []),
+      ...(props.agentSource ? [`--agents ${shellQuote(formatAgentSource(props.agentSource))}`] : []),
+    ];
+    this.command = `${program} ${args.join(" ")}`;
+
+    this.build = new Resource(this, "build", {
+      triggers: {
+        image: this.key,
+        profile: this.profile,
+        input_hash: this.inputHash,
+        build_id: this.buildId,
+      },
+      provisioners: [{ type: "local-exec", command: this.command }],
+    });
+
+    this.node.addValidation({
+      validate: () =>
+        IMAGE_PROFILES.includes(this.profile)
+          ? []
+          : [`image ${this.key}: profile "${this.profile}" is not one of ${IMAGE_PROFILES.join(", ")}`],
+    });
+  }
+}
+
+function shellQuote(text: string): string {
+  return /^[A-Za-z0-9_./:=@%+-]+$/.test(text) ? text : `'${text.replace(/'/g, `'\\''`)}'`;
+}
+
+/**
+ * `node <project>/dist/images/<script>` as a command for Terraform's local-exec, with no path
+ * of this machine in it: the project is $ELY_PROJECT_DIR, else the git checkout that holds
+ * Terraform's working directory (cdktf.out/stacks/<stack>). No "${": Terraform would read it.
+ */
+export function projectProgram(script: string): string {
+  return `node "$(if [ -n "$ELY_PROJECT_DIR" ]; then echo "$ELY_PROJECT_DIR"; else git rev-parse --show-toplevel; fi)/dist/images/${script}"`;
+}
+
+/** The checkout holding package.json, found from this file (constructs/ or dist/constructs/). */
+export function projectRoot(): string {
+  let dir = __dirname;
+  for (;;) {
+    if (require("fs").existsSync(path.join(dir, "package.json"))) return dir;
+    const parent = path.dirname(dir);
+    if (parent === dir) return os.homedir();
+    dir = parent;
+  }
+}

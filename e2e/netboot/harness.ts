@@ -1,0 +1,268 @@
+/**
+ * The netboot test, end to end, with the project's own synthesized commands:
+ *  1. synth the default inventory's cluster with Netboot (test profile, publishing to a local
+ *     directory that stands for the util node);
+ *  2. run the image build's local-exec command (a fresh build unless ELY_NETBOOT_ARTIFACTS_DIR
+ *     names a directory of earlier builds), then the publish commands;
+ *  3. serve the util node's root over HTTP on 127.0.0.1;
+ *  4. boot QEMU (TCG) from its NIC's iPXE ROM on QEMU's user-mode network laid out as the
+ *     lab's subnet, with the node's MAC: QEMU's DHCP/TFTP hand iPXE the generated chain
+ *     script (tftp/ely.ipxe), which fetches the generated per-MAC script from the util address;
+ *  5. wait for the image's node-up marker with the hostname of the kernel command line.
+ * QEMU and the HTTP server are stopped whatever happens.
+ */
+import * as fs from "fs";
+import * as os from "os";
+import * as path from "path";
+import { App, TerraformStack } from "cdktf";
+import execa from "execa";
+import { Cluster, Netboot, projectRoot } from "../../constructs";
+import { TFTP_CHAIN_SCRIPT } from "../../constructs/boot-service";
+import { IMAGE_PROFILES, ImageProfile } from "../../images/layout";
+import { NODE_UP_MARKER } from "../../images/rootfs-files";
+import { INITRD_FATAL } from "../../images/initrd-files";
+import { DEFAULT_INVENTORY, Inventory, parseInventory } from "../../nodes";
+import { startQemu, tailOf, waitForSerial } from "./qemu";
+import { startUtilHttpServer } from "./util-http-server";
+
+export interface NetbootE2eOptions {
+  /** Scratch directory. Default: a new directory under the system temp dir (removed on success). */
+  readonly workDir?: string;
+  /** Builds directory. Default: $ELY_NETBOOT_ARTIFACTS_DIR, else <workDir>/images (a fresh build). */
+  readonly artifactsDir?: string;
+  /** The node to boot. Default: $ELY_NETBOOT_NODE, else the first netbooted node. */
+  readonly hostname?: string;
+  /** Default: $ELY_NETBOOT_TIMEOUT_S, else 1500 s. */
+  readonly bootTimeoutSeconds?: number;
+  /** Guest memory. Default: $ELY_NETBOOT_MEMORY_MB, else 2048 (test profile) or 3072 (full). */
+  readonly memoryMb?: number;
+  /** Image profile. Default: $ELY_NETBOOT_PROFILE, else "test" (the full profile needs the agent binaries). */
+  readonly profile?: ImageProfile;
+  readonly inventory?: Inventory;
+  readonly log?: (line: string) => void;
+}
+
+export interface NetbootE2eReport {
+  readonly ok: boolean;
+  readonly hostname: string;
+  readonly mac: string;
+  readonly buildId: string;
+  readonly markerLine?: string;
+  readonly failure?: string;
+  readonly serialLog: string;
+  readonly serialTail: string;
+  /** Seconds: synth, build, publish, boot (QEMU start to marker), and boot phases from QEMU start. */
+  readonly timings: Record<string, number>;
+  readonly httpRequests: ReadonlyArray<{ path: string; status: number; bytes: number; seconds: number }>;
+}
+
+/** Boot milestones, by the serial line that marks them. */
+const MILESTONES: Array<[string, RegExp]> = [
+  ["ipxe", /iPXE/],
+  ["node-script", /Ely: booting /],
+  ["kernel-start", /Linux version /],
+  ["initrd-init", /ely-initrd: Ely ramroot boot/],
+  ["ramroot-download", /ely-initrd: downloading and unpacking/],
+  ["ramroot-unpacked", /ely-initrd: unpacked /],
+  ["switch-root", /ely-initrd: switching to the ramroot/],
+  ["systemd", /systemd\[1\]: .*running in system mode|Welcome to /],
+];
+
+/** What the test needs on this machine (Debian packages in parentheses). */
+const REQUIRED_TOOLS: Array<[string, string]> = [
+  ["qemu-system-x86_64", "qemu-system-x86"],
+  ["busybox", "busybox-static"],
+  ["mmdebstrap", "mmdebstrap"],
+  ["rsync", "rsync"],
+  ["depmod", "kmod"],
+  ["cpio", "cpio"],
+  ["xz", "xz-utils"],
+];
+
+/** Fails with one message naming every missing tool and the packages to install. */
+export async function preflight(): Promise<void> {
+  const missing: Array<[string, string]> = [];
+  for (const [tool, pkg] of REQUIRED_TOOLS) {
+    if ((await execa("sh", ["-c", `command -v "$1"`, "sh", tool], { reject: false })).exitCode !== 0) missing.push([tool, pkg]);
+  }
+  const problems: string[] = [];
+  if (missing.length) problems.push(`missing ${missing.map(([t]) => t).join(", ")}: apt-get install ${[...new Set(missing.map(([, p]) => p))].join(" ")}`);
+  if (!fs.existsSync("/usr/lib/ipxe/qemu/efi-virtio.rom") && !fs.existsSync("/usr/share/qemu/efi-virtio.rom")) problems.push("QEMU's iPXE ROM is missing: apt-get install ipxe-qemu");
+  if (process.getuid && process.getuid() !== 0) problems.push("the image build runs as root");
+  if (!fs.existsSync(path.join(projectRoot(), "dist", "images", "build.js"))) problems.push("dist/images/build.js is missing: run npm run build first");
+  if (problems.length) throw new Error(`netboot-test cannot run: ${problems.join("; ")}`);
+}
+
+export async function runNetbootE2e(options: NetbootE2eOptions = {}): Promise<NetbootE2eReport> {
+  const log = options.log ?? ((line: string) => process.stderr.write(line + "\n"));
+  await preflight();
+  const work = options.workDir ?? fs.mkdtempSync(path.join(os.tmpdir(), "ely-netboot-"));
+  const artifactsDir = options.artifactsDir ?? process.env.ELY_NETBOOT_ARTIFACTS_DIR ?? path.join(work, "images");
+  const utilRoot = path.join(work, "util-root");
+  const serialLog = path.join(work, "serial.log");
+  const timings: Record<string, number> = {};
+  const time = async <T>(name: string, fn: () => Promise<T> | T): Promise<T> => {
+    const start = Date.now();
+    try {
+      return await fn();
+    } finally {
+      timings[name] = (Date.now() - start) / 1000;
+      log(`netboot-test: ${name} took ${timings[name].toFixed(1)} s`);
+    }
+  };
+
+  const profile = options.profile ?? (process.env.ELY_NETBOOT_PROFILE as ImageProfile | undefined) ?? "test";
+  if (!IMAGE_PROFILES.includes(profile)) throw new Error(`netboot-test: ELY_NETBOOT_PROFILE: received "${profile}", expected one of ${IMAGE_PROFILES.join(", ")}`);
+
+  // 1. Synth.
+  const inventory = options.inventory ?? parseInventory(DEFAULT_INVENTORY, "default inventory");
+  const outdir = path.join(work, "cdktf.out");
+  const { netboot, stackDir, commands } = await time("synth", () => {
+    const app = new App({ outdir });
+    const stack = new TerraformStack(app, inventory.name);
+    const cluster = new Cluster(stack, "cluster", { inventory });
+    const nb = new Netboot(stack, "netboot", { cluster, imageProfile: profile, publishTarget: utilRoot, artifactsDir });
+    app.synth();
+    const dir = path.join(outdir, "stacks", inventory.name);
+    return { netboot: nb, stackDir: dir, commands: localExecCommands(path.join(dir, "cdk.tf.json")) };
+  });
+  const hostname = options.hostname ?? process.env.ELY_NETBOOT_NODE ?? netboot.entries[0]?.hostname;
+  const entry = netboot.entries.find((e) => e.hostname === hostname);
+  if (!entry) throw new Error(`netboot-test: node "${hostname}" is not netbooted in the inventory (netbooted: ${netboot.entries.map((e) => e.hostname).join(", ")})`);
+  const util = netboot.utilNode!;
+  log(`netboot-test: node ${entry.hostname} (${entry.mac}) boots ${entry.imageKey} build ${entry.buildId} (profile ${profile}); util ${util.ip}; work ${work}`);
+
+  // 2. Build and publish, with the synthesized commands, in the plan's order.
+  const env = { ...process.env, ELY_PROJECT_DIR: projectRoot(), ELY_PUBLISH_SERVICES: "0", ELY_APT_CACHE_DIR: process.env.ELY_APT_CACHE_DIR ?? path.join(os.homedir(), ".cache", "ely", "apt") };
+  const run = (command: string) => execa("sh", ["-c", command], { cwd: stackDir, env, stdio: ["ignore", "inherit", "inherit"] });
+  await time("build", async () => {
+    for (const c of commands.filter((c) => /\/image-[^/]+\/build$/.test(c.path))) await run(c.command);
+  });
+  await time("publish", async () => {
+    for (const c of commands.filter((c) => /\/publish-[^/]+\/publish$/.test(c.path))) await run(c.command);
+    for (const c of commands.filter((c) => /\/boot-publish\/publish$/.test(c.path))) await run(c.command);
+  });
+
+  // 3 and 4. Serve and boot.
+  const server = await startUtilHttpServer(utilRoot);
+  const tftpDir = fs.realpathSync(path.join(utilRoot, "boot", "current", "tftp"));
+  const [hostAddress] = freeAddresses(inventory, 1);
+  const qemu = startQemu({
+    subnetCidr: inventory.network.subnet,
+    hostAddress,
+    dhcpStart: util.ip === entry.hostname ? util.ip : nodeIp(inventory, entry.hostname),
+    mac: entry.mac,
+    tftpDir,
+    bootFile: TFTP_CHAIN_SCRIPT,
+    forwards: [{ guestAddress: util.ip, guestPort: netboot.bootService!.config.httpPort, hostPort: server.port }],
+    memoryMb: options.memoryMb ?? (Number(process.env.ELY_NETBOOT_MEMORY_MB) || (profile === "full" ? 3072 : 2048)),
+    cpus: Math.min(2, os.cpus().length),
+    serialLog,
+  });
+  const bootStarted = Date.now();
+  const seen = new Set<string>();
+  let result;
+  try {
+    const timeoutMs = (options.bootTimeoutSeconds ?? Number(process.env.ELY_NETBOOT_TIMEOUT_S ?? 1500)) * 1000;
+    result = await waitForSerial(
+      serialLog,
+      new RegExp(`${NODE_UP_MARKER} hostname=${entry.hostname}\\b`),
+      new RegExp(`${INITRD_FATAL}|Kernel panic|not in the Ely inventory|could not load|no boot script for`),
+      qemu,
+      timeoutMs,
+      (line, atMs) => {
+        for (const [name, re] of MILESTONES) {
+          if (!seen.has(name) && re.test(line)) {
+            seen.add(name);
+            timings[`boot.${name}`] = atMs / 1000;
+            log(`netboot-test: +${(atMs / 1000).toFixed(1)} s ${name}: ${line.trim().slice(0, 140)}`);
+          }
+        }
+      },
+    );
+  } finally {
+    await qemu.kill();
+    await server.close();
+  }
+  timings.boot = (Date.now() - bootStarted) / 1000;
+  // iPXE prints on the VGA console only: its steps show as requests to the util server.
+  const firstRequest = (name: string, test: (p: string) => boolean, field: "atMs" | "doneMs" = "atMs") => {
+    const r = server.requests.find((q) => test(q.path));
+    if (r) timings[`boot.${name}`] = (r[field] - bootStarted) / 1000;
+  };
+  firstRequest("ipxe-script", (p) => p.startsWith("/ipxe/"));
+  firstRequest("kernel-fetched", (p) => p.endsWith("/vmlinuz"), "doneMs");
+  firstRequest("ramroot-fetched", (p) => p.endsWith("/ramroot.tar.xz"), "doneMs");
+  firstRequest("agent-config", (p) => p.startsWith("/config/"));
+  const httpRequests = server.requests.map((r) => ({ path: r.path, status: r.status, bytes: r.bytes, seconds: (r.doneMs - r.atMs) / 1000 }));
+  const failure = result.found
+    ? undefined
+    : result.reason === "timeout"
+      ? `no "${NODE_UP_MARKER} hostname=${entry.hostname}" on the serial console within ${(result.elapsedMs / 1000).toFixed(0)} s`
+      : result.reason === "exited"
+        ? `QEMU exited before the marker: ${qemu.output().trim() || "(no output)"}`
+        : `boot failed: ${result.line?.trim()}`;
+  const report: NetbootE2eReport = {
+    ok: result.found,
+    hostname: entry.hostname,
+    mac: entry.mac,
+    buildId: entry.buildId,
+    markerLine: result.found ? result.line?.trim() : undefined,
+    failure,
+    serialLog,
+    serialTail: tailOf(serialLog, 60),
+    timings,
+    httpRequests,
+  };
+  if (report.ok && !options.workDir && !process.env.ELY_NETBOOT_KEEP) fs.rmSync(work, { recursive: true, force: true });
+  return report;
+}
+
+interface LocalExec {
+  readonly path: string;
+  readonly command: string;
+}
+
+/** The null_resources' local-exec commands of a synthesized stack, with their construct paths. */
+export function localExecCommands(cdkTfJson: string): LocalExec[] {
+  const config = JSON.parse(fs.readFileSync(cdkTfJson, "utf8"));
+  const out: LocalExec[] = [];
+  for (const [, resource] of Object.entries<Record<string, unknown>>(config.resource?.null_resource ?? {})) {
+    const meta = (resource["//"] as { metadata?: { path?: string } } | undefined)?.metadata?.path ?? "";
+    const provisioners = (resource.provisioner as Array<Record<string, { command?: string }>> | undefined) ?? [];
+    for (const p of provisioners) if (p["local-exec"]?.command) out.push({ path: meta, command: p["local-exec"].command });
+  }
+  return out;
+}
+
+function nodeIp(inventory: Inventory, hostname: string): string {
+  return inventory.nodes.find((n) => n.hostname === hostname)!.ip;
+}
+
+/** Addresses of the subnet that no inventory node, gateway or ingress uses, from .2 up (QEMU's own). */
+function freeAddresses(inventory: Inventory, count: number): string[] {
+  const used = new Set([inventory.network.gateway, inventory.network.ingressAddress, ...inventory.nodes.map((n) => n.ip)]);
+  const base = inventory.network.subnet.split("/")[0].split(".").slice(0, 3).join(".");
+  const free: string[] = [];
+  // .3 is QEMU's DNS address: it must be free too.
+  if (used.has(`${base}.3`)) throw new Error(`netboot-test: ${base}.3 is used by the inventory; QEMU's user network needs it`);
+  for (let i = 2; i < 255 && free.length < count; i++) if (i !== 3 && !used.has(`${base}.${i}`)) free.push(`${base}.${i}`);
+  return free;
+}
+
+export function formatReport(report: NetbootE2eReport): string {
+  const t = report.timings;
+  const lines = [
+    `netboot-test: ${report.ok ? "PASSED" : "FAILED"}: ${report.hostname} (${report.mac}) build ${report.buildId}`,
+    report.ok ? `netboot-test: marker: ${report.markerLine}` : `netboot-test: ${report.failure}`,
+    `netboot-test: timings: synth ${t.synth?.toFixed(1)} s, build ${t.build?.toFixed(1)} s, publish ${t.publish?.toFixed(1)} s, boot ${t.boot?.toFixed(1)} s`,
+    `netboot-test: boot phases (s after QEMU start): ${Object.entries(t)
+      .filter(([k]) => k.startsWith("boot."))
+      .sort(([, a], [, b]) => a - b)
+      .map(([k, v]) => `${k.slice(5)} ${v.toFixed(1)}`)
+      .join(", ")}`,
+    `netboot-test: HTTP: ${report.httpRequests.map((r) => `${r.path} ${r.status} ${(r.bytes / 1048576).toFixed(1)} MiB ${r.seconds.toFixed(1)} s`).join("; ")}`,
+  ];
+  if (!report.ok) lines.push(`netboot-test: serial log ${report.serialLog}, last lines:`, report.serialTail);
+  return lines.join("\n");
+}

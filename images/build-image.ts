@@ -1,0 +1,384 @@
+/**
+ * The image build: Debian root filesystem (mmdebstrap), Ely's files, kernel, initrd,
+ * ramroot.tar.xz and manifest.json, built in a work directory next to the output and
+ * renamed into place only when every step succeeded. A build whose output already holds
+ * a complete build of the same inputs does nothing.
+ */
+import * as fs from "fs";
+import * as os from "os";
+import * as path from "path";
+import execa from "execa";
+import {
+  AGENT_BIN_DIR_ENV,
+  AGENT_NAMES,
+  AGENT_SOURCE_ENV,
+  AgentSource,
+  AgentVersions,
+  checkElfArch,
+  findAgentInDir,
+  formatAgentSource,
+  InstalledAgent,
+  installAgents,
+} from "./agents";
+import { buildInitrd } from "./initrd";
+import { readModuleIndex, resolveModules } from "./kernel-modules";
+import { bootableKernel } from "./kernel-image";
+import { ARTIFACT_NAMES, ImageArch, ImageProfile, ImageRole, buildIdOf } from "./layout";
+import { createManifest, ImageManifest, readManifest, verifyManifest, writeManifest } from "./manifest";
+import { StepRunner } from "./progress";
+import { ImageRecipe, imageRecipe, inputHashOf } from "./recipe";
+import { enableUnit } from "./systemd-enable";
+
+export interface BuildImageOptions {
+  readonly role: ImageRole;
+  readonly arch: ImageArch;
+  readonly profile: ImageProfile;
+  readonly agentVersions: AgentVersions;
+  readonly agentSource: AgentSource;
+  /** Debian packages added to the profile's. Default: none. */
+  readonly extraPackages?: readonly string[];
+  /** The build's final directory; its parent must be writable (the work directory goes beside it). */
+  readonly outDir: string;
+  /** The hash synth computed; the build refuses to run when its own differs (stale dist/ or mismatched options). Default: not checked. */
+  readonly expectedInputHash?: string;
+  /** Debian mirror. Default: mmdebstrap's (deb.debian.org, with -updates and -security). */
+  readonly mirror?: string;
+  /** Keeps downloaded .deb files between builds. Default: no cache. */
+  readonly aptCacheDir?: string;
+  /** Rebuild even if outDir holds a complete build of the same inputs. Default: false. */
+  readonly force?: boolean;
+  /** Keep the work directory (root filesystem) after the build, for debugging. Default: false. */
+  readonly keepWork?: boolean;
+  /** Project checkout for the git revision. Default: the directory above images/. */
+  readonly projectDir?: string;
+  /** Progress lines. Default: stderr. */
+  readonly write?: (line: string) => void;
+}
+
+export interface BuildImageResult {
+  readonly manifest: ImageManifest;
+  readonly outDir: string;
+  /** False when an identical build was already in place. */
+  readonly built: boolean;
+  readonly durations: Readonly<Record<string, number>>;
+}
+
+const STEPS = ["inputs", "rootfs", "agents", "system-files", "kernel", "initrd", "strip", "ramroot", "manifest", "install"];
+
+export async function buildImage(options: BuildImageOptions): Promise<BuildImageResult> {
+  const recipe = imageRecipe({
+    role: options.role,
+    arch: options.arch,
+    profile: options.profile,
+    agentVersions: options.agentVersions,
+    agentSource: options.agentSource,
+    extraPackages: options.extraPackages,
+  });
+  const inputHash = inputHashOf(recipe);
+  const buildId = buildIdOf(inputHash);
+  const outDir = path.resolve(options.outDir);
+  const runner = new StepRunner({ label: `ely-image ${recipe.key} ${buildId}`, total: STEPS.length, write: options.write });
+
+  if (options.expectedInputHash && options.expectedInputHash !== inputHash) {
+    throw new Error(
+      `input hash mismatch for ${recipe.key}: synth computed ${options.expectedInputHash}, this build computes ${inputHash}; ` +
+        `rebuild the project (npm run build) and synth again, or the agent binaries changed since synth`,
+    );
+  }
+  const existing = readManifest(outDir);
+  if (!options.force && existing && existing.inputHash === inputHash && verifyManifest(outDir, existing).length === 0) {
+    (options.write ?? ((l: string) => process.stderr.write(l + "\n")))(`ely-image ${recipe.key} ${buildId}: up to date in ${outDir}`);
+    return { manifest: existing, outDir, built: false, durations: {} };
+  }
+
+  fs.mkdirSync(path.dirname(outDir), { recursive: true });
+  const work = fs.mkdtempSync(path.join(path.dirname(outDir), `.${path.basename(outDir)}.work-`));
+  const rootfs = path.join(work, "rootfs");
+  const artifacts = path.join(work, "artifacts");
+  const logFile = path.join(work, "build.log");
+  fs.mkdirSync(artifacts);
+  const logTail = () => tail(logFile, 30);
+  try {
+    await runner.step("inputs", async () => {
+      await checkHost(recipe);
+      if (recipe.includeAgents) checkAgentsAvailable(options.agentSource, options.agentVersions, options.arch);
+    });
+    await runner.step("rootfs", () => debootstrap(recipe, rootfs, logFile, options), logTail);
+    let agents: InstalledAgent[] = [];
+    if (recipe.includeAgents) {
+      agents = await runner.step("agents", () =>
+        installAgents({ source: options.agentSource, versions: options.agentVersions, arch: options.arch, destDir: path.join(rootfs, "usr/local/bin"), workDir: work }),
+      );
+    } else {
+      runner.skip("agents", `profile ${options.profile} ships no agents`);
+    }
+    await runner.step("system-files", () => writeSystemFiles(recipe, rootfs));
+    const kernelVersion = await runner.step("kernel", () => extractKernel(recipe, rootfs, path.join(artifacts, "vmlinuz")));
+    const gitRevision = await gitRevisionOf(options.projectDir ?? path.resolve(__dirname, ".."));
+    const buildTime = new Date().toISOString().replace(/\.\d{3}Z$/, "Z");
+    const release = releaseFile({ recipe, inputHash, buildId, gitRevision, buildTime, kernelVersion, agents });
+    await runner.step("initrd", () =>
+      buildInitrd({
+        rootfs,
+        kernelVersion,
+        initScript: recipe.initrd.init,
+        udhcpcScript: recipe.initrd.udhcpcScript,
+        modules: recipe.initrd.modules,
+        workDir: path.join(work, "initrd-tree"),
+        output: path.join(artifacts, "initrd"),
+        release,
+      }),
+    );
+    await runner.step("strip", () => strip(recipe, rootfs, kernelVersion, release), logTail);
+    await runner.step("ramroot", () => packRamroot(recipe, rootfs, path.join(artifacts, "ramroot.tar.xz"), logFile), logTail);
+    const manifest = await runner.step("manifest", () => {
+      const m = createManifest(artifacts, {
+        image: recipe.key,
+        role: options.role,
+        arch: options.arch,
+        profile: options.profile,
+        buildId,
+        inputHash,
+        gitRevision,
+        buildTime,
+        debianSuite: recipe.suite,
+        kernelVersion,
+        agents,
+      });
+      writeManifest(artifacts, m);
+      return m;
+    });
+    await runner.step("install", () => installOutput(artifacts, outDir));
+    return { manifest, outDir, built: true, durations: runner.durations };
+  } finally {
+    if (options.keepWork) (options.write ?? console.error)(`ely-image ${recipe.key}: work directory kept: ${work}`);
+    else await removeTree(work);
+  }
+}
+
+async function checkHost(recipe: ImageRecipe): Promise<void> {
+  if (process.getuid && process.getuid() !== 0) throw new Error("the image build runs as root (mmdebstrap makes device nodes and root-owned files)");
+  const tools = ["mmdebstrap", "tar", "xz", "cpio", "gzip", "depmod", "modinfo", "find"];
+  if (recipe.includeAgents) tools.push("unzip");
+  const missing: string[] = [];
+  for (const tool of tools) {
+    const found = await execa("sh", ["-c", `command -v "$1"`, "sh", tool], { reject: false });
+    if (found.exitCode !== 0) missing.push(tool);
+  }
+  if (missing.length) {
+    throw new Error(`missing on this machine: ${missing.join(", ")} (Debian: apt-get install mmdebstrap xz-utils cpio kmod unzip)`);
+  }
+  const hostArch = (await execa("dpkg", ["--print-architecture"], { reject: false })).stdout.trim();
+  if (hostArch && hostArch !== recipe.spec.arch) {
+    const binfmt = `/proc/sys/fs/binfmt_misc/qemu-${recipe.spec.arch === "arm64" ? "aarch64" : "x86_64"}`;
+    if (!fs.existsSync(binfmt)) {
+      throw new Error(
+        `building a ${recipe.spec.arch} image on ${hostArch} needs qemu-user-static with binfmt_misc registered (${binfmt} is missing): ` +
+          `apt-get install qemu-user-static binfmt-support, and mount binfmt_misc`,
+      );
+    }
+  }
+}
+
+/** Fails before the long steps when a local agents directory lacks a binary. */
+function checkAgentsAvailable(source: AgentSource, versions: AgentVersions, arch: ImageArch): void {
+  if (source.kind !== "dir") return;
+  for (const name of AGENT_NAMES) {
+    const found = findAgentInDir(source.path, name, versions[name], arch);
+    if (!found) {
+      throw new Error(
+        `${name} ${versions[name]} for linux/${arch} not found in ${source.path} (looked for linux_${arch}/${name}, ` +
+          `${name}_${versions[name]}_linux_${arch}.zip, ${name}); put it there, set ${AGENT_BIN_DIR_ENV}, or use ${AGENT_SOURCE_ENV}=official`,
+      );
+    }
+    if (found.kind === "binary") checkElfArch(found.file, arch);
+  }
+}
+
+async function debootstrap(recipe: ImageRecipe, rootfs: string, logFile: string, options: BuildImageOptions): Promise<void> {
+  const args = [
+    "--variant=minbase",
+    `--architectures=${recipe.spec.arch}`,
+    `--components=${recipe.components.join(",")}`,
+    `--include=${recipe.packages.join(",")}`,
+    ...recipe.dpkg.excludes.map((p) => `--dpkgopt=path-exclude=${p}`),
+    ...recipe.dpkg.includes.map((p) => `--dpkgopt=path-include=${p}`),
+  ];
+  if (options.aptCacheDir) {
+    const cache = path.resolve(options.aptCacheDir);
+    fs.mkdirSync(cache, { recursive: true });
+    args.push(
+      "--skip=download/empty",
+      "--skip=essential/unlink",
+      `--setup-hook=mkdir -p "$1/var/cache/apt/archives/" && find "${cache}" -maxdepth 1 -name '*.deb' -exec cp -t "$1/var/cache/apt/archives/" {} +`,
+      `--customize-hook=find "$1/var/cache/apt/archives/" -maxdepth 1 -name '*.deb' -exec cp -n -t "${cache}" {} + ; rm -f "$1"/var/cache/apt/archives/*.deb`,
+    );
+  }
+  args.push(recipe.suite, rootfs);
+  if (options.mirror) {
+    args.push(`deb ${options.mirror} ${recipe.suite} ${recipe.components.join(" ")}`);
+    args.push(`deb ${options.mirror} ${recipe.suite}-updates ${recipe.components.join(" ")}`);
+  }
+  await runLogged("mmdebstrap", args, logFile);
+}
+
+async function writeSystemFiles(recipe: ImageRecipe, rootfs: string): Promise<void> {
+  for (const file of recipe.rootfs.files) {
+    const dest = path.join(rootfs, file.path);
+    fs.mkdirSync(path.dirname(dest), { recursive: true });
+    fs.writeFileSync(dest, file.content);
+    fs.chmodSync(dest, file.mode ?? 0o644);
+  }
+  for (const unit of recipe.rootfs.enable) enableUnit(rootfs, unit);
+  // Per-machine identity: never shared by every node of an image served over HTTP.
+  for (const pattern of recipe.strip.identity) removeGlob(rootfs, pattern);
+  fs.writeFileSync(path.join(rootfs, "etc/machine-id"), "");
+}
+
+async function extractKernel(recipe: ImageRecipe, rootfs: string, dest: string): Promise<string> {
+  const moduleVersions = fs.readdirSync(path.join(rootfs, "lib/modules"));
+  const kernels = fs.readdirSync(path.join(rootfs, "boot")).filter((f) => /^vmlinuz-/.test(f));
+  if (kernels.length !== 1) throw new Error(`expected one kernel in /boot, found ${kernels.length ? kernels.join(", ") : "none"}`);
+  const version = kernels[0].replace(/^vmlinuz-/, "");
+  if (!moduleVersions.includes(version)) throw new Error(`kernel ${version} has no /lib/modules/${version}`);
+  const image = bootableKernel(fs.readFileSync(path.join(rootfs, "boot", kernels[0])), recipe.spec.arch, `/boot/${kernels[0]}`);
+  fs.writeFileSync(dest, image);
+  return version;
+}
+
+async function strip(recipe: ImageRecipe, rootfs: string, kernelVersion: string, release: string): Promise<void> {
+  for (const p of recipe.strip.paths) fs.rmSync(path.join(rootfs, p), { recursive: true, force: true });
+  fs.mkdirSync(path.join(rootfs, "boot"), { recursive: true });
+  fs.mkdirSync(path.join(rootfs, "var/cache/apt/archives/partial"), { recursive: true });
+  fs.mkdirSync(path.join(rootfs, "var/lib/apt/lists/partial"), { recursive: true });
+  const moduleDir = path.join(rootfs, "lib/modules", kernelVersion);
+  if (recipe.strip.keepOnlyInitrdModules) {
+    const keep = new Set(resolveModules(readModuleIndex(moduleDir), recipe.initrd.modules));
+    for (const file of listFiles(path.join(moduleDir, "kernel"))) {
+      const rel = path.relative(moduleDir, file);
+      if (!keep.has(rel)) fs.rmSync(file);
+    }
+  }
+  for (const dir of recipe.strip.prunedModuleDirs) fs.rmSync(path.join(moduleDir, "kernel", dir), { recursive: true, force: true });
+  await execa("depmod", ["-b", rootfs, kernelVersion]);
+  fs.writeFileSync(path.join(rootfs, "etc/ely-release"), release);
+}
+
+async function packRamroot(recipe: ImageRecipe, rootfs: string, dest: string, logFile: string): Promise<void> {
+  // busybox's xz decoder checks CRC32 (not SHA-256); blocks let xz use both cores.
+  const threads = Math.max(1, os.cpus().length);
+  await runLogged(
+    "bash",
+    [
+      "-o",
+      "pipefail",
+      "-c",
+      `tar -C "$1" --numeric-owner --xattrs --acls --sort=name -cf - . | xz -T${threads} -${recipe.xzLevel} --check=crc32 > "$2"`,
+      "pack",
+      rootfs,
+      dest,
+    ],
+    logFile,
+  );
+}
+
+/** Renames the finished artifacts into `outDir`; an older build there is replaced only now. */
+function installOutput(artifacts: string, outDir: string): void {
+  for (const name of ARTIFACT_NAMES) if (!fs.existsSync(path.join(artifacts, name))) throw new Error(`${name} was not produced`);
+  if (fs.existsSync(outDir)) {
+    const old = `${outDir}.old-${process.pid}`;
+    fs.renameSync(outDir, old);
+    fs.renameSync(artifacts, outDir);
+    fs.rmSync(old, { recursive: true, force: true });
+  } else {
+    fs.renameSync(artifacts, outDir);
+  }
+  // "latest" beside the builds points at the newest one.
+  const link = path.join(path.dirname(outDir), "latest");
+  const temp = `${link}.tmp-${process.pid}`;
+  fs.rmSync(temp, { force: true });
+  fs.symlinkSync(path.basename(outDir), temp);
+  fs.renameSync(temp, link);
+}
+
+function releaseFile(facts: {
+  recipe: ImageRecipe;
+  inputHash: string;
+  buildId: string;
+  gitRevision: string;
+  buildTime: string;
+  kernelVersion: string;
+  agents: readonly InstalledAgent[];
+}): string {
+  const { recipe } = facts;
+  const lines = [
+    `ELY_IMAGE=${recipe.key}`,
+    `ELY_IMAGE_ROLE=${recipe.spec.role}`,
+    `ELY_IMAGE_ARCH=${recipe.spec.arch}`,
+    `ELY_IMAGE_PROFILE=${recipe.spec.profile}`,
+    `ELY_BUILD_ID=${facts.buildId}`,
+    `ELY_INPUT_HASH=${facts.inputHash}`,
+    `ELY_GIT_REVISION=${facts.gitRevision}`,
+    `ELY_BUILD_TIME=${facts.buildTime}`,
+    `ELY_DEBIAN_SUITE=${recipe.suite}`,
+    `ELY_KERNEL=${facts.kernelVersion}`,
+    `ELY_AGENT_SOURCE=${recipe.includeAgents ? formatAgentSource(recipe.spec.agentSource).replace(/^dir:.*/, "dir") : "none"}`,
+    ...facts.agents.map((a) => `ELY_${a.name.toUpperCase()}_VERSION=${a.version}\nELY_${a.name.toUpperCase()}_SHA256=${a.sha256}`),
+  ];
+  return lines.join("\n") + "\n";
+}
+
+export async function gitRevisionOf(dir: string): Promise<string> {
+  const rev = await execa("git", ["-C", dir, "rev-parse", "HEAD"], { reject: false });
+  if (rev.exitCode !== 0) return "unknown";
+  const status = await execa("git", ["-C", dir, "status", "--porcelain", "--untracked-files=no"], { reject: false });
+  return rev.stdout.trim() + (status.exitCode === 0 && status.stdout.trim() ? "+dirty" : "");
+}
+
+async function runLogged(command: string, args: string[], logFile: string): Promise<void> {
+  const log = fs.openSync(logFile, "a");
+  try {
+    fs.writeSync(log, `$ ${command} ${args.map((a) => JSON.stringify(a)).join(" ")}\n`);
+    await execa(command, args, { stdout: log, stderr: log, stdin: "ignore" });
+  } catch (e) {
+    const error = e as execa.ExecaError;
+    throw new Error(`${command} exited with ${error.exitCode ?? error.signal ?? "an error"}`);
+  } finally {
+    fs.closeSync(log);
+  }
+}
+
+function tail(file: string, lines: number): string | undefined {
+  if (!fs.existsSync(file)) return undefined;
+  const all = fs.readFileSync(file, "utf8").trimEnd().split("\n");
+  return `last ${Math.min(lines, all.length)} lines of the build log:\n` + all.slice(-lines).join("\n");
+}
+
+function listFiles(dir: string): string[] {
+  if (!fs.existsSync(dir)) return [];
+  const out: string[] = [];
+  for (const entry of fs.readdirSync(dir, { withFileTypes: true })) {
+    const full = path.join(dir, entry.name);
+    if (entry.isDirectory()) out.push(...listFiles(full));
+    else out.push(full);
+  }
+  return out;
+}
+
+/** Removes root-relative paths matching a pattern whose last component may hold "*". */
+function removeGlob(root: string, pattern: string): void {
+  const dir = path.join(root, path.dirname(pattern));
+  const base = path.basename(pattern);
+  if (!base.includes("*")) {
+    fs.rmSync(path.join(root, pattern), { recursive: true, force: true });
+    return;
+  }
+  if (!fs.existsSync(dir)) return;
+  const re = new RegExp("^" + base.split("*").map((s) => s.replace(/[.+?^${}()|[\]\\]/g, "\\$&")).join(".*") + "$");
+  for (const name of fs.readdirSync(dir)) if (re.test(name)) fs.rmSync(path.join(dir, name), { recursive: true, force: true });
+}
+
+async function removeTree(dir: string): Promise<void> {
+  // mmdebstrap leaves nothing mounted in root mode; rm -rf is faster than fs.rmSync on large trees.
+  await execa("rm", ["-rf", "--one-file-system", dir], { reject: false });
+}

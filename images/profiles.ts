@@ -1,0 +1,146 @@
+/**
+ * What goes into an image, per profile, role and architecture: Debian packages, the
+ * kernel modules the initrd needs to reach the network, and what is stripped from the
+ * ramroot. Everything here is an input of the image's hash (recipe.ts).
+ */
+import { ImageArch, ImageProfile, ImageRole } from "./layout";
+
+export const DEBIAN_SUITE = "bookworm";
+
+export interface ImageProfileSpec {
+  /** One line for logs and /etc/ely-release. */
+  readonly description: string;
+  /** Debian archive components. */
+  readonly components: readonly string[];
+  /** Install the Consul and Nomad binaries and enable their units. */
+  readonly includeAgents: boolean;
+  /** Keep in the ramroot only the kernel modules the initrd loads (the test image needs no others). */
+  readonly keepOnlyInitrdModules: boolean;
+  /** xz preset of ramroot.tar.xz (size against build time). */
+  readonly xzLevel: number;
+}
+
+export const PROFILES: Readonly<Record<ImageProfile, ImageProfileSpec>> = {
+  full: {
+    description: "node image: systemd, networking, ssh, NFS, docker, Consul and Nomad",
+    components: ["main", "non-free-firmware"],
+    includeAgents: true,
+    keepOnlyInitrdModules: false,
+    xzLevel: 6,
+  },
+  test: {
+    description: "boot test image: the full image's boot path with a minimal package set and no agents",
+    components: ["main"],
+    includeAgents: false,
+    keepOnlyInitrdModules: true,
+    xzLevel: 6,
+  },
+};
+
+/** Debian's kernel flavour per architecture (the Pi 4 boots Debian's generic arm64 kernel). */
+export const KERNEL_PACKAGES: Readonly<Record<ImageArch, string>> = {
+  amd64: "linux-image-amd64",
+  arm64: "linux-image-arm64",
+};
+
+/**
+ * The boot path every image shares. busybox-static supplies the initrd's busybox for the
+ * image's own architecture; curl fetches the agent configuration at boot.
+ */
+const BOOT_PACKAGES = ["systemd", "systemd-sysv", "udev", "kmod", "iproute2", "netbase", "ca-certificates", "curl", "busybox-static"];
+
+/** A node's base system (the seed's make_node list, less what systemd now covers). */
+const NODE_PACKAGES = [
+  "dbus",
+  "systemd-timesyncd",
+  "openssh-server",
+  "nfs-common",
+  "iputils-ping",
+  "jq",
+  "less",
+  "rsync",
+  "xfsprogs",
+  "parted",
+  "procps",
+];
+
+const ROLE_PACKAGES: Readonly<Record<ImageRole, readonly string[]>> = {
+  // Nomad clients run the jobs in docker.
+  client: ["docker.io"],
+  server: [],
+  util: [],
+};
+
+/** Firmware of the network chips on record (ODROID H2: Realtek RTL8111G). */
+const FIRMWARE_PACKAGES: Readonly<Record<ImageArch, readonly string[]>> = {
+  amd64: ["firmware-realtek"],
+  arm64: [],
+};
+
+/** The Debian packages of one image, sorted and without duplicates. */
+export function packagesOf(profile: ImageProfile, role: ImageRole, arch: ImageArch): string[] {
+  const list = [...BOOT_PACKAGES, KERNEL_PACKAGES[arch]];
+  if (profile === "full") list.push(...NODE_PACKAGES, ...ROLE_PACKAGES[role], ...FIRMWARE_PACKAGES[arch]);
+  return [...new Set(list)].sort();
+}
+
+/**
+ * Network drivers the initrd loads (with their dependencies), so that it can download the
+ * ramroot: QEMU's virtio-net and e1000, the ODROID H2's Realtek, common Intel NICs, and the
+ * Pi 4's GENET. PHY drivers are only soft dependencies of the MAC drivers: listed by name.
+ * A name the kernel has built in is skipped; one it has neither built in nor as a module
+ * fails the build.
+ */
+export const INITRD_MODULES: Readonly<Record<ImageArch, readonly string[]>> = {
+  amd64: ["virtio_pci", "virtio_net", "e1000", "e1000e", "igb", "igc", "r8169", "realtek"],
+  arm64: ["virtio_pci", "virtio_net", "e1000", "genet", "broadcom", "r8169", "realtek"],
+};
+
+/** Module directories (under /lib/modules/<version>/kernel) no node uses: wireless, sound, graphics, media. */
+export const PRUNED_MODULE_DIRS = [
+  "drivers/net/wireless",
+  "net/wireless",
+  "net/mac80211",
+  "net/bluetooth",
+  "drivers/bluetooth",
+  "drivers/media",
+  "drivers/gpu",
+  "drivers/staging",
+  "drivers/infiniband",
+  "drivers/isdn",
+  "sound",
+];
+
+/** Paths (relative to the root) removed from every ramroot: caches, docs, build leftovers. */
+export const STRIPPED_PATHS = [
+  "boot",
+  "var/cache/apt",
+  "var/cache/debconf/templates.dat-old",
+  "var/lib/apt/lists",
+  "usr/share/doc",
+  "usr/share/man",
+  "usr/share/info",
+  "var/log/apt",
+  "var/log/dpkg.log",
+  "var/log/alternatives.log",
+  "var/log/bootstrap.log",
+];
+
+/**
+ * Per-machine identity that a build must not bake in: every node would share it, and the
+ * image is served over plain HTTP. Removed (machine-id is emptied: systemd makes one at boot).
+ */
+export const IDENTITY_PATHS = ["etc/ssh/ssh_host_*", "var/lib/dbus/machine-id", "var/lib/systemd/random-seed", "etc/hostname"];
+
+/**
+ * dpkg filters: no documentation or translations in the root filesystem, and no
+ * initramfs-tools kernel hook (it would build an initrd Ely does not use, on every build).
+ */
+export const DPKG_EXCLUDES = [
+  "/usr/share/doc/*",
+  "/usr/share/man/*",
+  "/usr/share/info/*",
+  "/usr/share/locale/*",
+  "/etc/kernel/postinst.d/initramfs-tools",
+];
+export const DPKG_INCLUDES = ["/usr/share/locale/locale.alias", "/usr/share/doc/*/copyright"];

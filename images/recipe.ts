@@ -1,0 +1,132 @@
+/**
+ * An image's recipe: everything that decides its content, as data. Its sha256 is the
+ * image's input hash, computed the same way at synth time (the null_resource's trigger)
+ * and at build time (the build checks it against the --input-hash it was given), so an
+ * image is rebuilt exactly when one of its inputs changes.
+ *
+ * Inputs: the package list and Debian suite, the rootfs files (units, scripts) and the
+ * initrd's scripts and module list, the strip rules, the agent versions and binaries, and
+ * RECIPE_FORMAT, bumped when the build steps change what they produce.
+ */
+import * as crypto from "crypto";
+import { AgentSource, AgentVersions, agentInputs } from "./agents";
+import { initScript, udhcpcScript } from "./initrd-files";
+import { buildIdOf, ImageArch, ImageProfile, imageKeyOf, ImageRole } from "./layout";
+import {
+  DEBIAN_SUITE,
+  DPKG_EXCLUDES,
+  DPKG_INCLUDES,
+  IDENTITY_PATHS,
+  INITRD_MODULES,
+  packagesOf,
+  PROFILES,
+  PRUNED_MODULE_DIRS,
+  STRIPPED_PATHS,
+} from "./profiles";
+import { rootfsFiles, RootfsFileSet } from "./rootfs-files";
+
+/** Bump when a build step changes what it produces for the same data. */
+export const RECIPE_FORMAT = 1;
+
+export interface ImageSpec {
+  readonly role: ImageRole;
+  readonly arch: ImageArch;
+  readonly profile: ImageProfile;
+  /** Consul and Nomad versions (the inventory's `versions`). */
+  readonly agentVersions: AgentVersions;
+  readonly agentSource: AgentSource;
+  /** Debian packages added to this image's profile. Default: none. */
+  readonly extraPackages?: readonly string[];
+}
+
+export interface ImageRecipe {
+  readonly key: string;
+  readonly spec: ImageSpec;
+  readonly suite: string;
+  readonly components: readonly string[];
+  readonly packages: readonly string[];
+  readonly rootfs: RootfsFileSet;
+  readonly initrd: { readonly init: string; readonly udhcpcScript: string; readonly modules: readonly string[] };
+  readonly strip: {
+    readonly paths: readonly string[];
+    readonly identity: readonly string[];
+    readonly prunedModuleDirs: readonly string[];
+    readonly keepOnlyInitrdModules: boolean;
+  };
+  readonly dpkg: { readonly excludes: readonly string[]; readonly includes: readonly string[] };
+  readonly xzLevel: number;
+  readonly includeAgents: boolean;
+}
+
+export function imageRecipe(spec: ImageSpec): ImageRecipe {
+  const profile = PROFILES[spec.profile];
+  const packages = [...new Set([...packagesOf(spec.profile, spec.role, spec.arch), ...(spec.extraPackages ?? [])])].sort();
+  return {
+    key: imageKeyOf(spec.role, spec.arch),
+    spec,
+    suite: DEBIAN_SUITE,
+    components: profile.components,
+    packages,
+    rootfs: rootfsFiles({
+      withAgents: profile.includeAgents,
+      withDocker: packages.includes("docker.io"),
+      withSsh: packages.includes("openssh-server"),
+    }),
+    initrd: { init: initScript(), udhcpcScript: udhcpcScript(), modules: ["af_packet", ...INITRD_MODULES[spec.arch]] },
+    strip: {
+      paths: STRIPPED_PATHS,
+      identity: IDENTITY_PATHS,
+      prunedModuleDirs: profile.keepOnlyInitrdModules ? [] : PRUNED_MODULE_DIRS,
+      keepOnlyInitrdModules: profile.keepOnlyInitrdModules,
+    },
+    dpkg: { excludes: DPKG_EXCLUDES, includes: DPKG_INCLUDES },
+    xzLevel: profile.xzLevel,
+    includeAgents: profile.includeAgents,
+  };
+}
+
+/**
+ * The recipe as the flat, ordered list of named inputs that the hash covers. Exposed so
+ * that tests and `--explain` can show which input changed.
+ */
+export function recipeInputs(recipe: ImageRecipe): Array<[string, string]> {
+  const inputs: Array<[string, string]> = [
+    ["format", String(RECIPE_FORMAT)],
+    ["image", recipe.key],
+    ["profile", recipe.spec.profile],
+    ["suite", recipe.suite],
+    ["components", recipe.components.join(",")],
+    ["packages", recipe.packages.join(",")],
+    ["dpkg.excludes", recipe.dpkg.excludes.join(",")],
+    ["dpkg.includes", recipe.dpkg.includes.join(",")],
+    ["initrd.init", recipe.initrd.init],
+    ["initrd.udhcpc", recipe.initrd.udhcpcScript],
+    ["initrd.modules", recipe.initrd.modules.join(",")],
+    ["strip.paths", recipe.strip.paths.join(",")],
+    ["strip.identity", recipe.strip.identity.join(",")],
+    ["strip.prunedModuleDirs", recipe.strip.prunedModuleDirs.join(",")],
+    ["strip.keepOnlyInitrdModules", String(recipe.strip.keepOnlyInitrdModules)],
+    ["xz", String(recipe.xzLevel)],
+    ["rootfs.enable", recipe.rootfs.enable.join(",")],
+  ];
+  for (const file of recipe.rootfs.files) inputs.push([`rootfs:${file.path}:${(file.mode ?? 0o644).toString(8)}`, file.content]);
+  if (recipe.includeAgents) {
+    for (const [name, value] of Object.entries(agentInputs(recipe.spec.agentSource, recipe.spec.agentVersions, recipe.spec.arch))) {
+      inputs.push([`agents.${name}`, value]);
+    }
+  }
+  return inputs;
+}
+
+/** sha256 over the named inputs, each length-prefixed so that no two lists hash alike. */
+export function inputHashOf(recipe: ImageRecipe): string {
+  const hash = crypto.createHash("sha256");
+  for (const [name, value] of recipeInputs(recipe)) {
+    hash.update(`${Buffer.byteLength(name)}:${name}${Buffer.byteLength(value)}:`).update(value);
+  }
+  return hash.digest("hex");
+}
+
+export function buildIdOfRecipe(recipe: ImageRecipe): string {
+  return buildIdOf(inputHashOf(recipe));
+}
