@@ -28,7 +28,11 @@ const jobs = ALL_JOBS.map((job) =>
   job === whoami && image ? { id: job.id, props: (i: Parameters<typeof job.props>[0]) => ({ ...job.props(i), image }) } : job,
 );
 
+// Netboot with the fast "test" image profile, published to a local directory standing in for the util node.
+const work = process.env.ELY_E2E_WORK;
+const netboot = work ? { imageProfile: "test" as const, artifactsDir: `${work}/images`, publishTarget: `${work}/util` } : undefined;
+
 const inventory = loadInventory();
 const app = new App();
-new ElyStack(app, inventory.name, { inventory, inventorySource: inventorySource(), jobs: [...jobs, hello] });
+new ElyStack(app, inventory.name, { inventory, inventorySource: inventorySource(), jobs: [...jobs, hello], netboot });
 app.synth();

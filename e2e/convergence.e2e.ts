@@ -110,6 +110,11 @@ beforeAll(async () => {
     CHECKPOINT_DISABLE: "1",
     TF_IN_AUTOMATION: "1",
     CI: "1",
+    // Netboot: the e2e app builds the test image into $ELY_E2E_WORK and publishes it there.
+    ELY_E2E_WORK: work,
+    ELY_PROJECT_DIR: root,
+    ELY_PUBLISH_SERVICES: "0",
+    ELY_APT_CACHE_DIR: process.env.ELY_APT_CACHE_DIR ?? path.join(os.homedir(), ".cache", "ely", "apt"),
   };
   baseline = await agentState();
 }, 240_000);
@@ -148,7 +153,12 @@ describe("cdktf against real agents", () => {
 
   test("deploy registers every job, the ACL policies and the KV, as the agents' APIs show", () =>
     withLogs(async () => {
-      await cdktf(["deploy", "--auto-approve", "--skip-provider-lock"]);
+      const output = await cdktf(["deploy", "--auto-approve", "--skip-provider-lock"]);
+      // The image build ran once, in the plan, and its build was published.
+      expect(output.match(/ely-image client-amd64 [0-9a-f]{16} \[10\/10\] install: ok/g) ?? []).toHaveLength(1);
+      const [buildId] = fs.readdirSync(path.join(work, "images", "client-amd64")).filter((d) => /^[0-9a-f]{16}$/.test(d));
+      expect(fs.existsSync(path.join(work, "images", "client-amd64", buildId, "manifest.json"))).toBe(true);
+      expect(fs.existsSync(path.join(work, "util", "images", "client-amd64", buildId, "ramroot.tar.xz"))).toBe(true);
       const jobs = await nomadGet<{ ID: string }[]>("/v1/jobs");
       expect(jobs.map((j) => j.ID).sort()).toEqual(EXPECTED_JOBS);
       const consulPolicies = await consulGet<{ Name: string }[]>("/v1/acl/policies");
@@ -176,10 +186,13 @@ describe("cdktf against real agents", () => {
       expect(res.text).toBe("hello from ely\n");
     }), 240_000);
 
-  test("a second diff shows no change", () =>
+  test("a second diff shows no change, and a second deploy builds no image", () =>
     withLogs(async () => {
       const output = await cdktf(["diff", "--skip-provider-lock"]);
       expect(output).toMatch(/No changes/);
+      const again = await cdktf(["deploy", "--auto-approve", "--skip-provider-lock"]);
+      expect(again).not.toMatch(/ely-image client-amd64/);
+      expect(again).toMatch(/No changes/);
       const { changed } = await planChanges();
       expect(changed.map((c) => c.address)).toEqual([]);
     }), 300_000);

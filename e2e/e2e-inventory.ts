@@ -2,7 +2,7 @@ import { InventoryInput } from "../nodes";
 import { DevAgents } from "./dev-agents";
 
 /**
- * An inventory whose endpoints are the dev agents: one server and one client on loopback,
+ * An inventory whose endpoints are the dev agents: one server and one netbooted client on loopback,
  * ACLs on; TLS and gossip encryption off (dev agents run without them).
  */
 export function e2eInventory(agents: DevAgents): InventoryInput {
@@ -20,6 +20,7 @@ export function e2eInventory(agents: DevAgents): InventoryInput {
     security: { acl: true, tls: false, gossipEncryption: false },
     endpoints: { consul: agents.consulAddress, nomad: agents.nomadAddress },
     nodes: [
+      { hostname: "util", role: "util", arch: "amd64", ip: "127.0.0.3", boot: "local" },
       { hostname: "s1", role: "server", arch: "amd64", ip: "127.0.0.1", boot: "local" },
       {
         hostname: "c1",
@@ -27,7 +28,8 @@ export function e2eInventory(agents: DevAgents): InventoryInput {
         arch: "amd64",
         ip: "127.0.0.2",
         mac: "52:54:00:e2:e0:01",
-        boot: "local",
+        // Netbooted: the deploy builds its image (test profile) and publishes it.
+        boot: "netboot",
         drivers: ["docker", "exec", "raw_exec"],
         hardware: { model: "dev agent", cores: 4, cpuMhz: 2000, memoryMb: 16384 },
         hostVolumes: Object.entries(agents.hostVolumes).map(([name, path]) => ({ name, path })),
