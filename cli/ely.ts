@@ -11,6 +11,7 @@ import * as YAML from "yaml";
 import { InventoryError, INVENTORY_ENV, inventorySource, loadInventory } from "../nodes";
 import { buildApp } from "./build-app";
 import { collectProblems } from "./collect-problems";
+import { registerFlashCommand } from "./flash";
 import { DEFAULT_LIMIT_CHARS, PlanJson, summarizePlan } from "./plan-summary";
 import { summarizeSynth } from "./synth-summary";
 
@@ -114,6 +115,8 @@ program
     }
     process.stdout.write(summarizePlan(plan, Number(options.limit)));
   });
+
+registerFlashCommand(program, inventoryOrExit);
 
 program.parseAsync(process.argv).catch((e: Error) => {
   console.error(`ely: ${e.message}`);

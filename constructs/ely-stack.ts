@@ -4,6 +4,7 @@ import { ALL_JOBS, JobDefinition } from "../jobs";
 import { Inventory } from "../nodes";
 import { Cluster } from "./cluster";
 import { Netboot, NetbootProps } from "./netboot";
+import { ServerRollout, ServerRolloutProps } from "./server-rollout";
 import { PublicDns } from "./public-dns";
 import { Services } from "./services";
 import { configureStateBackend } from "./state-backend";
@@ -16,15 +17,18 @@ export interface ElyStackProps {
   readonly jobs?: readonly JobDefinition[];
   /** Netboot settings (image profile, publish target, channels...). Default: NetbootProps' defaults. */
   readonly netboot?: Omit<NetbootProps, "cluster">;
+  /** Server rollout settings (agent source, health timeout, ssh options, secrets from elsewhere). Default: ServerRolloutProps' defaults. */
+  readonly serverRollout?: Omit<ServerRolloutProps, "inventory" | "nodes" | "agentConfigs">;
 }
 
 /**
  * The one Terraform stack of a cluster, named after it: everything converges in one plan.
- * Construct ids: cluster, netboot, services/<job>, public-dns.
+ * Construct ids: cluster, netboot, server-rollout, services/<job>, public-dns.
  */
 export class ElyStack extends TerraformStack {
   readonly cluster: Cluster;
   readonly netboot: Netboot;
+  readonly serverRollout: ServerRollout;
   readonly services: Services;
   readonly publicDns: PublicDns;
 
@@ -33,6 +37,14 @@ export class ElyStack extends TerraformStack {
     configureStateBackend(this, props.inventory);
     this.cluster = new Cluster(this, "cluster", { inventory: props.inventory, inventorySource: props.inventorySource });
     this.netboot = new Netboot(this, "netboot", { ...props.netboot, cluster: this.cluster });
+    this.serverRollout = new ServerRollout(this, "server-rollout", {
+      consulToken: this.cluster.providers.consulToken.stringValue,
+      nomadToken: this.cluster.providers.nomadToken.stringValue,
+      ...props.serverRollout,
+      inventory: props.inventory,
+      nodes: this.cluster.servers,
+      agentConfigs: this.cluster.agentConfigs,
+    });
     this.services = new Services(this, "services", { inventory: props.inventory });
     for (const job of props.jobs ?? ALL_JOBS) this.services.add(job.id, job.props(props.inventory));
     this.publicDns = new PublicDns(this, "public-dns", {

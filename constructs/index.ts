@@ -30,3 +30,5 @@ export * from "./image-publish";
 export * from "./boot-publish";
 export * from "./boot-service";
 export * from "./netboot";
+export * from "./ssh-node-layout";
+export * from "./server-rollout";

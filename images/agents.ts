@@ -84,12 +84,44 @@ export function findAgentInDir(dir: string, name: AgentName, version: string, ar
 }
 
 const fileHashCache = new Map<string, string>();
+let diskCache: Record<string, string> | undefined;
 
-/** sha256 of a file, memoized by path, size and mtime (synth hashes the agents for the triggers). */
+/**
+ * Where file hashes persist between synths: hashing the agents (a few hundred MB) would
+ * otherwise dominate every synth. Entries are keyed by path, size, mtime and inode, so a
+ * changed file is hashed again.
+ */
+function diskCacheFile(): string {
+  return path.join(process.env.ELY_CACHE ?? path.join(os.homedir(), ".cache", "ely"), "file-sha256.json");
+}
+
+function readDiskCache(): Record<string, string> {
+  if (diskCache) return diskCache;
+  try {
+    diskCache = JSON.parse(fs.readFileSync(diskCacheFile(), "utf8")) as Record<string, string>;
+  } catch {
+    diskCache = {};
+  }
+  return diskCache;
+}
+
+function writeDiskCache(cache: Record<string, string>): void {
+  const file = diskCacheFile();
+  try {
+    fs.mkdirSync(path.dirname(file), { recursive: true });
+    const temp = `${file}.${process.pid}.tmp`;
+    fs.writeFileSync(temp, JSON.stringify(cache));
+    fs.renameSync(temp, file);
+  } catch {
+    // A cache that cannot be written only costs time.
+  }
+}
+
+/** sha256 of a file, memoized by path, size, mtime and inode, in memory and on disk. */
 export function sha256File(file: string): string {
   const stat = fs.statSync(file);
-  const key = `${file}\0${stat.size}\0${stat.mtimeMs}`;
-  const cached = fileHashCache.get(key);
+  const key = `${path.resolve(file)}\0${stat.size}\0${stat.mtimeMs}\0${stat.ino}`;
+  const cached = fileHashCache.get(key) ?? readDiskCache()[key];
   if (cached) return cached;
   const hash = crypto.createHash("sha256");
   const fd = fs.openSync(file, "r");
@@ -101,6 +133,13 @@ export function sha256File(file: string): string {
   }
   const digest = hash.digest("hex");
   fileHashCache.set(key, digest);
+  // Only large files are worth a disk entry; keep the cache small.
+  if (stat.size > 1 << 20) {
+    const disk = readDiskCache();
+    const kept = Object.fromEntries(Object.entries(disk).filter(([k]) => !k.startsWith(`${path.resolve(file)}\0`)));
+    diskCache = { ...kept, [key]: digest };
+    writeDiskCache(diskCache);
+  }
   return digest;
 }
 
