@@ -10,6 +10,7 @@
  */
 import * as crypto from "crypto";
 import { AgentSource, AgentVersions, agentInputs } from "../images/agents";
+import { consulUnit, nomadUnit } from "../images/agent-units";
 import { ImageArch } from "../images/layout";
 import {
   CONSUL_CONFIG_DIR,
@@ -144,62 +145,10 @@ export function watchedFiles(agent: Agent, secretsDir: string, features: SecretF
   return files;
 }
 
-/** The Consul agent's unit. Type=notify: systemd knows it is up once it joined the cluster. */
-export function consulUnit(): string {
-  return `# Managed by Ely (server rollout over ssh): changes are overwritten.
-[Unit]
-Description=Consul agent
-Documentation=https://developer.hashicorp.com/consul/docs
-Wants=network-online.target
-After=network-online.target
-ConditionFileNotEmpty=${CONSUL_CONFIG_DIR}/${CONSUL_CONFIG_FILE}
-
-[Service]
-Type=notify
-User=${CONSUL_USER}
-Group=${CONSUL_USER}
-ExecStart=${binaryPath("consul")} agent -config-dir=${CONSUL_CONFIG_DIR}
-ExecReload=/bin/kill --signal HUP $MAINPID
-KillMode=process
-KillSignal=SIGTERM
-Restart=on-failure
-RestartSec=2
-TimeoutStartSec=infinity
-LimitNOFILE=65536
-
-[Install]
-WantedBy=multi-user.target
-`;
-}
-
-/** The Nomad agent's unit: SIGINT leaves gracefully (the seed's KillSignal). */
-export function nomadUnit(): string {
-  return `# Managed by Ely (server rollout over ssh): changes are overwritten.
-[Unit]
-Description=Nomad agent
-Documentation=https://developer.hashicorp.com/nomad/docs
-Wants=network-online.target consul.service
-After=network-online.target consul.service
-ConditionFileNotEmpty=${NOMAD_CONFIG_DIR}/${NOMAD_CONFIG_FILE}
-
-[Service]
-ExecStart=${binaryPath("nomad")} agent -config=${NOMAD_CONFIG_DIR}
-ExecReload=/bin/kill -HUP $MAINPID
-KillMode=process
-KillSignal=SIGINT
-Restart=on-failure
-RestartSec=2
-LimitNOFILE=65536
-LimitNPROC=infinity
-TasksMax=infinity
-
-[Install]
-WantedBy=multi-user.target
-`;
-}
+const MANAGED_BY = "Managed by Ely (server rollout over ssh): changes are overwritten.";
 
 export function unitOf(agent: Agent): string {
-  return agent === "consul" ? consulUnit() : nomadUnit();
+  return agent === "consul" ? consulUnit({ managedBy: MANAGED_BY }) : nomadUnit({ managedBy: MANAGED_BY, after: ["consul.service"] });
 }
 
 export function sha256(text: string | Buffer): string {

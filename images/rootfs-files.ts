@@ -8,6 +8,7 @@
  * node needs to know about itself; the initrd copies it into /etc/ely/boot.env:
  *   hostname=<h> ely.role=<role> ely.util=<host:port> ely.servers=<ip,ip,ip> ely.image=<key>/<build id>
  */
+import { consulUnit, nomadUnit } from "./agent-units";
 import { CONSUL_CONFIG_DIR, CONSUL_CONFIG_FILE, CONSUL_DATA_DIR, NOMAD_CONFIG_DIR, NOMAD_CONFIG_FILE, NOMAD_DATA_DIR } from "../constructs/agent-paths";
 
 export interface RootfsFile {
@@ -137,55 +138,9 @@ ExecStart=/usr/bin/ssh-keygen -A
 WantedBy=ssh.service
 `;
 
-const consulUnit = `[Unit]
-Description=Consul agent
-Documentation=https://developer.hashicorp.com/consul/docs
-Wants=network-online.target ely-agent-config.service
-After=network-online.target ely-agent-config.service
-ConditionPathExists=/usr/local/bin/consul
-ConditionPathExists=${CONSUL_CONFIG_DIR}/${CONSUL_CONFIG_FILE}
 
-[Service]
-Type=notify
-User=consul
-Group=consul
-ExecStart=/usr/local/bin/consul agent -config-dir=${CONSUL_CONFIG_DIR}
-ExecReload=/bin/kill --signal HUP $MAINPID
-KillMode=process
-KillSignal=SIGTERM
-Restart=on-failure
-LimitNOFILE=65536
 
-[Install]
-WantedBy=multi-user.target
-`;
-
-function nomadUnit(withDocker: boolean): string {
-  const docker = withDocker ? " docker.service" : "";
-  return `[Unit]
-Description=Nomad agent
-Documentation=https://developer.hashicorp.com/nomad/docs
-Wants=network-online.target ely-agent-config.service consul.service${docker}
-After=network-online.target ely-agent-config.service consul.service${docker}
-ConditionPathExists=/usr/local/bin/nomad
-ConditionPathExists=${NOMAD_CONFIG_DIR}/${NOMAD_CONFIG_FILE}
-
-[Service]
-ExecStart=/usr/local/bin/nomad agent -config=${NOMAD_CONFIG_DIR}
-ExecReload=/bin/kill -HUP $MAINPID
-KillMode=process
-KillSignal=SIGINT
-Restart=on-failure
-RestartSec=2
-LimitNOFILE=65536
-LimitNPROC=infinity
-TasksMax=infinity
-OOMScoreAdjust=-1000
-
-[Install]
-WantedBy=multi-user.target
-`;
-}
+const IMAGE_UNIT_HEADER = "Part of the Ely node image.";
 
 /** systemd makes the consul user and the agents' directories at boot: no chroot needed, any architecture. */
 const sysusers = `# Ely: the Consul agent's user
@@ -221,8 +176,11 @@ export function rootfsFiles(options: { withAgents: boolean; withDocker: boolean;
   }
   if (options.withAgents) {
     files.push(
-      { path: `${UNITS}/consul.service`, content: consulUnit },
-      { path: `${UNITS}/nomad.service`, content: nomadUnit(options.withDocker) },
+      { path: `${UNITS}/consul.service`, content: consulUnit({ managedBy: IMAGE_UNIT_HEADER, after: ["ely-agent-config.service"] }) },
+      {
+        path: `${UNITS}/nomad.service`,
+        content: nomadUnit({ managedBy: IMAGE_UNIT_HEADER, after: ["ely-agent-config.service", "consul.service", ...(options.withDocker ? ["docker.service"] : [])] }),
+      },
       { path: "usr/lib/sysusers.d/ely-consul.conf", content: sysusers },
       { path: "usr/lib/tmpfiles.d/ely-agents.conf", content: tmpfiles },
     );

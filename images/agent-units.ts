@@ -1,0 +1,73 @@
+/**
+ * The Consul and Nomad systemd units, one text for every way a node gets its agents
+ * (netbooted images and servers updated over ssh): Consul with Type=notify as its own
+ * user, Nomad leaving gracefully on SIGINT (the seed's KillSignal), both restarted on failure.
+ */
+import { CONSUL_CONFIG_DIR, CONSUL_CONFIG_FILE, NOMAD_CONFIG_DIR, NOMAD_CONFIG_FILE } from "../constructs/agent-paths";
+
+export const AGENT_BIN_DIR = "/usr/local/bin";
+
+export interface AgentUnitOptions {
+  /** First line of the unit, saying who writes it. */
+  readonly managedBy: string;
+  /** Units the agent wants and starts after, besides network-online.target. Default: none. */
+  readonly after?: readonly string[];
+}
+
+function ordering(after: readonly string[] = []): string {
+  const units = ["network-online.target", ...after].join(" ");
+  return `Wants=${units}\nAfter=${units}`;
+}
+
+export function consulUnit(options: AgentUnitOptions): string {
+  return `# ${options.managedBy}
+[Unit]
+Description=Consul agent
+Documentation=https://developer.hashicorp.com/consul/docs
+${ordering(options.after)}
+ConditionPathExists=${AGENT_BIN_DIR}/consul
+ConditionFileNotEmpty=${CONSUL_CONFIG_DIR}/${CONSUL_CONFIG_FILE}
+
+[Service]
+Type=notify
+User=consul
+Group=consul
+ExecStart=${AGENT_BIN_DIR}/consul agent -config-dir=${CONSUL_CONFIG_DIR}
+ExecReload=/bin/kill --signal HUP $MAINPID
+KillMode=process
+KillSignal=SIGTERM
+Restart=on-failure
+RestartSec=2
+TimeoutStartSec=infinity
+LimitNOFILE=65536
+
+[Install]
+WantedBy=multi-user.target
+`;
+}
+
+export function nomadUnit(options: AgentUnitOptions): string {
+  return `# ${options.managedBy}
+[Unit]
+Description=Nomad agent
+Documentation=https://developer.hashicorp.com/nomad/docs
+${ordering(options.after)}
+ConditionPathExists=${AGENT_BIN_DIR}/nomad
+ConditionFileNotEmpty=${NOMAD_CONFIG_DIR}/${NOMAD_CONFIG_FILE}
+
+[Service]
+ExecStart=${AGENT_BIN_DIR}/nomad agent -config=${NOMAD_CONFIG_DIR}
+ExecReload=/bin/kill -HUP $MAINPID
+KillMode=process
+KillSignal=SIGINT
+Restart=on-failure
+RestartSec=2
+LimitNOFILE=65536
+LimitNPROC=infinity
+TasksMax=infinity
+OOMScoreAdjust=-1000
+
+[Install]
+WantedBy=multi-user.target
+`;
+}
