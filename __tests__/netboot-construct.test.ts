@@ -1,3 +1,5 @@
+import { inputGroupHashes } from "../constructs/node-image";
+import { recipeInputs } from "../images/recipe";
 import { Testing } from "cdktf";
 import { inventoryWith } from "./helpers/inventory";
 import { netbootStack, nullResources } from "../e2e/netboot/netboot-stack";
@@ -19,7 +21,14 @@ describe("Netboot", () => {
     const { synth, netboot } = netbootStack();
     const image = netboot.images.get("client-amd64")!;
     const [[, build]] = nullResources(synth(), "image-client-amd64_build");
-    expect(build.triggers).toEqual({ image: "client-amd64", profile: "full", input_hash: image.inputHash, build_id: image.buildId });
+    expect(build.triggers).toEqual({
+      image: "client-amd64",
+      profile: "full",
+      input_hash: image.inputHash,
+      build_id: image.buildId,
+      ...inputGroupHashes(recipeInputs(image.recipe)),
+    });
+    expect(Object.keys(build.triggers!)).toEqual(expect.arrayContaining(["input_packages", "input_initrd", "input_rootfs", "input_agents"]));
     expect(build.provisioner![0]["local-exec"].command).toBe(
       `node build.js --role client --arch amd64 --profile full --out "$HOME/.cache/ely/images/client-amd64/${image.buildId}" ` +
         `--consul-version 1.16.3 --nomad-version 1.6.3 --input-hash ${image.inputHash} --agents official`,

@@ -14,14 +14,19 @@ describe("plan summary", () => {
   });
 
   test("nodes that reimage, with the image inputs that changed", () => {
+    const image = (packages: string) => ({ triggers: { image: "client-amd64", input_hash: packages + "h", input_packages: packages, input_initrd: "i", build_id: packages } });
+    const node = (build: string) => ({ triggers: { hostname: "w1", image: "client-amd64", build_id: build, channel: "stable" } });
     const plan = {
       resource_changes: [
-        change("null_resource.image_client_amd64", "null_resource", ["delete", "create"], { triggers: { packages: "a", scripts: "s", nodes: "w1, w2" } }, { triggers: { packages: "b", scripts: "s", nodes: "w1, w2" } }),
+        change("null_resource.netboot_image-client-amd64_build", "null_resource", ["delete", "create"], image("a"), image("b")),
+        change("null_resource.netboot_node-w1", "null_resource", ["delete", "create"], node("a"), node("b")),
       ],
     } as PlanJson;
     const md = summarizePlan(plan);
     expect(md).toContain("### Nodes that will reimage");
-    expect(md).toContain("- `null_resource.image_client_amd64` (replace) — nodes: w1, w2 — changed: packages");
+    expect(md).toContain("- **w1** (replace): client-amd64 build a → b (channel stable)");
+    expect(md).toContain("- image `client-amd64` rebuilt (replace) — changed: packages");
+    expect(md).not.toContain("### Other");
   });
 
   test("anything destroyed gets a loud warning at the top; no-ops are left out", () => {

@@ -89,11 +89,14 @@ function bounded(lines: string[], budgetChars: number): string[] {
 export function summarizePlan(plan: PlanJson, limitChars = DEFAULT_LIMIT_CHARS): string {
   const changes = (plan.resource_changes ?? []).filter((c) => !c.change.actions.every((a) => a === "no-op" || a === "read"));
   const destroyed = changes.filter((c) => c.change.actions.includes("delete"));
-  const images = changes.filter((c) => c.type === "null_resource" && /image/i.test(c.address));
+  const triggersOf = (c: ResourceChange) => (c.change.after?.triggers ?? c.change.before?.triggers ?? {}) as Record<string, string>;
+  // Image builds carry their input hashes; node entries carry the build a node boots.
+  const images = changes.filter((c) => c.type === "null_resource" && triggersOf(c).input_hash !== undefined);
+  const nodeEntries = changes.filter((c) => c.type === "null_resource" && triggersOf(c).hostname !== undefined && triggersOf(c).build_id !== undefined);
   const jobs = changes.filter((c) => c.type === "nomad_job");
   const dns = changes.filter((c) => c.type.startsWith("dns_") || c.type.startsWith("namecheap_"));
   const acl = changes.filter((c) => /_acl_/.test(c.type));
-  const grouped = new Set([...images, ...jobs, ...dns, ...acl]);
+  const grouped = new Set([...images, ...nodeEntries, ...jobs, ...dns, ...acl]);
   const other = changes.filter((c) => !grouped.has(c));
 
   const counts = new Map<string, number>();
@@ -107,15 +110,26 @@ export function summarizePlan(plan: PlanJson, limitChars = DEFAULT_LIMIT_CHARS):
       lines: destroyed.map((c) => `- **${verb(c.change.actions)}** \`${c.address}\``),
     });
   }
-  if (images.length > 0) {
+  if (images.length > 0 || nodeEntries.length > 0) {
     sections.push({
       title: "### Nodes that will reimage",
-      lines: images.map((c) => {
-        const triggers = (c.change.after?.triggers ?? c.change.before?.triggers ?? {}) as Record<string, string>;
-        const nodes = triggers.nodes ? ` — nodes: ${triggers.nodes}` : "";
-        const why = triggerChanges(c.change);
-        return `- \`${c.address}\` (${verb(c.change.actions)})${nodes}${why.length > 0 ? ` — changed: ${why.join(", ")}` : ""}`;
-      }),
+      lines: [
+        ...nodeEntries.map((c) => {
+          const before = (c.change.before?.triggers ?? {}) as Record<string, string>;
+          const after = (c.change.after?.triggers ?? {}) as Record<string, string>;
+          const t = triggersOf(c);
+          const build = before.build_id && after.build_id ? `${before.build_id} → ${after.build_id}` : (after.build_id ?? before.build_id);
+          return `- **${t.hostname}** (${verb(c.change.actions)}): ${t.image} build ${build}${t.channel ? ` (channel ${t.channel})` : ""}`;
+        }),
+        ...images.map((c) => {
+          const t = triggersOf(c);
+          const why = triggerChanges(c.change)
+            .filter((k) => k.startsWith("input_") && k !== "input_hash")
+            .map((k) => k.slice("input_".length));
+          const nodes = t.nodes ? ` — nodes: ${t.nodes}` : "";
+          return `- image \`${t.image ?? c.address}\` rebuilt (${verb(c.change.actions)})${nodes}${why.length > 0 ? ` — changed: ${why.join(", ")}` : ""}`;
+        }),
+      ],
     });
   }
   if (jobs.length > 0) {

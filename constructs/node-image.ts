@@ -1,10 +1,11 @@
+import * as crypto from "crypto";
 import * as os from "os";
 import * as path from "path";
 import { Construct } from "constructs";
 import { Resource } from "@cdktf/provider-null/lib/resource";
 import { AgentSource, AgentVersions, agentSourceFromEnv, formatAgentSource } from "../images/agents";
 import { buildIdOf, IMAGE_PROFILES, ImageArch, ImageProfile, ImageRole } from "../images/layout";
-import { imageRecipe, ImageRecipe, inputHashOf } from "../images/recipe";
+import { imageRecipe, ImageRecipe, inputHashOf, recipeInputs } from "../images/recipe";
 
 export interface NodeImageProps {
   readonly role: ImageRole;
@@ -93,6 +94,8 @@ export class NodeImage extends Construct {
         profile: this.profile,
         input_hash: this.inputHash,
         build_id: this.buildId,
+        // One hash per group of inputs (packages, initrd, rootfs, agents...): the plan says which one changed.
+        ...inputGroupHashes(recipeInputs(this.recipe)),
       },
       provisioners: [{ type: "local-exec", command: this.command }],
     });
@@ -104,6 +107,17 @@ export class NodeImage extends Construct {
           : [`image ${this.key}: profile "${this.profile}" is not one of ${IMAGE_PROFILES.join(", ")}`],
     });
   }
+}
+
+/** "initrd.init" and "initrd.modules" -> input_initrd: a short hash over each group of named inputs. */
+export function inputGroupHashes(inputs: ReadonlyArray<readonly [string, string]>): Record<string, string> {
+  const groups = new Map<string, crypto.Hash>();
+  for (const [name, value] of inputs) {
+    const group = `input_${name.split(/[.:]/)[0].replace(/[^a-z0-9]+/gi, "_")}`;
+    if (!groups.has(group)) groups.set(group, crypto.createHash("sha256"));
+    groups.get(group)!.update(`${Buffer.byteLength(name)}:${name}${Buffer.byteLength(value)}:`).update(value);
+  }
+  return Object.fromEntries([...groups].sort(([a], [b]) => a.localeCompare(b)).map(([g, h]) => [g, h.digest("hex").slice(0, 16)]));
 }
 
 function shellQuote(text: string): string {
