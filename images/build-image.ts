@@ -264,16 +264,23 @@ async function strip(recipe: ImageRecipe, rootfs: string, kernelVersion: string,
   fs.writeFileSync(path.join(rootfs, "etc/ely-release"), release);
 }
 
+/**
+ * xz's arguments for ramroot.tar.xz (tar on stdin, xz on stdout), at a preset ("6", "9e"):
+ * busybox's xz decoder checks CRC32 (not SHA-256); blocks let xz use every core.
+ * bench/netboot.ts compresses with the same arguments.
+ */
+export function ramrootXzArgs(level: number | string, threads = Math.max(1, os.cpus().length)): string[] {
+  return [`-T${threads}`, `-${level}`, "--check=crc32"];
+}
+
 async function packRamroot(recipe: ImageRecipe, rootfs: string, dest: string, logFile: string): Promise<void> {
-  // busybox's xz decoder checks CRC32 (not SHA-256); blocks let xz use both cores.
-  const threads = Math.max(1, os.cpus().length);
   await runLogged(
     "bash",
     [
       "-o",
       "pipefail",
       "-c",
-      `tar -C "$1" --numeric-owner --xattrs --acls --sort=name -cf - . | xz -T${threads} -${recipe.xzLevel} --check=crc32 > "$2"`,
+      `tar -C "$1" --numeric-owner --xattrs --acls --sort=name -cf - . | xz ${ramrootXzArgs(recipe.xzLevel).join(" ")} > "$2"`,
       "pack",
       rootfs,
       dest,

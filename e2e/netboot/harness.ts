@@ -22,7 +22,7 @@ import { IMAGE_PROFILES, ImageProfile } from "../../images/layout";
 import { NODE_UP_MARKER } from "../../images/rootfs-files";
 import { INITRD_FATAL } from "../../images/initrd-files";
 import { DEFAULT_INVENTORY, Inventory, parseInventory } from "../../nodes";
-import { startQemu, tailOf, waitForSerial } from "./qemu";
+import { QemuOptions, RunningQemu, startQemu, tailOf, waitForSerial } from "./qemu";
 import { startUtilHttpServer } from "./util-http-server";
 
 export interface NetbootE2eOptions {
@@ -56,12 +56,13 @@ export interface NetbootE2eReport {
   readonly httpRequests: ReadonlyArray<{ path: string; status: number; bytes: number; seconds: number }>;
 }
 
-/** Boot milestones, by the serial line that marks them. */
-const MILESTONES: Array<[string, RegExp]> = [
+/** Boot milestones, by the serial line that marks them (the first line that matches). */
+export const MILESTONES: ReadonlyArray<[string, RegExp]> = [
   ["ipxe", /iPXE/],
   ["node-script", /Ely: booting /],
   ["kernel-start", /Linux version /],
   ["initrd-init", /ely-initrd: Ely ramroot boot/],
+  ["initrd-network", /ely-initrd: \S+ \(.*\) up: /],
   ["ramroot-download", /ely-initrd: downloading and unpacking/],
   ["ramroot-unpacked", /ely-initrd: unpacked /],
   ["switch-root", /ely-initrd: switching to the ramroot/],
@@ -93,13 +94,61 @@ export async function preflight(): Promise<void> {
   if (problems.length) throw new Error(`netboot-test cannot run: ${problems.join("; ")}`);
 }
 
-export async function runNetbootE2e(options: NetbootE2eOptions = {}): Promise<NetbootE2eReport> {
+/** A synthesized, built and published netboot setup, ready to boot one node (any number of times). */
+export interface PreparedNetboot {
+  /** Scratch directory (serial logs, the util node's root, cdktf.out). */
+  readonly work: string;
+  readonly profile: ImageProfile;
+  readonly inventory: Inventory;
+  readonly hostname: string;
+  readonly mac: string;
+  readonly imageKey: string;
+  readonly buildId: string;
+  /** How many nodes of the inventory netboot. */
+  readonly netbootedNodes: number;
+  /** The local directory that stands for the util node's root (/srv/ely). */
+  readonly utilRoot: string;
+  /** The published build: <utilRoot>/images/<image>/<build id>. */
+  readonly imageDir: string;
+  /** Seconds: synth, build, publish. */
+  readonly timings: Record<string, number>;
+  /** What QEMU needs besides the serial log and the forwarded port. */
+  readonly qemu: Omit<QemuOptions, "serialLog" | "forwards">;
+  readonly utilAddress: string;
+  readonly utilHttpPort: number;
+}
+
+export interface BootOptions {
+  /** Default: <work>/serial.log. */
+  readonly serialLog?: string;
+  /** Default: $ELY_NETBOOT_TIMEOUT_S, else 1500 s. */
+  readonly timeoutSeconds?: number;
+  /** How often the serial log is read (a line's time is at most this late). Default: 500 ms. */
+  readonly pollMs?: number;
+  readonly log?: (line: string) => void;
+}
+
+export interface NetbootBootResult {
+  readonly ok: boolean;
+  readonly failure?: string;
+  readonly markerLine?: string;
+  readonly serialLog: string;
+  readonly serialTail: string;
+  /** Seconds after QEMU start: boot (to the marker or the failure) and boot.<milestone>. */
+  readonly timings: Record<string, number>;
+  /** Every request to the util server; startS and doneS in seconds after QEMU start. */
+  readonly httpRequests: ReadonlyArray<{ path: string; status: number; bytes: number; seconds: number; startS: number; doneS: number }>;
+  /** Every serial line, with the time (seconds after QEMU start) the harness saw it. */
+  readonly lines: ReadonlyArray<{ atS: number; line: string }>;
+}
+
+/** Synth, build and publish (steps 1 and 2). */
+export async function prepareNetboot(options: NetbootE2eOptions = {}): Promise<PreparedNetboot> {
   const log = options.log ?? ((line: string) => process.stderr.write(line + "\n"));
   await preflight();
   const work = options.workDir ?? fs.mkdtempSync(path.join(os.tmpdir(), "ely-netboot-"));
   const artifactsDir = options.artifactsDir ?? process.env.ELY_NETBOOT_ARTIFACTS_DIR ?? path.join(work, "images");
   const utilRoot = path.join(work, "util-root");
-  const serialLog = path.join(work, "serial.log");
   const timings: Record<string, number> = {};
   const time = async <T>(name: string, fn: () => Promise<T> | T): Promise<T> => {
     const start = Date.now();
@@ -143,34 +192,62 @@ export async function runNetbootE2e(options: NetbootE2eOptions = {}): Promise<Ne
     for (const c of commands.filter((c) => /\/boot-publish\/publish$/.test(c.path))) await run(c.command);
   });
 
-  // 3 and 4. Serve and boot.
-  const server = await startUtilHttpServer(utilRoot);
-  const tftpDir = fs.realpathSync(path.join(utilRoot, "boot", "current", "tftp"));
   const [hostAddress] = freeAddresses(inventory, 1);
-  const qemu = startQemu({
-    subnetCidr: inventory.network.subnet,
-    hostAddress,
-    dhcpStart: util.ip === entry.hostname ? util.ip : nodeIp(inventory, entry.hostname),
+  return {
+    work,
+    profile,
+    inventory,
+    hostname: entry.hostname,
     mac: entry.mac,
-    tftpDir,
-    bootFile: TFTP_CHAIN_SCRIPT,
-    forwards: [{ guestAddress: util.ip, guestPort: netboot.bootService!.config.httpPort, hostPort: server.port }],
-    memoryMb: options.memoryMb ?? (Number(process.env.ELY_NETBOOT_MEMORY_MB) || (profile === "full" ? 3072 : 2048)),
-    cpus: Math.min(2, os.cpus().length),
-    serialLog,
-  });
-  const bootStarted = Date.now();
+    imageKey: entry.imageKey,
+    buildId: entry.buildId,
+    netbootedNodes: netboot.entries.length,
+    utilRoot,
+    imageDir: path.join(utilRoot, "images", entry.imageKey, entry.buildId),
+    timings,
+    qemu: {
+      subnetCidr: inventory.network.subnet,
+      hostAddress,
+      dhcpStart: util.ip === entry.hostname ? util.ip : nodeIp(inventory, entry.hostname),
+      mac: entry.mac,
+      tftpDir: fs.realpathSync(path.join(utilRoot, "boot", "current", "tftp")),
+      bootFile: TFTP_CHAIN_SCRIPT,
+      memoryMb: options.memoryMb ?? (Number(process.env.ELY_NETBOOT_MEMORY_MB) || (profile === "full" ? 3072 : 2048)),
+      cpus: Math.min(2, os.cpus().length),
+    },
+    utilAddress: util.ip,
+    utilHttpPort: netboot.bootService!.config.httpPort,
+  };
+}
+
+/** Serve and boot (steps 3 to 5): one boot of the prepared node. QEMU and the HTTP server are stopped whatever happens. */
+export async function bootNetboot(prepared: PreparedNetboot, options: BootOptions = {}): Promise<NetbootBootResult> {
+  const log = options.log ?? ((line: string) => process.stderr.write(line + "\n"));
+  const serialLog = options.serialLog ?? path.join(prepared.work, "serial.log");
+  const timings: Record<string, number> = {};
+  const lines: Array<{ atS: number; line: string }> = [];
+  const server = await startUtilHttpServer(prepared.utilRoot);
+  let bootStarted = Date.now();
+  let qemu: RunningQemu | undefined;
   const seen = new Set<string>();
   let result;
   try {
-    const timeoutMs = (options.bootTimeoutSeconds ?? Number(process.env.ELY_NETBOOT_TIMEOUT_S ?? 1500)) * 1000;
+    bootStarted = Date.now();
+    qemu = startQemu({
+      ...prepared.qemu,
+      forwards: [{ guestAddress: prepared.utilAddress, guestPort: prepared.utilHttpPort, hostPort: server.port }],
+      serialLog,
+    });
+    const timeoutMs = (options.timeoutSeconds ?? Number(process.env.ELY_NETBOOT_TIMEOUT_S ?? 1500)) * 1000;
     result = await waitForSerial(
       serialLog,
-      new RegExp(`${NODE_UP_MARKER} hostname=${entry.hostname}\\b`),
+      new RegExp(`${NODE_UP_MARKER} hostname=${prepared.hostname}\\b`),
       new RegExp(`${INITRD_FATAL}|Kernel panic|not in the Ely inventory|could not load|no boot script for`),
       qemu,
       timeoutMs,
-      (line, atMs) => {
+      (line) => {
+        const atMs = Date.now() - bootStarted;
+        lines.push({ atS: atMs / 1000, line });
         for (const [name, re] of MILESTONES) {
           if (!seen.has(name) && re.test(line)) {
             seen.add(name);
@@ -179,9 +256,10 @@ export async function runNetbootE2e(options: NetbootE2eOptions = {}): Promise<Ne
           }
         }
       },
+      options.pollMs,
     );
   } finally {
-    await qemu.kill();
+    await qemu?.kill();
     await server.close();
   }
   timings.boot = (Date.now() - bootStarted) / 1000;
@@ -194,27 +272,49 @@ export async function runNetbootE2e(options: NetbootE2eOptions = {}): Promise<Ne
   firstRequest("kernel-fetched", (p) => p.endsWith("/vmlinuz"), "doneMs");
   firstRequest("ramroot-fetched", (p) => p.endsWith("/ramroot.tar.xz"), "doneMs");
   firstRequest("agent-config", (p) => p.startsWith("/config/"));
-  const httpRequests = server.requests.map((r) => ({ path: r.path, status: r.status, bytes: r.bytes, seconds: (r.doneMs - r.atMs) / 1000 }));
+  const httpRequests = server.requests.map((r) => ({
+    path: r.path,
+    status: r.status,
+    bytes: r.bytes,
+    seconds: (r.doneMs - r.atMs) / 1000,
+    startS: (r.atMs - bootStarted) / 1000,
+    doneS: (r.doneMs - bootStarted) / 1000,
+  }));
   const failure = result.found
     ? undefined
     : result.reason === "timeout"
-      ? `no "${NODE_UP_MARKER} hostname=${entry.hostname}" on the serial console within ${(result.elapsedMs / 1000).toFixed(0)} s`
+      ? `no "${NODE_UP_MARKER} hostname=${prepared.hostname}" on the serial console within ${(result.elapsedMs / 1000).toFixed(0)} s`
       : result.reason === "exited"
-        ? `QEMU exited before the marker: ${qemu.output().trim() || "(no output)"}`
+        ? `QEMU exited before the marker: ${qemu!.output().trim() || "(no output)"}`
         : `boot failed: ${result.line?.trim()}`;
-  const report: NetbootE2eReport = {
+  return {
     ok: result.found,
-    hostname: entry.hostname,
-    mac: entry.mac,
-    buildId: entry.buildId,
-    markerLine: result.found ? result.line?.trim() : undefined,
     failure,
+    markerLine: result.found ? result.line?.trim() : undefined,
     serialLog,
     serialTail: tailOf(serialLog, 60),
     timings,
     httpRequests,
+    lines,
   };
-  if (report.ok && !options.workDir && !process.env.ELY_NETBOOT_KEEP) fs.rmSync(work, { recursive: true, force: true });
+}
+
+export async function runNetbootE2e(options: NetbootE2eOptions = {}): Promise<NetbootE2eReport> {
+  const prepared = await prepareNetboot(options);
+  const boot = await bootNetboot(prepared, { timeoutSeconds: options.bootTimeoutSeconds, log: options.log });
+  const report: NetbootE2eReport = {
+    ok: boot.ok,
+    hostname: prepared.hostname,
+    mac: prepared.mac,
+    buildId: prepared.buildId,
+    markerLine: boot.markerLine,
+    failure: boot.failure,
+    serialLog: boot.serialLog,
+    serialTail: boot.serialTail,
+    timings: { ...prepared.timings, ...boot.timings },
+    httpRequests: boot.httpRequests,
+  };
+  if (report.ok && !options.workDir && !process.env.ELY_NETBOOT_KEEP) fs.rmSync(prepared.work, { recursive: true, force: true });
   return report;
 }
 

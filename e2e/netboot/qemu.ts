@@ -105,7 +105,10 @@ export interface WaitResult {
   readonly elapsedMs: number;
 }
 
-/** Polls the serial log until `marker` appears, `fatal` appears, QEMU exits, or the timeout. */
+/**
+ * Polls the serial log (every `pollMs`) until `marker` appears, `fatal` appears, QEMU exits,
+ * or the timeout. A line's time is when the poll saw it: at most `pollMs` late.
+ */
 export async function waitForSerial(
   log: string,
   marker: RegExp,
@@ -113,25 +116,35 @@ export async function waitForSerial(
   qemu: RunningQemu,
   timeoutMs: number,
   onLine?: (line: string, atMs: number) => void,
+  pollMs = 500,
 ): Promise<WaitResult> {
   const started = Date.now();
-  let seen = 0;
+  let offset = 0;
+  let partial = "";
   let exited = false;
   void qemu.exited.then(() => (exited = true));
   for (;;) {
-    const text = fs.existsSync(log) ? fs.readFileSync(log, "latin1") : "";
-    const lines = text.split(/\r?\n/);
+    // Only the bytes written since the last poll (latin1: one char per byte).
+    const size = fs.existsSync(log) ? fs.statSync(log).size : 0;
+    if (size > offset) {
+      const fd = fs.openSync(log, "r");
+      const chunk = Buffer.alloc(size - offset);
+      const read = fs.readSync(fd, chunk, 0, chunk.length, offset);
+      fs.closeSync(fd);
+      offset += read;
+      partial += chunk.subarray(0, read).toString("latin1");
+    }
+    const lines = partial.split(/\r?\n/);
     // The last element is a partial line, or "" after a final newline: never complete yet.
-    const complete = lines.length - 1;
-    for (; seen < complete; seen++) {
-      const line = lines[seen];
+    partial = lines.pop() ?? "";
+    for (const line of lines) {
       onLine?.(line, Date.now() - started);
       if (marker.test(line)) return { found: true, reason: "marker", line, elapsedMs: Date.now() - started };
       if (fatal.test(line)) return { found: false, reason: "fatal", line, elapsedMs: Date.now() - started };
     }
     if (exited) return { found: false, reason: "exited", elapsedMs: Date.now() - started };
     if (Date.now() - started > timeoutMs) return { found: false, reason: "timeout", elapsedMs: Date.now() - started };
-    await new Promise((r) => setTimeout(r, 500));
+    await new Promise((r) => setTimeout(r, pollMs));
   }
 }
 

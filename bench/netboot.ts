@@ -1,0 +1,503 @@
+#!/usr/bin/env node
+/**
+ * `npm run bench:netboot [-- --boots N]`: netboot figures (issue 6, item 3).
+ *
+ *  1. Boot time: the netboot test's own path (e2e/netboot/harness.ts: synth, image build,
+ *     publish, util HTTP server, QEMU from its NIC's iPXE ROM) booted --boots times; each
+ *     boot split into phases by the util server's request log (iPXE prints on VGA only) and
+ *     the serial console's lines (kernel, initrd, systemd, node-up marker), timed on the host.
+ *  2. ramroot.tar.xz per xz level: the published ramroot unpacked back to its tar, compressed
+ *     with the build's own xz arguments (images/build-image.ts) at each level, then
+ *     decompressed the way the initrd does it (the initrd's own busybox: `xz -d -c | tar -x`
+ *     into a tmpfs), rounds interleaved across the levels; median (min-max).
+ *  3. A recommended level, reasoned from the figures (download at the lab's link speed
+ *     against decompression on a node's CPU), next to the level the build uses now.
+ * One progress line per step; Markdown tables on stdout; everything in bench/netboot-last-run.json.
+ * Runs as root (the image build). QEMU, the HTTP server and scratch files are removed at exit.
+ */
+import * as fs from "fs";
+import * as os from "os";
+import * as path from "path";
+import { Command } from "commander";
+import execa from "execa";
+import { bootNetboot, NetbootBootResult, prepareNetboot, PreparedNetboot } from "../e2e/netboot/harness";
+import { ramrootXzArgs } from "../images/build-image";
+import { PROFILES } from "../images/profiles";
+
+interface Figures {
+  median: number;
+  min: number;
+  max: number;
+}
+
+interface Options {
+  boots: number;
+  xzLevels: string;
+  xzRuns: number;
+  artifactsDir: string;
+  bootTimeout?: number;
+  linkMbit: number;
+  cpuFactor: number;
+  skipBoot?: boolean;
+  skipXz?: boolean;
+  json: string;
+  keep?: boolean;
+}
+
+const root = path.resolve(__dirname, "..", "..");
+const started = Date.now();
+const elapsed = () => ((Date.now() - started) / 1000).toFixed(1);
+const progress = (line: string) => process.stderr.write(`[bench:netboot +${elapsed()}s] ${line}\n`);
+
+function figures(values: number[]): Figures {
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = Math.floor(sorted.length / 2);
+  const median = sorted.length % 2 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
+  return { median, min: sorted[0], max: sorted[sorted.length - 1] };
+}
+
+const fmt = (f: Figures | undefined, digits = 1) => (f ? `${f.median.toFixed(digits)} (${f.min.toFixed(digits)}-${f.max.toFixed(digits)})` : "n/a");
+const mib = (bytes: number) => bytes / 1048576;
+
+// ---------------------------------------------------------------------------------------
+// 1. Boot phases
+
+/**
+ * Phases of one boot, contiguous from QEMU start to the node-up marker; the four groups of
+ * the issue sum to the total. Times are host times: a serial line counts when the harness
+ * read it (polled every 100 ms), a fetch when the util server saw the request.
+ */
+const PHASES: ReadonlyArray<{ key: string; group: string; what: string }> = [
+  { key: "firmware.to-ipxe-script", group: "firmware/iPXE", what: "QEMU start, SeaBIOS, iPXE ROM, DHCP, TFTP chain script, up to the per-MAC script request" },
+  { key: "firmware.ipxe-script", group: "firmware/iPXE", what: "per-MAC script fetched and run, up to the vmlinuz request" },
+  { key: "kernel.fetch", group: "kernel and initrd", what: "iPXE fetches vmlinuz and initrd over HTTP" },
+  { key: "kernel.boot", group: "kernel and initrd", what: "kernel boot, up to the initrd's first line" },
+  { key: "kernel.initrd", group: "kernel and initrd", what: "initrd: network drivers, DHCP, tmpfs, up to the ramroot request" },
+  { key: "ramroot.stream", group: "ramroot download and unpack", what: "wget | xz -d | tar -x into the tmpfs (pipelined)" },
+  { key: "ramroot.finish", group: "ramroot download and unpack", what: "du, hostname, network and boot.env into the new root, up to switch_root" },
+  { key: "userspace.systemd-start", group: "userspace", what: "switch_root to systemd's first console line" },
+  { key: "userspace.to-marker", group: "userspace", what: "systemd to the ELY-NODE-UP marker" },
+];
+const GROUPS = ["firmware/iPXE", "kernel and initrd", "ramroot download and unpack", "userspace"];
+
+interface BootFigures {
+  ok: boolean;
+  failure?: string;
+  totalSeconds: number;
+  /** Seconds per phase (PHASES keys) and per group. */
+  phases: Record<string, number>;
+  groups: Record<string, number>;
+  /** Event times (s after QEMU start) the phases are cut at. */
+  events: Record<string, number>;
+  ramrootHttp?: { bytes: number; seconds: number };
+  /** The initrd's own count: "unpacked N MiB in S s" (whole seconds, guest clock). */
+  initrdUnpack?: { mib: number; seconds: number };
+}
+
+function bootFigures(boot: NetbootBootResult): BootFigures {
+  const t = boot.timings;
+  const request = (suffix: (p: string) => boolean) => boot.httpRequests.find((r) => suffix(r.path));
+  const vmlinuz = request((p) => p.endsWith("/vmlinuz"));
+  const initrd = request((p) => p.endsWith("/initrd"));
+  const script = request((p) => p.startsWith("/ipxe/"));
+  const ramroot = request((p) => p.endsWith("/ramroot.tar.xz"));
+  const marker = boot.lines.find((l) => l.line === boot.markerLine || (boot.markerLine !== undefined && l.line.trim() === boot.markerLine));
+  const events: Record<string, number | undefined> = {
+    "ipxe-script": script?.startS,
+    "vmlinuz-request": vmlinuz?.startS,
+    "kernel-initrd-fetched": vmlinuz && initrd ? Math.max(vmlinuz.doneS, initrd.doneS) : undefined,
+    "initrd-init": t["boot.initrd-init"],
+    "ramroot-request": t["boot.ramroot-download"],
+    "ramroot-unpacked": t["boot.ramroot-unpacked"],
+    "switch-root": t["boot.switch-root"],
+    systemd: t["boot.systemd"],
+    marker: marker?.atS,
+  };
+  const cuts: Array<[string, string, string]> = [
+    ["firmware.to-ipxe-script", "start", "ipxe-script"],
+    ["firmware.ipxe-script", "ipxe-script", "vmlinuz-request"],
+    ["kernel.fetch", "vmlinuz-request", "kernel-initrd-fetched"],
+    ["kernel.boot", "kernel-initrd-fetched", "initrd-init"],
+    ["kernel.initrd", "initrd-init", "ramroot-request"],
+    ["ramroot.stream", "ramroot-request", "ramroot-unpacked"],
+    ["ramroot.finish", "ramroot-unpacked", "switch-root"],
+    ["userspace.systemd-start", "switch-root", "systemd"],
+    ["userspace.to-marker", "systemd", "marker"],
+  ];
+  const at = (name: string) => (name === "start" ? 0 : events[name]);
+  const phases: Record<string, number> = {};
+  for (const [key, from, to] of cuts) {
+    const a = at(from);
+    const b = at(to);
+    if (a !== undefined && b !== undefined) phases[key] = b - a;
+  }
+  const groups: Record<string, number> = {};
+  for (const g of GROUPS) {
+    const keys = PHASES.filter((p) => p.group === g).map((p) => p.key);
+    if (keys.every((k) => phases[k] !== undefined)) groups[g] = keys.reduce((sum, k) => sum + phases[k], 0);
+  }
+  const unpackLine = boot.lines.find((l) => /ely-initrd: unpacked \d+ MiB in \d+ s/.test(l.line));
+  const unpackMatch = unpackLine?.line.match(/unpacked (\d+) MiB in (\d+) s/);
+  return {
+    ok: boot.ok,
+    failure: boot.failure,
+    totalSeconds: marker?.atS ?? boot.timings.boot,
+    phases,
+    groups,
+    events: Object.fromEntries(Object.entries(events).filter(([, v]) => v !== undefined)) as Record<string, number>,
+    ramrootHttp: ramroot ? { bytes: ramroot.bytes, seconds: ramroot.seconds } : undefined,
+    initrdUnpack: unpackMatch ? { mib: Number(unpackMatch[1]), seconds: Number(unpackMatch[2]) } : undefined,
+  };
+}
+
+// ---------------------------------------------------------------------------------------
+// 2. xz levels
+
+interface XzRow {
+  level: string;
+  /** LZMA2 dictionary of the preset: the decoder's memory. */
+  dictMiB: number;
+  bytes: number;
+  /** Wall time of the build's xz command (xz -T<cores>), and its CPU time (user + sys). */
+  compressSeconds: number;
+  compressCpuSeconds: number;
+  /** Per run: wall and CPU time (user + sys of xz and tar) of `busybox xz -d -c | busybox tar -x`. */
+  decompressSeconds: number[];
+  decompressCpuSeconds: number[];
+}
+
+/** xz's preset dictionary sizes (xz(1)): what the initrd's decoder must hold in RAM. */
+const DICT_MIB: Record<string, number> = { "0": 0.25, "1": 1, "2": 2, "3": 4, "4": 4, "5": 8, "6": 8, "7": 16, "8": 32, "9": 64 };
+
+async function sh(script: string, args: string[] = [], cwd?: string): Promise<execa.ExecaReturnValue> {
+  return execa("bash", ["-o", "pipefail", "-c", script, "bash", ...args], { cwd, all: true });
+}
+
+/**
+ * Runs a bash command under bash's `time`: wall and CPU (user + sys of every process of it)
+ * seconds. CPU time is the figure that carries over to another machine: on this shared
+ * machine, wall time also counts waiting for a core.
+ */
+async function timedSh(command: string, args: string[]): Promise<{ wall: number; cpu: number }> {
+  const timeFile = path.join(os.tmpdir(), `ely-bench-time-${process.pid}`);
+  try {
+    await sh(`exec 3>&2; TIMEFORMAT='%R %U %S'; { time { ${command} ; } 2>&3 ; } 2> "${timeFile}"`, args);
+    const [wall, user, sys] = fs.readFileSync(timeFile, "utf8").trim().split(/\s+/).map(Number);
+    return { wall, cpu: user + sys };
+  } finally {
+    fs.rmSync(timeFile, { force: true });
+  }
+}
+
+/** A tmpfs to unpack into, as the initrd does; /dev/shm if it is one. */
+function tmpfsDir(): { dir: string; kind: string } {
+  const mounts = fs.readFileSync("/proc/mounts", "utf8").split("\n").map((l) => l.split(" "));
+  const shm = mounts.find((m) => m[1] === "/dev/shm");
+  if (shm && shm[2] === "tmpfs") return { dir: fs.mkdtempSync("/dev/shm/ely-bench-unpack-"), kind: "tmpfs (/dev/shm)" };
+  return { dir: fs.mkdtempSync(path.join(os.tmpdir(), "ely-bench-unpack-")), kind: `disk (${os.tmpdir()}: /dev/shm is no tmpfs)` };
+}
+
+// ---------------------------------------------------------------------------------------
+
+async function main(): Promise<void> {
+  const program = new Command("bench:netboot")
+    .description("Netboot figures: QEMU boot phases, ramroot.tar.xz size and decompression time per xz level")
+    .option("--boots <n>", "QEMU boots of the client-amd64 test image", (v) => Number(v), 3)
+    .option("--xz-levels <list>", "xz presets to measure ('e' for --extreme)", "0,1,3,6,9,9e")
+    .option("--xz-runs <n>", "decompression runs per level", (v) => Number(v), 5)
+    .option("--artifacts-dir <dir>", "image builds (reused when the inputs are unchanged)", process.env.ELY_NETBOOT_ARTIFACTS_DIR ?? path.join(os.homedir(), ".cache", "ely", "images"))
+    .option("--boot-timeout <s>", "seconds per boot (default: $ELY_NETBOOT_TIMEOUT_S, else 1500)", (v) => Number(v))
+    .option("--link-mbit <n>", "the lab's link speed for the download estimate", (v) => Number(v), 1000)
+    .option("--cpu-factor <x>", "how many times slower a node's CPU decompresses than this machine (ODROID-H2, Celeron J4105: ~2.5)", (v) => Number(v), 2.5)
+    .option("--skip-boot", "no QEMU boots")
+    .option("--skip-xz", "no xz level figures")
+    .option("--json <file>", "results file", path.join(root, "bench", "netboot-last-run.json"))
+    .option("--keep", "keep the scratch directory (serial logs, util root)")
+    .parse(process.argv);
+  const o = program.opts<Options>();
+  if (!(o.boots >= 0) || !(o.xzRuns >= 1)) throw new Error("--boots must be >= 0 and --xz-runs >= 1");
+  const levels = o.xzLevels.split(",").map((l) => l.trim()).filter(Boolean);
+  for (const l of levels) if (!/^[0-9]e?$/.test(l)) throw new Error(`--xz-levels: received "${l}", expected presets 0-9, optionally with e`);
+
+  const work = fs.mkdtempSync(path.join(os.tmpdir(), "ely-bench-netboot-"));
+  let unpack: { dir: string; kind: string } | undefined;
+  const cleanup = () => {
+    if (unpack) fs.rmSync(unpack.dir, { recursive: true, force: true });
+    if (!o.keep) fs.rmSync(work, { recursive: true, force: true });
+  };
+  process.on("exit", cleanup);
+  process.on("SIGINT", () => process.exit(130));
+  process.on("SIGTERM", () => process.exit(143));
+
+  const load0 = os.loadavg();
+  const machine = {
+    cpu: os.cpus()[0]?.model ?? "unknown",
+    cores: os.cpus().length,
+    memoryGiB: Math.round(os.totalmem() / 2 ** 30),
+    kernel: os.release(),
+    qemu: (await execa("qemu-system-x86_64", ["--version"], { reject: false })).stdout.split("\n")[0],
+    node: process.version,
+  };
+  const defaultLevel = String(PROFILES.test.xzLevel);
+  progress(`start: ${machine.cpu}, ${machine.cores} cores, load ${load0.map((l) => l.toFixed(2)).join(" ")}; ${o.boots} boots, xz levels ${levels.join(",")} x ${o.xzRuns}; work ${work}`);
+
+  // Build (or reuse) and publish the test image with the netboot test's code.
+  const prepared: PreparedNetboot = await prepareNetboot({ workDir: work, artifactsDir: o.artifactsDir, profile: "test", log: progress });
+  const ramrootFile = path.join(prepared.imageDir, "ramroot.tar.xz");
+  progress(`image ${prepared.imageKey} build ${prepared.buildId} ready: ramroot ${mib(fs.statSync(ramrootFile).size).toFixed(1)} MiB (build ${prepared.timings.build.toFixed(1)} s)`);
+
+  // 1. Boots.
+  const boots: BootFigures[] = [];
+  if (!o.skipBoot) {
+    for (let i = 1; i <= o.boots; i++) {
+      const result = await bootNetboot(prepared, {
+        serialLog: path.join(work, `serial-${i}.log`),
+        timeoutSeconds: o.bootTimeout,
+        pollMs: 100,
+        log: () => undefined,
+      });
+      const b = bootFigures(result);
+      boots.push(b);
+      const g = GROUPS.map((name) => `${name} ${b.groups[name]?.toFixed(1) ?? "?"}`).join(", ");
+      progress(`boot ${i}/${o.boots}: ${b.ok ? "node up" : `FAILED: ${b.failure}`} in ${b.totalSeconds.toFixed(1)} s (${g})`);
+      if (!b.ok) process.stderr.write(`${result.serialTail}\n`);
+    }
+  }
+
+  // 2. xz levels.
+  const rows: XzRow[] = [];
+  let tarBytes = 0;
+  let reproduced: boolean | undefined;
+  let busyboxVersion = "";
+  let unpackKind = "";
+  if (!o.skipXz) {
+    const tar = path.join(work, "rootfs.tar");
+    await sh(`xz -d -c "$1" > "$2"`, [ramrootFile, tar]);
+    tarBytes = fs.statSync(tar).size;
+    // The initrd's own busybox, from the published initrd.
+    const bbDir = path.join(work, "initrd-busybox");
+    fs.mkdirSync(bbDir);
+    await sh(`gzip -d -c "$1" | cpio -i -d --quiet bin/busybox`, [path.join(prepared.imageDir, "initrd")], bbDir);
+    const busybox = path.join(bbDir, "bin", "busybox");
+    busyboxVersion = (await execa(busybox, [], { reject: false })).stdout.split("\n")[0];
+    unpack = tmpfsDir();
+    unpackKind = unpack.kind;
+    progress(`rootfs tarball ${mib(tarBytes).toFixed(1)} MiB; decompressor: the initrd's ${busyboxVersion}; unpack into ${unpack.kind}`);
+
+    for (const level of levels) {
+      const out = path.join(work, `ramroot-${level}.tar.xz`);
+      const t = await timedSh(`xz ${ramrootXzArgs(level).join(" ")} < "$1" > "$2"`, [tar, out]);
+      rows.push({
+        level,
+        dictMiB: DICT_MIB[level[0]],
+        bytes: fs.statSync(out).size,
+        compressSeconds: t.wall,
+        compressCpuSeconds: t.cpu,
+        decompressSeconds: [],
+        decompressCpuSeconds: [],
+      });
+      progress(`xz -${level}: ${mib(fs.statSync(out).size).toFixed(1)} MiB, compressed in ${t.wall.toFixed(1)} s (CPU ${t.cpu.toFixed(1)} s)`);
+      if (level === defaultLevel) {
+        reproduced = (await sh(`cmp -s "$1" "$2"`, [out, ramrootFile]).then(() => true, () => false)) as boolean;
+      }
+    }
+    for (let round = 1; round <= o.xzRuns; round++) {
+      const times: string[] = [];
+      // Interleaved, and each round starts one level later: no level always runs first.
+      const order = rows.map((_, i) => rows[(i + round - 1) % rows.length]);
+      for (const row of order) {
+        fs.rmSync(unpack.dir, { recursive: true, force: true });
+        fs.mkdirSync(unpack.dir);
+        const file = path.join(work, `ramroot-${row.level}.tar.xz`);
+        const t = await timedSh(`"$1" xz -d -c "$2" | "$1" tar -x -C "$3"`, [busybox, file, unpack.dir]);
+        row.decompressSeconds.push(t.wall);
+        row.decompressCpuSeconds.push(t.cpu);
+        times.push(`-${row.level} ${t.wall.toFixed(2)} s (CPU ${t.cpu.toFixed(2)})`);
+      }
+      fs.rmSync(unpack.dir, { recursive: true, force: true });
+      fs.mkdirSync(unpack.dir);
+      progress(`decompress + unpack round ${round}/${o.xzRuns}: ${times.join(", ")}`);
+    }
+    // The tar -x share, for reference: the uncompressed tarball through the same busybox tar.
+    const none: XzRow = { level: "none", dictMiB: 0, bytes: tarBytes, compressSeconds: 0, compressCpuSeconds: 0, decompressSeconds: [], decompressCpuSeconds: [] };
+    for (let i = 0; i < o.xzRuns; i++) {
+      fs.rmSync(unpack.dir, { recursive: true, force: true });
+      fs.mkdirSync(unpack.dir);
+      const t = await timedSh(`"$1" tar -x -C "$3" < "$2"`, [busybox, tar, unpack.dir]);
+      none.decompressSeconds.push(t.wall);
+      none.decompressCpuSeconds.push(t.cpu);
+    }
+    fs.rmSync(unpack.dir, { recursive: true, force: true });
+    rows.push(none);
+    progress(`tar -x alone (uncompressed tarball): ${fmt(figures(none.decompressSeconds), 2)} s (CPU ${fmt(figures(none.decompressCpuSeconds), 2)})`);
+  }
+
+  // ---------------------------------------------------------------------------------------
+  // Tables and the reasoning.
+  const out: string[] = [];
+  const load1 = os.loadavg();
+  out.push(`# Ely netboot benchmark`, ``);
+  out.push(
+    `Machine: ${machine.cpu}, ${machine.cores} cores, ${machine.memoryGiB} GiB, Linux ${machine.kernel}, ${machine.qemu}; ` +
+      `load average ${load0[0].toFixed(2)} at start, ${load1[0].toFixed(2)} at end. Image ${prepared.imageKey} (test profile) build ${prepared.buildId}, ` +
+      `build ${prepared.timings.build.toFixed(1)} s${prepared.timings.build < 5 ? " (reused)" : ""}.`,
+  );
+  let bootSummary: Record<string, Figures> = {};
+  if (boots.length) {
+    const good = boots.filter((b) => b.ok);
+    out.push(``, `## Boot: QEMU start to ELY-NODE-UP (${good.length} of ${boots.length} boots, QEMU TCG, ${prepared.qemu.cpus} vCPUs, ${prepared.qemu.memoryMb} MiB)`, ``);
+    out.push(`| phase | seconds, median (min-max) | what |`, `|---|---|---|`);
+    const per = (get: (b: BootFigures) => number | undefined) => {
+      const values = good.map(get).filter((v): v is number => v !== undefined);
+      return values.length ? figures(values) : undefined;
+    };
+    for (const g of GROUPS) {
+      const f = per((b) => b.groups[g]);
+      bootSummary[g] = f!;
+      out.push(`| **${g}** | **${fmt(f)}** | |`);
+      for (const p of PHASES.filter((x) => x.group === g)) {
+        const pf = per((b) => b.phases[p.key]);
+        bootSummary[p.key] = pf!;
+        out.push(`| &nbsp;&nbsp;${p.key} | ${fmt(pf)} | ${p.what} |`);
+      }
+    }
+    const total = per((b) => b.totalSeconds);
+    bootSummary.total = total!;
+    out.push(`| **total** | **${fmt(total)}** | power-on to the node-up marker |`);
+    const http = per((b) => b.ramrootHttp?.seconds);
+    const initrd = per((b) => b.initrdUnpack?.seconds);
+    out.push(
+      ``,
+      `ramroot over QEMU's user network: HTTP transfer ${fmt(http)} s of the ${fmt(per((b) => b.ramrootHttp && mib(b.ramrootHttp.bytes)))} MiB file; ` +
+        `the initrd's own count of the unpack: ${fmt(initrd, 0)} s (guest clock, whole seconds).`,
+    );
+    out.push(
+      ``,
+      `QEMU's TCG emulates the CPU (this machine's /dev/kvm, nested, hangs in the iPXE ROM): the CPU-bound phases (kernel, xz in the initrd, systemd) run several times ` +
+        `slower than on a node, and the ramroot crosses QEMU's user network. Read these figures as the boot path's shape and for regressions; the xz table below estimates the ramroot phase on a node.`,
+    );
+    bootSummary = Object.fromEntries(Object.entries(bootSummary).filter(([, v]) => v));
+  }
+
+  let recommendation: { level: string; reasons: string[] } | undefined;
+  if (rows.length) {
+    const linkBytesPerS = (o.linkMbit * 1e6 * 0.94) / 8; // TCP goodput on Ethernet, ~94% of the line rate
+    const nodes = prepared.netbootedNodes;
+    const est = (r: XzRow) => {
+      // CPU time, not wall: on a node the decoder has a core to itself.
+      const d = figures(r.decompressCpuSeconds).median;
+      const download1 = r.bytes / linkBytesPerS;
+      const downloadAll = (nodes * r.bytes) / linkBytesPerS;
+      const target = d * o.cpuFactor;
+      // wget | xz -d | tar -x is a pipeline: the slower of the two sets the pace.
+      return { d, download1, downloadAll, target, one: Math.max(download1, target), all: Math.max(downloadAll, target) };
+    };
+    out.push(``, `## ramroot.tar.xz per xz level (rootfs tarball ${mib(tarBytes).toFixed(1)} MiB; decompression ${o.xzRuns} runs each)`, ``);
+    out.push(
+      `| level | dict (decoder RAM) | size MiB | ratio | compress s, wall (CPU), xz -T${os.cpus().length} | decompress + unpack s, wall | decompress + unpack s, CPU | ` +
+        `download s at ${o.linkMbit} Mbit/s, 1 node / ${nodes} nodes | decompress s on a node (CPU x${o.cpuFactor}) | est. ramroot s, 1 node / ${nodes} at once |`,
+      `|---|---|---|---|---|---|---|---|---|---|`,
+    );
+    for (const r of rows) {
+      const e = est(r);
+      const levelName = r.level === "none" ? "none (tar only)" : `-${r.level}${r.level === defaultLevel ? " (build default)" : ""}`;
+      out.push(
+        `| ${levelName} | ${r.level === "none" ? "-" : `${r.dictMiB} MiB`} | ${mib(r.bytes).toFixed(1)} | ${(r.bytes / tarBytes).toFixed(3)} | ` +
+          `${r.level === "none" ? "-" : `${r.compressSeconds.toFixed(1)} (${r.compressCpuSeconds.toFixed(1)})`} | ${fmt(figures(r.decompressSeconds), 2)} | ${fmt(figures(r.decompressCpuSeconds), 2)} | ` +
+          `${e.download1.toFixed(2)} / ${e.downloadAll.toFixed(1)} | ${e.target.toFixed(1)} | ${e.one.toFixed(1)} / ${e.all.toFixed(1)} |`,
+      );
+    }
+    if (reproduced !== undefined) out.push(``, `The build's default level (-${defaultLevel}) with the build's xz arguments reproduces the published ramroot.tar.xz ${reproduced ? "byte for byte" : "NOT byte for byte (check the arguments)"}.`);
+
+    // The pick: boot time first, then build time. The levels whose estimated ramroot time
+    // (one node, and every netbooted node at once after a power cut) is within the tolerance
+    // of the best: 2%, or the runs' typical spread if this machine was noisier; among those,
+    // the cheapest to build. Size counts through the download in the estimate.
+    const xzRows = rows.filter((r) => r.level !== "none");
+    const scored = xzRows.map((r) => ({ r, e: est(r) }));
+    const spreads = xzRows.map((r) => {
+      const f = figures(r.decompressCpuSeconds);
+      return (f.max - f.min) / f.median;
+    });
+    const tolerance = Math.max(0.02, figures(spreads).median);
+    const bestAll = Math.min(...scored.map((s) => s.e.all));
+    const bestOne = Math.min(...scored.map((s) => s.e.one));
+    const pool = scored.filter((s) => s.e.all <= bestAll * (1 + tolerance) && s.e.one <= bestOne * (1 + tolerance));
+    const pick = [...pool].sort((a, b) => a.r.compressSeconds - b.r.compressSeconds)[0];
+    const cur = scored.find((s) => s.r.level === defaultLevel);
+    const none = rows.find((r) => r.level === "none");
+    const first = scored[0];
+    const last = scored[scored.length - 1];
+    const list = (f: (s: { r: XzRow; e: ReturnType<typeof est> }) => string) => scored.map((s) => `-${s.r.level} ${f(s)}`).join(", ");
+    const decodeTrend = last.e.d < first.e.d * 0.97 ? "faster" : last.e.d > first.e.d * 1.03 ? "slower" : "about as fast";
+    const wireBound = scored.filter((s) => s.e.downloadAll > s.e.target);
+    const reasons = [
+      `Download at ${o.linkMbit} Mbit/s (~${(linkBytesPerS / 1e6).toFixed(0)} MB/s of TCP goodput), one node: ${list((s) => `${s.e.download1.toFixed(2)} s`)}; ` +
+        `all ${nodes} netbooted nodes at once (after a power cut) share the util node's link: ${list((s) => `${s.e.downloadAll.toFixed(1)} s`)}.`,
+      `Decompression and unpack here, CPU time (the initrd's busybox xz, single-threaded, into a tmpfs): ${list((s) => `${s.e.d.toFixed(2)} s`)}` +
+        `${none ? `; tar -x alone ${figures(none.decompressCpuSeconds).median.toFixed(2)} s` : ""}. The higher levels decode ${decodeTrend} (-${last.r.level} against -${first.r.level}: ` +
+        `${((last.e.d / first.e.d - 1) * 100).toFixed(0)}%)${
+          decodeTrend === "faster"
+            ? ": a better-compressed stream has fewer symbols to decode per output byte"
+            : decodeTrend === "slower"
+              ? ": the larger dictionary costs cache misses"
+              : ": LZMA's decoder cost follows the output, not the level"
+        }. ` +
+        `On a node's CPU (ODROID-H2 class, Celeron J4105; assumed ${o.cpuFactor}x slower than this machine per core): ${list((s) => `${s.e.target.toFixed(1)} s`)}.`,
+      `The initrd streams wget | xz -d | tar -x, so download and decompression overlap and the slower one sets the time: ` +
+        (wireBound.length
+          ? `the wire, for ${wireBound.map((s) => `-${s.r.level}`).join(", ")} when all nodes boot at once; decompression otherwise.`
+          : `decompression, at every level, even with all ${nodes} nodes on one ${o.linkMbit} Mbit/s link: the file's size hardly shows in the boot; the decoder's speed does.`) +
+        (none
+          ? ` For scale: an uncompressed tarball would take ${est(none).one.toFixed(1)} s for one node and ${est(none).all.toFixed(1)} s for ${nodes} at once (but ${mib(none.bytes).toFixed(0)} MiB per boot and per publish; the initrd reads xz only, so another format is a separate change).`
+          : ""),
+      `Compression (the image build, xz -T${os.cpus().length}, once per input change), wall: ${list((s) => `${s.r.compressSeconds.toFixed(0)} s`)}; ` +
+        `decoder memory is the dictionary (${list((s) => `${s.r.dictMiB} MiB`)}), small beside a node's RAM.`,
+      pick
+        ? `Pick: -${pick.r.level}: ${mib(pick.r.bytes).toFixed(1)} MiB, est. ramroot ${pick.e.one.toFixed(1)} s for one node and ${pick.e.all.toFixed(1)} s for ${nodes} at once, build ${pick.r.compressSeconds.toFixed(0)} s` +
+          (cur && pick.r.level !== cur.r.level
+            ? `; the current -${cur.r.level}: ${mib(cur.r.bytes).toFixed(1)} MiB, ${cur.e.one.toFixed(1)} s / ${cur.e.all.toFixed(1)} s, build ${cur.r.compressSeconds.toFixed(0)} s`
+            : cur
+              ? `: the current default stays`
+              : ``) +
+          `. Rule: boot time first, then build time: of the levels within ${(tolerance * 100).toFixed(0)}% of the best estimated ramroot time ` +
+          `(${pool.map((s) => `-${s.r.level}`).join(", ")}; the tolerance is 2% or the runs' median spread, if larger), the cheapest to build.`
+        : `No pick.`,
+    ];
+    // What the neighbours of the pick would change.
+    const at = pick ? scored.indexOf(pick) : -1;
+    const step = (a: (typeof scored)[number], b: (typeof scored)[number]) =>
+      `-${a.r.level} to -${b.r.level}: size ${((b.r.bytes / a.r.bytes - 1) * 100).toFixed(1)}%, ramroot on a node ${(b.e.all - a.e.all >= 0 ? "+" : "") + (b.e.all - a.e.all).toFixed(2)} s, ` +
+      `build ${(b.r.compressSeconds - a.r.compressSeconds >= 0 ? "+" : "") + (b.r.compressSeconds - a.r.compressSeconds).toFixed(0)} s (xz kept ${(b.r.compressCpuSeconds / b.r.compressSeconds).toFixed(1)} of ${os.cpus().length} cores busy)`;
+    const neighbours = [at > 0 ? step(scored[at - 1], scored[at]) : "", at >= 0 && at < scored.length - 1 ? step(scored[at], scored[at + 1]) : ""].filter(Boolean);
+    if (neighbours.length) reasons.push(`Around the pick: ${neighbours.join("; ")}.`);
+    recommendation = { level: pick?.r.level ?? defaultLevel, reasons };
+    out.push(``, `## Recommendation`, ``, `The build uses xz -${defaultLevel} (images/profiles.ts) now.`, ``, ...reasons.map((r) => `- ${r}`));
+  }
+
+  console.log(out.join("\n"));
+  fs.writeFileSync(
+    o.json,
+    JSON.stringify(
+      {
+        date: new Date().toISOString(),
+        durationSeconds: (Date.now() - started) / 1000,
+        machine: { ...machine, loadAverageStart: load0, loadAverageEnd: load1 },
+        options: { boots: o.boots, xzLevels: levels, xzRuns: o.xzRuns, linkMbit: o.linkMbit, cpuFactor: o.cpuFactor },
+        image: { key: prepared.imageKey, buildId: prepared.buildId, profile: prepared.profile, prepareSeconds: prepared.timings },
+        boot: { summary: bootSummary, runs: boots, qemu: { cpus: prepared.qemu.cpus, memoryMb: prepared.qemu.memoryMb, accel: "tcg" } },
+        xz: { defaultLevel, tarBytes, busybox: busyboxVersion, unpackInto: unpackKind, reproducesPublished: reproduced, levels: rows },
+        recommendation,
+      },
+      null,
+      2,
+    ) + "\n",
+  );
+  progress(`done; results in ${o.json}`);
+  if (boots.some((b) => !b.ok)) process.exitCode = 1;
+}
+
+main().catch((e: Error) => {
+  progress(`failed: ${e.stack ?? e.message}`);
+  process.exit(1);
+});
