@@ -18,7 +18,7 @@ export interface NodeImageProps {
   readonly extraPackages?: readonly string[];
   /**
    * Where the Consul and Nomad binaries come from. Default: the environment at synth
-   * ($ELY_AGENT_SOURCE=official, else the directory $ELY_AGENT_BIN_DIR or ~/.cache/ely/bin);
+   * (the official release archives, or the directory $ELY_AGENT_BIN_DIR when it is set or ELY_AGENT_SOURCE=dir);
    * the build then reads the same environment.
    */
   readonly agentSource?: AgentSource;

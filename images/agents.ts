@@ -31,9 +31,14 @@ export function defaultAgentBinDir(env: NodeJS.ProcessEnv = process.env): string
   return env[AGENT_BIN_DIR_ENV] || path.join(os.homedir(), ".cache", "ely", "bin");
 }
 
-/** The source the environment chooses: ELY_AGENT_SOURCE=official, else the directory of defaultAgentBinDir(). */
+/**
+ * The source the environment chooses. By default HashiCorp's official release archives,
+ * checked against their SHA256SUMS; a local directory for offline builds when
+ * ELY_AGENT_SOURCE=dir or ELY_AGENT_BIN_DIR names one (e2e/tools/build-tools.sh --env sets it).
+ */
 export function agentSourceFromEnv(env: NodeJS.ProcessEnv = process.env): AgentSource {
-  return env[AGENT_SOURCE_ENV] === "official" ? { kind: "official" } : { kind: "dir", path: defaultAgentBinDir(env) };
+  const chosen = env[AGENT_SOURCE_ENV] ?? (env[AGENT_BIN_DIR_ENV] ? "dir" : "official");
+  return chosen === "official" ? { kind: "official" } : { kind: "dir", path: defaultAgentBinDir(env) };
 }
 
 /** "--agents official" / "--agents dir:/path" on the build's command line. */

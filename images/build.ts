@@ -25,7 +25,7 @@ export async function main(argv: string[]): Promise<number> {
     .requiredOption("--out <dir>", "the build's directory (created; replaced only on success)")
     .option("--consul-version <version>", "Consul version", defaults.consul)
     .option("--nomad-version <version>", "Nomad version", defaults.nomad)
-    .option("--agents <source>", 'agent binaries: "official" or "dir:<path>" (default: $ELY_AGENT_SOURCE, else dir:$ELY_AGENT_BIN_DIR or ~/.cache/ely/bin)')
+    .option("--agents <source>", 'agent binaries: "official" or "dir:<path>" (default: $ELY_AGENT_SOURCE ("official" or "dir"), else dir:$ELY_AGENT_BIN_DIR when set, else official)')
     .option("--extra-packages <list>", "comma-separated Debian packages added to the profile's")
     .option("--input-hash <sha256>", "the input hash computed at synth; the build refuses to run on a different one")
     .option("--mirror <url>", "Debian mirror (default: deb.debian.org with -updates and -security)")

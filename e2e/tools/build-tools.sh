@@ -345,6 +345,7 @@ print_env() {
 export TF_CLI_CONFIG_FILE='$CACHE/terraformrc'
 export PATH='$CACHE/bin':"\$PATH"
 export CHECKPOINT_DISABLE=1
+export ELY_AGENT_BIN_DIR='$CACHE/bin'
 export TERRAFORM_BINARY_NAME='$TF_BIN'
 EOF
 }
