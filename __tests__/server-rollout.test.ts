@@ -161,7 +161,7 @@ describe("the server rollout's steps", () => {
     const v = resources.validate;
     const command = v.provisioner[0]["local-exec"].command;
     const { consul, nomad } = defaultInventory().versions;
-    expect(command).toMatch(/server-step\.js validate --configs assets\/cluster_agent-configs_files_[0-9A-F]+\/[0-9a-f]{32} --hosts m1,m2,m3 /);
+    expect(command).toMatch(/\/dist\/cli\/server-step\.js" validate --configs assets\/cluster_agent-configs_files_[0-9A-F]+\/[0-9a-f]{32} --hosts m1,m2,m3 /);
     expect(command).toContain(` --hosts m1,m2,m3 --consul-version ${consul} --nomad-version ${nomad} --features gossip,tls,acl --agents dir:`);
     expect(Object.keys(v.triggers).sort()).toEqual(
       ["consul_version", "features", "layout", "m1_consul_json", "m1_nomad_json", "m2_consul_json", "m2_nomad_json", "m3_consul_json", "m3_nomad_json", "nomad_version"].sort(),

@@ -129,8 +129,8 @@ function shellQuote(text: string): string {
  * of this machine in it: the project is $ELY_PROJECT_DIR, else the git checkout that holds
  * Terraform's working directory (cdktf.out/stacks/<stack>). No "${": Terraform would read it.
  */
-export function projectProgram(script: string): string {
-  return `node "$(if [ -n "$ELY_PROJECT_DIR" ]; then echo "$ELY_PROJECT_DIR"; else git rev-parse --show-toplevel; fi)/dist/images/${script}"`;
+export function projectProgram(script: string, folder = "images"): string {
+  return `node "$(if [ -n "$ELY_PROJECT_DIR" ]; then echo "$ELY_PROJECT_DIR"; else git rev-parse --show-toplevel; fi)/dist/${folder}/${script}"`;
 }
 
 /** The checkout holding package.json, found from this file (constructs/ or dist/constructs/). */

@@ -1,4 +1,3 @@
-import * as path from "path";
 import { Fn, TerraformVariable } from "cdktf";
 import { Construct } from "constructs";
 import { Resource } from "@cdktf/provider-null/lib/resource";
@@ -7,7 +6,7 @@ import { Inventory, InventoryNode } from "../nodes";
 import { AgentConfigBundle } from "./agent-config-bundle";
 import { CONSUL_CONFIG_FILE, NOMAD_CONFIG_FILE } from "./agent-paths";
 import { ClusterNode } from "./cluster-node";
-import { projectRoot } from "./node-image";
+import { projectProgram } from "./node-image";
 import { agentsHash, SecretFeatures, sha256, SSH_LAYOUT_VERSION, unitOf } from "./ssh-node-layout";
 
 /** Default ssh user and port of a node managed over ssh (the inventory's `ssh` field overrides them). */
@@ -79,7 +78,7 @@ export interface ServerRolloutProps {
   readonly healthTimeoutSeconds?: number;
   /** ssh -o options of every step. Default: DEFAULT_SSH_OPTIONS. */
   readonly sshOptions?: readonly string[];
-  /** The step program. Default: "node <project>/dist/cli/server-step.js". */
+  /** The step program. Default: "node <checkout>/dist/cli/server-step.js", the checkout being $ELY_PROJECT_DIR or the git work tree Terraform runs in. */
   readonly stepCommand?: string;
 }
 
@@ -175,7 +174,8 @@ export class ServerRollout extends Construct {
       ? props.nomadConsulToken ?? secret(ROLLOUT_VARIABLES.nomadConsulToken, "The Consul token of the Nomad servers (empty: none).", "string", { default: "" }).stringValue
       : undefined;
 
-    const program = props.stepCommand ?? `node ${shellQuote(path.join(projectRoot(), "dist", "cli", "server-step.js"))}`;
+    // Found at apply time from the checkout, so that the plan does not depend on where it was made.
+    const program = props.stepCommand ?? projectProgram("server-step.js", "cli");
     const source = props.agentSource ?? agentSourceFromEnv();
     const pins = props.agentSource?.kind === "official" ? Object.entries(props.agentSource.pinnedSha256 ?? {}) : [];
     const agentsFlag = props.agentSource

@@ -189,7 +189,7 @@ function expectNoSecret(text: string, where: string): void {
 }
 
 beforeAll(async () => {
-  env = { ...process.env, ...(await toolsEnv()), CHECKPOINT_DISABLE: "1", TF_IN_AUTOMATION: "1" };
+  env = { ...process.env, ...(await toolsEnv()), CHECKPOINT_DISABLE: "1", TF_IN_AUTOMATION: "1", ELY_PROJECT_DIR: root };
   // Synth runs in this process: it takes the agents from the tools' directory too.
   process.env.ELY_AGENT_BIN_DIR = env.ELY_AGENT_BIN_DIR;
   const which = (b: string) => execa("sh", ["-c", `command -v ${b}`], { env }).then((r) => r.stdout.trim());
