@@ -23,20 +23,14 @@ import {
 import { buildInitrd } from "./initrd";
 import { readModuleIndex, resolveModules } from "./kernel-modules";
 import { bootableKernel } from "./kernel-image";
-import { ARTIFACT_NAMES, ImageArch, ImageProfile, ImageRole, buildIdOf } from "./layout";
+import { ARTIFACT_NAMES, ImageArch, buildIdOf } from "./layout";
 import { createManifest, ImageManifest, readManifest, verifyManifest, writeManifest } from "./manifest";
 import { StepRunner } from "./progress";
-import { ImageRecipe, imageRecipe, inputHashOf } from "./recipe";
+import { ImageRecipe, imageRecipe, ImageSpec, inputHashOf } from "./recipe";
 import { enableUnit } from "./systemd-enable";
 
-export interface BuildImageOptions {
-  readonly role: ImageRole;
-  readonly arch: ImageArch;
-  readonly profile: ImageProfile;
-  readonly agentVersions: AgentVersions;
-  readonly agentSource: AgentSource;
-  /** Debian packages added to the profile's. Default: none. */
-  readonly extraPackages?: readonly string[];
+/** What to build (the image's spec, as synth hashes it) and how. */
+export interface BuildImageOptions extends ImageSpec {
   /** The build's final directory; its parent must be writable (the work directory goes beside it). */
   readonly outDir: string;
   /** The hash synth computed; the build refuses to run when its own differs (stale dist/ or mismatched options). Default: not checked. */
