@@ -1,5 +1,4 @@
 import * as fs from "fs";
-import * as os from "os";
 import * as path from "path";
 import * as zlib from "zlib";
 import { agentInputs, checkElfArch, findAgentInDir, parseAgentSource } from "../images/agents";
@@ -9,9 +8,11 @@ import { createManifest, verifyManifest, MANIFEST_FORMAT } from "../images/manif
 import { StepError, StepRunner } from "../images/progress";
 import { imageRecipe, inputHashOf, recipeInputs } from "../images/recipe";
 import { packagesOf } from "../images/profiles";
+import { TEST_OUTDIR_ROOT } from "./setup";
 
+// Under the suite's own temporary root, removed after the suite (see setup.ts).
 function tempDir(): string {
-  return fs.mkdtempSync(path.join(os.tmpdir(), "ely-image-test-"));
+  return fs.mkdtempSync(path.join(TEST_OUTDIR_ROOT, "image-test-"));
 }
 
 /** A buffer with `magic` at `offset`, like a kernel's header. */
