@@ -57,13 +57,12 @@ export class Cluster extends Construct {
     }
     this.nodes = nodes;
     const all = [...nodes.values()];
-    const servers = all.filter((n) => n.role === "server");
-    const clients = all.filter((n) => n.role === "client");
+    const servers = this.servers;
 
     this.consulServers = new ConsulServers(this, "consul-servers", { inventory, nodes: servers });
     this.consulClients = new ConsulClients(this, "consul-clients", { inventory, nodes: all.filter((n) => n.role !== "server") });
     this.nomadServers = new NomadServers(this, "nomad-servers", { inventory, nodes: servers });
-    this.nomadClients = new NomadClients(this, "nomad-clients", { inventory, nodes: clients });
+    this.nomadClients = new NomadClients(this, "nomad-clients", { inventory, nodes: this.clients });
     this.agentConfigs = new AgentConfigBundle(this, "agent-configs", { nodes: all });
 
     if (inventory.security.acl) {

@@ -33,9 +33,4 @@ export class ConsulServers extends Construct {
       node.addAgentConfig(CONSUL_CONFIG_FILE, config);
     }
   }
-
-  /** The servers' addresses, as agents join them. */
-  get addresses(): string[] {
-    return this.nodes.map((n) => n.ip);
-  }
 }

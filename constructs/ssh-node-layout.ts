@@ -10,7 +10,7 @@
  */
 import * as crypto from "crypto";
 import { AgentSource, AgentVersions, agentInputs } from "../images/agents";
-import { consulUnit, nomadUnit } from "../images/agent-units";
+import { AGENT_BIN_DIR, consulUnit, nomadUnit } from "../images/agent-units";
 import { ImageArch } from "../images/layout";
 import {
   CONSUL_CONFIG_DIR,
@@ -34,7 +34,6 @@ export type Agent = (typeof AGENTS)[number];
 
 /** The user the Consul agent runs as (Nomad servers run as root, as HashiCorp's packages do). */
 export const CONSUL_USER = "consul";
-export const BIN_DIR = "/usr/local/bin";
 export const UNIT_DIR = "/etc/systemd/system";
 /** The node side of the steps (cli/server-step-remote.sh), installed by every step. */
 export const NODE_STEP_PATH = "/usr/local/lib/ely/ely-node-step";
@@ -58,7 +57,7 @@ export interface NodeFile {
 }
 
 export function binaryPath(agent: Agent): string {
-  return `${BIN_DIR}/${agent}`;
+  return `${AGENT_BIN_DIR}/${agent}`;
 }
 
 export function unitPath(agent: Agent): string {
