@@ -60,10 +60,10 @@ describe("loading an inventory", () => {
     const file = write("bad.json", JSON.stringify(input));
     const message = problemsOf(() => readInventoryFile(file));
     expect(message).toContain(`${file}: the inventory has 4 problems`);
-    expect(message).toContain(`error: ${file}, node m1, field nodes[1].role: received "master": Invalid option: expected one of "util"|"server"|"client"`);
-    expect(message).toContain(`error: ${file}, node m2, field nodes[2].arch: received "armhf": Invalid option: expected one of "amd64"|"arm64"`);
-    expect(message).toContain(`error: ${file}, node w1, field nodes[4].ip: received 21: Invalid input: expected string, received number`);
-    expect(message).toMatch(/node w2, field nodes\[5\].*Unrecognized key: "colour"/);
+    expect(message).toContain(`error: ${file}, node m1, field nodes[1].role: received "master", expected one of "util", "server", "client"`);
+    expect(message).toContain(`error: ${file}, node m2, field nodes[2].arch: received "armhf", expected one of "amd64", "arm64"`);
+    expect(message).toContain(`error: ${file}, node w1, field nodes[4].ip: received 21, expected a string`);
+    expect(message).toContain(`error: ${file}, node w2, field nodes[5].colour: received an unknown key "colour", expected one of "hostname", "role",`);
   });
 
   test("a wrong role still lets the whole-inventory rules report", () => {
@@ -80,6 +80,31 @@ describe("loading an inventory", () => {
     expect(problemsOf(() => readInventoryFile(path.join(dir, "missing.json")))).toMatch(/missing\.json, field \(file\): cannot read it/);
     const broken = write("broken.yaml", "nodes: [\n");
     expect(problemsOf(() => readInventoryFile(broken))).toMatch(/broken\.yaml, field \(file\): cannot parse it/);
+  });
+
+  test("an unknown key is named with where it is and the closest known key, not the whole object", () => {
+    const input = defaultInput();
+    input.nodess = input.nodes;
+    input.nodes[4].macc = "00:1e:06:45:28:5c";
+    input.state = { backend: "consul", pth: "x" };
+    const message = problemsOf(() => parseInventory(input, "inv.json"));
+    expect(message).toContain('error: inv.json, field nodess: received an unknown key "nodess", expected one of "name", "datacenter",');
+    expect(message).toMatch(/field nodess: .*; did you mean "nodes"\?$/m);
+    expect(message).toMatch(/node w1, field nodes\[4\]\.macc: received an unknown key "macc", expected one of "hostname", .*; did you mean "mac"\?$/m);
+    expect(message).toMatch(/field state\.pth: received an unknown key "pth", expected one of "backend", "address", "scheme", "path"; did you mean "path"\?$/m);
+    // no line carries a dump of the inventory or of a node
+    for (const line of message.split("\n")) expect(line.length).toBeLessThan(400);
+    expect(message).not.toContain("10.25.89.21");
+  });
+
+  test("a missing value says so once, and a long value is cut", () => {
+    const input = defaultInput();
+    delete input.nodes[2].ip;
+    input.datacenter = "x".repeat(5000);
+    const message = problemsOf(() => parseInventory(input, "inv.json"));
+    expect(message).toContain("error: inv.json, node m2, field nodes[2].ip: received nothing, expected a string");
+    expect(message).not.toMatch(/received nothing: Invalid input/);
+    expect(message).toMatch(/field datacenter: received "x{60,80}\.\.\." \(5000 characters\), expected a datacenter name/);
   });
 
   test("the default inventory input is not mutated by parsing", () => {

@@ -1,8 +1,19 @@
-import { formatProblem, validateInventory } from "../nodes";
-import { inventoryWith, defaultInventory } from "./helpers/inventory";
+import { formatProblem, Inventory, InventoryError, Problem, validateInventory } from "../nodes";
+import { inventoryWith as parsedWith, defaultInventory, LooseInput } from "./helpers/inventory";
 
-function messages(inventory = defaultInventory()): string[] {
-  return validateInventory(inventory).map((p) => formatProblem(p));
+/** The inventory after a change, or the problems that refused it while loading. */
+function inventoryWith(change: (i: LooseInput) => void): Inventory | readonly Problem[] {
+  try {
+    return parsedWith(change);
+  } catch (e) {
+    if (e instanceof InventoryError) return e.problems;
+    throw e;
+  }
+}
+
+/** Every problem, whether found while loading (format) or by the whole-inventory rules. */
+function messages(inventory: Inventory | readonly Problem[] = defaultInventory()): string[] {
+  return (Array.isArray(inventory) ? (inventory as readonly Problem[]) : validateInventory(inventory as Inventory)).map((p) => formatProblem(p));
 }
 
 describe("inventory rules", () => {
@@ -34,6 +45,29 @@ describe("inventory rules", () => {
     expect(m).toContain('error: node w1, field nodes[4].mac: received "00:1e:06:45:28", expected a MAC address like 00:1e:06:45:28:5c');
   });
 
+  test("a subnet with host bits set", () => {
+    const m = messages(inventoryWith((i) => (i.network.subnet = "10.25.89.1/24")));
+    expect(m).toContain('error: field network.subnet: received "10.25.89.1/24", expected the network address with no host bits set: 10.25.89.0/24');
+  });
+
+  test("a node on the subnet's network or broadcast address", () => {
+    const m = messages(inventoryWith((i) => {
+      i.nodes[4].ip = "10.25.89.0";
+      i.nodes[5].ip = "10.25.89.255";
+    }));
+    expect(m).toContain('error: node w1, field nodes[4].ip: received "10.25.89.0", expected a host address: it is the network address of 10.25.89.0/24');
+    expect(m).toContain('error: node w2, field nodes[5].ip: received "10.25.89.255", expected a host address: it is the broadcast address of 10.25.89.0/24');
+  });
+
+  test("a multicast or broadcast MAC", () => {
+    const m = messages(inventoryWith((i) => {
+      i.nodes[4].mac = "01:00:5e:00:00:01";
+      i.nodes[5].extraMacs = ["ff:ff:ff:ff:ff:ff"];
+    }));
+    expect(m).toContain('error: node w1, field nodes[4].mac: received "01:00:5e:00:00:01", expected the unicast MAC of an interface (the first octet\'s lowest bit is set: a multicast or broadcast address)');
+    expect(m).toContain('error: node w2, field nodes[5].extraMacs[0]: received "ff:ff:ff:ff:ff:ff", expected the unicast MAC of an interface (the first octet\'s lowest bit is set: a multicast or broadcast address)');
+  });
+
   test("malformed IP", () => {
     const m = messages(inventoryWith((i) => (i.nodes[4].ip = "10.25.89.300")));
     expect(m).toContain('error: node w1, field nodes[4].ip: received "10.25.89.300", expected an IPv4 address like 10.25.89.21');
@@ -60,7 +94,7 @@ describe("inventory rules", () => {
   });
 
   test("a single server is allowed with a warning", () => {
-    const problems = validateInventory(inventoryWith((i) => (i.nodes = i.nodes.filter((n) => n.hostname !== "m2" && n.hostname !== "m3"))));
+    const problems = validateInventory(parsedWith((i) => (i.nodes = i.nodes.filter((n) => n.hostname !== "m2" && n.hostname !== "m3"))));
     expect(problems.map((p) => formatProblem(p))).toEqual([
       "warning: field nodes[].role: received 1 server, expected 3 or 5: a single server is fine for a lab but loses the cluster with that node",
     ]);
@@ -96,11 +130,15 @@ describe("inventory rules", () => {
   });
 
   test("every problem is reported at once", () => {
-    const problems = validateInventory(inventoryWith((i) => {
+    const m = messages(inventoryWith((i) => {
       i.nodes[4].mac = "bad";
       i.nodes[5].ip = "1.2.3.4";
       i.nodes = i.nodes.filter((n) => n.hostname !== "m3");
     }));
-    expect(problems.filter((p) => p.severity === "error")).toHaveLength(3);
+    expect(m).toEqual([
+      'error: node w1, field nodes[3].mac: received "bad", expected a MAC address like 00:1e:06:45:28:5c',
+      'error: node w2, field nodes[4].ip: received "1.2.3.4", expected an address inside the subnet 10.25.89.0/24',
+      "error: field nodes[].role: received 2 servers, expected an odd number of at least 3 (or 1 for a lab)",
+    ]);
   });
 });

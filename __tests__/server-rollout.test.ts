@@ -313,7 +313,7 @@ describe("validation", () => {
 
   test("an invalid ssh field of the inventory is reported with node and field", () => {
     expect(() => inventoryWith((i) => (i.nodes[1].ssh = { user: "Pi User", port: 70000 }))).toThrow(
-      /node m1, field nodes\[1\]\.ssh\.user: received "Pi User": expected a Unix user name[\s\S]*node m1, field nodes\[1\]\.ssh\.port: received 70000/,
+      /node m1, field nodes\[1\]\.ssh\.user: received "Pi User", expected a Unix user name[\s\S]*node m1, field nodes\[1\]\.ssh\.port: received 70000/,
     );
   });
 });

@@ -4,6 +4,9 @@ import { JobContext, NomadJobJson, renderJob, DEFAULT_CPU_MHZ, DEFAULT_MEMORY_MB
 import { NomadServiceProps } from "./nomad-service-props";
 
 const JOB_NAME = /^[a-z0-9][a-z0-9-]*$/;
+const PORT_LABEL = /^[a-z][a-z0-9_]{0,62}$/;
+/** A URL path the ingress routes on: no backtick, quote or space that would end Traefik's rule. */
+const ROUTE_PATH = /^\/[A-Za-z0-9._~!$&*+,;=:@%\/-]*$/;
 
 /**
  * Nomad's own interpolations (${node.unique.id}, ${attr.cpu.arch}) must reach Nomad
@@ -82,6 +85,7 @@ export class NomadService extends Construct {
 
     const labels = new Set<string>();
     for (const [i, port] of (p.ports ?? []).entries()) {
+      if (!PORT_LABEL.test(port.label)) err(`ports[${i}].label`, `received ${JSON.stringify(port.label)}, expected a port label of lowercase letters, digits and _ (it names NOMAD_PORT_<label>)`);
       if (labels.has(port.label)) err(`ports[${i}].label`, `received ${JSON.stringify(port.label)}, expected a label not used by another port`);
       labels.add(port.label);
       for (const key of ["static", "to"] as const) {
@@ -97,7 +101,7 @@ export class NomadService extends Construct {
       if (labels.size === 0) err("expose", `received an exposure of ${p.expose.host}, expected the job to declare a port for the ingress to reach`);
       needPort("expose.port", p.expose.port);
       if (!/^[a-z0-9.-]+\.[a-z]{2,}$/i.test(p.expose.host)) err("expose.host", `received ${JSON.stringify(p.expose.host)}, expected a DNS name like www.example.com`);
-      if (p.expose.path !== undefined && !p.expose.path.startsWith("/")) err("expose.path", `received ${JSON.stringify(p.expose.path)}, expected a path starting with /`);
+      if (p.expose.path !== undefined && !ROUTE_PATH.test(p.expose.path)) err("expose.path", `received ${JSON.stringify(p.expose.path)}, expected a URL path starting with / (no spaces, quotes or backticks)`);
     }
     if ((p.checks ?? []).length > 0 && (p.ports ?? []).length === 0) err("checks", "received checks, expected ports for them to target: checks belong to the job's Consul service");
     if (p.periodicCron !== undefined && this.type !== "batch") err("periodicCron", `received ${JSON.stringify(p.periodicCron)} on a ${this.type} job, expected a batch job: only batch jobs run on a schedule`);

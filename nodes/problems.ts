@@ -24,7 +24,17 @@ export function warningsOf(problems: readonly Problem[]): Problem[] {
   return problems.filter((p) => p.severity === "warning");
 }
 
-/** JSON.stringify for messages: strings quoted, everything else as JSON. */
+/** Longest value quoted whole in a message; longer ones are cut, saying how long they were. */
+const SHOWN_MAX_CHARS = 80;
+
+/** JSON.stringify for messages: strings quoted, everything else as JSON, long values cut. */
 export function shown(value: unknown): string {
-  return value === undefined ? "nothing" : JSON.stringify(value);
+  if (value === undefined) return "nothing";
+  if (typeof value === "object" && value !== null) {
+    const json = JSON.stringify(value);
+    if (json.length <= SHOWN_MAX_CHARS) return json;
+    return Array.isArray(value) ? `a list of ${value.length} item(s)` : `an object with keys ${Object.keys(value).slice(0, 8).join(", ")}${Object.keys(value).length > 8 ? ", ..." : ""}`;
+  }
+  const json = JSON.stringify(value);
+  return json.length <= SHOWN_MAX_CHARS ? json : `${json.slice(0, SHOWN_MAX_CHARS - 10)}..." (${String(value).length} characters)`;
 }

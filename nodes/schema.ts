@@ -7,6 +7,24 @@
  * count) live in validate.ts, so that every problem is reported at once.
  */
 import { z } from "zod";
+import {
+  absolutePath,
+  accountName,
+  dnsName,
+  dnsNameOrFqdn,
+  freeText,
+  hostLabel,
+  hostPort,
+  httpEndpoint,
+  identifier,
+  ipv4Address,
+  ipv4Subnet,
+  macAddress,
+  metaKey,
+  planMachinePath,
+  releaseVersion,
+  secretsDirectory,
+} from "./safe-strings";
 
 export const ROLES = ["util", "server", "client"] as const;
 export const ARCHES = ["amd64", "arm64"] as const;
@@ -18,7 +36,7 @@ export const BOOT_MODES = ["netboot", "ssh", "local"] as const;
 export const diskSchema = z
   .object({
     /** Device name as the node sees it, e.g. "nvme0n1". */
-    device: z.string().min(1),
+    device: z.string().regex(/^[a-z][a-z0-9]{1,31}$/, "expected a device name like nvme0n1 or sda (lowercase letters and digits)"),
     sizeGb: z.number().positive(),
     kind: z.enum(DISK_KINDS),
   })
@@ -27,7 +45,7 @@ export const diskSchema = z
 export const hardwareSchema = z
   .object({
     /** Human model name, e.g. "ODROID H2". Used for the Nomad node_class. */
-    model: z.string().min(1),
+    model: freeText("a model name like ODROID H2", 64),
     cores: z.number().int().positive().optional(),
     /** Clock of one core in MHz; Nomad's CPU capacity is cores x cpuMhz. */
     cpuMhz: z.number().int().positive().optional(),
@@ -39,22 +57,22 @@ export const hardwareSchema = z
 export const hostVolumeSchema = z
   .object({
     name: z.string().regex(/^[a-z0-9][a-z0-9_-]*$/, "expected a lowercase name of letters, digits, - and _"),
-    path: z.string().startsWith("/", "expected an absolute path"),
+    path: absolutePath("the volume's directory on the node"),
     readOnly: z.boolean().default(false),
   })
   .strict();
 
 export const nodeSchema = z
   .object({
-    hostname: z.string().min(1),
+    hostname: hostLabel,
     role: z.enum(ROLES),
     arch: z.enum(ARCHES),
     /** IPv4 address of the primary interface (the one agents bind to). */
-    ip: z.string(),
+    ip: ipv4Address,
     /** MAC of the interface the node boots from. Required for netbooted nodes. */
-    mac: z.string().optional(),
+    mac: macAddress.optional(),
     /** Other interfaces' MACs, checked for duplicates. */
-    extraMacs: z.array(z.string()).default([]),
+    extraMacs: z.array(macAddress).default([]),
     /** Defaults to "netboot" for clients and "ssh" for servers and util (the seed's pets). */
     boot: z.enum(BOOT_MODES).optional(),
     /**
@@ -74,13 +92,16 @@ export const nodeSchema = z
      * Image build this node boots instead of the default channel (the seed's canary:
      * one worker on "latest" while the others stay on "stable").
      */
-    imageChannel: z.string().optional(),
+    imageChannel: z
+      .string()
+      .regex(/^([a-z][a-z0-9_-]{0,31}|[0-9a-f]{16})$/, "expected a channel name like stable or latest (lowercase letters, digits, - and _), or a build id of 16 hex digits")
+      .optional(),
     hardware: hardwareSchema.optional(),
     hostVolumes: z.array(hostVolumeSchema).default([]),
     /** Nomad task drivers a client offers. Default: docker and exec; raw_exec is enabled only when listed. */
     drivers: z.array(z.enum(DRIVERS)).default(["docker", "exec"]),
     /** Extra Nomad client meta, merged over the meta derived from the hardware. */
-    meta: z.record(z.string(), z.string()).default({}),
+    meta: z.record(metaKey, freeText("a meta value", 256)).default({}),
     /** Escape hatch: deep-merged over the rendered agent configuration files. */
     agentOverrides: z
       .object({
@@ -95,16 +116,16 @@ export const nodeSchema = z
 export const networkSchema = z
   .object({
     /** IPv4 subnet in CIDR notation. */
-    subnet: z.string(),
-    gateway: z.string(),
+    subnet: ipv4Subnet,
+    gateway: ipv4Address,
     /** Domain of the hosts, e.g. dmz.509ely.com. */
-    internalDomain: z.string().min(1),
+    internalDomain: dnsName("the hosts' domain"),
     /** Domain of the services routed by the ingress, e.g. apps.509ely.com. */
-    servicesDomain: z.string().min(1),
+    servicesDomain: dnsName("the services' domain"),
     /** Address that the ingress answers on (the seed's keepalived VIP). */
-    ingressAddress: z.string(),
+    ingressAddress: ipv4Address,
     /** DNS servers the nodes use. Defaults to the gateway. */
-    dnsServers: z.array(z.string()).optional(),
+    dnsServers: z.array(ipv4Address).optional(),
   })
   .strict();
 
@@ -117,18 +138,18 @@ export const securitySchema = z
     /** Gossip encryption (the key arrives as a secret, never in the rendered files). */
     gossipEncryption: z.boolean().default(true),
     /** Directory on the nodes where the secret material is delivered. */
-    secretsDir: z.string().startsWith("/").default("/etc/ely/secrets"),
+    secretsDir: secretsDirectory.default("/etc/ely/secrets"),
   })
   .strict();
 
 export const endpointsSchema = z
   .object({
     /** Consul HTTP(S) address for the Terraform provider. Defaults to the first server, https :8501 (http :8500 without TLS). */
-    consul: z.string().url().optional(),
+    consul: httpEndpoint("Consul's HTTP(S) address").optional(),
     /** Nomad HTTP(S) address for the Terraform provider. Defaults to the first server on :4646. */
-    nomad: z.string().url().optional(),
+    nomad: httpEndpoint("Nomad's HTTP(S) address").optional(),
     /** CA certificate file on the machine running Terraform, for TLS endpoints. */
-    caFile: z.string().optional(),
+    caFile: planMachinePath("the CA certificate file").optional(),
   })
   .strict();
 
@@ -137,25 +158,28 @@ export const stateSchema = z.discriminatedUnion("backend", [
     .object({
       backend: z.literal("local"),
       /** Defaults to terraform.<stack>.tfstate in the working directory (cdktf's default). */
-      path: z.string().optional(),
+      path: planMachinePath("the state file").optional(),
     })
     .strict(),
   z
     .object({
       backend: z.literal("consul"),
       /** Consul address (host:port). Defaults to the Consul endpoint. */
-      address: z.string().optional(),
+      address: hostPort("the Consul address of the state").optional(),
       scheme: z.enum(["http", "https"]).optional(),
       /** KV path of the state. */
-      path: z.string().default("ely/terraform/state"),
+      path: z
+        .string()
+        .regex(/^[A-Za-z0-9_][A-Za-z0-9._-]*(\/[A-Za-z0-9_][A-Za-z0-9._-]*)*$/, "expected a Consul KV path like ely/terraform/state (letters, digits, ., _, - and /)")
+        .default("ely/terraform/state"),
     })
     .strict(),
 ]);
 
 export const versionsSchema = z
   .object({
-    consul: z.string().default("1.16.3"),
-    nomad: z.string().default("1.6.3"),
+    consul: releaseVersion("Consul", "1.16.3").default("1.16.3"),
+    nomad: releaseVersion("Nomad", "1.6.3").default("1.6.3"),
   })
   .strict();
 
@@ -175,12 +199,12 @@ export const dnsSchema = z.discriminatedUnion("provider", [
     .object({
       /** The seed's registrar. The API key is the sensitive variable namecheap_api_key. */
       provider: z.literal("namecheap"),
-      apiUser: z.string().min(1),
-      userName: z.string().min(1),
+      apiUser: accountName("the Namecheap API user"),
+      userName: accountName("the Namecheap user name"),
       /** Public name every exposed host points at (a CNAME), kept current by the ddns job. */
-      ingressName: z.string().min(1),
+      ingressName: dnsName("the public name the exposed hosts point at"),
       /** Zones (registered domains) the records are written in. */
-      zones: z.array(z.string().min(1)).min(1),
+      zones: z.array(dnsName("a zone (registered domain) like ondy.org")).min(1),
       ttlSeconds: z.number().int().positive().default(300),
     })
     .strict(),
@@ -188,12 +212,12 @@ export const dnsSchema = z.discriminatedUnion("provider", [
     .object({
       /** RFC 2136 dynamic updates (BIND, Knot, PowerDNS...). The TSIG secret is the sensitive variable dns_tsig_secret. */
       provider: z.literal("rfc2136"),
-      server: z.string().min(1),
+      server: dnsName("the DNS server (a name or an IPv4 address)"),
       port: z.number().int().positive().default(53),
-      keyName: z.string().min(1),
-      keyAlgorithm: z.string().default("hmac-sha256"),
-      ingressName: z.string().min(1),
-      zones: z.array(z.string().min(1)).min(1),
+      keyName: dnsNameOrFqdn("the TSIG key name"),
+      keyAlgorithm: z.enum(["hmac-md5", "hmac-sha1", "hmac-sha224", "hmac-sha256", "hmac-sha384", "hmac-sha512"]).default("hmac-sha256"),
+      ingressName: dnsName("the public name the exposed hosts point at"),
+      zones: z.array(dnsName("a zone (registered domain) like ondy.org")).min(1),
       ttlSeconds: z.number().int().positive().default(300),
     })
     .strict(),
@@ -204,8 +228,8 @@ export const inventorySchema = z
   .object({
     /** Cluster name; also the Terraform stack name. */
     name: z.string().regex(/^[a-z][a-z0-9-]*$/, "expected a lowercase name of letters, digits and -"),
-    datacenter: z.string().min(1),
-    region: z.string().min(1).default("global"),
+    datacenter: identifier("a datacenter name like 509ely"),
+    region: identifier("a region name like global").default("global"),
     network: networkSchema,
     security: securitySchema.default(securitySchema.parse({})),
     endpoints: endpointsSchema.default({}),
@@ -231,10 +255,23 @@ export type Driver = (typeof DRIVERS)[number];
 export type DnsConfig = Inventory["dns"];
 
 /**
- * The inventory schema with roles, architectures and boot modes as free strings: when
- * only those are wrong, the whole-inventory rules still run, so every problem is
- * reported at once.
+ * The inventory schema with roles, architectures, boot modes, hostnames and addresses as
+ * free strings: when only those are wrong, the whole-inventory rules (which check their
+ * format again) still run, so every problem is reported at once.
  */
 export const lenientInventorySchema = inventorySchema.extend({
-  nodes: z.array(nodeSchema.extend({ role: z.string(), arch: z.string(), boot: z.string().optional() })).min(1),
+  network: networkSchema.extend({ subnet: z.string(), gateway: z.string(), ingressAddress: z.string(), dnsServers: z.array(z.string()).optional() }),
+  nodes: z
+    .array(
+      nodeSchema.extend({
+        hostname: z.string(),
+        ip: z.string(),
+        mac: z.string().optional(),
+        extraMacs: z.array(z.string()).default([]),
+        role: z.string(),
+        arch: z.string(),
+        boot: z.string().optional(),
+      }),
+    )
+    .min(1),
 });

@@ -23,6 +23,14 @@ function parseSubnet(subnet: string): [ipaddr.IPv4, number] | undefined {
   }
 }
 
+/** The network and broadcast addresses of a subnet, which no host may take. */
+function reservedAddresses(cidr: string): Map<string, string> {
+  return new Map([
+    [ipaddr.IPv4.networkAddressFromCIDR(cidr).toString(), "it is the network address"],
+    [ipaddr.IPv4.broadcastAddressFromCIDR(cidr).toString(), "it is the broadcast address"],
+  ]);
+}
+
 /** Records the first holder of each value; reports later holders as duplicates. */
 class UniqueIndex {
   private readonly seen = new Map<string, string>();
@@ -47,6 +55,13 @@ export function validateInventory(inventory: Inventory): Problem[] {
   const { network } = inventory;
   const subnet = parseSubnet(network.subnet);
   if (!subnet) error("network.subnet", `received ${shown(network.subnet)}, expected an IPv4 subnet in CIDR notation like 10.25.89.0/24`);
+  else {
+    const base = ipaddr.IPv4.networkAddressFromCIDR(network.subnet).toString();
+    if (base !== subnet[0].toString()) {
+      error("network.subnet", `received ${shown(network.subnet)}, expected the network address with no host bits set: ${base}/${subnet[1]}`);
+    }
+  }
+  const reserved = subnet && subnet[1] <= 30 ? reservedAddresses(network.subnet) : undefined;
 
   const ips = new UniqueIndex("IP address");
   const checkAddress = (field: string, value: string, holder: string, subject?: string) => {
@@ -56,6 +71,8 @@ export function validateInventory(inventory: Inventory): Problem[] {
     }
     if (subnet && !ipaddr.IPv4.parse(value).match(subnet)) {
       error(field, `received ${shown(value)}, expected an address inside the subnet ${network.subnet}`, subject);
+    } else if (reserved?.has(value)) {
+      error(field, `received ${shown(value)}, expected a host address: ${reserved.get(value)} of ${network.subnet}`, subject);
     }
     const duplicate = ips.claim(value, holder);
     if (duplicate) error(field, duplicate, subject);
@@ -85,6 +102,10 @@ export function validateInventory(inventory: Inventory): Problem[] {
     for (const [field, mac] of nodeMacs) {
       if (!MAC.test(mac)) {
         error(field, `received ${shown(mac)}, expected a MAC address like 00:1e:06:45:28:5c`, subject);
+        continue;
+      }
+      if (parseInt(mac.slice(0, 2), 16) & 1) {
+        error(field, `received ${shown(mac)}, expected the unicast MAC of an interface (the first octet's lowest bit is set: a multicast or broadcast address)`, subject);
         continue;
       }
       const duplicate = macs.claim(mac, `node ${node.hostname}`);

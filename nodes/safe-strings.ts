@@ -1,0 +1,122 @@
+/**
+ * The string shapes the inventory accepts. Every inventory string ends up somewhere
+ * that interprets it: a Terraform expression (`${...}`, `%{...}`), a shell command, a
+ * root manifest split on whitespace, an iPXE script or a kernel command line. So each
+ * field accepts only the characters its meaning needs, and is refused otherwise with a
+ * message saying what was expected. Free text (a hardware model, a meta value) may only
+ * reach JSON files, and never holds control characters or Terraform template openers.
+ */
+import { z } from "zod";
+
+/** A name the agents and Terraform take as is: datacenter, region, channel. */
+export const identifier = (what: string) =>
+  z
+    .string()
+    .regex(/^[a-z0-9][a-z0-9_-]{0,62}$/, `expected ${what}: lowercase letters, digits, - and _, at most 63 characters, starting with a letter or digit`);
+
+/** A DNS name: labels of letters, digits and -, joined by dots. */
+const DNS_NAME = /^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$/;
+export const dnsName = (what: string) =>
+  z.string().regex(DNS_NAME, `expected ${what}: a lowercase DNS name like dmz.509ely.com (letters, digits, - and dots)`);
+
+/** A DNS name that may end with the root dot (TSIG key names are often written "ely-key."). */
+export const dnsNameOrFqdn = (what: string) =>
+  z.string().refine((v) => DNS_NAME.test(v.endsWith(".") ? v.slice(0, -1) : v), {
+    message: `expected ${what}: a lowercase DNS name like ely-key. (letters, digits, - and dots)`,
+  });
+
+/** A release version: 1.16.3, or 1.7.0-beta.1. */
+export const releaseVersion = (agent: string, example: string) =>
+  z
+    .string()
+    .regex(/^\d{1,4}\.\d{1,4}\.\d{1,4}(-[0-9a-z]+(\.[0-9a-z]+)*)?$/, `expected a ${agent} release version like ${example} (digits and dots, optionally -beta.1)`);
+
+const PATH_SEGMENT = "[A-Za-z0-9_][A-Za-z0-9._-]*";
+const ABSOLUTE_PATH = new RegExp(`^(/${PATH_SEGMENT})+$`);
+const ANY_PATH = /^\/?[A-Za-z0-9._-]+(\/[A-Za-z0-9._-]+)*$/;
+
+/** An absolute path on a node, written into unit files, manifests and agent files. */
+export const absolutePath = (what: string) =>
+  z
+    .string()
+    .regex(ABSOLUTE_PATH, `expected ${what}: an absolute path like /mnt/nfs/gitea (segments of letters, digits, ., _ and -; no spaces, no "..", no trailing /)`)
+    .refine((v) => !v.split("/").some((s) => s === "." || s === ".."), { message: `expected ${what} without "." or ".." segments` });
+
+/** A path on the machine that runs Terraform, absolute or relative to the stack directory. */
+export const planMachinePath = (what: string) =>
+  z
+    .string()
+    .regex(ANY_PATH, `expected ${what}: a file path of letters, digits, ., _, - and / (no spaces, quotes or $)`);
+
+/**
+ * System directories a node's secrets directory may not be: the rollout creates it with
+ * mode 0750 owned by root:consul, which would lock users out of (or open) these.
+ */
+export const SYSTEM_DIRECTORIES: readonly string[] = [
+  "/bin", "/boot", "/dev", "/etc", "/home", "/lib", "/lib64", "/media", "/mnt", "/opt", "/proc", "/root", "/run",
+  "/sbin", "/srv", "/sys", "/tmp", "/usr", "/var", "/etc/consul.d", "/etc/nomad.d", "/etc/ssh", "/etc/systemd",
+  "/etc/ssl", "/etc/default", "/etc/security", "/etc/sudoers.d", "/etc/pam.d", "/etc/cron.d", "/etc/apt",
+  "/usr/bin", "/usr/sbin", "/usr/lib", "/usr/local", "/usr/local/bin", "/usr/local/sbin", "/usr/share",
+  "/var/lib", "/var/log", "/var/run", "/var/tmp", "/var/cache", "/var/spool", "/run/user", "/opt/consul", "/opt/nomad",
+];
+
+/** The directory on the nodes that receives the secrets: dedicated to Ely, never a system directory. */
+export const secretsDirectory = absolutePath("a dedicated directory for the secrets such as /etc/ely/secrets").superRefine((v, ctx) => {
+  if (SYSTEM_DIRECTORIES.includes(v)) {
+    ctx.addIssue({
+      code: "custom",
+      input: v,
+      message: `expected a directory dedicated to Ely's secrets such as /etc/ely/secrets, not the system directory ${v} (the rollout sets its owner and mode)`,
+    });
+  }
+});
+
+/** An http(s) base address: scheme, host and port only. */
+export const httpEndpoint = (what: string) =>
+  z
+    .string()
+    .regex(/^https?:\/\/[A-Za-z0-9.-]+(:\d{1,5})?\/?$/, `expected ${what}: an http(s) address with a host and an optional port, like https://10.25.89.10:8501`);
+
+/** host:port */
+export const hostPort = (what: string) =>
+  z.string().regex(/^[A-Za-z0-9.-]+(:\d{1,5})?$/, `expected ${what}: host or host:port, like 10.25.89.10:8501`);
+
+/** A user name or API user at a DNS provider. */
+export const accountName = (what: string) =>
+  z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_.@-]{0,63}$/, `expected ${what}: letters, digits, _, ., @ and -`);
+
+/** Nomad meta keys: letters, digits, _, . and -. */
+export const metaKey = z
+  .string()
+  .regex(/^[A-Za-z_][A-Za-z0-9_.-]{0,63}$/, "expected a meta key of letters, digits, _, . and - (starting with a letter or _)");
+
+/** Terraform reads `${` and `%{` in any string as a template; free text never holds them. */
+const TEMPLATE_OPENER = /[$%]\{/;
+// eslint-disable-next-line no-control-regex
+const CONTROL = /[\u0000-\u001f\u007f-\u009f\u2028\u2029]/;
+
+/** Human text that only reaches JSON files (a hardware model, a meta value). */
+export const freeText = (what: string, maxLength = 128) =>
+  z
+    .string()
+    .min(1, `expected ${what}: some text`)
+    .max(maxLength, `expected ${what} of at most ${maxLength} characters`)
+    .refine((v) => !CONTROL.test(v), { message: `expected ${what} without control characters (newline, tab, NUL...)` })
+    .refine((v) => !TEMPLATE_OPENER.test(v), { message: `expected ${what} without "\${" or "%{" (Terraform would read a template)` });
+
+/** A host name: one DNS label. */
+export const hostLabel = z.string().regex(/^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/, "expected a DNS label (lowercase letters, digits, -)");
+
+const IPV4 = /^(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(\.(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)){3}$/;
+/** A dotted-quad IPv4 address. */
+export const ipv4Address = z.string().regex(IPV4, "expected an IPv4 address like 10.25.89.21");
+
+/** An IPv4 subnet in CIDR notation. */
+export const ipv4Subnet = z
+  .string()
+  .refine((v) => IPV4.test(v.split("/")[0]) && /^\/([0-9]|[12][0-9]|3[0-2])$/.test(v.slice(v.indexOf("/"))), {
+    message: "expected an IPv4 subnet in CIDR notation like 10.25.89.0/24",
+  });
+
+/** A MAC address, colon-separated. */
+export const macAddress = z.string().regex(/^([0-9a-f]{2}:){5}[0-9a-f]{2}$/i, "expected a MAC address like 00:1e:06:45:28:5c");
