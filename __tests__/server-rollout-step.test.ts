@@ -9,7 +9,7 @@ import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
 import execa from "execa";
-import { secretFiles, shq, sshArgs, SSH_CONFIG_ENV } from "../cli/server-step";
+import { manifestHead, secretFiles, shq, sshArgs, SSH_CONFIG_ENV, StepError } from "../cli/server-step";
 
 const features = { gossip: true, tls: true, acl: true };
 const KEY = crypto.randomBytes(32).toString("base64");
@@ -81,6 +81,23 @@ test("--pin applies to the official archives only", async () => {
   expect(dir.stderr).toBe("ely-step: --pin: only the official release archives are pinned by sha256, the source is dir:/nonexistent");
   const bad = await execa(process.execPath, [step, ...args, "--agents", "official", "--pin", "consul=abc"], { reject: false });
   expect(bad.stderr).toBe('ely-step: --pin: received "consul=abc", expected consul=<sha256> or nomad=<sha256>');
+});
+
+describe("the root manifest", () => {
+  test("holds one line per directory, each split into exactly its words", () => {
+    const lines = manifestHead("/etc/ely/secrets");
+    expect(lines).toContain("dir 0750 root consul /etc/ely/secrets");
+    for (const line of lines.filter((l) => l.startsWith("dir "))) expect(line.split(/\s+/)).toHaveLength(5);
+  });
+
+  test.each([
+    ["/etc/ely\ndir 0777 root root /etc", "--secrets-dir: received \"/etc/ely\\ndir 0777 root root /etc\", expected a dedicated directory for the secrets"],
+    ["/etc", '--secrets-dir: received "/etc", expected a directory dedicated to Ely\'s secrets such as /etc/ely/secrets, not the system directory /etc'],
+    ["/etc/ely secrets", '--secrets-dir: received "/etc/ely secrets", expected a dedicated directory'],
+  ])("a secrets directory %j is refused before anything reaches the node", (dir, message) => {
+    expect(() => manifestHead(dir)).toThrow(StepError);
+    expect(() => manifestHead(dir)).toThrow(message);
+  });
 });
 
 describe("ssh invocation", () => {

@@ -36,6 +36,7 @@ import {
   sha256File,
 } from "../images/agents";
 import { ImageArch } from "../images/layout";
+import { secretsDirectory } from "../nodes/safe-strings";
 import {
   Agent,
   AGENTS,
@@ -200,15 +201,31 @@ function octal(mode: number): string {
   return "0" + mode.toString(8);
 }
 
-function manifestHead(secretsDir: string): string[] {
+/**
+ * The node splits each manifest line on whitespace and runs it as root: a word with
+ * whitespace (or an empty one) would add words or lines. The inventory refuses such
+ * values already; this holds for every caller of the step too.
+ */
+function manifestWords(line: readonly (string | number)[]): string {
+  for (const word of line) {
+    if (String(word) === "" || /\s|\0/.test(String(word))) {
+      throw new StepError(`manifest: received ${JSON.stringify(String(word))} in "${line[0]}" line, expected one word (no spaces, newlines or NUL)`);
+    }
+  }
+  return line.join(" ");
+}
+
+export function manifestHead(secretsDir: string): string[] {
+  const dir = secretsDirectory.safeParse(secretsDir);
+  if (!dir.success) throw new StepError(`--secrets-dir: received ${JSON.stringify(secretsDir)}, ${dir.error.issues[0].message}`);
   return [
     `user ${CONSUL_USER} ${CONSUL_DATA_DIR}`,
-    ...nodeDirs(secretsDir).map((d) => `dir ${octal(d.mode)} ${d.owner} ${d.group} ${d.path}`),
+    ...nodeDirs(secretsDir).map((d) => manifestWords(["dir", octal(d.mode), d.owner, d.group, d.path])),
   ];
 }
 
 function fileLine(f: ManifestFile, last: string): string {
-  return `file ${octal(f.file.mode)} ${f.file.owner} ${f.file.group} ${f.file.path} ${f.sha256} ${last}`;
+  return manifestWords(["file", octal(f.file.mode), f.file.owner, f.file.group, f.file.path, f.sha256, last]);
 }
 
 function parseFeatures(text: string): SecretFeatures {
