@@ -12,6 +12,7 @@ import { InventoryError, INVENTORY_ENV, inventorySource, loadInventory } from ".
 import { buildApp } from "./build-app";
 import { collectProblems } from "./collect-problems";
 import { registerFlashCommand } from "./flash";
+import { registerSecretsCommand } from "./secrets";
 import { DEFAULT_LIMIT_CHARS, PlanJson, summarizePlan } from "./plan-summary";
 import { summarizeSynth } from "./synth-summary";
 
@@ -117,6 +118,7 @@ program
   });
 
 registerFlashCommand(program, inventoryOrExit);
+registerSecretsCommand(program, inventoryOrExit);
 
 program.parseAsync(process.argv).catch((e: Error) => {
   console.error(`ely: ${e.message}`);
