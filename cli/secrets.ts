@@ -134,6 +134,13 @@ export function tfvarsOf(dir: string, inventory: Inventory): Record<string, unkn
   return vars;
 }
 
+/** Rewrites the variables file from the directory's files (after a key was replaced by hand), by a rename. */
+export function writeTfvars(dir: string, inventory: Inventory): void {
+  const tfvars = path.join(dir, TFVARS_FILE);
+  writePrivate(`${tfvars}.new`, JSON.stringify(tfvarsOf(dir, inventory), null, 2) + "\n");
+  fs.renameSync(`${tfvars}.new`, tfvars);
+}
+
 export interface InitOptions {
   readonly dir: string;
   readonly inventory: Inventory;
@@ -198,9 +205,7 @@ export async function renewNodeCertificates(options: InitOptions & { readonly ho
     const target = path.join(dir, "nodes", node.hostname);
     fs.mkdirSync(target, { recursive: true, mode: 0o700 });
     for (const f of fs.readdirSync(path.join(work, "nodes", node.hostname))) fs.renameSync(path.join(work, "nodes", node.hostname, f), path.join(target, f));
-    const tfvars = path.join(dir, TFVARS_FILE);
-    writePrivate(`${tfvars}.new`, JSON.stringify(tfvarsOf(dir, options.inventory), null, 2) + "\n");
-    fs.renameSync(`${tfvars}.new`, tfvars);
+    writeTfvars(dir, options.inventory);
   } finally {
     fs.rmSync(work, { recursive: true, force: true });
   }
@@ -240,12 +245,13 @@ export function registerSecretsCommand(program: Command, loadInventory: () => In
     });
   secrets
     .command("env")
-    .description("print the export lines that make cdktf diff/deploy read the secrets directory's variables file (prints paths, never a secret)")
+    .description("rewrite the variables file from the directory's files, and print the export lines that make cdktf diff/deploy read it (paths, never a secret)")
     .option("--dir <dir>", dirOption("<cluster>"))
     .action((o: { dir?: string }) => {
       const inventory = loadInventory();
       const dir = o.dir ?? defaultSecretsDir(inventory.name);
       if (!fs.existsSync(path.join(dir, TFVARS_FILE))) throw new SecretsError(`${dir}: no ${TFVARS_FILE}; expected a directory made by \`ely secrets init\``);
+      writeTfvars(dir, inventory);
       console.log(secretsEnvLines(dir).join("\n"));
     });
 }
