@@ -6,24 +6,31 @@
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
-import { Command } from "commander";
+import { Command, Option } from "commander";
 import * as YAML from "yaml";
 import { InventoryError, INVENTORY_ENV, inventorySource, loadInventory } from "../nodes";
 import { buildApp } from "./build-app";
 import { collectProblems } from "./collect-problems";
 import { registerFlashCommand } from "./flash";
-import { DEFAULT_LIMIT_CHARS, PlanJson, summarizePlan } from "./plan-summary";
+import { checkPlanJson, DEFAULT_LIMIT_CHARS, summarizePlan } from "./plan-summary";
 import { summarizeSynth } from "./synth-summary";
+import { projectRoot } from "../constructs/node-image";
 
 const program = new Command();
 program
   .name("ely")
   .description("A netbooted Consul/Nomad home lab, declared with CDK for Terraform")
+  .version(packageVersion(), "-V, --version", "print the version")
   .option("-i, --inventory <file>", `inventory file (JSON or YAML); default: $${INVENTORY_ENV}, else the built-in cluster`)
   .hook("preAction", (command) => {
     const file = command.opts().inventory as string | undefined;
     if (file) process.env[INVENTORY_ENV] = path.resolve(file);
   });
+
+/** The version in the checkout's package.json. */
+function packageVersion(): string {
+  return (JSON.parse(fs.readFileSync(path.join(projectRoot(), "package.json"), "utf8")) as { version: string }).version;
+}
 
 /** Loads the inventory, printing its problems and exiting 1 when it does not parse. */
 function inventoryOrExit() {
@@ -63,8 +70,8 @@ program
 program
   .command("inventory")
   .description("print the effective inventory, every default filled in")
-  .option("--json", "as JSON, in the shape ELY_INVENTORY accepts")
-  .option("--yaml", "as YAML, in the shape ELY_INVENTORY accepts")
+  .addOption(new Option("--json", "as JSON, in the shape ELY_INVENTORY accepts").conflicts("yaml"))
+  .addOption(new Option("--yaml", "as YAML, in the shape ELY_INVENTORY accepts").conflicts("json"))
   .action((options: { json?: boolean; yaml?: boolean }) => {
     const inventory = inventoryOrExit();
     if (options.yaml) {
@@ -107,16 +114,19 @@ program
   .option("--limit <chars>", "maximum length of the summary", String(DEFAULT_LIMIT_CHARS))
   .action((file: string | undefined, options: { limit: string }) => {
     const text = fs.readFileSync(file ?? 0, "utf8");
-    let plan: PlanJson;
+    let parsed: unknown;
     try {
-      plan = JSON.parse(text) as PlanJson;
+      parsed = JSON.parse(text);
     } catch (e) {
       throw new Error(`${file ?? "stdin"}: expected the JSON of \`terraform show -json <plan>\`, could not parse it: ${(e as Error).message}`);
     }
-    process.stdout.write(summarizePlan(plan, Number(options.limit)));
+    process.stdout.write(summarizePlan(checkPlanJson(parsed, file ?? "stdin"), Number(options.limit)));
   });
 
 registerFlashCommand(program, inventoryOrExit);
+
+// Bare `ely`: the help, on standard output, exit 0 (commander's default is an error).
+if (process.argv.length <= 2) program.help();
 
 program.parseAsync(process.argv).catch((e: Error) => {
   console.error(`ely: ${e.message}`);
