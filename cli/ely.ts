@@ -8,9 +8,8 @@ import * as os from "os";
 import * as path from "path";
 import { Command, Option } from "commander";
 import * as YAML from "yaml";
-import { InventoryError, INVENTORY_ENV, inventorySource, loadInventory } from "../nodes";
-import { buildApp } from "./build-app";
-import { collectProblems } from "./collect-problems";
+import { INVENTORY_ENV, inventorySource } from "../nodes";
+import { checkedAppOrExit, inventoryOrExit } from "./checked-app";
 import { registerFlashCommand } from "./flash";
 import { checkPlanJson, DEFAULT_LIMIT_CHARS, summarizePlan } from "./plan-summary";
 import { summarizeSynth } from "./synth-summary";
@@ -32,38 +31,14 @@ function packageVersion(): string {
   return (JSON.parse(fs.readFileSync(path.join(projectRoot(), "package.json"), "utf8")) as { version: string }).version;
 }
 
-/** Loads the inventory, printing its problems and exiting 1 when it does not parse. */
-function inventoryOrExit() {
-  try {
-    return loadInventory();
-  } catch (e) {
-    if (e instanceof InventoryError) {
-      console.error(e.message);
-      process.exit(1);
-    }
-    throw e;
-  }
-}
-
 program
   .command("validate")
   .description("check the inventory and everything declared from it; exit 1 listing every problem")
   .action(() => {
-    const inventory = inventoryOrExit();
+    // Constructs stage files at construction: give them a directory that goes away however this ends.
     const outdir = fs.mkdtempSync(path.join(os.tmpdir(), "ely-validate-"));
-    let problems;
-    try {
-      const { stack } = buildApp({ inventory, outdir, source: inventorySource() });
-      problems = collectProblems(stack);
-    } finally {
-      fs.rmSync(outdir, { recursive: true, force: true });
-    }
-    for (const w of problems.warnings) console.error(w);
-    if (problems.errors.length > 0) {
-      console.error(`${inventorySource()}: ${problems.errors.length} problem${problems.errors.length === 1 ? "" : "s"}:`);
-      for (const e of problems.errors) console.error("  " + e);
-      process.exit(1);
-    }
+    process.on("exit", () => fs.rmSync(outdir, { recursive: true, force: true }));
+    const { inventory } = checkedAppOrExit({ outdir });
     console.log(`${inventorySource()}: valid (${inventory.nodes.length} nodes)`);
   });
 
@@ -94,15 +69,7 @@ program
   .option("-o, --outdir <dir>", "output directory", "cdktf.out")
   .action((options: { outdir: string }) => {
     const started = Date.now();
-    const inventory = inventoryOrExit();
-    const { app, stack } = buildApp({ inventory, outdir: options.outdir, source: inventorySource(), skipValidation: true });
-    const { errors, warnings } = collectProblems(stack);
-    for (const w of warnings) console.error(w);
-    if (errors.length > 0) {
-      console.error(`${inventorySource()}: ${errors.length} problem${errors.length === 1 ? "" : "s"}; nothing synthesized:`);
-      for (const e of errors) console.error("  " + e);
-      process.exit(1);
-    }
+    const { app, inventory } = checkedAppOrExit({ outdir: options.outdir, consequence: "; nothing synthesized" });
     app.synth();
     console.log(summarizeSynth(options.outdir, inventory, Date.now() - started));
   });
