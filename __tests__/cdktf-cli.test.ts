@@ -74,5 +74,6 @@ describe("cdktf synth with a bad inventory", () => {
       expect(output).not.toContain("terraform-stack.js");
     }
     expect(fs.existsSync(path.join(outdir, "stacks", "lab"))).toBe(false);
+    expect(fs.existsSync(path.join(outdir, ".staging"))).toBe(false);
   }, 60_000);
 });
