@@ -88,6 +88,14 @@ describe("agent archive download", () => {
     await expect(fetchBounded(`${base}/stalls`, 300)).rejects.toThrow(`GET ${base}/stalls: no data for 0.3 s, gave up`);
   });
 
+  test("a refused connection names the URL and the cause", async () => {
+    const closed = net.createServer();
+    await new Promise<void>((resolve) => closed.listen(0, "127.0.0.1", resolve));
+    const url = `http://127.0.0.1:${(closed.address() as AddressInfo).port}/x`;
+    await new Promise((resolve) => closed.close(resolve));
+    await expect(fetchBounded(url, 2000)).rejects.toThrow(new RegExp(`^GET ${url}: connect ECONNREFUSED`));
+  });
+
   test("an HTTP error names the status", async () => {
     await expect(fetchBounded(`${base}/missing`, 2000)).rejects.toThrow(`GET ${base}/missing: HTTP 404`);
   });

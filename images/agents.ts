@@ -277,6 +277,8 @@ export async function fetchBounded(url: string, idleTimeoutMs = DOWNLOAD_IDLE_TI
     return Buffer.concat(chunks);
   } catch (e) {
     if (abort.signal.aborted) throw timedOut();
+    const cause = (e as { cause?: Error }).cause;
+    if (cause && (e as Error).message === "fetch failed") throw new Error(`GET ${url}: ${cause.message}`);
     throw e;
   } finally {
     clearTimeout(timer);
