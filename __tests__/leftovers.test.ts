@@ -7,7 +7,7 @@ import * as fs from "fs";
 import * as path from "path";
 import execa from "execa";
 import { buildImage } from "../images/build-image";
-import { createWorkDir, removeStaleWorkDirs } from "../images/work-dir";
+import { createWorkDir, keepWorkDir, removeStaleWorkDirs } from "../images/work-dir";
 import { TEST_OUTDIR_ROOT } from "./setup";
 
 const root = path.join(__dirname, "..");
@@ -80,7 +80,7 @@ describe("image build work directories", () => {
     return child.pid!;
   }
 
-  test("stale ones (owner gone, or from before a reboot) are removed; a running build's and other files are kept", async () => {
+  test("stale ones (owner gone, or from before a reboot) are removed; a running build's, a kept one and other files are kept", async () => {
     const dir = tempDir("works-");
     const out = path.join(dir, "0123456789abcdef");
     const live = createWorkDir(out);
@@ -93,11 +93,14 @@ describe("image build work directories", () => {
     fs.utimesSync(unownedOld, new Date(Date.now() - 3600_000), new Date(Date.now() - 3600_000));
     const unownedNew = path.join(dir, ".0123456789abcdef.work-new123");
     fs.mkdirSync(unownedNew);
+    const kept = createWorkDir(out); // --keep-work, for debugging: its build is gone, but it was kept on purpose
+    fs.writeFileSync(path.join(kept, "owner"), `${await deadPid()} x\n`);
+    keepWorkDir(kept);
     fs.mkdirSync(path.join(dir, "0123456789abcdef"));
     fs.mkdirSync(path.join(dir, ".0123456789abcdef.partial"));
 
     expect(removeStaleWorkDirs(dir).sort()).toEqual([dead, rebooted, unownedOld].sort());
-    expect(fs.readdirSync(dir).sort()).toEqual([path.basename(live), path.basename(unownedNew), ".0123456789abcdef.partial", "0123456789abcdef"].sort());
+    expect(fs.readdirSync(dir).sort()).toEqual([path.basename(live), path.basename(unownedNew), path.basename(kept), ".0123456789abcdef.partial", "0123456789abcdef"].sort());
     expect(removeStaleWorkDirs(path.join(dir, "no-such-image"))).toEqual([]);
   });
 

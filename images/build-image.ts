@@ -28,7 +28,7 @@ import { createManifest, ImageManifest, readManifest, verifyManifest, writeManif
 import { StepRunner } from "./progress";
 import { ImageRecipe, imageRecipe, ImageSpec, inputHashOf } from "./recipe";
 import { enableUnit } from "./systemd-enable";
-import { createWorkDir, removeOnSignal, removeStaleWorkDirs, removeTreeAsync } from "./work-dir";
+import { createWorkDir, keepWorkDir, removeOnSignal, removeStaleWorkDirs, removeTreeAsync } from "./work-dir";
 
 /** What to build (the image's spec, as synth hashes it) and how. */
 export interface BuildImageOptions extends ImageSpec {
@@ -150,8 +150,10 @@ export async function buildImage(options: BuildImageOptions): Promise<BuildImage
     await runner.step("install", () => installOutput(artifacts, outDir));
     return { manifest, outDir, built: true, durations: runner.durations };
   } finally {
-    if (options.keepWork) (options.write ?? console.error)(`ely-image ${recipe.key}: work directory kept: ${work}`);
-    else {
+    if (options.keepWork) {
+      keepWorkDir(work);
+      (options.write ?? console.error)(`ely-image ${recipe.key}: work directory kept: ${work}`);
+    } else {
       await removeTreeAsync(work);
       keepOnSignal();
     }

@@ -10,6 +10,8 @@ import { execFileSync } from "child_process";
 import execa from "execa";
 
 const OWNER_FILE = "owner";
+/** The owner of a work directory kept on purpose (--keep-work): never stale. */
+const KEPT = "kept";
 const WORK_DIR_PATTERN = /^\..+\.work-[A-Za-z0-9]+$/;
 /** A work directory without an owner file this recent may be a build's that is just starting. */
 const UNOWNED_GRACE_MS = 60_000;
@@ -42,6 +44,11 @@ export function removeStaleWorkDirs(dir: string): string[] {
   return removed;
 }
 
+/** Marks a work directory as kept on purpose (--keep-work): later builds leave it alone. */
+export function keepWorkDir(work: string): void {
+  fs.writeFileSync(path.join(work, OWNER_FILE), KEPT + "\n");
+}
+
 function ownerIsAlive(work: string): boolean {
   let owner: string;
   try {
@@ -53,6 +60,7 @@ function ownerIsAlive(work: string): boolean {
       return true; // gone meanwhile: nothing to remove
     }
   }
+  if (owner.trim() === KEPT) return true;
   const [pid, boot] = owner.trim().split(" ");
   if (boot !== bootId()) return false;
   try {
