@@ -1,7 +1,9 @@
 /**
  * The CDKTF app: `cdktf synth|diff|deploy` run this (compiled) through cdktf.json.
  * The inventory is the built-in default cluster, or the file named by ELY_INVENTORY.
+ * A bad inventory prints the same list of problems as `ely validate` and exits 1 before
+ * anything is synthesized (cdktf's own validation would print a stack trace instead).
  */
-import { buildApp } from "./cli/build-app";
+import { checkedAppOrExit } from "./cli/checked-app";
 
-buildApp().app.synth();
+checkedAppOrExit({ consequence: "; nothing synthesized" }).app.synth();

@@ -85,4 +85,45 @@ describe("ely CLI", () => {
     const w1 = JSON.parse(fs.readFileSync(path.join(assets, bundle, hash, "w1", "nomad.json"), "utf8"));
     expect(w1.client.enabled).toBe(true);
   });
+
+  test("--version prints the package's version", async () => {
+    const { version } = JSON.parse(fs.readFileSync(path.join(__dirname, "..", "package.json"), "utf8"));
+    for (const flag of ["--version", "-V"]) {
+      const result = await run([flag]);
+      expect(result.exitCode).toBe(0);
+      expect(result.stdout).toBe(version);
+    }
+  });
+
+  test("inventory --json --yaml is refused as conflicting, printing nothing else", async () => {
+    const result = await run(["inventory", "--json", "--yaml"]);
+    expect(result.exitCode).toBe(1);
+    expect(result.stdout).toBe("");
+    expect(result.stderr).toBe("error: option '--json' cannot be used with option '--yaml'");
+  });
+
+  test("bare ely prints the help and exits 0", async () => {
+    const result = await run([]);
+    expect(result.exitCode).toBe(0);
+    expect(result.stdout).toMatch(/^Usage: ely \[options\] \[command\]/);
+    for (const command of ["validate", "inventory", "synth", "plan-summary", "flash"]) expect(result.stdout).toContain(`\n  ${command} `);
+    expect(result.stderr).toBe("");
+  });
+
+  test("plan-summary refuses what is not the JSON of a plan, naming the file and the field", async () => {
+    const cases: [string, string][] = [
+      ['{"hello":"world"}', "field format_version: received nothing"],
+      ['{"format_version":"1.0","values":{"root_module":{}}}', "field planned_values: received nothing (this looks like a state"],
+      ["[]", "field (top level): received an array"],
+    ];
+    for (const [text, expected] of cases) {
+      const file = path.join(dir, "not-a-plan.json");
+      fs.writeFileSync(file, text);
+      const result = await run(["plan-summary", file]);
+      expect(result.exitCode).toBe(1);
+      expect(result.stdout).toBe("");
+      expect(result.stderr).toContain(`ely: ${file}: not a Terraform plan: ${expected}`);
+      expect(result.stderr).not.toContain("No changes");
+    }
+  });
 });

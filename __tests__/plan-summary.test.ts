@@ -1,4 +1,4 @@
-import { PlanJson, summarizePlan } from "../cli/plan-summary";
+import { checkPlanJson, PlanJson, summarizePlan } from "../cli/plan-summary";
 
 function job(id: string, image: string, count = 1, cpu = 100, memory = 128) {
   return { jobspec: JSON.stringify({ Job: { ID: id, TaskGroups: [{ Count: count, Tasks: [{ Config: { image }, Resources: { CPU: cpu, MemoryMB: memory } }] }] } }) };
@@ -54,5 +54,49 @@ describe("plan summary", () => {
 
   test("an empty plan says so", () => {
     expect(summarizePlan({})).toContain("No changes.");
+  });
+});
+
+describe("plan check", () => {
+  // `terraform show -json` of a real plan (Terraform 1.11) of a configuration with one output and no resource.
+  const realPlan = {
+    format_version: "1.2",
+    terraform_version: "1.11.4",
+    variables: { x: { value: "v" } },
+    planned_values: { outputs: { o: { sensitive: true, type: "string", value: "v" } }, root_module: {} },
+    output_changes: { o: { actions: ["create"], before: null, after: "v", after_unknown: false, before_sensitive: true, after_sensitive: true } },
+    configuration: { root_module: {} },
+    timestamp: "2026-11-29T06:27:07Z",
+    applyable: true,
+    complete: true,
+    errored: false,
+  };
+  const expected = "expected the JSON of `terraform show -json <plan file>` (an object with format_version, planned_values and resource_changes)";
+
+  test("a plan without resource changes passes and says No changes.", () => {
+    expect(summarizePlan(checkPlanJson(realPlan, "plan.json"))).toContain("No changes.");
+  });
+
+  test("a plan with resource changes passes", () => {
+    const plan = { ...realPlan, resource_changes: [change("nomad_job.web", "nomad_job", ["create"], null, {})] };
+    expect(checkPlanJson(plan, "plan.json")).toBe(plan);
+  });
+
+  test.each([
+    ["any other JSON", { hello: "world" }, "plan.json: not a Terraform plan: field format_version: received nothing, " + expected],
+    ["a number", 3, "plan.json: not a Terraform plan: field (top level): received 3, " + expected],
+    ["null", null, "plan.json: not a Terraform plan: field (top level): received null, " + expected],
+    ["a state", { format_version: "1.0", terraform_version: "1.11.4", values: {} }, "plan.json: not a Terraform plan: field planned_values: received nothing (this looks like a state: run `terraform show -json` on the plan file), " + expected],
+    ["resource_changes not a list", { ...realPlan, resource_changes: {} }, "plan.json: not a Terraform plan: field resource_changes: received an object, " + expected],
+    ["a change without actions", { ...realPlan, resource_changes: [{ address: "a.b", type: "a", change: {} }] }, "plan.json: not a Terraform plan: field resource_changes[0].change.actions: received nothing, " + expected],
+    ["a change without address", { ...realPlan, resource_changes: [{ type: "a", change: { actions: [] } }] }, "plan.json: not a Terraform plan: field resource_changes[0].address: received nothing, " + expected],
+  ])("refuses %s", (_name, value, message) => {
+    expect(() => checkPlanJson(value, "plan.json")).toThrow(message);
+  });
+
+  test("refuses a plan that errored: its changes are incomplete", () => {
+    expect(() => checkPlanJson({ ...realPlan, errored: true }, "plan.json")).toThrow(
+      "plan.json: field errored: received true: the plan failed part way, its list of changes is incomplete; fix the errors and plan again",
+    );
   });
 });

@@ -109,7 +109,13 @@ describe("ssh invocation", () => {
 
   test("port, options and $ELY_SSH_CONFIG", () => {
     const target = { host: "m1", address: "10.25.89.10", user: "pi", port: 2222, options: ["BatchMode=yes"] };
-    expect(sshArgs(target, "true", {})).toEqual(["-p", "2222", "-o", "BatchMode=yes", "pi@10.25.89.10", "--", "true"]);
+    expect(sshArgs(target, "true", {})).toEqual([
+      "-p", "2222", "-o", "BatchMode=yes",
+      "-o", "ConnectTimeout=10", "-o", "ServerAliveInterval=15", "-o", "ServerAliveCountMax=4", // always bounded
+      "pi@10.25.89.10", "--", "true",
+    ]);
+    // A bound the caller sets is the caller's (ssh takes an option's first value): not repeated.
+    expect(sshArgs({ ...target, options: ["connecttimeout=3"] }, "true", {}).filter((a) => /^connecttimeout/i.test(a))).toEqual(["connecttimeout=3"]);
     expect(sshArgs(target, "true", { [SSH_CONFIG_ENV]: "/tmp/cfg" }).slice(0, 2)).toEqual(["-F", "/tmp/cfg"]);
   });
 });

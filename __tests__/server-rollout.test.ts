@@ -248,12 +248,17 @@ describe("which nodes, and how ssh reaches them", () => {
     expect(s.rollout.variables.size).toBe(0);
   });
 
-  test("ssh options: safe defaults, overridable", () => {
-    expect(resources["m1/update"].provisioner[0]["local-exec"].command).toContain(
-      "--ssh-option BatchMode=yes --ssh-option ConnectTimeout=10 --ssh-option ServerAliveInterval=15 --ssh-option StrictHostKeyChecking=accept-new",
-    );
+  test("ssh options: safe defaults, overridable, always bounded (connect timeout, keepalive)", () => {
+    const bounds = "--ssh-option ConnectTimeout=10 --ssh-option ServerAliveInterval=15 --ssh-option ServerAliveCountMax=4";
+    for (const step of ["m1/secrets", "m1/update"]) {
+      expect(resources[step].provisioner[0]["local-exec"].command).toContain(`--ssh-option BatchMode=yes ${bounds} --ssh-option StrictHostKeyChecking=accept-new`);
+    }
     const r = rolloutResources(synth(defaultInventory(), { sshOptions: ["StrictHostKeyChecking=yes"] }));
-    expect(r["m1/update"].provisioner[0]["local-exec"].command).toContain("--port 22 --ssh-option StrictHostKeyChecking=yes --secrets-dir");
+    expect(r["m1/update"].provisioner[0]["local-exec"].command).toContain(`--port 22 --ssh-option StrictHostKeyChecking=yes ${bounds} --secrets-dir`);
+    const own = rolloutResources(synth(defaultInventory(), { sshOptions: ["ConnectTimeout=3"] }));
+    expect(own["m1/update"].provisioner[0]["local-exec"].command).toContain(
+      "--port 22 --ssh-option ConnectTimeout=3 --ssh-option ServerAliveInterval=15 --ssh-option ServerAliveCountMax=4 --secrets-dir",
+    );
   });
 });
 

@@ -6,66 +6,48 @@
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
-import { Command } from "commander";
+import { Command, Option } from "commander";
 import * as YAML from "yaml";
-import { InventoryError, INVENTORY_ENV, inventorySource, loadInventory } from "../nodes";
-import { buildApp } from "./build-app";
-import { collectProblems } from "./collect-problems";
+import { INVENTORY_ENV, inventorySource } from "../nodes";
+import { checkedAppOrExit, inventoryOrExit } from "./checked-app";
 import { registerFlashCommand } from "./flash";
 import { registerSecretsCommand } from "./secrets";
-import { DEFAULT_LIMIT_CHARS, PlanJson, summarizePlan } from "./plan-summary";
+import { checkPlanJson, DEFAULT_LIMIT_CHARS, summarizePlan } from "./plan-summary";
 import { summarizeSynth } from "./synth-summary";
+import { projectRoot } from "../constructs/node-image";
 
 const program = new Command();
 program
   .name("ely")
   .description("A netbooted Consul/Nomad home lab, declared with CDK for Terraform")
+  .version(packageVersion(), "-V, --version", "print the version")
   .option("-i, --inventory <file>", `inventory file (JSON or YAML); default: $${INVENTORY_ENV}, else the built-in cluster`)
   .hook("preAction", (command) => {
     const file = command.opts().inventory as string | undefined;
     if (file) process.env[INVENTORY_ENV] = path.resolve(file);
   });
 
-/** Loads the inventory, printing its problems and exiting 1 when it does not parse. */
-function inventoryOrExit() {
-  try {
-    return loadInventory();
-  } catch (e) {
-    if (e instanceof InventoryError) {
-      console.error(e.message);
-      process.exit(1);
-    }
-    throw e;
-  }
+/** The version in the checkout's package.json. */
+function packageVersion(): string {
+  return (JSON.parse(fs.readFileSync(path.join(projectRoot(), "package.json"), "utf8")) as { version: string }).version;
 }
 
 program
   .command("validate")
   .description("check the inventory and everything declared from it; exit 1 listing every problem")
   .action(() => {
-    const inventory = inventoryOrExit();
+    // Constructs stage files at construction: give them a directory that goes away however this ends.
     const outdir = fs.mkdtempSync(path.join(os.tmpdir(), "ely-validate-"));
-    let problems;
-    try {
-      const { stack } = buildApp({ inventory, outdir, source: inventorySource() });
-      problems = collectProblems(stack);
-    } finally {
-      fs.rmSync(outdir, { recursive: true, force: true });
-    }
-    for (const w of problems.warnings) console.error(w);
-    if (problems.errors.length > 0) {
-      console.error(`${inventorySource()}: ${problems.errors.length} problem${problems.errors.length === 1 ? "" : "s"}:`);
-      for (const e of problems.errors) console.error("  " + e);
-      process.exit(1);
-    }
+    process.on("exit", () => fs.rmSync(outdir, { recursive: true, force: true }));
+    const { inventory } = checkedAppOrExit({ outdir });
     console.log(`${inventorySource()}: valid (${inventory.nodes.length} nodes)`);
   });
 
 program
   .command("inventory")
   .description("print the effective inventory, every default filled in")
-  .option("--json", "as JSON, in the shape ELY_INVENTORY accepts")
-  .option("--yaml", "as YAML, in the shape ELY_INVENTORY accepts")
+  .addOption(new Option("--json", "as JSON, in the shape ELY_INVENTORY accepts").conflicts("yaml"))
+  .addOption(new Option("--yaml", "as YAML, in the shape ELY_INVENTORY accepts").conflicts("json"))
   .action((options: { json?: boolean; yaml?: boolean }) => {
     const inventory = inventoryOrExit();
     if (options.yaml) {
@@ -88,15 +70,7 @@ program
   .option("-o, --outdir <dir>", "output directory", "cdktf.out")
   .action((options: { outdir: string }) => {
     const started = Date.now();
-    const inventory = inventoryOrExit();
-    const { app, stack } = buildApp({ inventory, outdir: options.outdir, source: inventorySource(), skipValidation: true });
-    const { errors, warnings } = collectProblems(stack);
-    for (const w of warnings) console.error(w);
-    if (errors.length > 0) {
-      console.error(`${inventorySource()}: ${errors.length} problem${errors.length === 1 ? "" : "s"}; nothing synthesized:`);
-      for (const e of errors) console.error("  " + e);
-      process.exit(1);
-    }
+    const { app, inventory } = checkedAppOrExit({ outdir: options.outdir, consequence: "; nothing synthesized" });
     app.synth();
     console.log(summarizeSynth(options.outdir, inventory, Date.now() - started));
   });
@@ -108,17 +82,20 @@ program
   .option("--limit <chars>", "maximum length of the summary", String(DEFAULT_LIMIT_CHARS))
   .action((file: string | undefined, options: { limit: string }) => {
     const text = fs.readFileSync(file ?? 0, "utf8");
-    let plan: PlanJson;
+    let parsed: unknown;
     try {
-      plan = JSON.parse(text) as PlanJson;
+      parsed = JSON.parse(text);
     } catch (e) {
       throw new Error(`${file ?? "stdin"}: expected the JSON of \`terraform show -json <plan>\`, could not parse it: ${(e as Error).message}`);
     }
-    process.stdout.write(summarizePlan(plan, Number(options.limit)));
+    process.stdout.write(summarizePlan(checkPlanJson(parsed, file ?? "stdin"), Number(options.limit)));
   });
 
 registerFlashCommand(program, inventoryOrExit);
 registerSecretsCommand(program, inventoryOrExit);
+
+// Bare `ely`: the help, on standard output, exit 0 (commander's default is an error).
+if (process.argv.length <= 2) program.help();
 
 program.parseAsync(process.argv).catch((e: Error) => {
   console.error(`ely: ${e.message}`);

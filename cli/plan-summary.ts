@@ -20,6 +20,37 @@ export interface PlanJson {
   resource_changes?: ResourceChange[];
 }
 
+/** What `terraform show -json <plan>` prints and other JSON does not: a format version and the planned values. */
+const PLAN_EXPECTED = "the JSON of `terraform show -json <plan file>` (an object with format_version, planned_values and resource_changes)";
+
+/**
+ * Checks that a parsed JSON document is a plan as `terraform show -json <plan file>` prints it,
+ * not a state (`terraform show -json` without a plan file), not another file: a reviewer must
+ * never read "No changes." for something that is not a plan. Throws naming the source and the field.
+ */
+export function checkPlanJson(value: unknown, source: string): PlanJson {
+  const refuse = (field: string, received: string) =>
+    new Error(`${source}: not a Terraform plan: field ${field}: received ${received}, expected ${PLAN_EXPECTED}`);
+  const describe = (v: unknown) => (v === undefined ? "nothing" : Array.isArray(v) ? "an array" : v === null ? "null" : typeof v === "object" ? "an object" : JSON.stringify(v));
+  if (typeof value !== "object" || value === null || Array.isArray(value)) throw refuse("(top level)", describe(value));
+  const plan = value as Record<string, unknown>;
+  if (typeof plan.format_version !== "string") throw refuse("format_version", describe(plan.format_version));
+  if (typeof plan.planned_values !== "object" || plan.planned_values === null || Array.isArray(plan.planned_values)) {
+    throw refuse("planned_values", describe(plan.planned_values) + ("values" in plan ? " (this looks like a state: run `terraform show -json` on the plan file)" : ""));
+  }
+  if (plan.errored === true) throw new Error(`${source}: field errored: received true: the plan failed part way, its list of changes is incomplete; fix the errors and plan again`);
+  if (plan.resource_changes === undefined) return plan as PlanJson; // Terraform leaves it out when nothing is planned
+  if (!Array.isArray(plan.resource_changes)) throw refuse("resource_changes", describe(plan.resource_changes));
+  plan.resource_changes.forEach((c: unknown, i: number) => {
+    const rc = c as { address?: unknown; type?: unknown; change?: { actions?: unknown } } | null;
+    if (typeof rc?.address !== "string") throw refuse(`resource_changes[${i}].address`, describe(rc?.address));
+    if (typeof rc.type !== "string") throw refuse(`resource_changes[${i}].type`, describe(rc.type));
+    const actions = rc.change?.actions;
+    if (!Array.isArray(actions) || !actions.every((a) => typeof a === "string")) throw refuse(`resource_changes[${i}].change.actions`, describe(actions));
+  });
+  return plan as PlanJson;
+}
+
 interface JobFacts {
   images: string[];
   count: number[];

@@ -15,8 +15,9 @@
  *             its files changed (or it is not running); then waits, bounded, until Consul and
  *             Nomad are healthy and the server is a Raft voter again.
  *
- * ssh: `ssh [-F $ELY_SSH_CONFIG] -p <port> [-o <option>]... <user>@<address>`; a user other
- * than root needs passwordless sudo. The node side is cli/server-step-remote.sh, installed on
+ * ssh: `ssh [-F $ELY_SSH_CONFIG] -p <port> [-o <option>]... <user>@<address>`, the options always
+ * bounded (constructs/network-timeouts.ts: those the --ssh-option list leaves out are added); a user
+ * other than root needs passwordless sudo. The node side is cli/server-step-remote.sh, installed on
  * the node as /usr/local/lib/ely/ely-node-step by every step.
  * Progress: one line per step with the elapsed time, "[ely-step <host> <n>/<count>] ... (1.2s)".
  */
@@ -58,6 +59,7 @@ import {
   watchedFiles,
 } from "../constructs/ssh-node-layout";
 import { CONSUL_DATA_DIR } from "../constructs/agent-paths";
+import { withSshTimeouts } from "../constructs/network-timeouts";
 
 /** Environment variables the secrets step reads (Terraform sets them from sensitive variables). */
 export const SECRET_ENV = {
@@ -122,7 +124,7 @@ export function sshArgs(target: SshTarget, remoteCommand: string, env: NodeJS.Pr
   const args: string[] = [];
   if (env[SSH_CONFIG_ENV]) args.push("-F", env[SSH_CONFIG_ENV]!);
   args.push("-p", String(target.port));
-  for (const option of target.options) args.push("-o", option);
+  for (const option of withSshTimeouts(target.options)) args.push("-o", option);
   args.push(`${target.user}@${target.address}`, "--", remoteCommand);
   return args;
 }

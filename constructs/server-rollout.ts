@@ -7,6 +7,7 @@ import { AgentConfigBundle } from "./agent-config-bundle";
 import { CONSUL_CONFIG_FILE, NOMAD_CONFIG_FILE } from "./agent-paths";
 import { ClusterNode } from "./cluster-node";
 import { projectProgram } from "./node-image";
+import { SSH_UNATTENDED_OPTIONS, withSshTimeouts } from "./network-timeouts";
 import { agentsHash, SecretFeatures, sha256, SSH_LAYOUT_VERSION, unitOf } from "./ssh-node-layout";
 
 /** Default ssh user and port of a node managed over ssh (the inventory's `ssh` field overrides them). */
@@ -18,7 +19,7 @@ export const DEFAULT_HEALTH_TIMEOUT_SECONDS = 300;
  * Default ssh client options. accept-new trusts a node's host key at first contact (a freshly
  * flashed card) and refuses a changed one; pin keys in known_hosts for stricter checking.
  */
-export const DEFAULT_SSH_OPTIONS: readonly string[] = ["BatchMode=yes", "ConnectTimeout=10", "ServerAliveInterval=15", "StrictHostKeyChecking=accept-new"];
+export const DEFAULT_SSH_OPTIONS: readonly string[] = [...SSH_UNATTENDED_OPTIONS, "StrictHostKeyChecking=accept-new"];
 
 /** Names of the sensitive variables the rollout creates for what its props leave out. */
 export const ROLLOUT_VARIABLES = {
@@ -76,7 +77,7 @@ export interface ServerRolloutProps {
   readonly agentSource?: AgentSource;
   /** Bound of each server's wait for healthy agents and its Raft vote, in seconds. Default: 300. */
   readonly healthTimeoutSeconds?: number;
-  /** ssh -o options of every step. Default: DEFAULT_SSH_OPTIONS. */
+  /** ssh -o options of every step. Default: DEFAULT_SSH_OPTIONS. The connection bounds (SSH_TIMEOUT_OPTIONS) are added to those they leave out. */
   readonly sshOptions?: readonly string[];
   /** The step program. Default: "node <checkout>/dist/cli/server-step.js", the checkout being $ELY_PROJECT_DIR or the git work tree Terraform runs in. */
   readonly stepCommand?: string;
@@ -214,7 +215,7 @@ export class ServerRollout extends Construct {
       const scope = new Construct(this, n.hostname);
       const common =
         ` --host ${n.hostname} --address ${n.ip} --user ${shellQuote(ssh.user)} --port ${ssh.port}` +
-        sshOptions.map((o) => ` --ssh-option ${shellQuote(o)}`).join("") +
+        withSshTimeouts(sshOptions).map((o) => ` --ssh-option ${shellQuote(o)}`).join("") +
         ` --secrets-dir ${shellQuote(inventory.security.secretsDir)}${featureFlag}`;
       const target = `${ssh.user}@${n.ip}:${ssh.port}`;
 

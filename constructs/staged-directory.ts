@@ -8,23 +8,51 @@ import { IConstruct } from "constructs";
  * hash (<outdir>/.staging/<kind>/<hash>), for a TerraformAsset to pick up. The complete
  * directory is moved into place in one rename, so a reader never sees half of it; the
  * same content is staged once.
+ *
+ * A staged directory is only needed until synth has copied it into the stack's assets, and
+ * it is written when the construct is built, before validation: so that neither a synth
+ * refused for a bad inventory nor a successful one leaves them piling up in .staging, every
+ * directory this process staged is removed when the process exits.
  */
 export function stageFiles(scope: IConstruct, kind: string, contentHash: string, files: ReadonlyMap<string, string>): string {
   const root = path.resolve(App.of(scope).outdir, ".staging", kind);
   fs.mkdirSync(root, { recursive: true });
   const target = path.join(root, contentHash);
+  removeAtExit(target);
   if (fs.existsSync(target)) return target;
   const temp = fs.mkdtempSync(path.join(root, "tmp-"));
-  for (const [file, text] of files) {
-    fs.mkdirSync(path.dirname(path.join(temp, file)), { recursive: true });
-    fs.writeFileSync(path.join(temp, file), text, { mode: file.endsWith(".sh") ? 0o755 : 0o644 });
-  }
   try {
+    for (const [file, text] of files) {
+      fs.mkdirSync(path.dirname(path.join(temp, file)), { recursive: true });
+      fs.writeFileSync(path.join(temp, file), text, { mode: file.endsWith(".sh") ? 0o755 : 0o644 });
+    }
     fs.renameSync(temp, target);
   } catch (e) {
-    // Another synth staged the same content first.
     fs.rmSync(temp, { recursive: true, force: true });
+    // Another synth staged the same content first.
     if (!fs.existsSync(target)) throw e;
   }
   return target;
+}
+
+const staged = new Set<string>();
+
+function removeAtExit(dir: string): void {
+  if (staged.size === 0) process.once("exit", removeStaged);
+  staged.add(dir);
+}
+
+/** Removes the staged directories, then <kind>/ and .staging/ when nothing else is left in them. */
+function removeStaged(): void {
+  for (const dir of staged) {
+    fs.rmSync(dir, { recursive: true, force: true });
+    for (const parent of [path.dirname(dir), path.dirname(path.dirname(dir))]) {
+      try {
+        fs.rmdirSync(parent);
+      } catch {
+        break; // not empty (another kind, or another process's), or gone already
+      }
+    }
+  }
+  staged.clear();
 }

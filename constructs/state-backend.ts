@@ -9,7 +9,7 @@ import { consulEndpoint, Inventory, splitEndpoint } from "../nodes";
 export function configureStateBackend(stack: TerraformStack, inventory: Inventory): void {
   const state = inventory.state;
   if (state.backend === "local") {
-    new LocalBackend(stack, state.path ? { path: state.path } : {});
+    new LocalBackend(stack, { path: state.path ?? defaultLocalStatePath(stack.node.id) });
     return;
   }
   const endpoint = splitEndpoint(consulEndpoint(inventory));
@@ -23,4 +23,14 @@ export function configureStateBackend(stack: TerraformStack, inventory: Inventor
     accessToken: "",
   });
   backend.addOverride("access_token", undefined);
+}
+
+/**
+ * The local state's default path, relative to Terraform's working directory (<outdir>/stacks/<stack>):
+ * terraform.<stack>.tfstate beside the output directory, so in the checkout with the default
+ * outdir (where cdktf's own default, an absolute path, put it). Relative, so that cdk.tf.json
+ * does not depend on where the checkout lives.
+ */
+export function defaultLocalStatePath(stackId: string): string {
+  return `../../../terraform.${stackId}.tfstate`;
 }

@@ -12,6 +12,7 @@ import * as os from "os";
 import * as path from "path";
 import execa from "execa";
 import { ImageArch } from "./layout";
+import { DOWNLOAD_IDLE_TIMEOUT_SECONDS } from "../constructs/network-timeouts";
 
 export const AGENT_NAMES = ["consul", "nomad"] as const;
 export type AgentName = (typeof AGENT_NAMES)[number];
@@ -241,13 +242,45 @@ async function unzipOne(zip: string, member: string, dest: string): Promise<void
 }
 
 async function download(url: string, dest: string): Promise<void> {
-  const response = await fetch(url);
-  if (!response.ok) throw new Error(`GET ${url}: HTTP ${response.status}`);
-  fs.writeFileSync(dest, Buffer.from(await response.arrayBuffer()));
+  fs.writeFileSync(dest, await fetchBounded(url));
 }
 
 async function downloadText(url: string): Promise<string> {
-  const response = await fetch(url);
-  if (!response.ok) throw new Error(`GET ${url}: HTTP ${response.status}`);
-  return response.text();
+  return (await fetchBounded(url)).toString("utf8");
+}
+
+/**
+ * GET of a whole body that fails, naming the URL, when no byte arrives for idleTimeoutMs
+ * (connecting, waiting for the headers, or mid-body): a silent server never hangs a build
+ * or `terraform apply`.
+ */
+export async function fetchBounded(url: string, idleTimeoutMs = DOWNLOAD_IDLE_TIMEOUT_SECONDS * 1000): Promise<Buffer> {
+  const abort = new AbortController();
+  let timer: NodeJS.Timeout | undefined;
+  const arm = () => {
+    clearTimeout(timer);
+    timer = setTimeout(() => abort.abort(), idleTimeoutMs);
+  };
+  const timedOut = () => new Error(`GET ${url}: no data for ${idleTimeoutMs / 1000} s, gave up (is the server reachable? set ${AGENT_BIN_DIR_ENV} to use local binaries)`);
+  arm();
+  try {
+    const response = await fetch(url, { signal: abort.signal });
+    if (!response.ok) throw new Error(`GET ${url}: HTTP ${response.status}`);
+    const chunks: Buffer[] = [];
+    const reader = response.body!.getReader();
+    for (;;) {
+      arm();
+      const { done, value } = await reader.read();
+      if (done) break;
+      chunks.push(Buffer.from(value));
+    }
+    return Buffer.concat(chunks);
+  } catch (e) {
+    if (abort.signal.aborted) throw timedOut();
+    const cause = (e as { cause?: Error }).cause;
+    if (cause && (e as Error).message === "fetch failed") throw new Error(`GET ${url}: ${cause.message}`);
+    throw e;
+  } finally {
+    clearTimeout(timer);
+  }
 }

@@ -28,6 +28,7 @@ import { createManifest, ImageManifest, readManifest, verifyManifest, writeManif
 import { StepRunner } from "./progress";
 import { ImageRecipe, imageRecipe, ImageSpec, inputHashOf } from "./recipe";
 import { enableUnit } from "./systemd-enable";
+import { createWorkDir, keepWorkDir, removeOnSignal, removeStaleWorkDirs, removeTreeAsync } from "./work-dir";
 
 /** What to build (the image's spec, as synth hashes it) and how. */
 export interface BuildImageOptions extends ImageSpec {
@@ -71,6 +72,9 @@ export async function buildImage(options: BuildImageOptions): Promise<BuildImage
   const inputHash = inputHashOf(recipe);
   const buildId = buildIdOf(inputHash);
   const outDir = path.resolve(options.outDir);
+  for (const stale of removeStaleWorkDirs(path.dirname(outDir))) {
+    (options.write ?? ((l: string) => process.stderr.write(l + "\n")))(`ely-image ${recipe.key}: removed the work directory of a build that is gone: ${stale}`);
+  }
   const runner = new StepRunner({ label: `ely-image ${recipe.key} ${buildId}`, total: STEPS.length, write: options.write });
 
   if (options.expectedInputHash && options.expectedInputHash !== inputHash) {
@@ -86,7 +90,8 @@ export async function buildImage(options: BuildImageOptions): Promise<BuildImage
   }
 
   fs.mkdirSync(path.dirname(outDir), { recursive: true });
-  const work = fs.mkdtempSync(path.join(path.dirname(outDir), `.${path.basename(outDir)}.work-`));
+  const work = createWorkDir(outDir);
+  const keepOnSignal = options.keepWork ? () => undefined : removeOnSignal(work, options.write);
   const rootfs = path.join(work, "rootfs");
   const artifacts = path.join(work, "artifacts");
   const logFile = path.join(work, "build.log");
@@ -145,8 +150,13 @@ export async function buildImage(options: BuildImageOptions): Promise<BuildImage
     await runner.step("install", () => installOutput(artifacts, outDir));
     return { manifest, outDir, built: true, durations: runner.durations };
   } finally {
-    if (options.keepWork) (options.write ?? console.error)(`ely-image ${recipe.key}: work directory kept: ${work}`);
-    else await removeTree(work);
+    if (options.keepWork) {
+      keepWorkDir(work);
+      (options.write ?? console.error)(`ely-image ${recipe.key}: work directory kept: ${work}`);
+    } else {
+      await removeTreeAsync(work);
+      keepOnSignal();
+    }
   }
 }
 
@@ -379,7 +389,3 @@ function removeGlob(root: string, pattern: string): void {
   for (const name of fs.readdirSync(dir)) if (re.test(name)) fs.rmSync(path.join(dir, name), { recursive: true, force: true });
 }
 
-async function removeTree(dir: string): Promise<void> {
-  // mmdebstrap leaves nothing mounted in root mode; rm -rf is faster than fs.rmSync on large trees.
-  await execa("rm", ["-rf", "--one-file-system", dir], { reject: false });
-}

@@ -14,6 +14,7 @@ import * as fs from "fs";
 import * as path from "path";
 import { Command } from "commander";
 import execa from "execa";
+import { RSYNC_IO_TIMEOUT_SECONDS, SSH_UNATTENDED_OPTIONS } from "../constructs/network-timeouts";
 import { BUILD_ID_PATTERN, MANIFEST_FILE, REMOTE_BOOT_RELEASES_DIR, REMOTE_IMAGES_DIR } from "./layout";
 import { readManifest, verifyManifest } from "./manifest";
 
@@ -31,17 +32,33 @@ export function parseTarget(text: string): PublishTarget {
   return { root: text.replace(/\/+$/, "") || "/" };
 }
 
-/** ssh options for unattended runs; ELY_SSH_OPTIONS adds more (e.g. "-i key -p 2222"). */
-function sshCommand(): string[] {
-  const extra = (process.env.ELY_SSH_OPTIONS ?? "").split(/\s+/).filter(Boolean);
-  return ["ssh", "-o", "BatchMode=yes", "-o", "ConnectTimeout=15", ...extra];
+/**
+ * The ssh command of the publish steps: unattended and bounded (SSH_UNATTENDED_OPTIONS); ELY_SSH_OPTIONS
+ * adds more (e.g. "-i key -p 2222"), first, so that its -o options win over the defaults.
+ */
+export function publishSshCommand(env: NodeJS.ProcessEnv = process.env): string[] {
+  const extra = (env.ELY_SSH_OPTIONS ?? "").split(/\s+/).filter(Boolean);
+  return ["ssh", ...extra, ...SSH_UNATTENDED_OPTIONS.flatMap((o) => ["-o", o])];
+}
+
+/** rsync's arguments to copy the contents of src into dest, over the publish ssh when the target is remote; bounded by --timeout. */
+export function rsyncArgs(target: PublishTarget, src: string, dest: string, env: NodeJS.ProcessEnv = process.env): string[] {
+  return [
+    "-a",
+    "--delete",
+    "--chmod=D755,F644",
+    `--timeout=${RSYNC_IO_TIMEOUT_SECONDS}`,
+    ...(target.host ? ["-e", publishSshCommand(env).join(" ")] : []),
+    `${src.replace(/\/+$/, "")}/`,
+    target.host ? `${target.host}:${dest}/` : `${dest}/`,
+  ];
 }
 
 /** Runs a shell script on the target (sh -s with arguments). */
 export async function runOnTarget(target: PublishTarget, script: string, args: string[]): Promise<string> {
   const quoted = args.map((a) => `'${a.replace(/'/g, `'\\''`)}'`).join(" ");
   const result = target.host
-    ? await execa(sshCommand()[0], [...sshCommand().slice(1), target.host, `sh -s -- ${quoted}`], { input: script, reject: false })
+    ? await execa("ssh", [...publishSshCommand().slice(1), target.host, `sh -s -- ${quoted}`], { input: script, reject: false })
     : await execa("sh", ["-s", "--", ...args], { input: script, reject: false });
   if (result.exitCode !== 0) {
     throw new Error(`${target.host ? `ssh ${target.host}` : "sh"} failed (exit ${result.exitCode}): ${(result.stderr || result.stdout).trim()}`);
@@ -50,10 +67,7 @@ export async function runOnTarget(target: PublishTarget, script: string, args: s
 }
 
 async function rsync(target: PublishTarget, src: string, dest: string): Promise<void> {
-  const args = ["-a", "--delete", "--chmod=D755,F644", `${src.replace(/\/+$/, "")}/`];
-  if (target.host) args.unshift("-e", sshCommand().join(" "));
-  args.push(target.host ? `${target.host}:${dest}/` : `${dest}/`);
-  const result = await execa("rsync", args, { reject: false });
+  const result = await execa("rsync", rsyncArgs(target, src, dest), { reject: false });
   if (result.exitCode !== 0) throw new Error(`rsync to ${target.host ?? "local"}:${dest} failed (exit ${result.exitCode}): ${result.stderr.trim()}`);
 }
 
