@@ -1,6 +1,6 @@
 import { Annotations } from "cdktf";
 import { Construct } from "constructs";
-import { formatProblem, Inventory, inventorySchema, schemaProblems, validateInventory } from "../nodes";
+import { formatProblem, inCanonicalOrder, Inventory, inventorySchema, schemaProblems, validateInventory } from "../nodes";
 import { AgentConfigBundle } from "./agent-config-bundle";
 import { ClusterMetadata } from "./cluster-metadata";
 import { ClusterNode } from "./cluster-node";
@@ -29,6 +29,7 @@ export interface ClusterProps {
  * agent-configs, consul-acl, metadata, nomad-acl, nomad-scheduler.
  */
 export class Cluster extends Construct {
+  /** The inventory in canonical node order (inCanonicalOrder): what every construct builds from. */
   readonly inventory: Inventory;
   readonly providers: ClusterProviders;
   /** Every node, by hostname. */
@@ -43,9 +44,9 @@ export class Cluster extends Construct {
 
   constructor(scope: Construct, id: string, props: ClusterProps) {
     super(scope, id);
-    const inventory = props.inventory;
+    const inventory = inCanonicalOrder(props.inventory);
     this.inventory = inventory;
-    this.node.addValidation({ validate: () => this.validateInventory(props.inventorySource) });
+    this.node.addValidation({ validate: () => this.validateInventory(props.inventory, props.inventorySource) });
 
     this.providers = new ClusterProviders(this, "providers", { inventory });
 
@@ -85,10 +86,11 @@ export class Cluster extends Construct {
   }
 
   /** Schema and whole-inventory rules; warnings become annotations, errors fail synth. */
-  private validateInventory(source?: string): string[] {
+  private validateInventory(asWritten: Inventory, source?: string): string[] {
     // The inventory may come from TypeScript rather than a checked file: check its shape too.
-    const parsed = inventorySchema.safeParse(this.inventory, { reportInput: true });
-    const problems = parsed.success ? validateInventory(this.inventory) : schemaProblems(this.inventory, parsed.error.issues);
+    // Messages index the nodes as they are written, not in canonical order.
+    const parsed = inventorySchema.safeParse(asWritten, { reportInput: true });
+    const problems = parsed.success ? validateInventory(asWritten) : schemaProblems(asWritten, parsed.error.issues);
     const errors: string[] = [];
     for (const problem of problems) {
       if (problem.severity === "warning") Annotations.of(this).addWarning(formatProblem(problem, source));

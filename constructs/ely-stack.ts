@@ -34,21 +34,23 @@ export class ElyStack extends TerraformStack {
 
   constructor(scope: Construct, id: string, props: ElyStackProps) {
     super(scope, id);
-    configureStateBackend(this, props.inventory);
     this.cluster = new Cluster(this, "cluster", { inventory: props.inventory, inventorySource: props.inventorySource });
+    // Everything below builds from the canonical node order: reordering the file changes nothing.
+    const inventory = this.cluster.inventory;
+    configureStateBackend(this, inventory);
     this.netboot = new Netboot(this, "netboot", { ...props.netboot, cluster: this.cluster });
     this.serverRollout = new ServerRollout(this, "server-rollout", {
       consulToken: this.cluster.providers.consulToken.stringValue,
       nomadToken: this.cluster.providers.nomadToken.stringValue,
       ...props.serverRollout,
-      inventory: props.inventory,
+      inventory,
       nodes: this.cluster.servers,
       agentConfigs: this.cluster.agentConfigs,
     });
-    this.services = new Services(this, "services", { inventory: props.inventory });
-    for (const job of props.jobs ?? ALL_JOBS) this.services.add(job.id, job.props(props.inventory));
+    this.services = new Services(this, "services", { inventory });
+    for (const job of props.jobs ?? ALL_JOBS) this.services.add(job.id, job.props(inventory));
     this.publicDns = new PublicDns(this, "public-dns", {
-      dns: props.inventory.dns,
+      dns: inventory.dns,
       hosts: this.services.exposed.map((s) => ({ host: s.props.expose!.host, job: s.name })),
     });
   }

@@ -1,5 +1,5 @@
 /** Facts derived from the inventory that several constructs need. */
-import { BootMode, Inventory, InventoryNode } from "./schema";
+import { BootMode, Inventory, InventoryNode, ROLES } from "./schema";
 
 export const CONSUL_HTTP_PORT = 8500;
 export const CONSUL_HTTPS_PORT = 8501;
@@ -9,6 +9,21 @@ export const NOMAD_RPC_PORT = 4647;
 /** Clients netboot (cattle); servers and util are pets managed over ssh until they netboot too. */
 export function bootModeOf(node: InventoryNode): BootMode {
   return node.boot ?? (node.role === "client" ? "netboot" : "ssh");
+}
+
+/**
+ * The inventory with its nodes in one canonical order, role (util, servers, clients) then
+ * hostname: whatever follows "the first server" or list order (provider endpoints, the
+ * rollout's order, the metadata, the boot service) does not change when the file's nodes
+ * are reordered. Validation messages index the nodes as written, so validate the original.
+ */
+export function inCanonicalOrder(inventory: Inventory): Inventory {
+  const rank = (n: InventoryNode) => (ROLES as readonly string[]).indexOf(n.role);
+  const nodes = inventory.nodes
+    .map((node, index) => ({ node, index }))
+    .sort((a, b) => rank(a.node) - rank(b.node) || (a.node.hostname < b.node.hostname ? -1 : a.node.hostname > b.node.hostname ? 1 : a.index - b.index))
+    .map((e) => e.node);
+  return { ...inventory, nodes };
 }
 
 export function serversOf(inventory: Inventory): InventoryNode[] {
