@@ -3,6 +3,7 @@ import { Construct } from "constructs";
 import { ALL_JOBS, JobDefinition } from "../jobs";
 import { Inventory } from "../nodes";
 import { Cluster } from "./cluster";
+import { ClusterOutputs } from "./cluster-outputs";
 import { Netboot, NetbootProps } from "./netboot";
 import { ServerRollout, ServerRolloutProps } from "./server-rollout";
 import { PublicDns } from "./public-dns";
@@ -23,7 +24,7 @@ export interface ElyStackProps {
 
 /**
  * The one Terraform stack of a cluster, named after it: everything converges in one plan.
- * Construct ids: cluster, netboot, server-rollout, services/<job>, public-dns.
+ * Construct ids: cluster, netboot, server-rollout, services/<job>, public-dns, outputs.
  */
 export class ElyStack extends TerraformStack {
   readonly cluster: Cluster;
@@ -31,6 +32,7 @@ export class ElyStack extends TerraformStack {
   readonly serverRollout: ServerRollout;
   readonly services: Services;
   readonly publicDns: PublicDns;
+  readonly outputs: ClusterOutputs;
 
   constructor(scope: Construct, id: string, props: ElyStackProps) {
     super(scope, id);
@@ -53,5 +55,6 @@ export class ElyStack extends TerraformStack {
       dns: inventory.dns,
       hosts: this.services.exposed.map((s) => ({ host: s.props.expose!.host, job: s.name })),
     });
+    this.outputs = new ClusterOutputs(this, "outputs", { cluster: this.cluster, netboot: this.netboot, services: this.services });
   }
 }

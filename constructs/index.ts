@@ -1,6 +1,7 @@
 export * from "./agent-paths";
 export * from "./agent-config-bundle";
 export * from "./cluster";
+export * from "./cluster-outputs";
 export * from "./cluster-metadata";
 export * from "./cluster-node";
 export * from "./cluster-providers";
