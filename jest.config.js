@@ -2,6 +2,8 @@
 module.exports = {
   preset: "ts-jest",
   testEnvironment: "node",
+  // Every test that did not run is listed by name at the end (and for .ci/run's summary).
+  reporters: ["default", "<rootDir>/__tests__/helpers/skip-reporter.js"],
   testMatch: ["<rootDir>/__tests__/**/*.test.ts"],
   setupFilesAfterEnv: ["<rootDir>/__tests__/setup.ts"],
   globalSetup: "<rootDir>/__tests__/global-setup.js",

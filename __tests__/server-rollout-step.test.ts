@@ -10,6 +10,7 @@ import * as os from "os";
 import * as path from "path";
 import execa from "execa";
 import { secretFiles, shq, sshArgs, SSH_CONFIG_ENV } from "../cli/server-step";
+import { requires, TEST_AGENT_BIN_DIR } from "./helpers/requires";
 
 const features = { gossip: true, tls: true, acl: true };
 const KEY = crypto.randomBytes(32).toString("base64");
@@ -98,13 +99,12 @@ describe("ssh invocation", () => {
 });
 
 const script = path.join(__dirname, "..", "cli", "server-step-remote.sh");
-const asRoot = process.getuid?.() === 0;
 
 test("the node-side script is valid bash", async () => {
   expect((await execa("bash", ["-n", script], { reject: false })).exitCode).toBe(0);
 });
 
-(asRoot ? describe : describe.skip)("the node-side install protocol, run locally (root)", () => {
+requires("root").describe("the node-side install protocol, run locally (root)", () => {
   let dir: string;
   beforeEach(() => (dir = fs.mkdtempSync(path.join(os.tmpdir(), "ely-node-step-"))));
   afterEach(() => fs.rmSync(dir, { recursive: true, force: true }));
@@ -163,11 +163,9 @@ test("the node-side script is valid bash", async () => {
   });
 });
 
-// The binaries e2e/tools/build-tools.sh builds (not $ELY_AGENT_BIN_DIR, which tests may point elsewhere).
-const bins = process.env.ELY_TEST_AGENT_BIN_DIR || path.join(os.homedir(), ".cache", "ely", "bin");
-const haveAgents = fs.existsSync(path.join(bins, "consul")) && fs.existsSync(path.join(bins, "nomad"));
+const bins = TEST_AGENT_BIN_DIR;
 
-(haveAgents ? describe : describe.skip)("validate with the real consul and nomad (built by e2e/tools/build-tools.sh)", () => {
+requires("agents").describe("validate with the real consul and nomad (built by e2e/tools/build-tools.sh)", () => {
   const step = path.join(__dirname, "..", "dist", "cli", "server-step.js");
   let dir: string;
   beforeEach(() => (dir = fs.mkdtempSync(path.join(os.tmpdir(), "ely-validate-step-"))));

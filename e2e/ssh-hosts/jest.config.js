@@ -7,6 +7,8 @@ module.exports = {
   rootDir: "../..",
   preset: "ts-jest",
   testEnvironment: "node",
+  // Every test that did not run is listed by name at the end (and for .ci/run's summary).
+  reporters: ["default", "<rootDir>/__tests__/helpers/skip-reporter.js"],
   // Not *.e2e.ts: the real-convergence suite (e2e/jest.config.js) must not pick this one up.
   testMatch: ["<rootDir>/e2e/ssh-hosts/**/*.ssh-e2e.ts"],
   globalSetup: "<rootDir>/e2e/ssh-hosts/global-setup.js",
