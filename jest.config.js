@@ -1,4 +1,4 @@
-/** Unit, snapshot and CLI tests (`npm test`). The E2E and netboot suites have their own configs. */
+/** Unit, snapshot and CLI tests (`npm test`). The suites that need real tools have their own configs (e2e/). */
 module.exports = {
   preset: "ts-jest",
   testEnvironment: "node",

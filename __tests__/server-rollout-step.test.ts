@@ -10,7 +10,7 @@ import * as os from "os";
 import * as path from "path";
 import execa from "execa";
 import { secretFiles, shq, sshArgs, SSH_CONFIG_ENV } from "../cli/server-step";
-import { requires, TEST_AGENT_BIN_DIR } from "./helpers/requires";
+import { requires, testAgentBinDir } from "./helpers/requires";
 
 const features = { gossip: true, tls: true, acl: true };
 const KEY = crypto.randomBytes(32).toString("base64");
@@ -163,7 +163,7 @@ requires("root").describe("the node-side install protocol, run locally (root)", 
   });
 });
 
-const bins = TEST_AGENT_BIN_DIR;
+const bins = testAgentBinDir();
 
 requires("agents").describe("validate with the real consul and nomad (built by e2e/tools/build-tools.sh)", () => {
   const step = path.join(__dirname, "..", "dist", "cli", "server-step.js");
@@ -180,7 +180,8 @@ requires("agents").describe("validate with the real consul and nomad (built by e
     execa(process.execPath, [step, "validate", "--configs", dir, "--hosts", "m1,m2", "--consul-version", "1.16.3", "--nomad-version", "1.6.3", "--features", "gossip,acl", "--agents", `dir:${bins}`], { reject: false, all: true });
 
   test("valid files pass, with placeholder secrets of the real shape", async () => {
-    for (const h of ["m1", "m2"]) write(h, { server: true, bootstrap_expect: 3, data_dir: "/opt/consul", encrypt_verify_incoming: true }, { server: { enabled: true, bootstrap_expect: 3 }, data_dir: "/opt/nomad" });
+    // bind_addr, as every rendered file has it: without one, `consul validate` depends on this machine's addresses.
+    for (const h of ["m1", "m2"]) write(h, { server: true, bootstrap_expect: 3, data_dir: "/opt/consul", bind_addr: "127.0.0.1", encrypt_verify_incoming: true }, { server: { enabled: true, bootstrap_expect: 3 }, data_dir: "/opt/nomad" });
     const r = await validate();
     expect(r.all).toContain("[ely-step validate] all 2 servers' configuration valid");
     expect(r.exitCode).toBe(0);

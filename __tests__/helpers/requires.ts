@@ -12,25 +12,31 @@ import * as path from "path";
 
 export type Requirement = "root" | "dnsmasq" | "rsync" | "agents";
 
-/** The consul and nomad binaries e2e/tools/build-tools.sh builds (not $ELY_AGENT_BIN_DIR, which tests point elsewhere). */
-export const TEST_AGENT_BIN_DIR = process.env.ELY_TEST_AGENT_BIN_DIR || path.join(os.homedir(), ".cache", "ely", "bin");
+/**
+ * Where the consul and nomad binaries e2e/tools/build-tools.sh builds are: ELY_TEST_AGENT_BIN_DIR,
+ * default ~/.cache/ely/bin (not $ELY_AGENT_BIN_DIR, which the tests point elsewhere).
+ */
+export function testAgentBinDir(env: NodeJS.ProcessEnv = process.env): string {
+  return env.ELY_TEST_AGENT_BIN_DIR || path.join(os.homedir(), ".cache", "ely", "bin");
+}
 
-function onPath(program: string, versionArg = "--version"): string | undefined {
-  return spawnSync(program, [versionArg]).status === 0 ? undefined : `${program} is not on PATH`;
+function onPath(program: string, env: NodeJS.ProcessEnv): string | undefined {
+  return spawnSync(program, ["--version"], { env }).status === 0 ? undefined : `${program} is not on PATH`;
 }
 
 /** Why the requirement is not met here, or undefined when it is. */
-export function missing(requirement: Requirement): string | undefined {
+export function missing(requirement: Requirement, env: NodeJS.ProcessEnv = process.env): string | undefined {
   switch (requirement) {
     case "root":
       return process.getuid?.() === 0 ? undefined : "not running as root";
     case "dnsmasq":
-      return onPath("dnsmasq");
+      return onPath("dnsmasq", env);
     case "rsync":
-      return onPath("rsync");
+      return onPath("rsync", env);
     case "agents": {
-      const absent = ["consul", "nomad"].filter((b) => !fs.existsSync(path.join(TEST_AGENT_BIN_DIR, b)));
-      return absent.length === 0 ? undefined : `no ${absent.join(" or ")} in ${TEST_AGENT_BIN_DIR} (e2e/tools/build-tools.sh --agents-only builds them)`;
+      const dir = testAgentBinDir(env);
+      const absent = ["consul", "nomad"].filter((b) => !fs.existsSync(path.join(dir, b)));
+      return absent.length === 0 ? undefined : `no ${absent.join(" or ")} in ${dir} (e2e/tools/build-tools.sh --agents-only builds them)`;
     }
   }
 }
