@@ -1,7 +1,9 @@
-/** Unit, snapshot and CLI tests (`npm test`). The E2E and netboot suites have their own configs. */
+/** Unit, snapshot and CLI tests (`npm test`). The suites that need real tools have their own configs (e2e/). */
 module.exports = {
   preset: "ts-jest",
   testEnvironment: "node",
+  // Every test that did not run is listed by name at the end (and for .ci/run's summary).
+  reporters: ["default", "<rootDir>/__tests__/helpers/skip-reporter.js"],
   testMatch: ["<rootDir>/__tests__/**/*.test.ts"],
   setupFilesAfterEnv: ["<rootDir>/__tests__/setup.ts"],
   globalSetup: "<rootDir>/__tests__/global-setup.js",

@@ -74,6 +74,7 @@ describe("root filesystem files", () => {
     const test = rootfsFiles({ withAgents: false, withDocker: false, withSsh: false });
     expect(full.enable).toEqual(["consul.service", "ely-agent-config.service", "ely-node-up.service", "ely-ssh-host-keys.service", "nomad.service", "systemd-networkd.service"]);
     expect(test.enable).toEqual(["ely-agent-config.service", "ely-node-up.service", "systemd-networkd.service"]);
+    expect(full.files.length).toBeGreaterThan(test.files.length);
     for (const file of full.files) expect(file.content).not.toMatch(/encrypt\s*=|"encrypt"|token\s*=|BEGIN .*PRIVATE KEY/);
   });
 
