@@ -31,7 +31,7 @@ withConsul("ely secrets init", () => {
   beforeAll(async () => {
     logged = [];
     await initSecrets({ dir, inventory, consul, progress: (l) => logged.push(l) });
-  });
+  }, 120_000);
   const cert = (...p: string[]) => new X509Certificate(fs.readFileSync(path.join(dir, ...p)));
 
   test("every file is the owner's only, every directory 0700", () => {
