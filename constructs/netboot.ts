@@ -34,6 +34,10 @@ export interface NetbootProps {
   readonly publishTarget?: string;
   /** Port of the util node's HTTP server. Default: 8080. */
   readonly httpPort?: number;
+  /** What the util node's nginx listens on. Default: see BootServiceProps.httpListen (httpPort on every address). */
+  readonly httpListen?: string;
+  /** Directory for nginx's run-time files. Default: see BootServiceProps.httpStateDir (system paths, syslog). */
+  readonly httpStateDir?: string;
   /** Extra kernel arguments of every node. Default: BootServiceProps.kernelArgs's default (tty0 and ttyS0 consoles). */
   readonly kernelArgs?: readonly string[];
   /**
@@ -199,6 +203,8 @@ export class Netboot extends Construct {
         subnetCidr: inventory.network.subnet,
         serverAddresses: cluster.servers.map((s) => s.ip),
         httpPort: props.httpPort ?? DEFAULT_HTTP_PORT,
+        httpListen: props.httpListen,
+        httpStateDir: props.httpStateDir,
         remoteRoot,
         domain: inventory.network.internalDomain,
         kernelArgs: props.kernelArgs,
