@@ -146,6 +146,7 @@ describe("iPXE scripts", () => {
     expect(files).toEqual([
       "activate.sh",
       "dnsmasq.conf",
+      "exports",
       "ipxe/00-1e-06-45-20-02.ipxe",
       "ipxe/00-1e-06-45-28-5c.ipxe",
       "ipxe/dc-a6-32-55-33-40.ipxe",

@@ -1,6 +1,7 @@
 import * as crypto from "crypto";
 import { AssetType, TerraformAsset } from "cdktf";
 import { Construct } from "constructs";
+import { EXPORTS_INSTALL_PATH, exportEntryProblems, NfsExportEntry, renderExports } from "./nfs-exports";
 import { stageFiles } from "./staged-directory";
 import {
   agentConfigUrlPath,
@@ -57,6 +58,11 @@ export interface BootServiceProps {
   readonly kernelArgs?: readonly string[];
   /** Interface dnsmasq listens on. Default: all interfaces. */
   readonly dhcpInterface?: string;
+  /**
+   * The util node's NFS exports (generated from the inventory's util node), published as
+   * `exports` and activated with `exportfs -ra`. Default: none (an empty exports file).
+   */
+  readonly nfsExports?: readonly NfsExportEntry[];
   /** iPXE for BIOS PXE ROMs, on the util node. Default: Debian's ipxe package, "/usr/lib/ipxe/undionly.kpxe". */
   readonly ipxeBiosPath?: string;
   /** iPXE for x86-64 UEFI, on the util node. Default: Debian's ipxe package, "/usr/lib/ipxe/ipxe.efi". */
@@ -104,6 +110,7 @@ export interface BootConfig {
   readonly domain?: string;
   readonly kernelArgs: readonly string[];
   readonly dhcpInterface?: string;
+  readonly nfsExports: readonly NfsExportEntry[];
   readonly ipxeBiosPath: string;
   readonly ipxeX64EfiPath: string;
   readonly ipxeArm64EfiPath: string;
@@ -124,6 +131,7 @@ export function bootConfigOf(props: BootServiceProps): BootConfig {
     domain: props.domain,
     kernelArgs: props.kernelArgs ?? ["console=tty0", "console=ttyS0,115200n8"],
     dhcpInterface: props.dhcpInterface,
+    nfsExports: props.nfsExports ?? [],
     ipxeBiosPath: props.ipxeBiosPath ?? "/usr/lib/ipxe/undionly.kpxe",
     ipxeX64EfiPath: props.ipxeX64EfiPath ?? "/usr/lib/ipxe/ipxe.efi",
     ipxeArm64EfiPath: props.ipxeArm64EfiPath ?? `${remoteRoot}/ipxe/arm64/snp.efi`,
@@ -349,6 +357,7 @@ export function renderActivateScript(config: BootConfig): string {
     [TFTP_X64_EFI, config.ipxeX64EfiPath, "x86-64 UEFI"],
     [TFTP_ARM64_EFI, config.ipxeArm64EfiPath, "arm64 UEFI"],
   ];
+  const nfsDirs = config.nfsExports.flatMap((e) => [e.path, ...(e.directories ?? [])]);
   return `#!/bin/sh
 # Ely: activate a boot release on the util node. Generated; do not edit.
 # Usage: sh activate.sh <root> <release>
@@ -373,6 +382,17 @@ if [ "\${ELY_PUBLISH_SERVICES:-1}" = 1 ] && [ -d /run/systemd/system ]; then
   systemctl restart ely-dnsmasq.service
   systemctl reload-or-restart ely-http.service
 fi
+# NFS: the exported directories (and the host volumes' directories in them), the exports, exportfs.
+if [ "\${ELY_PUBLISH_SERVICES:-1}" = 1 ]; then
+${nfsDirs.length ? `  mkdir -p ${nfsDirs.map((d) => `'${d}'`).join(" ")}
+` : ""}  mkdir -p /etc/exports.d
+  install -m 0644 "$dir/exports" ${EXPORTS_INSTALL_PATH}
+  if command -v exportfs >/dev/null 2>&1; then
+    exportfs -ra
+${config.nfsExports.length ? `  else
+    echo "ely-boot: WARNING: exportfs is missing: the NFS exports are not active (apt-get install nfs-kernel-server)" >&2
+` : ""}  fi
+fi
 # Keep the five newest releases (and the current one).
 ls -1dt "$root"/boot/releases/*/ 2>/dev/null | tail -n +6 | while read -r old; do
   [ "$(basename "$old")" = "$release" ] || rm -rf "$old"
@@ -385,6 +405,7 @@ export function renderBootFiles(config: BootConfig): Map<string, string> {
   const files = new Map<string, string>();
   files.set("dnsmasq.conf", renderDnsmasqConf(config));
   files.set("nginx.conf", renderNginxConf(config));
+  files.set("exports", renderExports(config.nfsExports));
   files.set("activate.sh", renderActivateScript(config));
   files.set(`tftp/${TFTP_CHAIN_SCRIPT}`, renderChainScript(config));
   files.set(`tftp/${TFTP_UNKNOWN_SCRIPT}`, renderUnknownScript(config));
@@ -440,6 +461,7 @@ export class BootService extends Construct {
     for (const e of this.config.entries) {
       if (!BUILD_ID_PATTERN.test(e.buildId)) errors.push(`boot service: node ${e.hostname}, field buildId: received "${e.buildId}", expected 16 hex digits`);
     }
+    errors.push(...exportEntryProblems(this.config.nfsExports));
     // Written into nginx.conf as they are: nothing that could end a directive or start another.
     if (!/^((\d{1,3}\.){3}\d{1,3}:|\[[0-9a-fA-F:]+\]:)?\d{1,5}$/.test(this.config.httpListen)) {
       errors.push(`boot service: field httpListen: received ${JSON.stringify(this.config.httpListen)}, expected a port or address:port (8080, 127.0.0.1:18080)`);

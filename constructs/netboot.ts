@@ -8,6 +8,7 @@ import { BootPublish } from "./boot-publish";
 import { Cluster } from "./cluster";
 import { ClusterNode } from "./cluster-node";
 import { ImagePublish } from "./image-publish";
+import { nfsExportEntries } from "./nfs-exports";
 import { NodeImage, projectProgram } from "./node-image";
 
 /** The channel every node follows unless its inventory entry names another (`imageChannel`). */
@@ -209,6 +210,7 @@ export class Netboot extends Construct {
         domain: inventory.network.internalDomain,
         kernelArgs: props.kernelArgs,
         dhcpInterface: props.dhcpInterface,
+        nfsExports: nfsExportEntries(inventory),
         ipxeArm64EfiPath: props.ipxeArm64EfiPath,
       });
       this.bootPublish = new BootPublish(this, "boot-publish", {
