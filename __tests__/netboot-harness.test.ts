@@ -40,6 +40,14 @@ describe("netboot test harness", () => {
     );
   });
 
+  test("QEMU: extra disks are virtio disks with the serial the inventory names", () => {
+    const args = qemuArgs({
+      subnetCidr: "10.25.89.0/24", hostAddress: "10.25.89.2", dhcpStart: "10.25.89.21", mac: "00:1e:06:45:28:5c", tftpDir: "/t", bootFile: "ely.ipxe",
+      forwards: [], memoryMb: 2048, cpus: 2, serialLog: "/s.log", disks: [{ file: "/w/scratch.img", serial: "ELY-E2E-SCRATCH" }],
+    });
+    expect(args.slice(-4)).toEqual(["-drive", "file=/w/scratch.img,if=none,id=disk0,format=raw", "-device", "virtio-blk-pci,drive=disk0,serial=ELY-E2E-SCRATCH"]);
+  });
+
   const missing = nginxMissing();
   const withNginx = missing ? test.skip : test;
   withNginx(`the util server is nginx with the generated nginx.conf: images, configs, per-MAC scripts, the not-in-inventory script for unknown MACs${missing ? ` (skipped: ${missing})` : ""}`, async () => {

@@ -69,6 +69,7 @@ Type=oneshot
 RemainAfterExit=yes
 ExecStart=${SCRATCH_DISK_PROGRAM} ${identity} --mount ${disk.scratchMountPoint}
 TimeoutStartSec=${SCRATCH_TIMEOUT_S}
+StandardOutput=journal+console
 `;
 }
 

@@ -87,8 +87,9 @@ function nodeUpScript(): string {
 ${bootEnvLoader}
 load_boot_env
 config=$(systemctl is-active ely-agent-config.service 2>/dev/null)
+storage=$(systemctl is-active ely-storage.service 2>/dev/null)
 ip=$(ip -4 -o addr show scope global 2>/dev/null | awk '{print $4}' | head -n 1)
-line="${NODE_UP_MARKER} hostname=\${ELY_HOSTNAME:-unknown} role=\${ELY_ROLE:-unknown} image=\${ELY_IMAGE:-unknown} ip=\${ip:-none} agent-config=\${config:-unknown} system-hostname=$(hostname)"
+line="${NODE_UP_MARKER} hostname=\${ELY_HOSTNAME:-unknown} role=\${ELY_ROLE:-unknown} image=\${ELY_IMAGE:-unknown} ip=\${ip:-none} agent-config=\${config:-unknown} storage=\${storage:-unknown} system-hostname=$(hostname)"
 echo "$line"
 echo "$line" > /dev/kmsg 2>/dev/null || true
 echo "$line" > /dev/console 2>/dev/null || true
@@ -241,7 +242,7 @@ WantedBy=multi-user.target
 const nodeUpUnit = `[Unit]
 Description=Ely: report this node up on the console
 Wants=network-online.target
-After=network-online.target ely-agent-config.service
+After=network-online.target ely-agent-config.service ely-storage.service
 
 [Service]
 Type=oneshot

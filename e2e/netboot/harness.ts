@@ -130,6 +130,8 @@ export interface BootOptions {
   readonly timeoutSeconds?: number;
   /** How often the serial log is read (a line's time is at most this late). Default: 500 ms. */
   readonly pollMs?: number;
+  /** Extra virtio disks of the guest (e.g. a scratch disk, by the serial the inventory names). Default: none. */
+  readonly disks?: QemuOptions["disks"];
   readonly log?: (line: string) => void;
 }
 
@@ -255,6 +257,7 @@ export async function bootNetboot(prepared: PreparedNetboot, options: BootOption
     qemu = startQemu({
       ...prepared.qemu,
       forwards: [{ guestAddress: prepared.utilAddress, guestPort: prepared.utilHttpPort, hostPort: server.port }],
+      disks: options.disks,
       serialLog,
     });
     const timeoutMs = (options.timeoutSeconds ?? Number(process.env.ELY_NETBOOT_TIMEOUT_S ?? 1500)) * 1000;
