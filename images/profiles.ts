@@ -98,10 +98,12 @@ export const INITRD_MODULES: Readonly<Record<ImageArch, readonly string[]>> = {
 };
 
 /**
- * What the scratch disk needs (virtio and NVMe disks, ext4): kept in an image that keeps only
- * the initrd's modules (the test profile), so the netboot test can format a virtual disk.
+ * What the scratch disk needs (virtio and NVMe disks, ext4, and the crc32c that ext4's metadata
+ * checksums load through the crypto API, not modules.dep: without it mount fails "Cannot load
+ * crc32c driver"): kept in an image that keeps only the initrd's modules (the test profile), so
+ * the netboot test can format a virtual disk.
  */
-export const STORAGE_MODULES = ["virtio_blk", "nvme", "ext4"];
+export const STORAGE_MODULES = ["virtio_blk", "nvme", "ext4", "crc32c_generic"];
 
 /** Module directories (under /lib/modules/<version>/kernel) no node uses: wireless, sound, graphics, media. */
 export const PRUNED_MODULE_DIRS = [
