@@ -64,6 +64,9 @@ describe("netboot test harness", () => {
     fs.writeFileSync(path.join(root, "boot/releases/r1/ipxe/00-1e-06-45-28-5c.ipxe"), "#!ipxe\necho w1\n");
     fs.writeFileSync(path.join(root, "boot/releases/r1/ipxe/unknown.ipxe"), "#!ipxe\necho not in the Ely inventory\n");
     fs.writeFileSync(path.join(root, "boot/releases/r1/config/w1/consul.json"), "{}");
+    // A storage unit whose name has systemd's escaping (the node's script asks for "\\" as %5C).
+    fs.mkdirSync(path.join(root, "boot/releases/r1/config/w1/storage"));
+    fs.writeFileSync(path.join(root, "boot/releases/r1/config/w1/storage/mnt-nfs\\x2ddata.mount"), "[Mount]\n");
     fs.symlinkSync("releases/r1", path.join(root, "boot/current"));
     const server = await startUtilNginx(path.join(root, "boot/current/nginx.conf"), port, stateDir);
     try {
@@ -72,6 +75,7 @@ describe("netboot test harness", () => {
       expect((await get(server.port, "/ipxe/aa-bb-cc-dd-ee-ff.ipxe")).body).toContain("not in the Ely inventory");
       expect(await get(server.port, "/config/w1/consul.json")).toEqual({ status: 200, body: "{}" });
       expect((await get(server.port, "/config/w9/consul.json")).status).toBe(404);
+      expect(await get(server.port, "/config/w1/storage/mnt-nfs%5Cx2ddata.mount")).toEqual({ status: 200, body: "[Mount]\n" });
       expect((await get(server.port, "/../../etc/passwd")).status).toBe(400);
       expect((await get(server.port, "/nginx.conf")).status).toBe(404);
     } finally {
@@ -84,6 +88,7 @@ describe("netboot test harness", () => {
       "/ipxe/aa-bb-cc-dd-ee-ff.ipxe",
       "/config/w1/consul.json",
       "/config/w9/consul.json",
+      "/config/w1/storage/mnt-nfs%5Cx2ddata.mount",
       "-", // "/../../etc/passwd": nginx answers 400 before parsing a URI it logs
       "/nginx.conf",
     ]);
