@@ -112,13 +112,28 @@ describe("storage rules", () => {
   test("an NFS-backed volume needs an export of the util node covering its path", () => {
     const m = messages((i) => {
       i.nodes[4].hostVolumes = [{ name: "data", path: "/srv/data", backing: "nfs" }];
-      i.nodes[0].nfsExports = [{ path: "/opt/nfs", clients: ["10.25.89.22"] }];
+      i.nodes[0].nfsExports = [{ path: "/opt/nfs", clients: ["10.25.89.22", "10.25.89.23"] }];
       i.nodes[5].hostVolumes = [{ name: "data", path: "/data", backing: "nfs" }];
     });
     expect(m).toEqual([
-      'error: node w1, field nodes[4].hostVolumes[0].path: received "/srv/data" for NFS-backed volume "data", expected a path under an NFS mount point of this node: none: no util node export includes this node\'s address',
+      'error: node w1, field nodes[4].hostVolumes[0].path: received "/srv/data" for NFS-backed volume "data", expected a path under an NFS mount point of this node: none: no export of the util node includes this node\'s address',
       'error: node w2, field nodes[5].hostVolumes[0].path: received "/data" for NFS-backed volume "data", expected a path under an NFS mount point of this node: /mnt/nfs (util:/opt/nfs)',
     ]);
+  });
+
+  test("a volume under the NFS mount point on a node the export does not admit, or on a server", () => {
+    const m = messages((i) => {
+      i.nodes[0].nfsExports = [{ path: "/opt/nfs", clients: ["10.25.89.22", "10.25.89.23"] }];
+      i.nodes[1].hostVolumes = [{ name: "m1-data", path: "/mnt/nfs/m1" }];
+    });
+    expect(m).toEqual([
+      'error: node m1, field nodes[1].hostVolumes[0].path: received "/mnt/nfs/m1" for NFS-backed volume "m1-data", expected a path under an NFS mount point of this node: none: only clients mount the util node\'s exports',
+      ...["traefik", "gitea", "registry", "prometheus"].map(
+        (v, j) => `error: node w1, field nodes[4].hostVolumes[${j + 1}].path: received "/mnt/nfs/${v}" for NFS-backed volume "${v === "traefik" ? "traefik-acme" : `${v}-data`}", expected a path under an NFS mount point of this node: none: no export of the util node includes this node's address`,
+      ),
+    ]);
+    // A node whose address is outside the subnet gets that error only, not one per volume.
+    expect(messages((i) => (i.nodes[5].ip = "10.0.0.1")).filter((x) => x.includes("NFS"))).toEqual([]);
   });
 
   test("a scratch-backed volume needs a scratch disk mounted above its path", () => {

@@ -88,7 +88,8 @@ export function scratchDisksOf(node: InventoryNode): Array<Disk & { scratchMount
 /** What holds a host volume's data: its `backing`, else derived from its path (see hostVolumeSchema). */
 export function volumeBackingOf(inventory: Inventory, node: InventoryNode, volume: HostVolume): VolumeBacking {
   if (volume.backing) return volume.backing;
-  if (nfsMountsOf(inventory, node).some((e) => isUnder(volume.path, e.mountPoint))) return "nfs";
+  // Under an export's mount point means NFS, whether or not this node may mount it (a rule checks that).
+  if (nfsExportsOf(inventory).some((e) => isUnder(volume.path, e.mountPoint))) return "nfs";
   if (scratchDisksOf(node).some((d) => isUnder(volume.path, d.scratchMountPoint))) return "scratch";
   return bootModeOf(node) === "netboot" ? "ram" : "local";
 }
@@ -148,14 +149,18 @@ export function validateStorage(inventory: Inventory): Problem[] {
     });
 
     const mounts = nfsMountsOf(inventory, node);
+    // An address outside the subnet is the address rule's error: not repeated for each of its volumes.
+    const addressInSubnet = clientsCover([inventory.network.subnet], node.ip);
     node.hostVolumes.forEach((volume, j) => {
       const field = `${at}.hostVolumes[${j}]`;
       if (!checkPath(`${field}.path`, volume.path, subject)) return;
-      if (volume.backing === "nfs" && !mounts.some((e) => isUnder(volume.path, e.mountPoint))) {
+      const onNfs = volumeBackingOf(inventory, node, volume) === "nfs";
+      if (onNfs && addressInSubnet && !mounts.some((e) => isUnder(volume.path, e.mountPoint))) {
         const offered = mounts.map((e) => `${e.mountPoint} (${e.server.hostname}:${e.path})`).join(", ");
+        const why = node.role === "client" ? "no export of the util node includes this node's address" : "only clients mount the util node's exports";
         error(
           `${field}.path`,
-          `received ${shown(volume.path)} for NFS-backed volume ${shown(volume.name)}, expected a path under an NFS mount point of this node: ${offered || "none: no util node export includes this node's address"}`,
+          `received ${shown(volume.path)} for NFS-backed volume ${shown(volume.name)}, expected a path under an NFS mount point of this node: ${offered || `none: ${why}`}`,
           subject,
         );
       }
