@@ -80,6 +80,8 @@ const REQUIRED_TOOLS: Array<[string, string]> = [
   ["cpio", "cpio"],
   ["xz", "xz-utils"],
   ["nginx", "nginx"],
+  ["mkfs.ext4", "e2fsprogs"],
+  ["debugfs", "e2fsprogs"],
 ];
 
 /** Fails with one message naming every missing tool and the packages to install. */
@@ -322,10 +324,9 @@ export async function bootNetboot(prepared: PreparedNetboot, options: BootOption
   };
 }
 
-export async function runNetbootE2e(options: NetbootE2eOptions = {}): Promise<NetbootE2eReport> {
-  const prepared = await prepareNetboot(options);
-  const boot = await bootNetboot(prepared, { timeoutSeconds: options.bootTimeoutSeconds, log: options.log });
-  const report: NetbootE2eReport = {
+/** The report of one boot of a prepared node. */
+export function reportOf(prepared: PreparedNetboot, boot: NetbootBootResult): NetbootE2eReport {
+  return {
     ok: boot.ok,
     hostname: prepared.hostname,
     mac: prepared.mac,
@@ -337,6 +338,12 @@ export async function runNetbootE2e(options: NetbootE2eOptions = {}): Promise<Ne
     timings: { ...prepared.timings, ...boot.timings },
     httpRequests: boot.httpRequests,
   };
+}
+
+export async function runNetbootE2e(options: NetbootE2eOptions = {}): Promise<NetbootE2eReport> {
+  const prepared = await prepareNetboot(options);
+  const boot = await bootNetboot(prepared, { timeoutSeconds: options.bootTimeoutSeconds, log: options.log });
+  const report = reportOf(prepared, boot);
   if (report.ok && !options.workDir && !process.env.ELY_NETBOOT_KEEP) fs.rmSync(prepared.work, { recursive: true, force: true });
   return report;
 }

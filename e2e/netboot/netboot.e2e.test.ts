@@ -11,7 +11,7 @@ import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
 import { DEFAULT_INVENTORY, parseInventory } from "../../nodes";
-import { bootNetboot, formatReport, prepareNetboot } from "./harness";
+import { bootNetboot, formatReport, prepareNetboot, reportOf } from "./harness";
 
 const SCRATCH_SERIAL = "ELY-E2E-SCRATCH";
 
@@ -38,9 +38,7 @@ test("a netbooted node boots its image through iPXE (served by nginx), formats i
   usedDisk(disk);
   expect(execFileSync("debugfs", ["-R", "ls -l /", disk], { encoding: "utf8", stdio: ["ignore", "pipe", "ignore"] })).toContain("left-over");
   const boot = await bootNetboot(prepared, { disks: [{ file: disk, serial: SCRATCH_SERIAL }] });
-  process.stderr.write(
-    formatReport({ ok: boot.ok, hostname: prepared.hostname, mac: prepared.mac, buildId: prepared.buildId, markerLine: boot.markerLine, failure: boot.failure, serialLog: boot.serialLog, serialTail: boot.serialTail, timings: { ...prepared.timings, ...boot.timings }, httpRequests: boot.httpRequests }) + "\n",
-  );
+  process.stderr.write(formatReport(reportOf(prepared, boot)) + "\n");
   if (!boot.ok) throw new Error(`${boot.failure}\nlast serial lines:\n${boot.serialTail}`);
   expect(boot.markerLine).toContain(`hostname=${prepared.hostname}`);
   expect(boot.markerLine).toContain(`system-hostname=${prepared.hostname}`);
