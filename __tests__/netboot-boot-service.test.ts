@@ -11,11 +11,13 @@ import {
   renderBootFiles,
   renderChainScript,
   renderDnsmasqConf,
+  renderNginxConf,
   renderNodeScript,
   renderUnknownScript,
 } from "../constructs/boot-service";
 import { netbootStack } from "../e2e/netboot/netboot-stack";
 import { requires } from "./helpers/requires";
+import { nginxConfigTest, nginxMissing } from "../e2e/netboot/util-nginx";
 
 const entries: BootEntry[] = [
   { hostname: "w1", mac: "00:1e:06:45:28:5c", role: "client", arch: "amd64", imageKey: "client-amd64", buildId: "0123456789abcdef", channel: "latest" },
@@ -140,6 +142,7 @@ describe("iPXE scripts", () => {
     expect(files).toEqual([
       "activate.sh",
       "dnsmasq.conf",
+      "exports",
       "ipxe/00-1e-06-45-20-02.ipxe",
       "ipxe/00-1e-06-45-28-5c.ipxe",
       "ipxe/dc-a6-32-55-33-40.ipxe",
@@ -151,6 +154,49 @@ describe("iPXE scripts", () => {
       "tftp/ely.ipxe",
       "tftp/unknown.ipxe",
     ]);
+  });
+
+  const nginxTest = requires("nginx", nginxMissing()).test;
+  nginxTest("nginx -t accepts the generated nginx.conf of the default inventory", () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "ely-nginx-"));
+    try {
+      // As on the util node (pid in /run: root only), then with a state directory (any user).
+      const { netboot } = netbootStack();
+      const production = path.join(dir, "nginx.conf");
+      fs.writeFileSync(production, netboot.bootService!.files.get("nginx.conf")!);
+      if (process.getuid?.() === 0) expect(nginxConfigTest(production)).toEqual({ ok: true, output: "" });
+      const local = path.join(dir, "nginx-local.conf");
+      fs.writeFileSync(local, renderNginxConf(bootConfigOf({ ...config, entries, httpListen: "127.0.0.1:18080", httpStateDir: dir })));
+      expect(nginxConfigTest(local)).toEqual({ ok: true, output: "" });
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  nginxTest("nginx -t rejects a broken file (the check is real): a syslog tag with a hyphen", () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "ely-nginx-"));
+    try {
+      const file = path.join(dir, "nginx.conf");
+      fs.writeFileSync(file, renderNginxConf(bootConfigOf({ ...config, entries, httpStateDir: dir })).replace(`${dir}/access.log`, "syslog:server=unix:/dev/log,tag=ely-http"));
+      const result = nginxConfigTest(file);
+      expect(result.ok).toBe(false);
+      expect(result.output).toContain('syslog "tag" only allows alphanumeric characters and underscore');
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  test("nginx: listens on the HTTP port everywhere by default; logs to syslog, tag ely_http", () => {
+    const nginx = renderNginxConf(config);
+    expect(nginx).toContain("listen 8080;");
+    expect(nginx).toContain("access_log syslog:server=unix:/dev/log,tag=ely_http ely;");
+    expect(nginx).toContain("pid /run/ely-http.pid;");
+    expect(nginx).not.toContain("_temp_path");
+    const local = renderNginxConf(bootConfigOf({ ...config, entries, httpListen: "127.0.0.1:18080", httpStateDir: "/tmp/x/" }));
+    expect(local).toContain("listen 127.0.0.1:18080;");
+    expect(local).toContain("access_log /tmp/x/access.log ely;");
+    expect(local).toContain("pid /tmp/x/nginx.pid;");
+    expect(local).toContain("client_body_temp_path /tmp/x/client_body_temp;");
   });
 
   test("nginx serves unknown MACs the not-in-inventory script", () => {

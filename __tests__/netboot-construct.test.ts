@@ -117,6 +117,16 @@ describe("Netboot", () => {
     ]);
   });
 
+  test("the HTTP server's listen address and state directory cannot inject nginx directives", () => {
+    const stack = netbootStack({ props: { httpListen: "8080; include /etc/passwd", httpStateDir: "/tmp/x y" } });
+    const bootErrors = stack.netboot.bootService!.node.validate();
+    expect(bootErrors).toEqual([
+      'boot service: field httpListen: received "8080; include /etc/passwd", expected a port or address:port (8080, 127.0.0.1:18080)',
+      'boot service: field httpStateDir: received "/tmp/x y", expected an absolute path of letters, digits, ".", "_", "-" and "/"',
+    ]);
+    expect(netbootStack({ props: { httpListen: "127.0.0.1:18080", httpStateDir: "/tmp/ely-x/nginx" } }).netboot.bootService!.node.validate()).toEqual([]);
+  });
+
   test("extra packages for an image no node boots are an error", () => {
     const stack = netbootStack({ props: { extraPackages: { "server-arm64": ["htop"] } } });
     expect(errorsOf(stack)).toEqual(["netboot: field extraPackages.server-arm64: received packages for an image no netbooted node boots, expected one of client-amd64"]);

@@ -244,6 +244,43 @@ describe("placement checks at synth", () => {
     ]);
   });
 
+  test("a stateful job whose host volume is in RAM names the job, the volume and each node", () => {
+    const ramScratch = errorsWith([jobDef("db", { ...small, stateful: true, volumes: [{ kind: "host", source: "scratch", destination: "/data" }] })]);
+    expect(ramScratch).toEqual(
+      ["w1", "w2", "w3"].map(
+        (n) =>
+          `job db, field volumes[0].source: host volume "scratch" on node ${n} (/mnt/scratch) is on RAM, lost at every reboot, expected "nfs" or "local" storage: job db is stateful and its data must survive a reboot`,
+      ),
+    );
+    // The same volume is fine for a job that keeps nothing.
+    expect(errorsWith([jobDef("cache", { ...small, volumes: [{ kind: "host", source: "scratch", destination: "/data" }] })])).toEqual([]);
+  });
+
+  test("a stateful job on a scratch disk (reformatted at every boot) is refused on that node only", () => {
+    const inventory = inventoryWith((i) => {
+      i.nodes[4].hardware.disks = [{ device: "nvme0n1", sizeGb: 1000, kind: "nvme", serial: "S1", scratchMountPoint: "/mnt/scratch" }];
+      for (const n of i.nodes.slice(4)) n.hostVolumes = [...n.hostVolumes.filter((v: { name: string }) => v.name !== "gitea-data"), { name: "gitea-data", path: "/mnt/scratch/gitea" }];
+      i.nodes[5].hostVolumes.find((v: { name: string }) => v.name === "gitea-data").path = "/mnt/nfs/gitea";
+      i.nodes[6].hostVolumes.find((v: { name: string }) => v.name === "gitea-data").path = "/mnt/nfs/gitea";
+    });
+    const gitea = ALL_JOBS.find((j) => j.id === "gitea")!;
+    expect(errorsWith([gitea], inventory)).toEqual([
+      'job gitea, field volumes[0].source: host volume "gitea-data" on node w1 (/mnt/scratch/gitea) is on the scratch disk, reformatted at every boot, expected "nfs" or "local" storage: job gitea is stateful and its data must survive a reboot',
+    ]);
+  });
+
+  test("the seed's stateful jobs are marked so, and their volumes are on NFS in the default cluster", () => {
+    const stateful = ALL_JOBS.filter((j) => j.props(defaultInventory()).stateful).map((j) => j.id);
+    expect(stateful).toEqual(["traefik", "gitea", "registry", "prometheus"]);
+  });
+
+  test("an NFS volume outside the util node's exports", () => {
+    expect(errorsWith([jobDef("a", { ...small, volumes: [{ kind: "nfs", path: "/srv/other", destination: "/data" }] })])).toEqual([
+      'job a, field volumes[0].path: received "/srv/other", expected a path under an NFS export of the util node (/opt/nfs)',
+    ]);
+    expect(errorsWith([jobDef("b", { ...small, volumes: [{ kind: "nfs", path: "/opt/nfs/b", destination: "/data" }] })])).toEqual([]);
+  });
+
   test("a driver no client offers", () => {
     expect(errorsWith([jobDef("a", { driver: "raw_exec", command: "/bin/true" })])).toEqual([
       'job a, field driver: received "raw_exec", expected a driver some client offers (docker, exec)',

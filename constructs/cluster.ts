@@ -1,6 +1,6 @@
 import { Annotations } from "cdktf";
 import { Construct } from "constructs";
-import { formatProblem, inCanonicalOrder, Inventory, inventorySchema, schemaProblems, validateInventory } from "../nodes";
+import { bootModeOf, formatProblem, inCanonicalOrder, Inventory, inventorySchema, schemaProblems, validateInventory } from "../nodes";
 import { AgentConfigBundle } from "./agent-config-bundle";
 import { ClusterMetadata } from "./cluster-metadata";
 import { ClusterNode } from "./cluster-node";
@@ -12,6 +12,7 @@ import { NomadAcl } from "./nomad-acl";
 import { NomadClients } from "./nomad-clients";
 import { NomadScheduler } from "./nomad-scheduler";
 import { NomadServers } from "./nomad-servers";
+import { renderNodeStorage } from "./node-storage";
 
 export interface ClusterProps {
   /** The effective inventory (see nodes/schema.ts); validated when the app synthesizes. */
@@ -64,7 +65,7 @@ export class Cluster extends Construct {
     this.consulClients = new ConsulClients(this, "consul-clients", { inventory, nodes: all.filter((n) => n.role !== "server") });
     this.nomadServers = new NomadServers(this, "nomad-servers", { inventory, nodes: servers });
     this.nomadClients = new NomadClients(this, "nomad-clients", { inventory, nodes: this.clients });
-    this.agentConfigs = new AgentConfigBundle(this, "agent-configs", { nodes: all });
+    this.agentConfigs = new AgentConfigBundle(this, "agent-configs", { nodes: all, extraFiles: netbootStorageFiles(inventory) });
 
     if (inventory.security.acl) {
       this.consulAcl = new ConsulAcl(this, "consul-acl", { datacenter: inventory.datacenter, nodes: all });
@@ -98,4 +99,14 @@ export class Cluster extends Construct {
     }
     return errors;
   }
+}
+
+/** Each netbooted node's storage units (see node-storage.ts), by "<hostname>/<file>", served with its agent files. */
+function netbootStorageFiles(inventory: Inventory): Map<string, string> {
+  const files = new Map<string, string>();
+  for (const node of inventory.nodes) {
+    if (bootModeOf(node) !== "netboot") continue;
+    for (const [file, text] of renderNodeStorage(inventory, node)) files.set(`${node.hostname}/${file}`, text);
+  }
+  return files;
 }

@@ -8,6 +8,7 @@ import { BootPublish } from "./boot-publish";
 import { Cluster } from "./cluster";
 import { ClusterNode } from "./cluster-node";
 import { ImagePublish } from "./image-publish";
+import { nfsExportEntries } from "./nfs-exports";
 import { NodeImage, projectProgram } from "./node-image";
 
 /** The channel every node follows unless its inventory entry names another (`imageChannel`). */
@@ -34,6 +35,10 @@ export interface NetbootProps {
   readonly publishTarget?: string;
   /** Port of the util node's HTTP server. Default: 8080. */
   readonly httpPort?: number;
+  /** What the util node's nginx listens on. Default: see BootServiceProps.httpListen (httpPort on every address). */
+  readonly httpListen?: string;
+  /** Directory for nginx's run-time files. Default: see BootServiceProps.httpStateDir (system paths, syslog). */
+  readonly httpStateDir?: string;
   /** Extra kernel arguments of every node. Default: BootServiceProps.kernelArgs's default (tty0 and ttyS0 consoles). */
   readonly kernelArgs?: readonly string[];
   /**
@@ -199,10 +204,13 @@ export class Netboot extends Construct {
         subnetCidr: inventory.network.subnet,
         serverAddresses: cluster.servers.map((s) => s.ip),
         httpPort: props.httpPort ?? DEFAULT_HTTP_PORT,
+        httpListen: props.httpListen,
+        httpStateDir: props.httpStateDir,
         remoteRoot,
         domain: inventory.network.internalDomain,
         kernelArgs: props.kernelArgs,
         dhcpInterface: props.dhcpInterface,
+        nfsExports: nfsExportEntries(inventory),
         ipxeArm64EfiPath: props.ipxeArm64EfiPath,
       });
       this.bootPublish = new BootPublish(this, "boot-publish", {

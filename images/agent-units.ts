@@ -12,11 +12,14 @@ export interface AgentUnitOptions {
   readonly managedBy: string;
   /** Units the agent wants and starts after, besides network-online.target. Default: none. */
   readonly after?: readonly string[];
+  /** Units the agent needs: it does not start when one of them failed (and starts after them). Default: none. */
+  readonly requires?: readonly string[];
 }
 
-function ordering(after: readonly string[] = []): string {
-  const units = ["network-online.target", ...after].join(" ");
-  return `Wants=${units}\nAfter=${units}`;
+function ordering(after: readonly string[] = [], requires: readonly string[] = []): string {
+  const wants = ["network-online.target", ...after].join(" ");
+  const ordered = ["network-online.target", ...after, ...requires].join(" ");
+  return `Wants=${wants}\n${requires.length ? `Requires=${requires.join(" ")}\n` : ""}After=${ordered}`;
 }
 
 export function consulUnit(options: AgentUnitOptions): string {
@@ -24,7 +27,7 @@ export function consulUnit(options: AgentUnitOptions): string {
 [Unit]
 Description=Consul agent
 Documentation=https://developer.hashicorp.com/consul/docs
-${ordering(options.after)}
+${ordering(options.after, options.requires)}
 ConditionPathExists=${AGENT_BIN_DIR}/consul
 ConditionFileNotEmpty=${CONSUL_CONFIG_DIR}/${CONSUL_CONFIG_FILE}
 
@@ -51,7 +54,7 @@ export function nomadUnit(options: AgentUnitOptions): string {
 [Unit]
 Description=Nomad agent
 Documentation=https://developer.hashicorp.com/nomad/docs
-${ordering(options.after)}
+${ordering(options.after, options.requires)}
 ConditionPathExists=${AGENT_BIN_DIR}/nomad
 ConditionFileNotEmpty=${NOMAD_CONFIG_DIR}/${NOMAD_CONFIG_FILE}
 

@@ -8,6 +8,12 @@
  */
 import { InventoryInput } from "./schema";
 
+/**
+ * The ODROID H2's NVMe is the seed's scratch disk, reformatted at every boot. Its serials are not
+ * on record: to have it formatted and mounted at /mnt/scratch, give each worker's disk its
+ * `serial` (or `byId`) and `scratchMountPoint: "/mnt/scratch"`. Until then the workers' scratch
+ * volume is in RAM (backing "ram"), which no stateful job may use.
+ */
 const odroidH2 = {
   model: "ODROID H2",
   cores: 4,
@@ -65,6 +71,8 @@ export const DEFAULT_INVENTORY: InventoryInput = {
         memoryMb: 1024,
         disks: [{ device: "mmcblk0", sizeGb: 16, kind: "sd" }],
       },
+      // The seed's shared storage: every worker mounts it at /mnt/nfs (the default mount point).
+      nfsExports: [{ path: "/opt/nfs" }],
     },
     { hostname: "m1", role: "server", arch: "arm64", ip: "10.25.89.10", mac: "dc:a6:32:55:33:40", hardware: raspberryPi4 },
     { hostname: "m2", role: "server", arch: "arm64", ip: "10.25.89.20", hardware: raspberryPi4 },

@@ -10,7 +10,7 @@ import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
 
-export type Requirement = "root" | "dnsmasq" | "rsync" | "agents";
+export type Requirement = "root" | "dnsmasq" | "rsync" | "agents" | "nginx" | "ganesha";
 
 /**
  * Where the consul and nomad binaries e2e/tools/build-tools.sh builds are: ELY_TEST_AGENT_BIN_DIR,
@@ -33,6 +33,12 @@ export function missing(requirement: Requirement, env: NodeJS.ProcessEnv = proce
       return onPath("dnsmasq", env);
     case "rsync":
       return onPath("rsync", env);
+    case "nginx":
+      return spawnSync("nginx", ["-v"], { env }).status === 0 ? undefined : "nginx is not on PATH (apt-get install nginx)";
+    case "ganesha":
+      return spawnSync("sh", ["-c", "command -v ganesha.nfsd && command -v nfs-cp"], { env }).status === 0
+        ? undefined
+        : "ganesha.nfsd or nfs-cp is not on PATH (apt-get install nfs-ganesha nfs-ganesha-vfs libnfs-utils)";
     case "agents": {
       const dir = testAgentBinDir(env);
       const absent = ["consul", "nomad"].filter((b) => !fs.existsSync(path.join(dir, b)));
