@@ -1,4 +1,4 @@
-import { CONSUL_CONFIG_FILE, NOMAD_CONFIG_FILE } from "../constructs";
+import { CONSUL_CONFIG_FILE, NOMAD_CONFIG_FILE } from "../nodes";
 import { inventoryWith } from "./helpers/inventory";
 import { stackOf } from "./helpers/synth";
 

@@ -2,7 +2,7 @@ import { spawnSync } from "child_process";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
-import { renderNodeStorage, systemdEscapePath } from "../constructs/node-storage";
+import { renderNodeStorage, systemdEscapePath } from "../nodes/node-storage";
 import { netbootStack } from "../e2e/netboot/netboot-stack";
 import { rootfsFiles } from "../images/rootfs-files";
 import { Inventory } from "../nodes";

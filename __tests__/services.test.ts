@@ -1,8 +1,8 @@
 import { CnameRecord } from "@cdktf/provider-dns/lib/cname-record";
 import { DnsProvider } from "@cdktf/provider-dns/lib/provider";
 import { Job } from "@cdktf/provider-nomad/lib/job";
-import { ElyStack, escapeTerraformTemplate, NomadServiceProps } from "../constructs";
-import { ALL_JOBS, JobDefinition, scrapeConfig } from "../jobs";
+import { ElyStack, escapeTerraformTemplate } from "../constructs";
+import { ALL_JOBS, JobDefinition, NomadServiceProps, scrapeConfig } from "../jobs";
 import { Inventory } from "../nodes";
 import { defaultInventory, inventoryWith } from "./helpers/inventory";
 import { stackOf, synthOf, testApp, validationErrorsOf } from "./helpers/synth";

@@ -12,7 +12,7 @@ import { NomadAcl } from "./nomad-acl";
 import { NomadClients } from "./nomad-clients";
 import { NomadScheduler } from "./nomad-scheduler";
 import { NomadServers } from "./nomad-servers";
-import { renderNodeStorage } from "./node-storage";
+import { renderNodeStorage } from "../nodes/node-storage";
 
 export interface ClusterProps {
   /** The effective inventory (see nodes/schema.ts); validated when the app synthesizes. */

@@ -3,7 +3,7 @@
  * Servers and clients share the base; ConsulServers and ConsulClients add their part.
  */
 import { Inventory, InventoryNode, serversOf, CONSUL_HTTP_PORT, CONSUL_HTTPS_PORT } from "../nodes";
-import { CONSUL_DATA_DIR, tlsFilesOf } from "./agent-paths";
+import { CONSUL_DATA_DIR, tlsFilesOf } from "../nodes/agent-paths";
 
 export type AgentConfig = Record<string, unknown>;
 

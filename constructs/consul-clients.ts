@@ -1,6 +1,6 @@
 import { Construct } from "constructs";
 import { Inventory } from "../nodes";
-import { CONSUL_CONFIG_FILE } from "./agent-paths";
+import { CONSUL_CONFIG_FILE } from "../nodes/agent-paths";
 import { ClusterNode } from "./cluster-node";
 import { consulBaseConfig } from "./consul-agent-config";
 

@@ -1,4 +1,3 @@
-export * from "./agent-paths";
 export * from "./agent-config-bundle";
 export * from "./cluster";
 export * from "./cluster-outputs";
@@ -17,12 +16,10 @@ export * from "./nomad-clients";
 export * from "./nomad-scheduler";
 export * from "./nomad-servers";
 export * from "./state-backend";
-export * from "./dns-zones";
 export * from "./ingress-tags";
 export * from "./namecheap";
 export * from "./nomad-job-json";
 export * from "./nomad-service";
-export * from "./nomad-service-props";
 export * from "./public-dns";
 export * from "./service-placement";
 export * from "./services";

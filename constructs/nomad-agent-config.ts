@@ -3,7 +3,7 @@
  * NomadServers and NomadClients add their block to this base.
  */
 import { CONSUL_HTTP_PORT, Inventory, InventoryNode } from "../nodes";
-import { NOMAD_DATA_DIR, tlsFilesOf } from "./agent-paths";
+import { NOMAD_DATA_DIR, tlsFilesOf } from "../nodes/agent-paths";
 import { AgentConfig } from "./consul-agent-config";
 
 export function nomadBaseConfig(inventory: Inventory, node: InventoryNode): AgentConfig {

@@ -1,6 +1,6 @@
 import { Construct } from "constructs";
 import { Inventory } from "../nodes";
-import { NOMAD_CONFIG_FILE } from "./agent-paths";
+import { NOMAD_CONFIG_FILE } from "../nodes/agent-paths";
 import { ClusterNode } from "./cluster-node";
 import { nomadBaseConfig } from "./nomad-agent-config";
 

@@ -4,10 +4,10 @@ import { Resource } from "@cdktf/provider-null/lib/resource";
 import { AgentSource, agentSourceFromEnv, formatAgentSource } from "../images/agents";
 import { Inventory, InventoryNode } from "../nodes";
 import { AgentConfigBundle } from "./agent-config-bundle";
-import { CONSUL_CONFIG_FILE, NOMAD_CONFIG_FILE } from "./agent-paths";
+import { CONSUL_CONFIG_FILE, NOMAD_CONFIG_FILE } from "../nodes/agent-paths";
 import { ClusterNode } from "./cluster-node";
 import { projectProgram } from "./node-image";
-import { SSH_UNATTENDED_OPTIONS, withSshTimeouts } from "./network-timeouts";
+import { SSH_UNATTENDED_OPTIONS, withSshTimeouts } from "../nodes/network-timeouts";
 import { agentsHash, SecretFeatures, sha256, SSH_LAYOUT_VERSION, unitOf } from "./ssh-node-layout";
 
 /** Default ssh user and port of a node managed over ssh (the inventory's `ssh` field overrides them). */

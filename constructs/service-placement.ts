@@ -8,7 +8,7 @@
 import { capacityOf, clientsOf, Inventory, InventoryNode, isUnder, nfsExportsOf, nodeClassOf, PERSISTENT_BACKINGS, VolumeBacking, volumeBackingOf } from "../nodes";
 import { hardwareMeta } from "./nomad-clients";
 import { NomadService } from "./nomad-service";
-import { PlacementConstraint } from "./nomad-service-props";
+import { PlacementConstraint } from "../jobs/service-props";
 
 /** Value of a Nomad interpolation target on a node, or undefined when the inventory does not know it. */
 function attributeOf(node: InventoryNode, inventory: Inventory, attribute: string): string | undefined {

@@ -3,7 +3,7 @@
  * (netbooted images and servers updated over ssh): Consul with Type=notify as its own
  * user, Nomad leaving gracefully on SIGINT (the seed's KillSignal), both restarted on failure.
  */
-import { CONSUL_CONFIG_DIR, CONSUL_CONFIG_FILE, NOMAD_CONFIG_DIR, NOMAD_CONFIG_FILE } from "../constructs/agent-paths";
+import { CONSUL_CONFIG_DIR, CONSUL_CONFIG_FILE, NOMAD_CONFIG_DIR, NOMAD_CONFIG_FILE } from "../nodes/agent-paths";
 
 export const AGENT_BIN_DIR = "/usr/local/bin";
 

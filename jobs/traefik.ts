@@ -1,4 +1,4 @@
-import { CERT_RESOLVER, INGRESS_ENTRYPOINT } from "../constructs/ingress-tags";
+import { CERT_RESOLVER, INGRESS_ENTRYPOINT } from "./ingress";
 import { consulEndpoint } from "../nodes";
 import { JobDefinition, jobSecret } from "./job-definition";
 

@@ -5,3 +5,7 @@ export * from "./storage";
 export * from "./validate";
 export * from "./load";
 export * from "./default-inventory";
+export * from "./agent-paths";
+export * from "./dns-zones";
+export * from "./network-timeouts";
+export * from "./node-storage";

@@ -9,9 +9,10 @@ import * as os from "os";
 import * as path from "path";
 import { App } from "cdktf";
 import execa from "execa";
-import { ElyStack, SECRETS_FILE } from "../../constructs";
-import { DEFAULT_INVENTORY, parseInventory } from "../../nodes";
+import { ElyStack } from "../../constructs";
+import { DEFAULT_INVENTORY, parseInventory, SECRETS_FILE } from "../../nodes";
 import { onPath } from "../on-path";
+import { ALL_JOBS } from "../../jobs";
 
 const work = fs.mkdtempSync(path.join(os.tmpdir(), "ely-agent-configs-"));
 afterAll(() => fs.rmSync(work, { recursive: true, force: true }));
@@ -42,7 +43,7 @@ beforeAll(async () => {
   const gossipKey = (await execa("consul", ["keygen"])).stdout.trim();
 
   const inventory = parseInventory({ ...DEFAULT_INVENTORY, security: { secretsDir: path.join(work, "secrets") } }, "default with test secrets");
-  const stack = new ElyStack(new App({ outdir: path.join(work, "out") }), inventory.name, { inventory });
+  const stack = new ElyStack(new App({ outdir: path.join(work, "out") }), inventory.name, { inventory, jobs: ALL_JOBS });
   rendered = [];
   for (const node of stack.cluster.nodes.values()) {
     for (const [file, config] of node.agentConfigs) {

@@ -31,7 +31,7 @@ afterAll(async () => {
 
 function defaultClusterJobs(): Map<string, string> {
   const inventory = parseInventory(DEFAULT_INVENTORY, "default inventory");
-  const stack = new ElyStack(new App({ outdir: path.join(work, "out") }), inventory.name, { inventory });
+  const stack = new ElyStack(new App({ outdir: path.join(work, "out") }), inventory.name, { inventory, jobs: ALL_JOBS });
   return renderedJobs(JSON.parse(Testing.synth(stack)));
 }
 

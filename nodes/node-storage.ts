@@ -9,7 +9,8 @@
  *   - ely-volumes.service: the host volumes' directories, made once their storage is mounted.
  * Units come over plain HTTP like the images: they hold no secret.
  */
-import { Inventory, InventoryNode, nfsMountsOf, scratchDisksOf } from "../nodes";
+import { Inventory, InventoryNode } from "./schema";
+import { nfsMountsOf, scratchDisksOf } from "./storage";
 
 /** Directory of a node's storage files in its configuration (served under /config/<hostname>/). */
 export const STORAGE_DIR = "storage";
