@@ -6,12 +6,9 @@ import { ClusterMetadata } from "./cluster-metadata";
 import { ClusterNode } from "./cluster-node";
 import { ClusterProviders } from "./cluster-providers";
 import { ConsulAcl } from "./consul-acl";
-import { ConsulClients } from "./consul-clients";
-import { ConsulServers } from "./consul-servers";
 import { NomadAcl } from "./nomad-acl";
-import { NomadClients } from "./nomad-clients";
 import { NomadScheduler } from "./nomad-scheduler";
-import { NomadServers } from "./nomad-servers";
+import { addAgentConfigs } from "./role-agent-configs";
 import { renderNodeStorage } from "../nodes/node-storage";
 
 export interface ClusterProps {
@@ -26,7 +23,7 @@ export interface ClusterProps {
  * and the cluster-level Consul and Nomad resources.
  *
  * Construct ids (a public contract: changing one replaces resources):
- * providers, nodes/<hostname>, consul-servers, consul-clients, nomad-servers, nomad-clients,
+ * providers, nodes/<hostname>,
  * agent-configs, consul-acl, metadata, nomad-acl, nomad-scheduler.
  */
 export class Cluster extends Construct {
@@ -35,10 +32,6 @@ export class Cluster extends Construct {
   readonly providers: ClusterProviders;
   /** Every node, by hostname. */
   readonly nodes: ReadonlyMap<string, ClusterNode>;
-  readonly consulServers: ConsulServers;
-  readonly consulClients: ConsulClients;
-  readonly nomadServers: NomadServers;
-  readonly nomadClients: NomadClients;
   readonly agentConfigs: AgentConfigBundle;
   readonly consulAcl?: ConsulAcl;
   readonly nomadAcl?: NomadAcl;
@@ -61,10 +54,8 @@ export class Cluster extends Construct {
     const all = [...nodes.values()];
     const servers = this.servers;
 
-    this.consulServers = new ConsulServers(this, "consul-servers", { inventory, nodes: servers });
-    this.consulClients = new ConsulClients(this, "consul-clients", { inventory, nodes: all.filter((n) => n.role !== "server") });
-    this.nomadServers = new NomadServers(this, "nomad-servers", { inventory, nodes: servers });
-    this.nomadClients = new NomadClients(this, "nomad-clients", { inventory, nodes: this.clients });
+    // Every node's agent files, servers joining each other and clients joining the servers.
+    addAgentConfigs(inventory, all, servers.map((n) => n.spec));
     this.agentConfigs = new AgentConfigBundle(this, "agent-configs", { nodes: all, extraFiles: netbootStorageFiles(inventory) });
 
     if (inventory.security.acl) {

@@ -5,8 +5,7 @@
  * job's volume that would not survive a reboot.
  * Every check indexes by value (port, host, node), so the cost is linear in jobs x clients.
  */
-import { capacityOf, clientsOf, Inventory, InventoryNode, isUnder, nfsExportsOf, nodeClassOf, PERSISTENT_BACKINGS, VolumeBacking, volumeBackingOf } from "../nodes";
-import { hardwareMeta } from "./nomad-clients";
+import { capacityOf, clientsOf, hardwareMeta, Inventory, InventoryNode, isUnder, nfsExportsOf, nodeClassOf, PERSISTENT_BACKINGS, VolumeBacking, volumeBackingOf } from "../nodes";
 import { NomadService } from "./nomad-service";
 import { PlacementConstraint } from "../jobs/service-props";
 

@@ -5,6 +5,8 @@ export const CONSUL_HTTP_PORT = 8500;
 export const CONSUL_HTTPS_PORT = 8501;
 export const NOMAD_HTTP_PORT = 4646;
 export const NOMAD_RPC_PORT = 4647;
+/** Nomad's serf (gossip) port, which servers join each other on. */
+export const NOMAD_SERF_PORT = 4648;
 
 /** Clients netboot (cattle); servers and util are pets managed over ssh until they netboot too. */
 export function bootModeOf(node: InventoryNode): BootMode {
@@ -73,4 +75,19 @@ export function fqdnOf(inventory: Inventory, node: InventoryNode): string {
 export function splitEndpoint(endpoint: string): { scheme: string; host: string } {
   const match = /^([a-z]+):\/\/([^/]+)/i.exec(endpoint);
   return match ? { scheme: match[1].toLowerCase(), host: match[2] } : { scheme: "http", host: endpoint };
+}
+
+/** Nomad client meta derived from the inventory hardware (strings, as Nomad requires). */
+export function hardwareMeta(node: InventoryNode): Record<string, string> {
+  const hw = node.hardware;
+  const meta: Record<string, string> = { arch: node.arch };
+  if (!hw) return meta;
+  meta.model = hw.model;
+  if (hw.cores !== undefined) meta.cores = String(hw.cores);
+  if (hw.memoryMb !== undefined) meta.memory_mb = String(hw.memoryMb);
+  const kinds = [...new Set(hw.disks.map((d) => d.kind))].sort();
+  if (kinds.length > 0) meta.disk_kinds = kinds.join(",");
+  const totalGb = hw.disks.reduce((sum, d) => sum + d.sizeGb, 0);
+  if (totalGb > 0) meta.disk_gb = String(totalGb);
+  return meta;
 }
