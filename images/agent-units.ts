@@ -22,15 +22,20 @@ function ordering(after: readonly string[] = [], requires: readonly string[] = [
   return `Wants=${wants}\n${requires.length ? `Requires=${requires.join(" ")}\n` : ""}After=${ordered}`;
 }
 
-export function consulUnit(options: AgentUnitOptions): string {
+/** The [Unit] section both agents share: what runs them, their ordering, and the files they need. */
+function unitSection(agent: "consul" | "nomad", configFile: string, options: AgentUnitOptions): string {
   return `# ${options.managedBy}
 [Unit]
-Description=Consul agent
-Documentation=https://developer.hashicorp.com/consul/docs
+Description=${agent === "consul" ? "Consul" : "Nomad"} agent
+Documentation=https://developer.hashicorp.com/${agent}/docs
 ${ordering(options.after, options.requires)}
-ConditionPathExists=${AGENT_BIN_DIR}/consul
-ConditionFileNotEmpty=${CONSUL_CONFIG_DIR}/${CONSUL_CONFIG_FILE}
+ConditionPathExists=${AGENT_BIN_DIR}/${agent}
+ConditionFileNotEmpty=${configFile}
+`;
+}
 
+export function consulUnit(options: AgentUnitOptions): string {
+  return `${unitSection("consul", `${CONSUL_CONFIG_DIR}/${CONSUL_CONFIG_FILE}`, options)}
 [Service]
 Type=notify
 User=consul
@@ -50,14 +55,7 @@ WantedBy=multi-user.target
 }
 
 export function nomadUnit(options: AgentUnitOptions): string {
-  return `# ${options.managedBy}
-[Unit]
-Description=Nomad agent
-Documentation=https://developer.hashicorp.com/nomad/docs
-${ordering(options.after, options.requires)}
-ConditionPathExists=${AGENT_BIN_DIR}/nomad
-ConditionFileNotEmpty=${NOMAD_CONFIG_DIR}/${NOMAD_CONFIG_FILE}
-
+  return `${unitSection("nomad", `${NOMAD_CONFIG_DIR}/${NOMAD_CONFIG_FILE}`, options)}
 [Service]
 ExecStart=${AGENT_BIN_DIR}/nomad agent -config=${NOMAD_CONFIG_DIR}
 ExecReload=/bin/kill -HUP $MAINPID
