@@ -71,6 +71,11 @@ describe("Netboot", () => {
     expect(Object.keys(boot.triggers!).sort()).toEqual(["agent_configs", "boot_config", "target"]);
   });
 
+  test("the publish steps log in as the util node's ssh user from the inventory", () => {
+    const { netboot } = netbootStack({ inventory: inventoryWith((i) => (i.nodes[0].ssh = { user: "pi" })) });
+    expect(netboot.publishTarget).toBe("pi@10.25.89.4:/srv/ely");
+  });
+
   test("canary: w1 follows latest, w2 and w3 the stable channel's pinned build", () => {
     const pinned = "0123456789abcdef";
     const { netboot, synth } = netbootStack({ props: { channels: { stable: { "client-amd64": pinned } } } });

@@ -28,6 +28,11 @@ export function inCanonicalOrder(inventory: Inventory): Inventory {
   return { ...inventory, nodes };
 }
 
+/** The util node (netboot and NFS host), the first in canonical order; undefined when the inventory has none. */
+export function utilNodeOf(inventory: Inventory): InventoryNode | undefined {
+  return inventory.nodes.find((n) => n.role === "util");
+}
+
 export function serversOf(inventory: Inventory): InventoryNode[] {
   return inventory.nodes.filter((n) => n.role === "server");
 }
@@ -90,4 +95,13 @@ export function hardwareMeta(node: InventoryNode): Record<string, string> {
   const totalGb = hw.disks.reduce((sum, d) => sum + d.sizeGb, 0);
   if (totalGb > 0) meta.disk_gb = String(totalGb);
   return meta;
+}
+
+/** Default ssh user and port of a node managed over ssh (the inventory's `ssh` field overrides them). */
+export const DEFAULT_SSH_USER = "root";
+export const DEFAULT_SSH_PORT = 22;
+
+/** Where and as whom ssh reaches a node: the inventory's `ssh` field, else root on port 22. */
+export function sshTargetOf(node: InventoryNode): { user: string; port: number } {
+  return { user: node.ssh?.user ?? DEFAULT_SSH_USER, port: node.ssh?.port ?? DEFAULT_SSH_PORT };
 }
