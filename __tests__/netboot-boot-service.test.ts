@@ -6,7 +6,6 @@ import {
   BootEntry,
   bootConfigOf,
   kernelCommandLine,
-  networkAndMask,
   NOT_IN_INVENTORY,
   renderBootFiles,
   renderChainScript,
@@ -16,6 +15,7 @@ import {
   renderUnknownScript,
 } from "../constructs/boot-service";
 import { netbootStack } from "../e2e/netboot/netboot-stack";
+import { networkAndMask } from "../nodes";
 import { requires } from "./helpers/requires";
 import { nginxConfigTest, nginxMissing } from "../e2e/netboot/util-nginx";
 

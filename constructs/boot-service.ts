@@ -1,6 +1,8 @@
 import * as crypto from "crypto";
 import { AssetType, TerraformAsset } from "cdktf";
 import { Construct } from "constructs";
+import { networkAndMask } from "../nodes";
+import { ipv4Subnet } from "../nodes/safe-strings";
 import { EXPORTS_INSTALL_PATH, exportEntryProblems, NfsExportEntry, renderExports } from "./nfs-exports";
 import { stageFiles } from "./staged-directory";
 import {
@@ -141,17 +143,6 @@ export function bootConfigOf(props: BootServiceProps): BootConfig {
 
 function httpBase(config: BootConfig): string {
   return `http://${config.utilAddress}:${config.httpPort}`;
-}
-
-/** "10.25.89.0/24" -> ["10.25.89.0", "255.255.255.0"]. */
-export function networkAndMask(cidr: string): [string, string] {
-  const [address, bitsText] = cidr.split("/");
-  const bits = Number(bitsText);
-  const mask = bits === 0 ? 0 : (~0 << (32 - bits)) >>> 0;
-  const octets = address.split(".").map(Number);
-  const value = ((octets[0] << 24) | (octets[1] << 16) | (octets[2] << 8) | octets[3]) >>> 0;
-  const toText = (v: number) => [24, 16, 8, 0].map((s) => (v >>> s) & 255).join(".");
-  return [toText((value & mask) >>> 0), toText(mask)];
 }
 
 /**
@@ -469,7 +460,7 @@ export class BootService extends Construct {
     if (this.config.httpStateDir !== undefined && !/^\/[A-Za-z0-9._\/-]*$/.test(this.config.httpStateDir)) {
       errors.push(`boot service: field httpStateDir: received ${JSON.stringify(this.config.httpStateDir)}, expected an absolute path of letters, digits, ".", "_", "-" and "/"`);
     }
-    if (!/^\d+\.\d+\.\d+\.\d+\/\d+$/.test(this.config.subnetCidr)) errors.push(`boot service: field subnetCidr: received "${this.config.subnetCidr}", expected IPv4 CIDR (10.25.89.0/24)`);
+    if (!ipv4Subnet.safeParse(this.config.subnetCidr).success) errors.push(`boot service: field subnetCidr: received "${this.config.subnetCidr}", expected IPv4 CIDR (10.25.89.0/24)`);
     return errors;
   }
 }

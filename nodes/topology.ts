@@ -1,4 +1,5 @@
 /** Facts derived from the inventory that several constructs need. */
+import * as ipaddr from "ipaddr.js";
 import { BootMode, Inventory, InventoryNode, ROLES } from "./schema";
 
 export const CONSUL_HTTP_PORT = 8500;
@@ -104,4 +105,10 @@ export const DEFAULT_SSH_PORT = 22;
 /** Where and as whom ssh reaches a node: the inventory's `ssh` field, else root on port 22. */
 export function sshTargetOf(node: InventoryNode): { user: string; port: number } {
   return { user: node.ssh?.user ?? DEFAULT_SSH_USER, port: node.ssh?.port ?? DEFAULT_SSH_PORT };
+}
+
+/** "10.25.89.0/24" -> ["10.25.89.0", "255.255.255.0"] (a valid CIDR; the inventory's subnet is checked when it loads). */
+export function networkAndMask(cidr: string): [string, string] {
+  const [, bits] = ipaddr.IPv4.parseCIDR(cidr);
+  return [ipaddr.IPv4.networkAddressFromCIDR(cidr).toString(), ipaddr.IPv4.subnetMaskFromPrefixLength(bits).toString()];
 }
