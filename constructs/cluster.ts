@@ -52,10 +52,9 @@ export class Cluster extends Construct {
     }
     this.nodes = nodes;
     const all = [...nodes.values()];
-    const servers = this.servers;
 
     // Every node's agent files, servers joining each other and clients joining the servers.
-    addAgentConfigs(inventory, all, servers.map((n) => n.spec));
+    addAgentConfigs(inventory, all);
     this.agentConfigs = new AgentConfigBundle(this, "agent-configs", { nodes: all, extraFiles: netbootStorageFiles(inventory) });
 
     if (inventory.security.acl) {

@@ -7,7 +7,7 @@
  *           volumes, node_class and meta from the hardware).
  * Pure functions: they create no resource, so they are not constructs.
  */
-import { hardwareMeta, Inventory, InventoryNode, nodeClassOf, NOMAD_RPC_PORT, NOMAD_SERF_PORT } from "../nodes";
+import { hardwareMeta, Inventory, InventoryNode, nodeClassOf, NOMAD_RPC_PORT, NOMAD_SERF_PORT, serversOf } from "../nodes";
 import { CONSUL_CONFIG_FILE, NOMAD_CONFIG_FILE, tlsFilesOf } from "../nodes/agent-paths";
 import { ClusterNode } from "./cluster-node";
 import { AgentConfig, consulBaseConfig } from "./consul-agent-config";
@@ -76,10 +76,11 @@ export function nomadClientConfig(inventory: Inventory, node: InventoryNode, ser
 
 /**
  * Renders the agent files of the given nodes: Consul on every node (server or client agent),
- * Nomad on servers and clients (the util node runs no Nomad). `servers` default to the given
- * nodes' servers.
+ * Nomad on servers and clients (the util node runs no Nomad). Every agent joins the
+ * inventory's servers (serversOf, the same list Consul's retry_join takes).
  */
-export function addAgentConfigs(inventory: Inventory, nodes: readonly ClusterNode[], servers: readonly InventoryNode[] = nodes.filter((n) => n.role === "server").map((n) => n.spec)): void {
+export function addAgentConfigs(inventory: Inventory, nodes: readonly ClusterNode[]): void {
+  const servers = serversOf(inventory);
   for (const node of nodes) {
     if (node.role === "server") {
       node.addAgentConfig(CONSUL_CONFIG_FILE, consulServerConfig(inventory, node.spec, servers));
