@@ -6,6 +6,7 @@ import { Resource } from "@cdktf/provider-null/lib/resource";
 import { AgentSource, AgentVersions, agentSourceFromEnv, formatAgentSource } from "../images/agents";
 import { buildIdOf, IMAGE_PROFILES, ImageArch, ImageProfile, ImageRole } from "../images/layout";
 import { imageRecipe, ImageRecipe, inputHashOf, recipeInputs } from "../images/recipe";
+import { shellQuote } from "./shell-quote";
 
 export interface NodeImageProps {
   readonly role: ImageRole;
@@ -120,9 +121,6 @@ export function inputGroupHashes(inputs: ReadonlyArray<readonly [string, string]
   return Object.fromEntries([...groups].sort(([a], [b]) => a.localeCompare(b)).map(([g, h]) => [g, h.digest("hex").slice(0, 16)]));
 }
 
-function shellQuote(text: string): string {
-  return /^[A-Za-z0-9_./:=@%+-]+$/.test(text) ? text : `'${text.replace(/'/g, `'\\''`)}'`;
-}
 
 /**
  * `node <project>/dist/images/<script>` as a command for Terraform's local-exec, with no path
