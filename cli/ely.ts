@@ -14,7 +14,7 @@ import { registerFlashCommand } from "./flash";
 import { registerSecretsCommand } from "./secrets";
 import { checkPlanJson, DEFAULT_LIMIT_CHARS, summarizePlan } from "./plan-summary";
 import { summarizeSynth } from "./synth-summary";
-import { projectRoot } from "../constructs/node-image";
+import { projectRoot } from "../constructs/project-program";
 
 const program = new Command();
 program

@@ -6,7 +6,7 @@ import { Inventory, sshTargetOf } from "../nodes";
 import { AgentConfigBundle } from "./agent-config-bundle";
 import { CONSUL_CONFIG_FILE, NOMAD_CONFIG_FILE } from "../nodes/agent-paths";
 import { ClusterNode } from "./cluster-node";
-import { projectProgram } from "./node-image";
+import { projectProgram } from "./project-program";
 import { SSH_UNATTENDED_OPTIONS, withSshTimeouts } from "../nodes/network-timeouts";
 import { agentsHash, SecretFeatures, sha256, SSH_LAYOUT_VERSION, unitOf } from "./ssh-node-layout";
 import { shellQuote } from "./shell-quote";
