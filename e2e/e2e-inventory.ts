@@ -1,3 +1,4 @@
+import * as path from "path";
 import { InventoryInput } from "../nodes";
 import { DevAgents } from "./dev-agents";
 
@@ -20,7 +21,16 @@ export function e2eInventory(agents: DevAgents): InventoryInput {
     security: { acl: true, tls: false, gossipEncryption: false },
     endpoints: { consul: agents.consulAddress, nomad: agents.nomadAddress },
     nodes: [
-      { hostname: "util", role: "util", arch: "amd64", ip: "127.0.0.3", boot: "local" },
+      {
+        hostname: "util",
+        role: "util",
+        arch: "amd64",
+        ip: "127.0.0.3",
+        boot: "local",
+        // The client's host volumes live where the util node's export would be mounted (on the dev
+        // agent, this machine's directories): they are NFS-backed, as the stateful jobs require.
+        nfsExports: [{ path: "/srv/ely-e2e", mountPoint: volumesDirOf(agents) }],
+      },
       { hostname: "s1", role: "server", arch: "amd64", ip: "127.0.0.1", boot: "local" },
       {
         hostname: "c1",
@@ -36,4 +46,11 @@ export function e2eInventory(agents: DevAgents): InventoryInput {
       },
     ],
   };
+}
+
+/** The directory that holds the dev agent's host volumes. */
+function volumesDirOf(agents: DevAgents): string {
+  const dirs = [...new Set(Object.values(agents.hostVolumes).map((p) => path.dirname(p)))];
+  if (dirs.length !== 1) throw new Error(`the dev agent's host volumes are in ${dirs.length} directories, expected one: ${dirs.join(", ")}`);
+  return dirs[0];
 }
