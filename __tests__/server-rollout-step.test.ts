@@ -161,7 +161,7 @@ test("the node-side script is valid bash", async () => {
     const added = path.join(etc, "secrets.json");
     const head = `dir 0750 root root ${etc}`;
     await run(["install-inline"], [head, line("0640", config, "v1\n")].join("\n") + "\n");
-    expect((await run(["commit"])).stdout).toBe("ely-node-step: committed: 1 replaced files keep their previous version as <file>.previous");
+    expect((await run(["commit"])).stdout).toBe("ely-node-step: committed: 0 files replaced (their previous versions stay as <file>.previous), 1 new");
     // v1 is what the agents run healthy with; two installs before a commit keep v1 as the previous version.
     await run(["install-inline"], [head, line("0640", config, "v2\n")].join("\n") + "\n");
     await run(["install-inline"], [head, line("0640", config, "v3\n"), line("0600", added, "{}\n")].join("\n") + "\n");
@@ -174,9 +174,10 @@ test("the node-side script is valid bash", async () => {
     expect((fs.statSync(config).mode & 0o777).toString(8)).toBe("640");
     expect(fs.existsSync(added)).toBe(false);
     expect((await run(["rollback"])).stdout).toBe("ely-node-step: nothing to roll back: no file was replaced since the last commit");
+    expect((await run(["rollback", "vault"])).stderr).toBe("ely-node-step: error: rollback: received agent 'vault', expected consul or nomad");
     // After a commit the next replacement takes a fresh previous copy.
     await run(["install-inline"], [head, line("0640", config, "v4\n")].join("\n") + "\n");
-    await run(["commit"]);
+    expect((await run(["commit"])).stdout).toBe("ely-node-step: committed: 1 files replaced (their previous versions stay as <file>.previous), 0 new");
     await run(["install-inline"], [head, line("0640", config, "v5\n")].join("\n") + "\n");
     expect(fs.readFileSync(`${config}.previous`, "utf8")).toBe("v4\n");
   });

@@ -20,8 +20,9 @@
 #   gate KEY=VALUE...             wait, bounded, until the node's agents are healthy (and, with
 #                                 quorum=yes, until there is a leader and this server is a voter);
 #                                 gives up early when systemd keeps restarting an agent that exits
-#   rollback                      put back every file replaced since the last commit (its
-#                                 .previous copy; a file that was new is removed)
+#   rollback [AGENT...]           stop the AGENTs that did not come up healthy (SIGKILL: a failed
+#                                 start may ignore SIGTERM), then put back every file replaced since
+#                                 the last commit (its .previous copy; a file that was new is removed)
 #   commit                        the agents are healthy on what was installed: forget what rollback
 #                                 would put back (the .previous copies stay, for a manual way back)
 #
@@ -126,7 +127,14 @@ keep_previous() {
 }
 
 cmd_rollback() {
-  local path tmp
+  local path tmp agent
+  for agent in "$@"; do
+    [[ "$agent" == consul || "$agent" == nomad ]] || die "rollback: received agent '$agent', expected consul or nomad"
+    # stop after the kill also cancels systemd's pending automatic restart (on the files being replaced).
+    systemctl kill --signal=SIGKILL "$agent.service" 2>/dev/null || true
+    systemctl stop "$agent.service" 2>/dev/null || true
+    say "$agent: stopped hard (it did not come up healthy)"
+  done
   if [[ ! -s "$PENDING" ]]; then say "nothing to roll back: no file was replaced since the last commit"; return 0; fi
   while read -r path; do
     [[ -n "$path" ]] || continue
@@ -144,10 +152,15 @@ cmd_rollback() {
 }
 
 cmd_commit() {
-  local n=0
-  [[ -f "$PENDING" ]] && n="$(grep -c . "$PENDING" || true)"
+  local path replaced=0 added=0
+  if [[ -f "$PENDING" ]]; then
+    while read -r path; do
+      [[ -n "$path" ]] || continue
+      if [[ -f "$path.previous" ]]; then replaced=$((replaced + 1)); else added=$((added + 1)); fi
+    done <"$PENDING"
+  fi
   rm -f -- "$PENDING"
-  say "committed: ${n} replaced files keep their previous version as <file>.previous"
+  say "committed: $replaced files replaced (their previous versions stay as <file>.previous), $added new"
 }
 
 check_version() { # name version member-or-path
@@ -345,16 +358,18 @@ has_leader() { # agent ip: a healthy server answers at once; a server without le
   [[ "$HTTP_CODE" == 200 && "$BODY" =~ ^\"[^\"]+\"$ ]]
 }
 
+leader_server() { # agent: prints the first server (local, then the list) that knows a leader, or none
+  local ip
+  for ip in local $(opt servers | tr ',' ' '); do
+    if has_leader "$1" "$ip"; then echo "$ip"; return 0; fi
+  done
+  echo none
+}
+
 cmd_leader_known() {
   parse_opts "$@"
-  local agent ip found
-  for agent in consul nomad; do
-    found=none
-    for ip in local $(opt servers | tr ',' ' '); do
-      if has_leader "$agent" "$ip"; then found="$ip"; break; fi
-    done
-    echo "$agent=$found"
-  done
+  local agent
+  for agent in consul nomad; do echo "$agent=$(leader_server "$agent")"; done
 }
 
 # api_fact AGENT IP NAME PATH: one line "<agent> <name> <code> <server> <base64 body>" of quorum-facts.
@@ -371,10 +386,7 @@ cmd_quorum_facts() {
   mkdir -p "$STATE_DIR"
   local agent ip found
   for agent in consul nomad; do
-    found=none
-    for ip in local $(opt servers | tr ',' ' '); do
-      if has_leader "$agent" "$ip"; then found="$ip"; break; fi
-    done
+    found="$(leader_server "$agent")"
     if [[ "$found" == none ]]; then
       echo "$agent leader none"
       # Fresh, or formed and leaderless? The Raft members of the first server that answers.
@@ -523,7 +535,7 @@ cmd_gate() {
       for agent in $agents; do
         echo "---- first errors of $agent on $(opt node) since the step restarted it:" >&2
         journalctl -u "$agent.service" --since "@$(cat "$STATE_DIR/$agent.restarted" 2>/dev/null || echo $(($(date +%s) - timeout)))" --no-pager -o cat 2>&1 |
-          grep -i -E 'error|fail' | head -n 5 | cut -c1-400 | sed 's/^/  /' >&2 || true
+          grep -i -E 'error|fail' | grep -v -i 'context canceled' | head -n 6 | cut -c1-400 | sed 's/^/  /' >&2 || true
         echo "---- last lines of journalctl -u $agent on $(opt node):" >&2
         journalctl -u "$agent.service" -n 15 --no-pager -o cat 2>&1 | sed 's/^/  /' >&2 || true
       done
@@ -550,7 +562,7 @@ case "$command" in
   would-restart) cmd_would_restart "$@" ;;
   apply) cmd_apply "$@" ;;
   gate) cmd_gate "$@" ;;
-  rollback) cmd_rollback ;;
+  rollback) cmd_rollback "$@" ;;
   commit) cmd_commit ;;
   *) die "unknown command '$command'" ;;
 esac

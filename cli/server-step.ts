@@ -627,7 +627,7 @@ async function rollBack(options: UpdateOptions, progress: Progress, gate: readon
   const host = target.host;
   progress.line(`${failed} did not come up healthy on ${host}: rolling back to the previous files`);
   try {
-    const out = await nodeStep(target, progress, ["rollback"]);
+    const out = await nodeStep(target, progress, ["rollback", failed]);
     const removed = out.split("\n").filter((l) => l.startsWith("removed ")).map((l) => l.slice("removed ".length));
     for (const agent of AGENTS) {
       const pub = publicFiles(agent);
