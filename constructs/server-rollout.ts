@@ -75,7 +75,11 @@ export interface ServerRolloutProps {
    * SHA256SUMS; else the directory $ELY_AGENT_BIN_DIR or ~/.cache/ely/bin).
    */
   readonly agentSource?: AgentSource;
-  /** Bound of each server's wait for healthy agents and its Raft vote, in seconds. Default: 300. */
+  /**
+   * Bound of the wait for each agent to be healthy and a Raft voter after its restart (and after
+   * a rollback's), in seconds; the quorum gate before a restart waits up to the smaller of this and
+   * 60 s for the cluster to tolerate it. Default: 300.
+   */
   readonly healthTimeoutSeconds?: number;
   /** ssh -o options of every step. Default: DEFAULT_SSH_OPTIONS. The connection bounds (SSH_TIMEOUT_OPTIONS) are added to those they leave out. */
   readonly sshOptions?: readonly string[];

@@ -437,11 +437,16 @@ describe("server rollout over real ssh", () => {
       const r = await apply("consul bind_addr 192.0.2.77 on s1, 20 s gate");
       expect(r.exitCode).not.toBe(0);
       expect(r.all).toMatch(/s1: rolled back: consul did not come up healthy, so s1 runs its previous binaries and configuration again, healthy; the rollout stops here/);
-      // Consul retries a failed start in the same process: the bound ends the wait, and the reason is in its log.
-      expect(r.all).toMatch(/ely-node-step: error: s1: timed out after 20s waiting until Consul is healthy with a leader, and s1 is a Raft voter again: consul: its HTTP API does not answer yet/);
+      // Consul exits and systemd restarts it (the gate gives up after three restarts), unless a failed start left its
+      // server_metadata.json empty (Consul 1.16.3, hashicorp/consul#19720, a race): then it retries inside one
+      // process and the bound ends the wait. Either way the reason is in its log, and the rollback brings it back.
+      expect(r.all).toMatch(
+        /ely-node-step: error: s1: (gave up after \d+s: consul: consul.service keeps exiting: systemd restarted it \d+ times|timed out after 20s waiting until Consul is healthy with a leader, and s1 is a Raft voter again: consul: its HTTP API does not answer yet)/,
+      );
       expect(r.all).toMatch(/---- first errors of consul on s1 since the step restarted it:\n(.*\n)*.*192\.0\.2\.77.*cannot assign requested address/);
-      // Consul 1.16.3 leaves an empty server_metadata.json after such a start: the rollback's restart removes it.
-      expect(r.all).toMatch(/ely-node-step: consul: removed the empty \/opt\/consul\/server_metadata.json a failed start left behind/);
+      if (/error reading server metadata: unexpected end of JSON input/.test(r.all!)) {
+        expect(r.all).toMatch(/ely-node-step: consul: removed the empty \/opt\/consul\/server_metadata.json a failed start left behind/);
+      }
       expect(r.all).toMatch(/ely-node-step: consul: healthy, leader elected, s1 is a voter/);
       expect(stepEvents(r.all!)).toEqual(["validate start", "validate end", "s1/update start"]);
       await expectHealthyAfterRollback("consul");
