@@ -9,7 +9,7 @@ import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
 import execa from "execa";
-import { manifestHead, secretFiles, shq, sshArgs, SSH_CONFIG_ENV, StepError } from "../cli/server-step";
+import { manifestHead, parseServers, secretFiles, shq, sshArgs, SSH_CONFIG_ENV, StepError } from "../cli/server-step";
 
 const features = { gossip: true, tls: true, acl: true };
 const KEY = crypto.randomBytes(32).toString("base64");
@@ -98,6 +98,14 @@ describe("the root manifest", () => {
     expect(() => manifestHead(dir)).toThrow(StepError);
     expect(() => manifestHead(dir)).toThrow(message);
   });
+});
+
+test("--servers: host=ip entries name the servers for the quorum gate; a bare address names itself", () => {
+  expect(parseServers("m1=10.0.0.1,m2=10.0.0.2,,10.0.0.3")).toEqual([
+    { host: "m1", ip: "10.0.0.1" },
+    { host: "m2", ip: "10.0.0.2" },
+    { host: "10.0.0.3", ip: "10.0.0.3" },
+  ]);
 });
 
 describe("ssh invocation", () => {
