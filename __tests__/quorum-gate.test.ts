@@ -168,7 +168,7 @@ describe("the quorum gate stops, naming the server and why", () => {
     };
     expect(quorumDecision(target, facts, both).problems).toEqual([
       "consul: no server knows a leader, though s3 has 2 servers in its Raft configuration: an election is under way, or the cluster lost its quorum",
-      "nomad: no server knows a leader, though s1 has 1 servers in its Raft configuration: an election is under way, or the cluster lost its quorum",
+      "nomad: no server knows a leader, though s1 has 1 server in its Raft configuration: an election is under way, or the cluster lost its quorum",
     ]);
     // Nomad's configuration unreadable while Consul's is formed: no way to tell, so no.
     const unreadable: QuorumFacts = { consul: facts.consul, nomad: { peers: { code: 403, body: "Permission denied", from: "s1" } } };

@@ -178,7 +178,7 @@ function decideLeaderless(agent: Agent, facts: QuorumFacts, notes: string[], pro
   } else if (members === 0) {
     notes.push(`${agent}: no leader, and the Raft configuration of ${from} is empty: a fresh cluster bootstrapping, nothing to protect`);
   } else if (typeof members === "number") {
-    problems.push(`${agent}: no server knows a leader, though ${from} has ${members} servers in its Raft configuration: an election is under way, or the cluster lost its quorum`);
+    problems.push(`${agent}: no server knows a leader, though ${from} has ${members} server${members === 1 ? "" : "s"} in its Raft configuration: an election is under way, or the cluster lost its quorum`);
   } else if (agent === "nomad" && !facts.consul?.leaderFrom && [0, "none"].includes(raftMembers("consul", facts.consul?.peers) as number | string)) {
     // Before Nomad's ACLs are bootstrapped (no leader yet) its operator token is unknown to it.
     notes.push(`nomad: no leader, its Raft configuration unreadable (${members.why}), and Consul's is empty: a fresh cluster bootstrapping, nothing to protect`);

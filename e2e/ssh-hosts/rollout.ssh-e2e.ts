@@ -6,8 +6,9 @@
  * units the steps leave, that a second apply changes nothing, that a re-run restarts nothing,
  * that a configuration change rolls one server at a time, that an invalid configuration
  * stops the rollout before the first server, that the quorum gate refuses to restart a server
- * while another one is down, and that a server whose new agent does not come up healthy is
- * rolled back to its previous files with the cluster healthy again.
+ * while another one is down, that a server whose new agent does not come up healthy is
+ * rolled back to its previous files with the cluster healthy again, and that a dead server,
+ * reinstalled, is brought back by running its steps again.
  *
  * Run: npx jest -c e2e/ssh-hosts/jest.config.js   (as root; ELY_SSH_E2E_KEEP=1 keeps the work dir)
  */
@@ -467,6 +468,27 @@ describe("server rollout over real ssh", () => {
       expect(Date.now() - started).toBeLessThan(100_000);
       expect(stepEvents(r.all!)).toEqual(["validate start", "validate end", "s1/update start"]);
       await expectHealthyAfterRollback("nomad");
+    }), 300_000);
+
+  test("a dead server is replaced: its steps run again (-replace), the gate lets them through, it is a voter again", () =>
+    withLogs(async () => {
+      // s3 dies and comes back as a fresh install: no agents, no data, no configuration, no secrets.
+      await onHost("s3", "systemctl stop consul nomad; rm -rf /opt/consul /opt/nomad /var/lib/ely /etc/consul.d /etc/nomad.d /etc/ely /usr/local/bin/consul /usr/local/bin/nomad /etc/systemd/system/consul.service /etc/systemd/system/nomad.service; systemctl daemon-reload");
+      synth(Object.fromEntries(HOSTNAMES.map((h) => [h, { consul: { log_level: "DEBUG" } }])));
+      const state = await terraform(["state", "list"]);
+      const s3secrets = state.stdout.split("\n").find((l) => /server-rollout_s3_secrets/.test(l))!;
+      progress(`terraform apply -replace=${s3secrets} (s3 reinstalled)`);
+      const r = await terraform(["apply", "-auto-approve", "-input=false", "-no-color", `-replace=${s3secrets}`], { stream: true });
+      expect({ exitCode: r.exitCode, tail: r.exitCode === 0 ? "" : r.all!.split("\n").slice(-40).join("\n") }).toEqual({ exitCode: 0, tail: "" });
+      // s3 is the server that is down: restarting it cannot lower the tolerance; s1 and s2 are healthy voters.
+      expect(r.all).toMatch(/\[ely-step s3 3\/3\] quorum gate: consul: s3 is (unhealthy already|not in the cluster)/);
+      expect(r.all).toMatch(/\[ely-step s3 3\/3\] ely-node-step: consul: healthy, leader elected, s3 is a voter/);
+      expect(r.all).toMatch(/\[ely-step s3 3\/3\] ely-node-step: nomad: healthy, leader elected, s3 is a voter/);
+      const consulEnv = `CONSUL_HTTP_ADDR=http://127.0.0.1:8500 CONSUL_HTTP_TOKEN=$(sed -n 's/^CONSUL_HTTP_TOKEN=//p' /etc/ely/secrets/rollout.env)`;
+      const peers = await onHost("s1", `${consulEnv} consul operator raft list-peers`);
+      for (const h of HOSTNAMES) expect(peers).toMatch(new RegExp(`^${h}\\s+\\S+\\s+\\S+\\s+(leader|follower)\\s+true`, "m"));
+      expect(peers.split("\n").filter((l) => /^s3\s/.test(l))).toHaveLength(1);
+      expect(await plannedChanges()).toEqual([]);
     }), 300_000);
 });
 
