@@ -9,7 +9,7 @@ import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
 import execa from "execa";
-import { manifestHead, secretFiles, shq, sshArgs, SSH_CONFIG_ENV, StepError } from "../cli/server-step";
+import { manifestHead, parseServers, secretFiles, shq, sshArgs, SSH_CONFIG_ENV, StepError } from "../cli/server-step";
 import { requires, testAgentBinDir } from "./helpers/requires";
 
 const features = { gossip: true, tls: true, acl: true };
@@ -101,6 +101,14 @@ describe("the root manifest", () => {
   });
 });
 
+test("--servers: host=ip entries name the servers for the quorum gate; a bare address names itself", () => {
+  expect(parseServers("m1=10.0.0.1,m2=10.0.0.2,,10.0.0.3")).toEqual([
+    { host: "m1", ip: "10.0.0.1" },
+    { host: "m2", ip: "10.0.0.2" },
+    { host: "10.0.0.3", ip: "10.0.0.3" },
+  ]);
+});
+
 describe("ssh invocation", () => {
   test("words are quoted for the remote shell", () => {
     expect(shq("/etc/ely/secrets")).toBe("/etc/ely/secrets");
@@ -155,6 +163,44 @@ requires("root").describe("the node-side install protocol, run locally (root)", 
     expect(fs.readdirSync(path.join(dir, "etc")).sort()).toEqual(["public.pem", "secret.json"]);
   });
 
+  test("a replaced file keeps its previous version; rollback puts it back (and removes a new one), commit forgets", async () => {
+    const etc = path.join(dir, "etc");
+    const config = path.join(etc, "consul.json");
+    const added = path.join(etc, "secrets.json");
+    const head = `dir 0750 root root ${etc}`;
+    await run(["install-inline"], [head, line("0640", config, "v1\n")].join("\n") + "\n");
+    expect((await run(["commit"])).stdout).toBe("ely-node-step: committed: 0 files replaced (their previous versions stay as <file>.previous), 1 new");
+    // v1 is what the agents run healthy with; two installs before a commit keep v1 as the previous version.
+    await run(["install-inline"], [head, line("0640", config, "v2\n")].join("\n") + "\n");
+    await run(["install-inline"], [head, line("0640", config, "v3\n"), line("0600", added, "{}\n")].join("\n") + "\n");
+    expect(fs.readFileSync(`${config}.previous`, "utf8")).toBe("v1\n");
+    expect((fs.statSync(`${config}.previous`).mode & 0o777).toString(8)).toBe("640");
+    expect(fs.existsSync(`${added}.previous`)).toBe(false);
+    const back = await run(["rollback"]);
+    expect(back.stdout).toBe(`restored ${config}\nremoved ${added}`);
+    expect(fs.readFileSync(config, "utf8")).toBe("v1\n");
+    expect((fs.statSync(config).mode & 0o777).toString(8)).toBe("640");
+    expect(fs.existsSync(added)).toBe(false);
+    expect((await run(["rollback"])).stdout).toBe("ely-node-step: nothing to roll back: no file was replaced since the last commit");
+    expect((await run(["rollback", "vault"])).stderr).toBe("ely-node-step: error: rollback: received agent 'vault', expected consul or nomad");
+    // After a commit the next replacement takes a fresh previous copy.
+    await run(["install-inline"], [head, line("0640", config, "v4\n")].join("\n") + "\n");
+    expect((await run(["commit"])).stdout).toBe("ely-node-step: committed: 1 files replaced (their previous versions stay as <file>.previous), 0 new");
+    await run(["install-inline"], [head, line("0640", config, "v5\n")].join("\n") + "\n");
+    expect(fs.readFileSync(`${config}.previous`, "utf8")).toBe("v4\n");
+  });
+
+  test("would-restart compares the files as they will be with what the agent last started with", async () => {
+    const file = path.join(dir, "consul.json");
+    fs.writeFileSync(file, "v1\n");
+    fs.mkdirSync(path.join(dir, "state"), { recursive: true });
+    fs.writeFileSync(path.join(dir, "state", "consul.applied"), `${sha("v1\n")} ${file}\n`);
+    // Same content: the verdict is then the unit's state (no consul unit runs here).
+    expect((await run(["would-restart", "consul", file])).stdout).toMatch(/^(restart it was (inactive|unknown)|keep active)$/);
+    expect((await run(["would-restart", "consul", `${file}=${sha("v2\n")}`])).stdout).toBe(`restart changed: ${file}`);
+    expect((await run(["would-restart", "consul", path.join(dir, "missing")])).stdout).toBe(`restart changed: ${path.join(dir, "missing")}`);
+  });
+
   test("a damaged transfer is refused, the old file kept", async () => {
     const target = path.join(dir, "f");
     fs.writeFileSync(target, "old");
@@ -181,8 +227,9 @@ requires("root").describe("the node-side install protocol, run locally (root)", 
     const right = await execa("bash", [script, "install"], { input: await tarOf("1.16.3"), reject: false, env: { ELY_NODE_STATE_DIR: path.join(dir, "state") } });
     expect(right.stdout).toContain(`changed ${dest}`);
     expect((await run(["hashes", dest, path.join(dir, "missing")])).stdout).toBe(`${sha(body)} ${dest}\n- ${path.join(dir, "missing")}`);
-    // Nothing is left in the state directory's incoming area.
-    expect(fs.readdirSync(path.join(dir, "state"))).toEqual([]);
+    // Nothing is left in the state directory's incoming area; the new file is pending until a commit.
+    expect(fs.readdirSync(path.join(dir, "state"))).toEqual(["pending"]);
+    expect(fs.readFileSync(path.join(dir, "state", "pending"), "utf8")).toBe(`${dest}\n`);
   });
 });
 

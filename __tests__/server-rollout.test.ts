@@ -102,7 +102,13 @@ describe("the server rollout's steps", () => {
     expect(deps(resources["m2/secrets"])).toEqual(["validate", "m1/update"]);
     expect(deps(resources["m3/secrets"])).toEqual(["validate", "m2/update"]);
     for (const h of ["m1", "m2", "m3"]) expect(secretsRef(resources[`${h}/update`])).toBe(`${h}/secrets`);
-    expect(resources["m2/update"].provisioner[0]["local-exec"].command).toMatch(/ --position 2 --count 3 --servers 10\.25\.89\.10,10\.25\.89\.20,10\.25\.89\.30 /);
+    expect(resources["m2/update"].provisioner[0]["local-exec"].command).toMatch(/ --position 2 --count 3 --servers m1=10\.25\.89\.10,m2=10\.25\.89\.20,m3=10\.25\.89\.30 /);
+  });
+
+  test("the secrets steps know the cluster too: the quorum gate runs before a secret that restarts an agent is written", () => {
+    expect(resources["m2/secrets"].provisioner[0]["local-exec"].command).toMatch(
+      / --servers m1=10\.25\.89\.10,m2=10\.25\.89\.20,m3=10\.25\.89\.30 --datacenter \S+ --region \S+ --timeout 300 --label /,
+    );
   });
 
   test("each update step ends with the bounded health gate (default 300 s, configurable)", () => {

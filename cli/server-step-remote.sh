@@ -9,10 +9,25 @@
 #   install-inline                stdin: manifest lines, file contents inline (base64); for secrets,
 #                                 which thus never touch the disk of the machine running the plan
 #   leader-known KEY=VALUE...     does a Consul / Nomad leader exist (asked of every server)?
+#   quorum-facts KEY=VALUE...     what the quorum gate (cli/quorum-gate.ts) decides on: per agent, a
+#                                 server that knows a leader, and that server's answers to Consul's
+#                                 autopilot health, Nomad's Raft configuration and autopilot health
+#   would-restart AGENT FILE[=SHA256]...
+#                                 would `apply` restart AGENT if FILEs had these contents?
+#                                 "restart <why>" or "keep <state>"; touches nothing
 #   apply AGENT FILE...           (re)start AGENT when one of FILEs differs from what it last
 #                                 started with, or when it is not running; otherwise leave it alone
 #   gate KEY=VALUE...             wait, bounded, until the node's agents are healthy (and, with
-#                                 quorum=yes, until there is a leader and this server is a voter)
+#                                 quorum=yes, until there is a leader and this server is a voter);
+#                                 gives up early when systemd keeps restarting an agent that exits
+#   rollback [AGENT...]           stop the AGENTs that did not come up healthy (SIGKILL: a failed
+#                                 start may ignore SIGTERM), then put back every file replaced since
+#                                 the last commit (its .previous copy; a file that was new is removed)
+#   commit                        the agents are healthy on what was installed: forget what rollback
+#                                 would put back (the .previous copies stay, for a manual way back)
+#
+# Every file replaced is first kept beside itself as FILE.previous (the version the agents last ran
+# healthy with: taken at the first replacement after a commit), and listed in $STATE_DIR/pending.
 #
 # Manifest lines (whitespace-separated; no field holds spaces):
 #   user NAME HOME                       a system user (and group) NAME
@@ -29,6 +44,8 @@ export LC_ALL=C
 
 STATE_DIR="${ELY_NODE_STATE_DIR:-/var/lib/ely/rollout}" # overridable for tests
 SELF=ely-node-step
+PENDING="$STATE_DIR/pending"
+CONSUL_DATA_DIR=/opt/consul # constructs/agent-paths.ts
 
 say() { printf '%s: %s\n' "$SELF" "$*"; }
 die() { printf '%s: error: %s\n' "$SELF" "$*" >&2; exit 1; }
@@ -83,12 +100,67 @@ put_file() {
     return 0
   fi
   (umask 022; mkdir -p -- "$(dirname -- "$path")")
+  keep_previous "$path"
   tmp="$(dirname -- "$path")/.$(basename -- "$path").ely-new"
   cp -- "$src" "$tmp"
   chown "$owner:$group" -- "$tmp"
   chmod "$mode" -- "$tmp"
   mv -f -- "$tmp" "$path"
   echo "changed $path"
+}
+
+# keep_previous PATH: before PATH is replaced for the first time since the last commit, copy it
+# (content, mode, owner) to PATH.previous and list it as pending. Agents load *.json / *.hcl
+# from their directories only: a .previous file beside the configuration is not read.
+keep_previous() {
+  local path="$1" tmp
+  mkdir -p "$STATE_DIR"
+  grep -qxF -- "$path" "$PENDING" 2>/dev/null && return 0
+  if [[ -f "$path" ]]; then
+    tmp="$(dirname -- "$path")/.$(basename -- "$path").ely-previous"
+    cp -p -- "$path" "$tmp"
+    mv -f -- "$tmp" "$path.previous"
+  else
+    rm -f -- "$path.previous"
+  fi
+  printf '%s\n' "$path" >>"$PENDING"
+}
+
+cmd_rollback() {
+  local path tmp agent
+  for agent in "$@"; do
+    [[ "$agent" == consul || "$agent" == nomad ]] || die "rollback: received agent '$agent', expected consul or nomad"
+    # stop after the kill also cancels systemd's pending automatic restart (on the files being replaced).
+    systemctl kill --signal=SIGKILL "$agent.service" 2>/dev/null || true
+    systemctl stop "$agent.service" 2>/dev/null || true
+    say "$agent: stopped hard (it did not come up healthy)"
+  done
+  if [[ ! -s "$PENDING" ]]; then say "nothing to roll back: no file was replaced since the last commit"; return 0; fi
+  while read -r path; do
+    [[ -n "$path" ]] || continue
+    if [[ -f "$path.previous" ]]; then
+      tmp="$(dirname -- "$path")/.$(basename -- "$path").ely-new"
+      cp -p -- "$path.previous" "$tmp"
+      mv -f -- "$tmp" "$path"
+      echo "restored $path"
+    else
+      rm -f -- "$path"
+      echo "removed $path"
+    fi
+  done <"$PENDING"
+  rm -f -- "$PENDING"
+}
+
+cmd_commit() {
+  local path replaced=0 added=0
+  if [[ -f "$PENDING" ]]; then
+    while read -r path; do
+      [[ -n "$path" ]] || continue
+      if [[ -f "$path.previous" ]]; then replaced=$((replaced + 1)); else added=$((added + 1)); fi
+    done <"$PENDING"
+  fi
+  rm -f -- "$PENDING"
+  say "committed: $replaced files replaced (their previous versions stay as <file>.previous), $added new"
 }
 
 check_version() { # name version member-or-path
@@ -151,31 +223,66 @@ cmd_install_inline() {
 # ---------------------------------------------------------------- agents
 unit_state() { systemctl show -p ActiveState --value "$1.service" 2>/dev/null || echo unknown; }
 
+# restart_reason AGENT FINGERPRINT: sets WHY (empty: no restart needed) and STATE, comparing the
+# fingerprint ("<sha256> <path>" lines) with what AGENT last (re)started with.
+restart_reason() {
+  local agent="$1" now="$2" old line changed=()
+  old="$(cat -- "$STATE_DIR/$agent.applied" 2>/dev/null || true)"
+  while read -r line; do
+    grep -qxF -- "$line" <<<"$old" || changed+=("${line#* }")
+  done <<<"$now"
+  STATE="$(unit_state "$agent")"
+  if ((${#changed[@]} > 0)); then
+    WHY="changed: ${changed[*]}"
+  elif [[ "$STATE" != active && "$STATE" != activating && "$STATE" != reloading ]]; then
+    WHY="it was $STATE"
+  else
+    WHY=""
+  fi
+}
+
+# Consul up to 1.16.4 truncates its server_metadata.json at start and writes it later: a start
+# that fails in between (a bad address, say) leaves it empty, and no later start succeeds
+# ("error reading server metadata: unexpected end of JSON input", hashicorp/consul#19720, fixed in
+# 1.16.5). An empty file holds nothing: remove it, so that the agent (or a rollback) can start.
+consul_metadata_fix() {
+  local file="$CONSUL_DATA_DIR/server_metadata.json"
+  if [[ -f "$file" && ! -s "$file" ]]; then
+    rm -f -- "$file"
+    say "consul: removed the empty $file a failed start left behind (hashicorp/consul#19720)"
+  fi
+}
+
+cmd_would_restart() {
+  local agent="$1" arg now=""; shift
+  for arg in "$@"; do
+    if [[ "$arg" =~ ^(.+)=([0-9a-f]{64})$ ]]; then now+="${BASH_REMATCH[2]} ${BASH_REMATCH[1]}"$'\n'
+    else now+="$(sha_of "$arg") $arg"$'\n'; fi
+  done
+  restart_reason "$agent" "${now%$'\n'}"
+  if [[ -n "$WHY" ]]; then echo "restart $WHY"; else echo "keep $STATE"; fi
+}
+
 cmd_apply() {
   local agent="$1"; shift
-  local unit="$agent.service" fp="$STATE_DIR/$agent.applied" now old changed=() why state line path
+  local unit="$agent.service" fp="$STATE_DIR/$agent.applied" now why state path
   mkdir -p "$STATE_DIR"
   now="$(for path in "$@"; do
     [[ -f "$path" ]] || die "$agent: $path is missing: the install step did not run"
     printf '%s %s\n' "$(sha_of "$path")" "$path"
   done)"
-  old="$(cat -- "$fp" 2>/dev/null || true)"
-  while read -r line; do
-    grep -qxF -- "$line" <<<"$old" || changed+=("${line#* }")
-  done <<<"$now"
   systemctl daemon-reload
   systemctl enable --quiet "$unit"
-  state="$(unit_state "$agent")"
-  if ((${#changed[@]} > 0)); then
-    why="changed: ${changed[*]}"
-  elif [[ "$state" != active && "$state" != activating && "$state" != reloading ]]; then
-    why="it was $state"
-  else
+  restart_reason "$agent" "$now"
+  why="$WHY"; state="$STATE"
+  if [[ -z "$why" ]]; then
     say "$agent: unchanged and $state: not restarted"
     return 0
   fi
+  if [[ "$agent" == consul ]]; then consul_metadata_fix; fi
   # --no-block: Consul tells systemd it is up only once it joined a cluster; the gate waits.
   systemctl reset-failed "$unit" 2>/dev/null || true
+  date +%s >"$STATE_DIR/$agent.restarted"
   if [[ "$state" == active || "$state" == activating || "$state" == reloading ]]; then
     systemctl restart --no-block "$unit"
     say "$agent: restarting ($why)"
@@ -215,10 +322,11 @@ load_tokens() {
   done <"$file"
 }
 
-# status_get AGENT IP PATH MAX_TIME: GET on an agent's unauthenticated status API (IP "local":
-# this node's agent). Sets HTTP_CODE ("000": no answer) and BODY.
+# status_get AGENT IP PATH MAX_TIME [auth]: GET on an agent's API (IP "local": this node's agent);
+# with "auth", the operator token of the env file goes in a header read from stdin (never on a
+# command line). Sets HTTP_CODE ("000": no answer) and BODY.
 status_get() {
-  local agent="$1" ip="$2" path="$3" max="$4" name port scheme=http args
+  local agent="$1" ip="$2" path="$3" max="$4" name port scheme=http args header=
   if [[ "$agent" == consul ]]; then
     if [[ "$(opt consul_tls no)" == yes ]]; then
       # With TLS, plain HTTP listens on loopback only; other servers answer HTTPS.
@@ -233,7 +341,12 @@ status_get() {
   if [[ "$scheme" == https ]]; then
     args+=(--cacert "$(opt ca)" --connect-to "$name:$port:$ip:$port")
   fi
-  HTTP_CODE="$(curl "${args[@]}" "$scheme://$name:$port$path" 2>"$STATE_DIR/.status-err")" || true
+  if [[ "${5:-}" == auth ]]; then
+    if [[ "$agent" == consul && -n "$CONSUL_TOKEN" ]]; then header="X-Consul-Token: $CONSUL_TOKEN"; fi
+    if [[ "$agent" == nomad && -n "$NOMAD_TOKEN_VALUE" ]]; then header="X-Nomad-Token: $NOMAD_TOKEN_VALUE"; fi
+    [[ -z "$header" ]] || args+=(-H @-)
+  fi
+  HTTP_CODE="$(printf '%s\n' "$header" | curl "${args[@]}" "$scheme://$name:$port$path" 2>"$STATE_DIR/.status-err")" || true
   [[ "$HTTP_CODE" =~ ^[0-9]{3}$ ]] || HTTP_CODE=000
   BODY="$(cat "$STATE_DIR/.status-body" 2>/dev/null || true)"
   [[ "$HTTP_CODE" != 000 ]] || BODY="$(tail -n 1 "$STATE_DIR/.status-err" 2>/dev/null || true)"
@@ -245,15 +358,56 @@ has_leader() { # agent ip: a healthy server answers at once; a server without le
   [[ "$HTTP_CODE" == 200 && "$BODY" =~ ^\"[^\"]+\"$ ]]
 }
 
+leader_server() { # agent: prints the first server (local, then the list) that knows a leader, or none
+  local ip
+  for ip in local $(opt servers | tr ',' ' '); do
+    if has_leader "$1" "$ip"; then echo "$ip"; return 0; fi
+  done
+  echo none
+}
+
 cmd_leader_known() {
   parse_opts "$@"
+  local agent
+  for agent in consul nomad; do echo "$agent=$(leader_server "$agent")"; done
+}
+
+# api_fact AGENT IP NAME PATH: one line "<agent> <name> <code> <server> <base64 body>" of quorum-facts.
+api_fact() {
+  local label="$2"
+  [[ "$label" != local ]] || label="$(opt node)"
+  status_get "$1" "$2" "$4" 8 auth
+  printf '%s %s %s %s %s\n' "$1" "$3" "$HTTP_CODE" "$label" "$(printf '%s' "$BODY" | base64 -w0)"
+}
+
+cmd_quorum_facts() {
+  parse_opts "$@"
+  load_tokens
+  mkdir -p "$STATE_DIR"
   local agent ip found
   for agent in consul nomad; do
-    found=none
-    for ip in local $(opt servers | tr ',' ' '); do
-      if has_leader "$agent" "$ip"; then found="$ip"; break; fi
-    done
-    echo "$agent=$found"
+    found="$(leader_server "$agent")"
+    if [[ "$found" == none ]]; then
+      echo "$agent leader none"
+      # Fresh, or formed and leaderless? The Raft members of the first server that answers.
+      found=none
+      for ip in local $(opt servers | tr ',' ' '); do
+        if [[ "$agent" == consul ]]; then status_get consul "$ip" /v1/status/peers 3 auth
+        else status_get nomad "$ip" '/v1/operator/raft/configuration?stale' 3 auth; fi
+        if [[ "$HTTP_CODE" != 000 ]]; then found="$ip"; break; fi
+      done
+      if [[ "$found" == none ]]; then echo "$agent peers 000 none"
+      elif [[ "$agent" == consul ]]; then api_fact consul "$found" peers /v1/status/peers
+      else api_fact nomad "$found" peers '/v1/operator/raft/configuration?stale'; fi
+      continue
+    fi
+    echo "$agent leader $([[ "$found" == local ]] && opt node || echo "$found")"
+    if [[ "$agent" == consul ]]; then
+      api_fact consul "$found" health /v1/operator/autopilot/health
+    else
+      api_fact nomad "$found" raft /v1/operator/raft/configuration
+      api_fact nomad "$found" health /v1/operator/autopilot/health
+    fi
   done
 }
 
@@ -318,9 +472,17 @@ maybe_bootstrap_nomad_acl() {
   fi
 }
 
+CRASHING=""
 agent_ok() { # agent quorum
-  local agent="$1" state
+  local agent="$1" state restarts
   state="$(unit_state "$agent")"
+  restarts="$(systemctl show -p NRestarts --value "$agent.service" 2>/dev/null || true)"
+  # apply resets the counter (reset-failed, then an explicit restart): these are exits since then.
+  if [[ "$state" == failed ]] || ((${restarts:-0} >= 3)); then
+    WHY="$agent.service keeps exiting: systemd restarted it ${restarts:-0} times ($state, result $(systemctl show -p Result --value "$agent.service" 2>/dev/null || echo unknown))"
+    CRASHING="$agent"
+    return 1
+  fi
   if [[ "$state" != active && "$state" != activating ]]; then WHY="$agent.service is $state"; return 1; fi
   # Any HTTP answer proves the agent serves (Consul says "" and Nomad 500 "No cluster leader" while bootstrapping).
   status_get "$agent" local /v1/status/leader 8
@@ -333,16 +495,24 @@ agent_ok() { # agent quorum
   return 0
 }
 
+agents_text() { # "Consul and Nomad are" / "Consul is"
+  case "$(opt agents consul,nomad)" in
+    consul) echo "Consul is" ;;
+    nomad) echo "Nomad is" ;;
+    *) echo "Consul and Nomad are" ;;
+  esac
+}
+
 cmd_gate() {
   parse_opts "$@"
   load_tokens
-  local timeout quorum start deadline agent next_report=0 pending
-  timeout="$(opt timeout 300)"; quorum="$(opt quorum yes)"
+  local timeout quorum start deadline agent next_report=0 pending agents
+  timeout="$(opt timeout 300)"; quorum="$(opt quorum yes)"; agents="$(opt agents consul,nomad | tr ',' ' ')"
   start=$SECONDS; deadline=$((SECONDS + timeout))
   local -A done_=()
   while :; do
     pending=""
-    for agent in consul nomad; do
+    for agent in $agents; do
       [[ -n "${done_[$agent]:-}" ]] && continue
       if agent_ok "$agent" "$quorum"; then
         done_[$agent]=1
@@ -354,11 +524,18 @@ cmd_gate() {
       fi
     done
     [[ -z "$pending" ]] && return 0
-    if ((SECONDS >= deadline)); then
-      printf '%s: error: %s: timed out after %ss waiting until %s: %s\n' "$SELF" "$(opt node)" "$timeout" \
-        "$([[ "$quorum" == yes ]] && echo "Consul and Nomad are healthy, have a leader, and $(opt node) is a Raft voter again" || echo "Consul and Nomad run and answer")" \
-        "${pending%; }" >&2
-      for agent in consul nomad; do
+    if [[ -n "$CRASHING" ]] || ((SECONDS >= deadline)); then
+      if [[ -n "$CRASHING" ]]; then
+        printf '%s: error: %s: gave up after %ss: %s\n' "$SELF" "$(opt node)" "$((SECONDS - start))" "${pending%; }" >&2
+      else
+        printf '%s: error: %s: timed out after %ss waiting until %s: %s\n' "$SELF" "$(opt node)" "$timeout" \
+          "$([[ "$quorum" == yes ]] && echo "$(agents_text) healthy with a leader, and $(opt node) is a Raft voter again" || echo "$(agents_text) running and answering")" \
+          "${pending%; }" >&2
+      fi
+      for agent in $agents; do
+        echo "---- first errors of $agent on $(opt node) since the step restarted it:" >&2
+        journalctl -u "$agent.service" --since "@$(cat "$STATE_DIR/$agent.restarted" 2>/dev/null || echo $(($(date +%s) - timeout)))" --no-pager -o cat 2>&1 |
+          grep -i -E 'error|fail' | grep -v -i 'context canceled' | head -n 6 | cut -c1-400 | sed 's/^/  /' >&2 || true
         echo "---- last lines of journalctl -u $agent on $(opt node):" >&2
         journalctl -u "$agent.service" -n 15 --no-pager -o cat 2>&1 | sed 's/^/  /' >&2 || true
       done
@@ -373,7 +550,7 @@ cmd_gate() {
 }
 
 # ---------------------------------------------------------------- main
-[[ $# -ge 1 ]] || die "usage: $SELF preflight|hashes|install|install-inline|leader-known|apply|gate ..."
+[[ $# -ge 1 ]] || die "usage: $SELF preflight|hashes|install|install-inline|leader-known|quorum-facts|would-restart|apply|gate|rollback|commit ..."
 command="$1"; shift
 case "$command" in
   preflight) cmd_preflight ;;
@@ -381,7 +558,11 @@ case "$command" in
   install) cmd_install ;;
   install-inline) cmd_install_inline ;;
   leader-known) cmd_leader_known "$@" ;;
+  quorum-facts) cmd_quorum_facts "$@" ;;
+  would-restart) cmd_would_restart "$@" ;;
   apply) cmd_apply "$@" ;;
   gate) cmd_gate "$@" ;;
+  rollback) cmd_rollback "$@" ;;
+  commit) cmd_commit ;;
   *) die "unknown command '$command'" ;;
 esac

@@ -15,8 +15,16 @@
  *             its files changed (or it is not running); then waits, bounded, until Consul and
  *             Nomad are healthy and the server is a Raft voter again.
  *
+ * The quorum gate (cli/quorum-gate.ts): before a step replaces a file that restarts an agent, the
+ * cluster must tolerate losing this server (every other server healthy and a voter, failure
+ * tolerance >= 1); it waits for that up to QUORUM_WAIT_MAX_SECONDS (at most the health bound), then
+ * stops, naming the servers that are not healthy, with nothing on the node touched. Every file
+ * replaced is kept as <file>.previous; when an agent does not come up healthy within the bound,
+ * the update puts the previous files back, restarts the agents on them, waits until they are
+ * healthy again, and fails saying it rolled back and why (the agent's log tail).
+ *
  * ssh: `ssh [-F $ELY_SSH_CONFIG] -p <port> [-o <option>]... <user>@<address>`, the options always
- * bounded (constructs/network-timeouts.ts: those the --ssh-option list leaves out are added); a user
+ * bounded (nodes/network-timeouts.ts: those the --ssh-option list leaves out are added); a user
  * other than root needs passwordless sudo. The node side is cli/server-step-remote.sh, installed on
  * the node as /usr/local/lib/ely/ely-node-step by every step.
  * Progress: one line per step with the elapsed time, "[ely-step <host> <n>/<count>] ... (1.2s)".
@@ -61,6 +69,10 @@ import {
 import { CONSUL_DATA_DIR } from "../nodes/agent-paths";
 import { withSshTimeouts } from "../nodes/network-timeouts";
 import { shellQuote } from "../constructs/shell-quote";
+import { blockedMessage, GateTarget, parseQuorumFacts, quorumDecision } from "./quorum-gate";
+
+/** Longest wait of the quorum gate for a cluster to tolerate restarting a server (at most the health bound). */
+export const QUORUM_WAIT_MAX_SECONDS = 60;
 
 /** Environment variables the secrets step reads (Terraform sets them from sensitive variables). */
 export const SECRET_ENV = {
@@ -325,6 +337,67 @@ export async function validate(options: ValidateOptions): Promise<void> {
   }
 }
 
+// ---------------------------------------------------------------- quorum gate
+
+/** What the health and quorum gates need to know of the cluster. */
+export interface ClusterOptions {
+  /** Every server managed by the rollout, in order, this one included. */
+  readonly servers: readonly { readonly host: string; readonly ip: string }[];
+  readonly datacenter: string;
+  readonly region: string;
+  readonly timeoutSeconds: number;
+}
+
+/** --servers: "host=ip" entries (or bare addresses), comma-separated. */
+export function parseServers(text: string): { host: string; ip: string }[] {
+  return text
+    .split(",")
+    .filter(Boolean)
+    .map((entry) => {
+      const i = entry.indexOf("=");
+      return i < 0 ? { host: entry, ip: entry } : { host: entry.slice(0, i), ip: entry.slice(i + 1) };
+    });
+}
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/**
+ * Waits (bounded) until the cluster tolerates restarting `agents` on the target; throws, naming
+ * what is unhealthy, when it does not. Nothing is touched on any node.
+ */
+async function quorumGate(target: SshTarget, cluster: ClusterOptions, features: SecretFeatures, secretsDir: string, progress: Progress, agents: readonly Agent[]): Promise<void> {
+  if (agents.length === 0) return;
+  const gateTarget: GateTarget = { host: target.host, region: cluster.region, servers: cluster.servers };
+  const wait = Math.min(cluster.timeoutSeconds, QUORUM_WAIT_MAX_SECONDS);
+  const started = Date.now();
+  let reported = "";
+  for (;;) {
+    const out = await nodeStep(target, progress, ["quorum-facts", ...healthArgs(target, cluster, features, secretsDir)], undefined, { quiet: true });
+    const decision = quorumDecision(gateTarget, parseQuorumFacts(out), agents);
+    const elapsed = Math.round((Date.now() - started) / 1000);
+    if (decision.proceed) {
+      for (const note of decision.notes) progress.line(`quorum gate: ${note}`);
+      progress.line(`quorum gate passed: ${agents.join(" and ")} may restart on ${target.host}`);
+      return;
+    }
+    if (elapsed >= wait) throw new StepError(blockedMessage(gateTarget, decision, elapsed));
+    const text = decision.problems.join("; ");
+    if (text !== reported) progress.line(`quorum gate: waiting up to ${wait}s: ${text}`);
+    reported = text;
+    await sleep(2000);
+  }
+}
+
+/** "<sha256> <path>" lines of the node, as a map path -> sha256 ("-": missing). */
+async function remoteHashes(target: SshTarget, progress: Progress, paths: readonly string[]): Promise<Map<string, string>> {
+  return new Map(
+    (await nodeStep(target, progress, ["hashes", ...paths], undefined, { quiet: true }))
+      .split("\n")
+      .filter(Boolean)
+      .map((l) => [l.slice(l.indexOf(" ") + 1), l.slice(0, l.indexOf(" "))] as const),
+  );
+}
+
 // ---------------------------------------------------------------- secrets
 
 export interface SecretsOptions {
@@ -332,6 +405,8 @@ export interface SecretsOptions {
   readonly secretsDir: string;
   readonly features: SecretFeatures;
   readonly label: string;
+  /** The cluster, for the quorum gate. Default: none (no gate: a step run by hand). */
+  readonly cluster?: ClusterOptions;
 }
 
 function envValue(env: NodeJS.ProcessEnv, name: string): string {
@@ -424,6 +499,13 @@ export async function pushSecrets(options: SecretsOptions): Promise<void> {
   }
   progress.line(`delivering ${files.length} secret files to ${target.user}@${target.address} (values never shown)`);
   await installNodeScript(target, progress);
+  if (options.cluster) {
+    // A changed secret restarts its agent at the update step: the gate comes before it is written.
+    const remote = await remoteHashes(target, progress, files.map((f) => f.file.path));
+    const changed = new Set(files.filter((f) => remote.get(f.file.path) !== f.sha256).map((f) => f.file.path));
+    const agents = AGENTS.filter((a) => watchedFiles(a, secretsDir, features).some((p) => changed.has(p)));
+    await quorumGate(target, options.cluster, features, secretsDir, progress, agents);
+  }
   const manifest = [...manifestHead(secretsDir), ...files.map((f) => fileLine(f, f.content!.toString("base64")))].join("\n") + "\n";
   const out = await nodeStep(target, progress, ["install-inline"], manifest);
   const changed = out.split("\n").filter((l) => l.startsWith("changed ")).length;
@@ -432,7 +514,7 @@ export async function pushSecrets(options: SecretsOptions): Promise<void> {
 
 // ---------------------------------------------------------------- update
 
-export interface UpdateOptions {
+export interface UpdateOptions extends ClusterOptions {
   readonly target: SshTarget;
   readonly arch: ImageArch;
   readonly configs: string;
@@ -444,10 +526,6 @@ export interface UpdateOptions {
   readonly features: SecretFeatures;
   readonly position: number;
   readonly count: number;
-  readonly servers: readonly string[];
-  readonly datacenter: string;
-  readonly region: string;
-  readonly timeoutSeconds: number;
 }
 
 export async function update(options: UpdateOptions): Promise<void> {
@@ -478,12 +556,7 @@ export async function update(options: UpdateOptions): Promise<void> {
     }
 
     await installNodeScript(target, progress);
-    const remote = new Map(
-      (await nodeStep(target, progress, ["hashes", ...files.map((f) => f.file.path)], undefined, { quiet: true }))
-        .split("\n")
-        .filter(Boolean)
-        .map((l) => [l.slice(l.indexOf(" ") + 1), l.slice(0, l.indexOf(" "))] as const),
-    );
+    const remote = await remoteHashes(target, progress, files.map((f) => f.file.path));
     const changed = files.filter((f) => remote.get(f.file.path) !== f.sha256);
     progress.line(changed.length === 0 ? "every file is up to date on the node" : `sending ${changed.length} changed files: ${changed.map((f) => f.file.path).join(", ")}`);
 
@@ -498,11 +571,24 @@ export async function update(options: UpdateOptions): Promise<void> {
     }
     changed.forEach((f, i) => lines.push(fileLine(f, `f${i}`)));
     fs.writeFileSync(path.join(stage, "manifest"), lines.join("\n") + "\n");
+
+    // Which agents this update restarts, from the files as they will be: the quorum gate comes first.
+    const restarts: Agent[] = [];
+    for (const agent of AGENTS) {
+      const args = watchedFiles(agent, secretsDir, features).map((p) => {
+        const f = files.find((x) => x.file.path === p);
+        return f ? `${p}=${f.sha256}` : p;
+      });
+      const verdict = (await nodeStep(target, progress, ["would-restart", agent, ...args], undefined, { quiet: true })).trim();
+      if (verdict.startsWith("restart ")) restarts.push(agent);
+    }
+    await quorumGate(target, options, features, secretsDir, progress, restarts);
+
     const tar = execa("tar", ["-c", "-C", stage, "."], { buffer: false, stdout: "pipe" });
     await nodeStep(target, progress, ["install"], tar.stdout!);
     await tar;
 
-    const health = healthArgs(options);
+    const health = healthArgs(target, options, features, secretsDir);
     const known = await nodeStep(target, progress, ["leader-known", ...health], undefined, { quiet: true });
     const leaderBefore = /^(consul|nomad)=(?!none)/m.test(known);
     const quorum = leaderBefore || last;
@@ -511,29 +597,67 @@ export async function update(options: UpdateOptions): Promise<void> {
         ? `the gate requires a leader and ${target.host} as a Raft voter (${leaderBefore ? "the cluster had a leader before this step" : "last server of the rollout"})`
         : "the cluster has no leader yet (bootstrapping): the gate requires running agents only; the last server's step waits for the leader",
     );
-    for (const agent of AGENTS) await nodeStep(target, progress, ["apply", agent, ...watchedFiles(agent, secretsDir, features)]);
-    progress.line(`waiting up to ${options.timeoutSeconds}s for Consul and Nomad on ${target.host}`);
-    await nodeStep(target, progress, ["gate", ...health, `quorum=${quorum ? "yes" : "no"}`, `timeout=${options.timeoutSeconds}`]);
+    const gate = [...health, `quorum=${quorum ? "yes" : "no"}`, `timeout=${options.timeoutSeconds}`];
+    let current: Agent = AGENTS[0];
+    try {
+      for (const agent of AGENTS) {
+        current = agent;
+        await nodeStep(target, progress, ["apply", agent, ...watchedFiles(agent, secretsDir, features)]);
+        progress.line(`waiting up to ${options.timeoutSeconds}s for ${agent} on ${target.host}`);
+        await nodeStep(target, progress, ["gate", ...gate, `agents=${agent}`]);
+      }
+    } catch (e) {
+      if (!(e instanceof StepError)) throw e;
+      await rollBack(options, progress, gate, current, e);
+    }
+    await nodeStep(target, progress, ["commit"]);
     progress.line(`${target.host} done`);
   } finally {
     fs.rmSync(work, { recursive: true, force: true });
   }
 }
 
-function healthArgs(options: UpdateOptions): string[] {
-  const { features } = options;
+/**
+ * The agent `failed` did not come up healthy: put back the previous files, restart the agents
+ * on them, wait until they are healthy, and fail saying so (or that the rollback failed too).
+ */
+async function rollBack(options: UpdateOptions, progress: Progress, gate: readonly string[], failed: Agent, failure: StepError): Promise<never> {
+  const { target, secretsDir, features } = options;
+  const host = target.host;
+  progress.line(`${failed} did not come up healthy on ${host}: rolling back to the previous files`);
+  try {
+    const out = await nodeStep(target, progress, ["rollback", failed]);
+    const removed = out.split("\n").filter((l) => l.startsWith("removed ")).map((l) => l.slice("removed ".length));
+    for (const agent of AGENTS) {
+      const pub = publicFiles(agent);
+      if (removed.includes(pub.binary.path) || removed.includes(pub.config.path)) {
+        progress.line(`${agent} was not installed on ${host} before this step: nothing to go back to, left stopped`);
+        continue;
+      }
+      await nodeStep(target, progress, ["apply", agent, ...watchedFiles(agent, secretsDir, features)]);
+      await nodeStep(target, progress, ["gate", ...gate, `agents=${agent}`]);
+    }
+  } catch (e) {
+    throw new StepError(`${failure.message}\n${host}: the rollback to the previous files failed too, ${host} needs a hand:\n${(e as Error).message}`);
+  }
+  throw new StepError(
+    `${host}: rolled back: ${failed} did not come up healthy, so ${host} runs its previous binaries and configuration again, healthy; the rollout stops here. Why:\n${failure.message}`,
+  );
+}
+
+function healthArgs(target: SshTarget, cluster: ClusterOptions, features: SecretFeatures, secretsDir: string): string[] {
   return [
-    `node=${options.target.host}`,
-    `self=${options.target.address}`,
-    `servers=${options.servers.join(",")}`,
-    `datacenter=${options.datacenter}`,
-    `region=${options.region}`,
+    `node=${target.host}`,
+    `self=${target.address}`,
+    `servers=${cluster.servers.map((s) => s.ip).join(",")}`,
+    `datacenter=${cluster.datacenter}`,
+    `region=${cluster.region}`,
     `consul_tls=${features.tls ? "yes" : "no"}`,
     `nomad_tls=${features.tls ? "yes" : "no"}`,
-    `ca=${tlsNodeFiles(options.secretsDir, "consul").ca.path}`,
+    `ca=${tlsNodeFiles(secretsDir, "consul").ca.path}`,
     `consul_acl=${features.acl ? "yes" : "no"}`,
     `nomad_acl=${features.acl ? "yes" : "no"}`,
-    `env=${gateEnvFile(options.secretsDir).path}`,
+    `env=${gateEnvFile(secretsDir).path}`,
   ];
 }
 
@@ -592,9 +716,20 @@ function main(): void {
       .requiredOption("--secrets-dir <dir>")
       .option("--features <list>", "gossip,tls,acl", "")
       .option("--label <text>", "progress label");
-  sshOptions(program.command("secrets")).action((o) =>
-    pushSecrets({ target: targetOf(o), secretsDir: o.secretsDir, features: parseFeatures(o.features), label: o.label ?? `${o.host} secrets` }),
-  );
+  sshOptions(program.command("secrets"))
+    .option("--servers <list>", "every server, host=ip comma-separated: the quorum gate runs when a secret that restarts an agent changes")
+    .option("--datacenter <dc>", "Consul datacenter", "dc1")
+    .option("--region <region>", "Nomad region", "global")
+    .option("--timeout <seconds>", "bound of the health gate (the quorum gate waits up to a minute of it)", "300")
+    .action((o) =>
+      pushSecrets({
+        target: targetOf(o),
+        secretsDir: o.secretsDir,
+        features: parseFeatures(o.features),
+        label: o.label ?? `${o.host} secrets`,
+        cluster: o.servers ? { servers: parseServers(o.servers), datacenter: o.datacenter, region: o.region, timeoutSeconds: Number(o.timeout) } : undefined,
+      }),
+    );
   sshOptions(program.command("update"))
     .requiredOption("--arch <arch>", "amd64 or arm64")
     .requiredOption("--configs <dir>")
@@ -605,7 +740,7 @@ function main(): void {
     .option("--expect-agents <sha256>", "the agents' hash recorded in the plan")
     .requiredOption("--position <n>")
     .requiredOption("--count <n>")
-    .requiredOption("--servers <ips>", "every server's address, comma-separated")
+    .requiredOption("--servers <list>", "every server, host=ip (or its address alone), comma-separated")
     .requiredOption("--datacenter <dc>")
     .option("--region <region>", "Nomad region", "global")
     .option("--timeout <seconds>", "bound of the health gate", "300")
@@ -622,7 +757,7 @@ function main(): void {
         features: parseFeatures(o.features),
         position: Number(o.position),
         count: Number(o.count),
-        servers: o.servers.split(",").filter(Boolean),
+        servers: parseServers(o.servers),
         datacenter: o.datacenter,
         region: o.region,
         timeoutSeconds: Number(o.timeout),

@@ -73,7 +73,11 @@ export interface ServerRolloutProps {
    * SHA256SUMS; else the directory $ELY_AGENT_BIN_DIR or ~/.cache/ely/bin).
    */
   readonly agentSource?: AgentSource;
-  /** Bound of each server's wait for healthy agents and its Raft vote, in seconds. Default: 300. */
+  /**
+   * Bound of the wait for each agent to be healthy and a Raft voter after its restart (and after
+   * a rollback's), in seconds; the quorum gate before a restart waits up to the smaller of this and
+   * 60 s for the cluster to tolerate it. Default: 300.
+   */
   readonly healthTimeoutSeconds?: number;
   /** ssh -o options of every step. Default: DEFAULT_SSH_OPTIONS. The connection bounds (SSH_TIMEOUT_OPTIONS) are added to those they leave out. */
   readonly sshOptions?: readonly string[];
@@ -97,6 +101,9 @@ export interface ServerSteps {
  * server's rendered configuration first, then for each server in order its secrets step and
  * its update step, the next server's steps depending on the previous server's update, which
  * ends only once the server's Consul and Nomad are healthy and it is a Raft voter again.
+ * Before a step replaces a file that restarts an agent, its quorum gate (cli/quorum-gate.ts)
+ * requires that the cluster tolerates losing the server; a server whose new agent does not come
+ * up healthy is rolled back to its previous files (cli/server-step.ts).
  *
  * Triggers are content hashes of what each step pushes: an unchanged node plans nothing.
  * Secrets come from sensitive variables through the local-exec environment: none is in the
@@ -205,7 +212,8 @@ export class ServerRollout extends Construct {
     this.validation.addOverride("//", { description: `Ely server rollout: consul validate / nomad config validate of ${hostnames.join(", ")} before any server is touched` });
 
     const steps: ServerSteps[] = [];
-    const servers = this.servers.map((n) => n.ip).join(",");
+    const servers = this.servers.map((n) => `${n.hostname}=${n.ip}`).join(",");
+    const cluster = ` --servers ${servers} --datacenter ${shellQuote(inventory.datacenter)} --region ${shellQuote(inventory.region)} --timeout ${timeout}`;
     let previous: Resource | undefined;
     this.servers.forEach((n, i) => {
       const ssh = sshTargetOf(n.spec);
@@ -241,7 +249,7 @@ export class ServerRollout extends Construct {
         provisioners: [
           {
             type: "local-exec",
-            command: `${program} secrets${common} --label ${shellQuote(`${n.hostname} ${position}/${this.servers.length} secrets`)}`,
+            command: `${program} secrets${common}${cluster} --label ${shellQuote(`${n.hostname} ${position}/${this.servers.length} secrets`)}`,
             environment,
           },
         ],
@@ -271,8 +279,7 @@ export class ServerRollout extends Construct {
               `${program} update${common} --arch ${n.arch} --configs ${shellQuote(configs)}` +
               ` --consul-version ${shellQuote(versions.consul)} --nomad-version ${shellQuote(versions.nomad)}${agentsFlag}` +
               ` --expect-agents ${agentsHash(source, versions, n.arch)}` +
-              ` --position ${position} --count ${this.servers.length} --servers ${servers}` +
-              ` --datacenter ${shellQuote(inventory.datacenter)} --region ${shellQuote(inventory.region)} --timeout ${timeout}`,
+              ` --position ${position} --count ${this.servers.length}${cluster}`,
           },
         ],
       });

@@ -4,8 +4,11 @@
  * Consul and Nomad servers run inside the hosts with gossip encryption, TLS and ACLs on, so the
  * health gate (leader, Raft voter) is exercised for real. Checks the files, modes, owners and
  * units the steps leave, that a second apply changes nothing, that a re-run restarts nothing,
- * that a configuration change rolls one server at a time, and that an invalid configuration
- * stops the rollout before the first server.
+ * that a configuration change rolls one server at a time, that an invalid configuration
+ * stops the rollout before the first server, that the quorum gate refuses to restart a server
+ * while another one is down, that a server whose new agent does not come up healthy is
+ * rolled back to its previous files with the cluster healthy again, and that a dead server,
+ * reinstalled, is brought back by running its steps again.
  *
  * Run: npx jest -c e2e/ssh-hosts/jest.config.js   (as root; ELY_SSH_E2E_KEEP=1 keeps the work dir)
  */
@@ -246,6 +249,10 @@ describe("server rollout over real ssh", () => {
       ]);
       // s1 and s2 cannot have a leader yet (bootstrap_expect 3); the last server's gate waits for it.
       expect(out).toMatch(/\[ely-step s1 1\/3\] the cluster has no leader yet \(bootstrapping\)/);
+      // The quorum gate lets a fresh cluster through.
+      expect(out).toMatch(/\[ely-step s1 1\/3\] quorum gate: consul: no server runs yet: a fresh cluster, nothing to protect/);
+      expect(out).toMatch(/\[ely-step s3 3\/3\] quorum gate: consul: no leader, and the Raft configuration of \S+ is empty: a fresh cluster bootstrapping/);
+      expect(out).toMatch(/\[ely-step s3 3\/3\] quorum gate passed: consul and nomad may restart on s3/);
       expect(out).toMatch(/\[ely-step s3 3\/3\] the gate requires a leader and s3 as a Raft voter \(last server of the rollout\)/);
       expect(out).toMatch(/\[ely-step s3 3\/3\] ely-node-step: consul: healthy, leader elected, s3 is a voter/);
       expect(out).toMatch(/\[ely-step s3 3\/3\] ely-node-step: nomad: ACLs bootstrapped with the operator token/);
@@ -342,19 +349,43 @@ describe("server rollout over real ssh", () => {
       expect(r.all).toMatch(/\[ely-step s2 2\/3\] every file is up to date on the node/);
       expect(r.all).toMatch(/consul: unchanged and active: not restarted/);
       expect(r.all).toMatch(/nomad: unchanged and active: not restarted/);
+      // Nothing restarts: no quorum gate.
+      expect(r.all).not.toMatch(/quorum gate/);
       // The cluster had a leader: the gate required s2 to be a voter.
       expect(r.all).toMatch(/\[ely-step s2 2\/3\] the gate requires a leader and s2 as a Raft voter \(the cluster had a leader before this step\)/);
       expect(await mainPids()).toEqual(firstPids);
     }), 300_000);
 
+  test("with another server down, the quorum gate refuses to restart a server and touches nothing", () =>
+    withLogs(async () => {
+      const shas = await configShasNow();
+      await onHost("s2", "systemctl stop consul nomad");
+      synth(Object.fromEntries(HOSTNAMES.map((h) => [h, { consul: { log_level: "DEBUG" } }])), { healthTimeoutSeconds: 15 });
+      const r = await apply("consul log_level DEBUG with s2 stopped");
+      expect(r.exitCode).not.toBe(0);
+      expect(r.all).toMatch(/s1: the cluster does not tolerate restarting s1 \(checked for 1\ds\); nothing on s1 was touched:/);
+      // Autopilot may have removed the dead server from Raft by then (cleanup_dead_servers): named either way.
+      const s2 = hosts.hosts[1].ip.replace(/\./g, "\\.");
+      expect(r.all).toMatch(new RegExp(`consul: server s2 \\((${s2}:8300\\) is unhealthy \\(serf|${s2}\\) of the inventory is not in the Raft configuration)`));
+      expect(stepEvents(r.all!)).toEqual(["validate start", "validate end", "s1/update start"]);
+      expect(await configShasNow()).toBe(shas);
+      const pids = await mainPids();
+      for (const h of ["s1", "s3"]) for (const agent of ["consul", "nomad"]) expect(pids[`${h}/${agent}`]).toBe(firstPids[`${h}/${agent}`]);
+      expect(await onHost("s1", "ls /etc/consul.d; test ! -e /var/lib/ely/rollout/pending && echo no-pending")).toBe("consul.json\nsecrets.json\nno-pending");
+      // s2 back: the next apply's gate waits until autopilot counts it healthy again.
+      await onHost("s2", "systemctl start consul nomad");
+      firstPids = await mainPids();
+    }), 300_000);
+
   test("a configuration change rolls the servers one at a time, restarting only the agent whose files changed", () =>
     withLogs(async () => {
+      const before = await configShasNow();
       synth(Object.fromEntries(HOSTNAMES.map((h) => [h, { consul: { log_level: "DEBUG" } }])));
-      expect(await plannedChanges()).toEqual(["s1_update:delete+create", "s2_update:delete+create", "s3_update:delete+create", "validate:delete+create"]);
+      // The refused apply above validated this configuration already and removed the update steps it was to replace.
+      expect(await plannedChanges()).toEqual(["s1_update:delete+create", "s2_update:create", "s3_update:create"]);
       const r = await apply("consul log_level DEBUG on every server");
       expect(r.exitCode).toBe(0);
       expect(stepEvents(r.all!)).toEqual([
-        "validate start", "validate end",
         "s1/update start", "s1/update end",
         "s2/update start", "s2/update end",
         "s3/update start", "s3/update end",
@@ -364,6 +395,13 @@ describe("server rollout over real ssh", () => {
         expect(r.all).toMatch(new RegExp(`${label} sending 1 changed files: /etc/consul.d/consul.json`));
         expect(r.all).toMatch(new RegExp(`${label} ely-node-step: consul: restarting \\(changed: /etc/consul.d/consul.json\\)`));
         expect(r.all).toMatch(new RegExp(`${label} ely-node-step: consul: healthy, leader elected, ${h} is a voter`));
+        expect(r.all).toMatch(new RegExp(`${label} quorum gate: consul: 3 voters healthy, failure tolerance 1`));
+        expect(r.all).toMatch(new RegExp(`${label} quorum gate passed: consul may restart on ${h}`));
+      }
+      // The previous configuration stays on each node; nothing is pending once healthy.
+      for (const [i, h] of HOSTNAMES.entries()) {
+        const previous = before.split("\n")[2 * i].split(/\s+/)[0];
+        expect(await onHost(h, "sha256sum /etc/consul.d/consul.json.previous | cut -d' ' -f1; test ! -e /var/lib/ely/rollout/pending && echo no-pending")).toBe(`${previous}\nno-pending`);
       }
       const pids = await mainPids();
       for (const h of HOSTNAMES) {
@@ -375,7 +413,7 @@ describe("server rollout over real ssh", () => {
       for (const h of HOSTNAMES) times.push(Number(await onHost(h, "date -d \"$(systemctl show -p ActiveEnterTimestamp --value consul)\" +%s%N")));
       expect([...times].sort((a, b) => a - b)).toEqual(times);
       expect(await plannedChanges()).toEqual([]);
-      configShas = (await Promise.all(HOSTNAMES.map((h) => onHost(h, "sha256sum /etc/consul.d/consul.json /etc/nomad.d/nomad.json")))).join("\n");
+      configShas = await configShasNow();
       firstPids = pids;
     }), 600_000);
 
@@ -388,24 +426,96 @@ describe("server rollout over real ssh", () => {
       expect(r.all).toMatch(/s2: `consul validate` rejects s2\/consul.json/);
       expect(r.all).toMatch(/not_a_consul_key/);
       expect(stepEvents(r.all!)).toEqual(["validate start"]);
-      expect((await Promise.all(HOSTNAMES.map((h) => onHost(h, "sha256sum /etc/consul.d/consul.json /etc/nomad.d/nomad.json")))).join("\n")).toBe(configShas);
+      expect(await configShasNow()).toBe(configShas);
       expect(await mainPids()).toEqual(firstPids);
     }), 300_000);
 
-  test("a server that does not come back healthy stops the rollout there, with a clear timeout message", () =>
+  test("a consul that cannot start is rolled back: the cluster is healthy again on the previous files, the apply fails saying why", () =>
     withLogs(async () => {
-      // Nomad's HTTP API moves away from where the gate looks: s1 restarts, never answers, and s2 and s3 are not touched.
-      const broken = Object.fromEntries(HOSTNAMES.map((h) => [h, { consul: { log_level: "DEBUG" }, nomad: { ports: { http: 4747 } } }]));
-      synth(broken, { healthTimeoutSeconds: 15 });
-      const r = await apply("nomad HTTP port moved, 15 s gate");
+      // Valid for `consul validate`; at start Consul cannot bind an address the host does not have.
+      const broken = Object.fromEntries(HOSTNAMES.map((h) => [h, { consul: { log_level: "DEBUG", ...(h === "s1" ? { bind_addr: "192.0.2.77" } : {}) } }]));
+      synth(broken, { healthTimeoutSeconds: 20 });
+      const r = await apply("consul bind_addr 192.0.2.77 on s1, 20 s gate");
       expect(r.exitCode).not.toBe(0);
-      expect(r.all).toMatch(/ely-node-step: error: s1: timed out after 15s waiting until Consul and Nomad are healthy, have a leader, and s1 is a Raft voter again: nomad: its HTTP API does not answer yet/);
-      expect(r.all).toMatch(/---- last lines of journalctl -u nomad on s1:/);
+      expect(r.all).toMatch(/s1: rolled back: consul did not come up healthy, so s1 runs its previous binaries and configuration again, healthy; the rollout stops here/);
+      // Consul exits and systemd restarts it (the gate gives up after three restarts), unless a failed start left its
+      // server_metadata.json empty (Consul 1.16.3, hashicorp/consul#19720, a race): then it retries inside one
+      // process and the bound ends the wait. Either way the reason is in its log, and the rollback brings it back.
+      expect(r.all).toMatch(
+        /ely-node-step: error: s1: (gave up after \d+s: consul: consul.service keeps exiting: systemd restarted it \d+ times|timed out after 20s waiting until Consul is healthy with a leader, and s1 is a Raft voter again: consul: its HTTP API does not answer yet)/,
+      );
+      expect(r.all).toMatch(/---- first errors of consul on s1 since the step restarted it:\n(.*\n)*.*192\.0\.2\.77.*cannot assign requested address/);
+      if (/error reading server metadata: unexpected end of JSON input/.test(r.all!)) {
+        expect(r.all).toMatch(/ely-node-step: consul: removed the empty \/opt\/consul\/server_metadata.json a failed start left behind/);
+      }
+      expect(r.all).toMatch(/ely-node-step: consul: healthy, leader elected, s1 is a voter/);
       expect(stepEvents(r.all!)).toEqual(["validate start", "validate end", "s1/update start"]);
-      const pids = await mainPids();
-      expect(pids["s1/nomad"]).not.toBe(firstPids["s1/nomad"]);
-      for (const h of ["s2", "s3"]) for (const agent of ["consul", "nomad"]) expect(pids[`${h}/${agent}`]).toBe(firstPids[`${h}/${agent}`]);
-      const shas = (await Promise.all(HOSTNAMES.map((h) => onHost(h, "sha256sum /etc/consul.d/consul.json /etc/nomad.d/nomad.json")))).join("\n");
-      expect(shas.split("\n").slice(2)).toEqual(configShas.split("\n").slice(2));
+      await expectHealthyAfterRollback("consul");
+    }), 300_000);
+
+  test("a nomad that exits at start is rolled back without waiting out the bound", () =>
+    withLogs(async () => {
+      // Valid for `nomad config validate`; at start sshd holds port 22, so Nomad exits, and systemd restarts it.
+      const broken = Object.fromEntries(HOSTNAMES.map((h) => [h, { consul: { log_level: "DEBUG" }, nomad: h === "s1" ? { ports: { http: 22 } } : {} }]));
+      synth(broken, { healthTimeoutSeconds: 120 });
+      const started = Date.now();
+      const r = await apply("nomad HTTP on port 22 of s1");
+      expect(r.exitCode).not.toBe(0);
+      expect(r.all).toMatch(/ely-node-step: error: s1: gave up after \d+s: nomad: nomad.service keeps exiting: systemd restarted it [3-9] times/);
+      expect(r.all).toMatch(/---- first errors of nomad on s1 since the step restarted it:\n(.*\n)*.*address already in use/);
+      expect(r.all).toMatch(/s1: rolled back: nomad did not come up healthy/);
+      expect(r.all).toMatch(/ely-node-step: nomad: healthy, leader elected, s1 is a voter/);
+      expect(Date.now() - started).toBeLessThan(100_000);
+      expect(stepEvents(r.all!)).toEqual(["validate start", "validate end", "s1/update start"]);
+      await expectHealthyAfterRollback("nomad");
+    }), 300_000);
+
+  test("a dead server is replaced: its steps run again (-replace), the gate lets them through, it is a voter again", () =>
+    withLogs(async () => {
+      // s3 dies and comes back as a fresh install: no agents, no data, no configuration, no secrets.
+      await onHost("s3", "systemctl stop consul nomad; rm -rf /opt/consul /opt/nomad /var/lib/ely /etc/consul.d /etc/nomad.d /etc/ely /usr/local/bin/consul /usr/local/bin/nomad /etc/systemd/system/consul.service /etc/systemd/system/nomad.service; systemctl daemon-reload");
+      synth(Object.fromEntries(HOSTNAMES.map((h) => [h, { consul: { log_level: "DEBUG" } }])));
+      const state = await terraform(["state", "list"]);
+      const s3secrets = state.stdout.split("\n").find((l) => /server-rollout_s3_secrets/.test(l))!;
+      progress(`terraform apply -replace=${s3secrets} (s3 reinstalled)`);
+      const r = await terraform(["apply", "-auto-approve", "-input=false", "-no-color", `-replace=${s3secrets}`], { stream: true });
+      expect({ exitCode: r.exitCode, tail: r.exitCode === 0 ? "" : r.all!.split("\n").slice(-40).join("\n") }).toEqual({ exitCode: 0, tail: "" });
+      // s3 is the server that is down: restarting it cannot lower the tolerance; s1 and s2 are healthy voters.
+      expect(r.all).toMatch(/\[ely-step s3 3\/3\] quorum gate: consul: s3 is (unhealthy already|not in the cluster)/);
+      expect(r.all).toMatch(/\[ely-step s3 3\/3\] ely-node-step: consul: healthy, leader elected, s3 is a voter/);
+      expect(r.all).toMatch(/\[ely-step s3 3\/3\] ely-node-step: nomad: healthy, leader elected, s3 is a voter/);
+      const consulEnv = `CONSUL_HTTP_ADDR=http://127.0.0.1:8500 CONSUL_HTTP_TOKEN=$(sed -n 's/^CONSUL_HTTP_TOKEN=//p' /etc/ely/secrets/rollout.env)`;
+      const peers = await onHost("s1", `${consulEnv} consul operator raft list-peers`);
+      for (const h of HOSTNAMES) expect(peers).toMatch(new RegExp(`^${h}\\s+\\S+\\s+\\S+\\s+(leader|follower)\\s+true`, "m"));
+      expect(peers.split("\n").filter((l) => /^s3\s/.test(l))).toHaveLength(1);
+      expect(await plannedChanges()).toEqual([]);
     }), 300_000);
 });
+
+/** After a rollback on s1: its previous files, its `agent` restarted, s2 and s3 untouched, three voters in both clusters. */
+async function expectHealthyAfterRollback(agent: "consul" | "nomad"): Promise<void> {
+  expect(await configShasNow()).toBe(configShas);
+  expect(await onHost("s1", "test ! -e /var/lib/ely/rollout/pending && echo no-pending")).toBe("no-pending");
+  const pids = await mainPids();
+  expect(pids[`s1/${agent}`]).not.toBe(firstPids[`s1/${agent}`]);
+  for (const h of ["s2", "s3"]) for (const a of ["consul", "nomad"]) expect(pids[`${h}/${a}`]).toBe(firstPids[`${h}/${a}`]);
+  expect(await onHost("s1", "systemctl is-active consul nomad")).toBe("active\nactive");
+  // Consul's autopilot counts s1 healthy again (it may take a few seconds after the rollback's own gate).
+  const autopilot = `curl -s -H "X-Consul-Token: $(sed -n 's/^CONSUL_HTTP_TOKEN=//p' /etc/ely/secrets/rollout.env)" http://127.0.0.1:8500/v1/operator/autopilot/health`;
+  let health = { Healthy: false, FailureTolerance: 0 };
+  for (let i = 0; i < 20 && !(health.Healthy && health.FailureTolerance === 1); i++) {
+    if (i > 0) await new Promise((res) => setTimeout(res, 1000));
+    health = JSON.parse(await onHost("s2", autopilot));
+  }
+  expect({ healthy: health.Healthy, tolerance: health.FailureTolerance }).toEqual({ healthy: true, tolerance: 1 });
+  const ip = hosts.hosts[0].ip;
+  const nomadEnv = `NOMAD_ADDR=https://${ip}:4646 NOMAD_CACERT=/etc/ely/secrets/tls/ca.pem NOMAD_TLS_SERVER_NAME=server.global.nomad NOMAD_TOKEN=$(sed -n 's/^NOMAD_TOKEN=//p' /etc/ely/secrets/rollout.env)`;
+  const nomadPeers = await onHost("s1", `${nomadEnv} nomad operator raft list-peers`);
+  for (const h of HOSTNAMES) expect(nomadPeers).toMatch(new RegExp(`^${h}\\.global\\s+\\S+\\s+\\S+\\s+(leader|follower)\\s+true`, "m"));
+  firstPids = pids;
+}
+
+/** sha256sum of consul.json and nomad.json on every host, in order. */
+async function configShasNow(): Promise<string> {
+  return (await Promise.all(HOSTNAMES.map((h) => onHost(h, "sha256sum /etc/consul.d/consul.json /etc/nomad.d/nomad.json")))).join("\n");
+}
