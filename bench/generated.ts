@@ -12,7 +12,8 @@ export function generatedInventory(nodes: number): InventoryInput {
     ...DEFAULT_INVENTORY,
     network: { ...DEFAULT_INVENTORY.network, subnet: "10.25.0.0/16", gateway: "10.25.255.1", ingressAddress: "10.25.255.5" },
     nodes: [
-      { hostname: "util", role: "util", arch: "arm64", ip: ip(0) },
+      // The default's util node, exports included (the workers' stateful volumes are on its NFS).
+      { ...DEFAULT_INVENTORY.nodes.find((n) => n.role === "util")!, ip: ip(0) },
       ...[1, 2, 3].map((i) => ({ hostname: `m${i}`, role: "server" as const, arch: "arm64" as const, ip: ip(i) })),
       ...Array.from({ length: nodes - 4 }, (_, k) => ({
         hostname: `w${k + 1}`,
