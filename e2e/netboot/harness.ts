@@ -25,6 +25,7 @@ import { INITRD_FATAL } from "../../images/initrd-files";
 import { DEFAULT_INVENTORY, Inventory, parseInventory } from "../../nodes";
 import { QemuOptions, RunningQemu, startQemu, tailOf, waitForSerial } from "./qemu";
 import { freeLoopbackPort, letWorkersRead, startUtilNginx } from "./util-nginx";
+import { ganeshaMissing } from "../nfs/ganesha";
 
 export interface NetbootE2eOptions {
   /** Scratch directory. Default: a new directory under the system temp dir (removed on success). */
@@ -68,6 +69,8 @@ export const MILESTONES: ReadonlyArray<[string, RegExp]> = [
   ["ramroot-unpacked", /ely-initrd: unpacked /],
   ["switch-root", /ely-initrd: switching to the ramroot/],
   ["systemd", /systemd\[1\]: .*running in system mode|Welcome to /],
+  ["storage-start", /ely-storage: starting /],
+  ["storage-ready", /ely-storage: storage ready/],
 ];
 
 /** What the test needs on this machine (Debian packages in parentheses). */
@@ -94,6 +97,8 @@ export async function preflight(): Promise<void> {
   if (missing.length) problems.push(`missing ${missing.map(([t]) => t).join(", ")}: apt-get install ${[...new Set(missing.map(([, p]) => p))].join(" ")}`);
   if (!fs.existsSync("/usr/lib/ipxe/qemu/efi-virtio.rom") && !fs.existsSync("/usr/share/qemu/efi-virtio.rom")) problems.push("QEMU's iPXE ROM is missing: apt-get install ipxe-qemu");
   if (process.getuid && process.getuid() !== 0) problems.push("the image build runs as root");
+  const ganesha = ganeshaMissing(); // the util node's NFS export, served to the booted node
+  if (ganesha) problems.push(ganesha);
   if (!fs.existsSync(path.join(projectRoot(), "dist", "images", "build.js"))) problems.push("dist/images/build.js is missing: run npm run build first");
   if (problems.length) throw new Error(`netboot-test cannot run: ${problems.join("; ")}`);
 }
@@ -134,6 +139,8 @@ export interface BootOptions {
   readonly pollMs?: number;
   /** Extra virtio disks of the guest (e.g. a scratch disk, by the serial the inventory names). Default: none. */
   readonly disks?: QemuOptions["disks"];
+  /** More of the util node's ports the guest reaches (e.g. NFS, 2049), besides its HTTP port. Default: none. */
+  readonly forwards?: QemuOptions["forwards"];
   readonly log?: (line: string) => void;
 }
 
@@ -258,7 +265,7 @@ export async function bootNetboot(prepared: PreparedNetboot, options: BootOption
     bootStarted = Date.now();
     qemu = startQemu({
       ...prepared.qemu,
-      forwards: [{ guestAddress: prepared.utilAddress, guestPort: prepared.utilHttpPort, hostPort: server.port }],
+      forwards: [{ guestAddress: prepared.utilAddress, guestPort: prepared.utilHttpPort, hostPort: server.port }, ...(options.forwards ?? [])],
       disks: options.disks,
       serialLog,
     });
