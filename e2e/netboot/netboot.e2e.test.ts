@@ -1,7 +1,10 @@
 /**
  * Boots a freshly built image of the inventory's first netbooted node in QEMU via iPXE and
  * the generated boot configuration, served by nginx with the generated nginx.conf (see
- * harness.ts), twice, with a power cut between (QEMU killed, started again on the same disks):
+ * harness.ts), twice, with a power cut between (QEMU killed, started again on the same disks).
+ * On the bridge network (where root and /dev/net/tun allow; see bridge-network.ts) the QEMU
+ * ROM gets iPXE's chain script from the generated dnsmasq.conf (proxy DHCP and TFTP) and its
+ * address from a router namespace; on QEMU's user network, from QEMU's own DHCP and TFTP.
  *  - the node has a second virtual disk that the inventory names as its scratch disk (by
  *    serial): it must format and mount it before its agents, at every boot;
  *  - it mounts the util node's NFS export (the generated exports file served by nfs-ganesha,
@@ -17,18 +20,22 @@ import * as os from "os";
 import * as path from "path";
 import { DEFAULT_INVENTORY, parseInventory } from "../../nodes";
 import { STORAGE_PROBE_TAG } from "../../images/rootfs-files";
-import { bootNetboot, formatReport, NetbootBootResult, PreparedNetboot, prepareNetboot, reportOf } from "./harness";
+import { TFTP_CHAIN_SCRIPT } from "../../constructs/boot-service";
+import { bootNetboot, formatReport, NetbootBootResult, NetbootNetwork, netbootNetwork, PreparedNetboot, prepareNetboot, reportOf } from "./harness";
 import { startUtilNfs } from "./util-nfs";
+import { BridgeNetwork, startBridgeNetwork } from "./bridge-network";
+import { QemuOptions } from "./qemu";
 
 const SCRATCH_SERIAL = "ELY-E2E-SCRATCH";
 
 /**
- * The default inventory, w1 with a scratch disk; the util node's export also admits 127.0.0.1,
- * where QEMU's user network makes the guest's connections come from (util-nfs.ts).
+ * The default inventory, w1 with a scratch disk. On QEMU's user network the util node's export
+ * also admits 127.0.0.1, where that network makes the guest's connections come from (util-nfs.ts).
  */
-function e2eInventory() {
+function e2eInventory(network: NetbootNetwork) {
   const input = JSON.parse(JSON.stringify(DEFAULT_INVENTORY));
-  input.nodes.find((n: { role: string }) => n.role === "util").nfsExports = [{ path: "/opt/nfs", clients: [input.network.subnet, "127.0.0.1"] }];
+  const clients = network === "user" ? [input.network.subnet, "127.0.0.1"] : [input.network.subnet];
+  input.nodes.find((n: { role: string }) => n.role === "util").nfsExports = [{ path: "/opt/nfs", clients }];
   const w1 = input.nodes.find((n: { hostname: string }) => n.hostname === "w1");
   w1.hardware = { ...w1.hardware, disks: [{ device: "vdb", sizeGb: 1, kind: "ssd", serial: SCRATCH_SERIAL, scratchMountPoint: "/mnt/scratch" }] };
   return parseInventory(input, "netboot test inventory");
@@ -53,8 +60,13 @@ function diskListing(file: string): string {
 }
 
 /** One boot, reported; what the storage probe saw and wrote on the NFS mount and the scratch disk. */
-async function bootOnce(prepared: PreparedNetboot, n: number, disk: string, forward: { guestAddress: string; guestPort: number; hostPort: number }) {
-  const boot: NetbootBootResult = await bootNetboot(prepared, { disks: [{ file: disk, serial: SCRATCH_SERIAL }], forwards: [forward], serialLog: path.join(prepared.work, `serial-${n}.log`) });
+async function bootOnce(prepared: PreparedNetboot, n: number, disk: string, forwards: QemuOptions["forwards"], lab: BridgeNetwork | undefined) {
+  const boot: NetbootBootResult = await bootNetboot(prepared, {
+    disks: [{ file: disk, serial: SCRATCH_SERIAL }],
+    forwards,
+    tap: lab?.tap,
+    serialLog: path.join(prepared.work, `serial-${n}.log`),
+  });
   process.stderr.write(`netboot-test: boot ${n}\n${formatReport(reportOf(prepared, boot))}\n`);
   if (!boot.ok) throw new Error(`boot ${n}: ${boot.failure}\nlast serial lines:\n${boot.serialTail}`);
   const serial = boot.lines.map((l) => l.line).join("\n");
@@ -68,15 +80,37 @@ async function bootOnce(prepared: PreparedNetboot, n: number, disk: string, forw
 }
 
 test("a netbooted node boots through iPXE (served by nginx), mounts the util node's NFS export and formats its scratch disk; after a power cut the NFS file is still there, the scratch disk empty", async () => {
-  const prepared = await prepareNetboot({ inventory: e2eInventory(), hostname: "w1" });
+  const network = netbootNetwork();
+  const prepared = await prepareNetboot({ inventory: e2eInventory(network), hostname: "w1", network });
+  process.stderr.write(`netboot-test: network ${network}\n`);
   const disk = path.join(prepared.work, "scratch.img");
   usedDisk(disk);
   expect(diskListing(disk)).toContain("left-over");
-  const nfs = await startUtilNfs(prepared);
-  const onExport = (guestPath: string) => path.join(nfs.root, "opt/nfs", path.relative("/mnt/nfs", guestPath));
+  const nodeIp = prepared.inventory.nodes.find((n) => n.hostname === prepared.hostname)!.ip;
+  const lab =
+    network === "bridge"
+      ? await startBridgeNetwork({
+          names: prepared.bridgeNames!,
+          utilAddress: prepared.utilAddress,
+          prefixLength: Number(prepared.inventory.network.subnet.split("/")[1]),
+          gateway: prepared.inventory.network.gateway,
+          node: { mac: prepared.mac, ip: nodeIp },
+          dnsmasqConf: path.join(prepared.utilRoot, "boot", "current", "dnsmasq.conf"),
+          stateDir: path.join(prepared.work, "network"),
+        })
+      : undefined;
+  let nfs: Awaited<ReturnType<typeof startUtilNfs>> | undefined;
   try {
+    nfs = await startUtilNfs(prepared);
+    const onExport = (guestPath: string) => path.join(nfs!.root, "opt/nfs", path.relative("/mnt/nfs", guestPath));
     // Boot 1.
-    const first = await bootOnce(prepared, 1, disk, nfs.forward);
+    const first = await bootOnce(prepared, 1, disk, nfs.forwards, lab);
+    if (lab) {
+      // The QEMU ROM (iPXE) got the chain script from the generated dnsmasq.conf: proxy DHCP, then TFTP.
+      expect(lab.utilDnsmasqLog()).toContain(`PXE(${prepared.bridgeNames!.bridge}) ${nodeIp} ${prepared.mac} ${TFTP_CHAIN_SCRIPT}`);
+      expect(lab.utilDnsmasqLog()).toMatch(new RegExp(`dnsmasq-tftp: sent \\S+/tftp/${TFTP_CHAIN_SCRIPT.replace(".", "\\.")} to ${nodeIp.replace(/\./g, "\\.")}`));
+      expect(lab.routerLog()).toContain(`DHCPACK(eth0) ${nodeIp} ${prepared.mac}`);
+    }
     expect(first.boot.markerLine).toContain(`hostname=${prepared.hostname}`);
     expect(first.boot.markerLine).toContain(`system-hostname=${prepared.hostname}`);
     expect(first.boot.markerLine).toContain("agent-config=active");
@@ -100,7 +134,7 @@ test("a netbooted node boots through iPXE (served by nginx), mounts the util nod
     expect(afterFirst).toContain(path.basename(first.scratch.wrote!));
 
     // Power cut (QEMU was killed), then boot 2 on the same disks.
-    const second = await bootOnce(prepared, 2, disk, nfs.forward);
+    const second = await bootOnce(prepared, 2, disk, nfs.forwards, lab);
     expect(second.boot.markerLine).toContain("storage=active");
     // Through the mount, the node sees what it wrote before the power cut; its scratch disk is empty again.
     expect(second.nfs.held?.split(" ")).toContain(path.basename(first.nfs.wrote!));
@@ -112,10 +146,12 @@ test("a netbooted node boots through iPXE (served by nginx), mounts the util nod
     expect(afterSecond).not.toContain(path.basename(first.scratch.wrote!));
     expect(afterSecond).toContain(path.basename(second.scratch.wrote!));
   } catch (e) {
-    process.stderr.write(`netboot-test: nfs-ganesha's log (last lines):\n${nfs.server.log().split("\n").slice(-30).join("\n")}\n`);
+    if (nfs) process.stderr.write(`netboot-test: nfs-ganesha's log (last lines):\n${nfs.server.log().split("\n").slice(-30).join("\n")}\n`);
+    if (lab) process.stderr.write(`netboot-test: the util node's dnsmasq (last lines):\n${lab.utilDnsmasqLog().split("\n").slice(-30).join("\n")}\n`);
     throw e;
   } finally {
-    await nfs.stop();
+    await nfs?.stop();
+    await lab?.stop();
   }
   if (!process.env.ELY_NETBOOT_KEEP && prepared.work.startsWith(os.tmpdir())) fs.rmSync(prepared.work, { recursive: true, force: true });
 });
