@@ -108,7 +108,7 @@ test("a netbooted node boots through iPXE (served by nginx), mounts the util nod
     if (lab) {
       // The QEMU ROM (iPXE) got the chain script from the generated dnsmasq.conf: proxy DHCP, then TFTP.
       expect(lab.utilDnsmasqLog()).toContain(`PXE(${prepared.bridgeNames!.bridge}) ${nodeIp} ${prepared.mac} ${TFTP_CHAIN_SCRIPT}`);
-      expect(lab.utilDnsmasqLog()).toMatch(new RegExp(`dnsmasq-tftp: sent \\S+/tftp/${TFTP_CHAIN_SCRIPT.replace(".", "\\.")} to ${nodeIp.replace(/\./g, "\\.")}`));
+      expect(lab.utilDnsmasqLog()).toMatch(new RegExp(`dnsmasq-tftp(\\[\\d+\\])?: sent \\S+/tftp/${TFTP_CHAIN_SCRIPT.replace(".", "\\.")} to ${nodeIp.replace(/\./g, "\\.")}`));
       expect(lab.routerLog()).toContain(`DHCPACK(eth0) ${nodeIp} ${prepared.mac}`);
     }
     expect(first.boot.markerLine).toContain(`hostname=${prepared.hostname}`);
