@@ -1,8 +1,9 @@
 /**
- * QEMU for the netboot test: software emulation (no KVM), the NIC's iPXE ROM, QEMU's
- * user-mode network as the lab's subnet. `restrict=on` keeps the guest off every real
- * network; its DHCP and TFTP are QEMU's own, and the one address it can reach, the util
- * node's HTTP port, is forwarded to the test's server on 127.0.0.1.
+ * QEMU for the netboot test: software emulation (no KVM), the NIC's iPXE ROM, and either a
+ * tap device on the test's bridge (bridge-network.ts: the lab's DHCP and TFTP answer the ROM)
+ * or QEMU's user-mode network as the lab's subnet. There `restrict=on` keeps the guest off
+ * every real network; its DHCP and TFTP are QEMU's own, and the util node's ports it can
+ * reach (HTTP, NFS) are forwarded to the test's servers on 127.0.0.1.
  */
 import { ChildProcess, spawn } from "child_process";
 import * as fs from "fs";
