@@ -383,8 +383,9 @@ export function reportOf(prepared: PreparedNetboot, boot: NetbootBootResult): Ne
   };
 }
 
+/** One boot of the default setup on QEMU's user network (the bridge network's lab is the jest test's: netboot.e2e.test.ts). */
 export async function runNetbootE2e(options: NetbootE2eOptions = {}): Promise<NetbootE2eReport> {
-  const prepared = await prepareNetboot(options);
+  const prepared = await prepareNetboot({ network: "user", ...options });
   const boot = await bootNetboot(prepared, { timeoutSeconds: options.bootTimeoutSeconds, log: options.log });
   const report = reportOf(prepared, boot);
   if (report.ok && !options.workDir && !process.env.ELY_NETBOOT_KEEP) fs.rmSync(prepared.work, { recursive: true, force: true });
