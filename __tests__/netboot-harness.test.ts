@@ -3,6 +3,7 @@ import * as http from "http";
 import * as os from "os";
 import * as path from "path";
 import { qemuArgs } from "../e2e/netboot/qemu";
+import { bridgeNames } from "../e2e/netboot/bridge-network";
 import { freeLoopbackPort, letWorkersRead, nginxMissing, parseAccessLog, startUtilNginx } from "../e2e/netboot/util-nginx";
 import { bootConfigOf, renderNginxConf } from "../constructs/boot-service";
 
@@ -46,6 +47,19 @@ describe("netboot test harness", () => {
       forwards: [], memoryMb: 2048, cpus: 2, serialLog: "/s.log", disks: [{ file: "/w/scratch.img", serial: "ELY-E2E-SCRATCH" }],
     });
     expect(args.slice(-4)).toEqual(["-drive", "file=/w/scratch.img,if=none,id=disk0,format=raw", "-device", "virtio-blk-pci,drive=disk0,serial=ELY-E2E-SCRATCH"]);
+  });
+
+  test("QEMU: on a tap device, the lab's DHCP and TFTP answer the ROM (no user network, no forwards)", () => {
+    const args = qemuArgs({
+      subnetCidr: "10.25.89.0/24", hostAddress: "10.25.89.2", dhcpStart: "10.25.89.21", mac: "00:1e:06:45:28:5c", tftpDir: "/t", bootFile: "ely.ipxe",
+      forwards: [{ guestAddress: "10.25.89.4", guestPort: 8080, hostPort: 40000 }], memoryMb: 2048, cpus: 2, serialLog: "/s.log", tap: "elynbt1",
+    });
+    expect(args[args.indexOf("-netdev") + 1]).toBe("tap,id=n0,ifname=elynbt1,script=no,downscript=no");
+    expect(args.join(" ")).not.toContain("guestfwd");
+  });
+
+  test("bridge network names fit Linux's 15-character interface names", () => {
+    for (const id of [1, 99999, 4194304]) for (const name of Object.values(bridgeNames(id)).slice(0, 3)) expect(name.length).toBeLessThanOrEqual(15);
   });
 
   const missing = nginxMissing();

@@ -4,6 +4,7 @@ import * as os from "os";
 import * as path from "path";
 import { INITRD_FATAL, initScript, udhcpcScript } from "../images/initrd-files";
 import { parseModuleIndex, resolveModules } from "../images/kernel-modules";
+import { PROFILES } from "../images/profiles";
 import { NODE_UP_MARKER, rootfsFiles } from "../images/rootfs-files";
 import { enableUnit, parseInstallSection } from "../images/systemd-enable";
 
@@ -76,6 +77,20 @@ describe("root filesystem files", () => {
     expect(test.enable).toEqual(["ely-agent-config.service", "ely-node-up.service", "ely-storage.service", "systemd-networkd.service"]);
     expect(full.files.length).toBeGreaterThan(test.files.length);
     for (const file of full.files) expect(file.content).not.toMatch(/encrypt\s*=|"encrypt"|token\s*=|BEGIN .*PRIVATE KEY/);
+  });
+
+  test("the storage probe is in test images only, ordered after the storage and before the node-up marker", () => {
+    const withProbe = rootfsFiles({ withAgents: false, withDocker: false, withSsh: false, withStorageProbe: true });
+    expect(withProbe.enable).toContain("ely-storage-probe.service");
+    expect(rootfsFiles({ withAgents: true, withDocker: true, withSsh: true }).files.map((f) => f.path)).not.toContain("usr/local/lib/ely/storage-probe");
+    const unit = withProbe.files.find((f) => f.path.endsWith("/ely-storage-probe.service"))!.content;
+    expect(unit).toContain("After=ely-storage.service\nBefore=ely-node-up.service");
+    expect([PROFILES.test.storageProbe, PROFILES.full.storageProbe]).toEqual([true, false]);
+    // Where nothing is mounted, it says so and fails nothing (this machine has no NFS client).
+    const script = withProbe.files.find((f) => f.path.endsWith("/storage-probe"))!.content;
+    const run = spawnSync("sh", ["-c", script], { encoding: "utf8" });
+    expect(run.stdout).toContain("ely-storage-probe: no NFS mount");
+    expect(run.status).toBe(0);
   });
 
   test("the node-up unit prints the marker with the command line's hostname on the consoles", () => {

@@ -33,7 +33,7 @@ describe("a netbooted node's storage units", () => {
       What: "10.25.89.4:/opt/nfs",
       Where: "/mnt/nfs",
       Type: "nfs",
-      Options: "rw,nfsvers=4,hard,timeo=100,retrans=3,retry=1,_netdev",
+      Options: "rw,nfsvers=4.2,addr=10.25.89.4,hard,timeo=100,retrans=3,retry=1,_netdev",
       TimeoutSec: "90",
     });
     const volumes = files.get("storage/ely-volumes.service")!;
@@ -118,6 +118,7 @@ describe("the image's storage step", () => {
 /** The scratch disk program on a real block device: a loop device (root only). */
 describe("the scratch disk program", () => {
   const script = rootfsFiles({ withAgents: false, withDocker: false, withSsh: false }).files.find((f) => f.path === "usr/local/lib/ely/scratch-disk")!.content;
+  const probeScript = rootfsFiles({ withAgents: false, withDocker: false, withSsh: false, withStorageProbe: true }).files.find((f) => f.path === "usr/local/lib/ely/storage-probe")!.content;
   const canLoop = process.getuid?.() === 0 && spawnSync("losetup", ["--version"]).status === 0 && fs.existsSync("/dev/loop-control");
   const loopTest = canLoop ? test : test.skip;
   const skipped = canLoop ? "" : " (skipped: needs root and loop devices)";
@@ -156,6 +157,15 @@ describe("the scratch disk program", () => {
     expect(run("--by-id", "ata-ELY_TEST_SCRATCH", "--mount", mnt).status).toBe(0);
     expect(fs.readdirSync(mnt)).toEqual(["lost+found"]);
     expect(label()).toBe("ely-scratch");
+    // The test image's storage probe finds the scratch disk by its label, shows it empty, writes this boot's file.
+    const probe = () => spawnSync("sh", ["-c", probeScript], { encoding: "utf8" });
+    const probed = probe();
+    expect(probed.stdout).toContain(`ely-storage-probe: scratch ${device} on ${mnt} holds: nothing`);
+    const written = /ely-storage-probe: scratch wrote (\S+)/.exec(probed.stdout)?.[1];
+    expect(written).toMatch(new RegExp(`^${mnt}/[^/]+-boot-[0-9a-f-]{36}$`));
+    expect(fs.readFileSync(written!, "utf8").trim()).toBe(fs.readFileSync("/proc/sys/kernel/random/boot_id", "utf8").trim());
+    expect(probe().stdout).toContain(`holds: ${path.basename(written!)} `);
+    expect(probed.status).toBe(0);
   });
 
   loopTest(`refuses a disk that is mounted${skipped}`, () => {

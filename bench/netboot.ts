@@ -242,7 +242,8 @@ async function main(): Promise<void> {
   progress(`start: ${machine.cpu}, ${machine.cores} cores, load ${load0.map((l) => l.toFixed(2)).join(" ")}; ${o.boots} boots, xz levels ${levels.join(",")} x ${o.xzRuns}; work ${work}`);
 
   // Build (or reuse) and publish the test image with the netboot test's code.
-  const prepared: PreparedNetboot = await prepareNetboot({ workDir: work, artifactsDir: o.artifactsDir, profile: "test", log: progress });
+  // QEMU's user network, as the bench has always measured (the bridge network needs the test's lab around each boot).
+  const prepared: PreparedNetboot = await prepareNetboot({ workDir: work, artifactsDir: o.artifactsDir, profile: "test", network: "user", log: progress });
   const ramrootFile = path.join(prepared.imageDir, "ramroot.tar.xz");
   progress(`image ${prepared.imageKey} build ${prepared.buildId} ready: ramroot ${mib(fs.statSync(ramrootFile).size).toFixed(1)} MiB (build ${prepared.timings.build.toFixed(1)} s)`);
 

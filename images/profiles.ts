@@ -18,6 +18,11 @@ export interface ImageProfileSpec {
   readonly keepOnlyInitrdModules: boolean;
   /** xz preset of ramroot.tar.xz (size against build time). */
   readonly xzLevel: number;
+  /**
+   * Add the storage probe (images/rootfs-files.ts): after the node's storage is up, it lists and
+   * writes a file on every NFS mount and scratch disk, on the console, for the netboot test.
+   */
+  readonly storageProbe: boolean;
 }
 
 export const PROFILES: Readonly<Record<ImageProfile, ImageProfileSpec>> = {
@@ -27,6 +32,7 @@ export const PROFILES: Readonly<Record<ImageProfile, ImageProfileSpec>> = {
     includeAgents: true,
     keepOnlyInitrdModules: false,
     xzLevel: 6,
+    storageProbe: false,
   },
   test: {
     description: "boot test image: the full image's boot path with a minimal package set and no agents",
@@ -34,6 +40,7 @@ export const PROFILES: Readonly<Record<ImageProfile, ImageProfileSpec>> = {
     includeAgents: false,
     keepOnlyInitrdModules: true,
     xzLevel: 6,
+    storageProbe: true,
   },
 };
 
@@ -104,6 +111,13 @@ export const INITRD_MODULES: Readonly<Record<ImageArch, readonly string[]>> = {
  * the netboot test can format a virtual disk.
  */
 export const STORAGE_MODULES = ["virtio_blk", "nvme", "ext4", "crc32c_generic"];
+
+/**
+ * What an NFS mount of the util node's export needs from the kernel (NFSv4 client; modules.dep adds
+ * nfs, sunrpc and the rest): kept in an image that keeps only the initrd's modules, so the netboot
+ * test's node mounts the export. The mount needs no helper: the generated unit passes addr= itself.
+ */
+export const NFS_CLIENT_MODULES = ["nfsv4"];
 
 /** Module directories (under /lib/modules/<version>/kernel) no node uses: wireless, sound, graphics, media. */
 export const PRUNED_MODULE_DIRS = [

@@ -19,6 +19,7 @@ import {
   IDENTITY_PATHS,
   INITRD_MODULES,
   STORAGE_MODULES,
+  NFS_CLIENT_MODULES,
   packagesOf,
   PROFILES,
   PRUNED_MODULE_DIRS,
@@ -53,7 +54,7 @@ export interface ImageRecipe {
     readonly identity: readonly string[];
     readonly prunedModuleDirs: readonly string[];
     readonly keepOnlyInitrdModules: boolean;
-    /** The modules kept when keepOnlyInitrdModules: the initrd's and the storage modules. */
+    /** The modules kept when keepOnlyInitrdModules: the initrd's, the storage and the NFS client modules. */
     readonly keptModules: readonly string[];
   };
   readonly dpkg: { readonly excludes: readonly string[]; readonly includes: readonly string[] };
@@ -74,6 +75,7 @@ export function imageRecipe(spec: ImageSpec): ImageRecipe {
       withAgents: profile.includeAgents,
       withDocker: packages.includes("docker.io"),
       withSsh: packages.includes("openssh-server"),
+      withStorageProbe: profile.storageProbe,
     }),
     initrd: { init: initScript(), udhcpcScript: udhcpcScript(), modules: ["af_packet", ...INITRD_MODULES[spec.arch]] },
     strip: {
@@ -81,7 +83,7 @@ export function imageRecipe(spec: ImageSpec): ImageRecipe {
       identity: IDENTITY_PATHS,
       prunedModuleDirs: profile.keepOnlyInitrdModules ? [] : PRUNED_MODULE_DIRS,
       keepOnlyInitrdModules: profile.keepOnlyInitrdModules,
-      keptModules: profile.keepOnlyInitrdModules ? ["af_packet", ...INITRD_MODULES[spec.arch], ...STORAGE_MODULES] : [],
+      keptModules: profile.keepOnlyInitrdModules ? ["af_packet", ...INITRD_MODULES[spec.arch], ...STORAGE_MODULES, ...NFS_CLIENT_MODULES] : [],
     },
     dpkg: { excludes: DPKG_EXCLUDES, includes: DPKG_INCLUDES },
     xzLevel: profile.xzLevel,

@@ -207,6 +207,55 @@ say "$dev ($named) is mounted on $target, empty"
 `;
 }
 
+/** The probe's console lines start with this; the netboot test reads them. */
+export const STORAGE_PROBE_TAG = "ely-storage-probe";
+
+/**
+ * Test images only (profile "test"): once the node's storage is up, shows on the console what
+ * each NFS mount's probe directory and each scratch disk hold, then writes one file named after
+ * this boot on each (synced), so that a test can power-cycle the node and see what survived.
+ */
+function storageProbeScript(): string {
+  return `#!/bin/sh
+# Ely test image: what this node's storage holds at boot; then one file per boot on each.
+set -u
+${bootEnvLoader}
+load_boot_env
+say() { echo "${STORAGE_PROBE_TAG}: $*"; }
+boot=$(cat /proc/sys/kernel/random/boot_id)
+name="\${ELY_HOSTNAME:-unknown}-boot-$boot"
+status=0
+probe() { # kind dir
+  held=$(ls -A "$2" 2>/dev/null | grep -v '^lost+found$' | tr '\\n' ' ')
+  say "$1 $(findmnt -n -o SOURCE --target "$2") on $2 holds: \${held:-nothing}"
+  if echo "$boot" > "$2/$name" && sync; then say "$1 wrote $2/$name"; else say "FAILED: $1 cannot write $2/$name"; status=1; fi
+}
+nfs=$(findmnt -rn -t nfs,nfs4 -o TARGET)
+[ -n "$nfs" ] || say "no NFS mount"
+for target in $nfs; do mkdir -p "$target/ely-probe" && probe nfs "$target/ely-probe"; done
+scratch=$(findmnt -rn -S LABEL=ely-scratch -o TARGET)
+[ -n "$scratch" ] || say "no scratch disk mounted"
+for target in $scratch; do probe scratch "$target"; done
+exit $status
+`;
+}
+
+const storageProbeUnit = `[Unit]
+Description=Ely test image: list and write this node's storage (NFS mounts, scratch disk)
+After=ely-storage.service
+Before=ely-node-up.service
+
+[Service]
+Type=oneshot
+RemainAfterExit=yes
+ExecStart=/${LIB}/storage-probe
+StandardOutput=journal+console
+StandardError=journal+console
+
+[Install]
+WantedBy=multi-user.target
+`;
+
 const storageUnit = `[Unit]
 Description=Ely: mount this node's storage (NFS from the util node, scratch disk) before its agents
 Wants=network-online.target
@@ -290,8 +339,11 @@ ExecStart=
 ExecStart=/lib/systemd/systemd-networkd-wait-online --any --timeout=60
 `;
 
-/** The files of one image. `withAgents` adds the agent units; `withDocker` orders Nomad after docker. */
-export function rootfsFiles(options: { withAgents: boolean; withDocker: boolean; withSsh: boolean }): RootfsFileSet {
+/**
+ * The files of one image. `withAgents` adds the agent units; `withDocker` orders Nomad after docker;
+ * `withStorageProbe` (test images) adds the storage probe. Default: no probe.
+ */
+export function rootfsFiles(options: { withAgents: boolean; withDocker: boolean; withSsh: boolean; withStorageProbe?: boolean }): RootfsFileSet {
   const files: RootfsFile[] = [
     { path: `${LIB}/fetch-agent-config`, content: fetchAgentConfigScript(), mode: 0o755 },
     { path: `${LIB}/node-up`, content: nodeUpScript(), mode: 0o755 },
@@ -303,6 +355,10 @@ export function rootfsFiles(options: { withAgents: boolean; withDocker: boolean;
     { path: "etc/systemd/system/systemd-networkd-wait-online.service.d/ely.conf", content: waitOnlineDropIn },
   ];
   const enable = ["systemd-networkd.service", "ely-agent-config.service", "ely-storage.service", "ely-node-up.service"];
+  if (options.withStorageProbe) {
+    files.push({ path: `${LIB}/storage-probe`, content: storageProbeScript(), mode: 0o755 }, { path: `${UNITS}/ely-storage-probe.service`, content: storageProbeUnit });
+    enable.push("ely-storage-probe.service");
+  }
   if (options.withSsh) {
     files.push({ path: `${UNITS}/ely-ssh-host-keys.service`, content: sshHostKeysUnit });
     enable.push("ely-ssh-host-keys.service");

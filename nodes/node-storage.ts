@@ -40,7 +40,9 @@ export function systemdEscapePath(path: string): string {
 const AGENTS = "consul.service nomad.service";
 
 function nfsMountUnit(node: InventoryNode, serverIp: string, serverName: string, exportPath: string, mountPoint: string, readOnly: boolean): string {
-  const options = [readOnly ? "ro" : "rw", "nfsvers=4", "hard", "timeo=100", "retrans=3", "retry=1", "_netdev"].join(",");
+  // addr= names the server to the kernel: mount.nfs (nfs-common) adds it itself, a mount without the helper
+  // (util-linux mount alone, as in the test image) must pass it. NFSv4.2: one TCP connection, callbacks on it.
+  const options = [readOnly ? "ro" : "rw", "nfsvers=4.2", `addr=${serverIp}`, "hard", "timeo=100", "retrans=3", "retry=1", "_netdev"].join(",");
   return `# Ely: ${node.hostname} mounts the util node's export ${serverName}:${exportPath}. Generated from the inventory; do not edit.
 [Unit]
 Description=Ely: NFS ${serverName}:${exportPath} on ${mountPoint}

@@ -4,11 +4,15 @@
  *     directory that stands for the util node);
  *  2. run the image build's local-exec command (a fresh build unless ELY_NETBOOT_ARTIFACTS_DIR
  *     names a directory of earlier builds), then the publish commands;
- *  3. serve the util node's root with the real nginx and the generated nginx.conf, listening
- *     on 127.0.0.1 (the synth sets BootServiceProps.httpListen and httpStateDir for that);
- *  4. boot QEMU (TCG) from its NIC's iPXE ROM on QEMU's user-mode network laid out as the
- *     lab's subnet, with the node's MAC: QEMU's DHCP/TFTP hand iPXE the generated chain
- *     script (tftp/ely.ipxe), which fetches the generated per-MAC script from the util address;
+ *  3. serve the util node's root with the real nginx and the generated nginx.conf (the synth
+ *     sets BootServiceProps.httpListen and httpStateDir for that);
+ *  4. boot QEMU (TCG) from its NIC's iPXE ROM with the node's MAC, on one of two networks:
+ *     "bridge" (where root and /dev/net/tun allow, bridge-network.ts): a tap on a bridge that
+ *     holds the util address, where nginx listens and the generated dnsmasq.conf answers the
+ *     ROM as proxy DHCP and TFTP, beside a router namespace giving the address; or "user":
+ *     QEMU's user-mode network laid out as the lab's subnet, whose own DHCP/TFTP hand iPXE the
+ *     generated chain script, nginx on 127.0.0.1 behind a forward of util:8080. Either way the
+ *     chain script (tftp/ely.ipxe) fetches the generated per-MAC script from the util address;
  *  5. wait for the image's node-up marker with the hostname of the kernel command line.
  * QEMU and the HTTP server are stopped whatever happens.
  */
@@ -19,12 +23,16 @@ import { App, TerraformStack } from "cdktf";
 import execa from "execa";
 import { Cluster, Netboot, projectRoot } from "../../constructs";
 import { TFTP_CHAIN_SCRIPT } from "../../constructs/boot-service";
-import { IMAGE_PROFILES, ImageProfile } from "../../images/layout";
+import { DEFAULT_HTTP_PORT, IMAGE_PROFILES, ImageProfile } from "../../images/layout";
 import { NODE_UP_MARKER } from "../../images/rootfs-files";
 import { INITRD_FATAL } from "../../images/initrd-files";
 import { DEFAULT_INVENTORY, Inventory, parseInventory } from "../../nodes";
 import { QemuOptions, RunningQemu, startQemu, tailOf, waitForSerial } from "./qemu";
 import { freeLoopbackPort, letWorkersRead, startUtilNginx } from "./util-nginx";
+import { ganeshaMissing } from "../nfs/ganesha";
+import { bridgeNames, bridgeNetworkMissing } from "./bridge-network";
+
+export type NetbootNetwork = "bridge" | "user";
 
 export interface NetbootE2eOptions {
   /** Scratch directory. Default: a new directory under the system temp dir (removed on success). */
@@ -39,6 +47,8 @@ export interface NetbootE2eOptions {
   readonly memoryMb?: number;
   /** Image profile. Default: $ELY_NETBOOT_PROFILE, else "test" (the full profile needs the agent binaries). */
   readonly profile?: ImageProfile;
+  /** The guest's network (see above). Default: $ELY_NETBOOT_NETWORK, else "bridge" where bridgeNetworkMissing() allows, else "user". */
+  readonly network?: NetbootNetwork;
   readonly inventory?: Inventory;
   readonly log?: (line: string) => void;
 }
@@ -68,6 +78,8 @@ export const MILESTONES: ReadonlyArray<[string, RegExp]> = [
   ["ramroot-unpacked", /ely-initrd: unpacked /],
   ["switch-root", /ely-initrd: switching to the ramroot/],
   ["systemd", /systemd\[1\]: .*running in system mode|Welcome to /],
+  ["storage-start", /ely-storage: starting /],
+  ["storage-ready", /ely-storage: storage ready/],
 ];
 
 /** What the test needs on this machine (Debian packages in parentheses). */
@@ -94,6 +106,8 @@ export async function preflight(): Promise<void> {
   if (missing.length) problems.push(`missing ${missing.map(([t]) => t).join(", ")}: apt-get install ${[...new Set(missing.map(([, p]) => p))].join(" ")}`);
   if (!fs.existsSync("/usr/lib/ipxe/qemu/efi-virtio.rom") && !fs.existsSync("/usr/share/qemu/efi-virtio.rom")) problems.push("QEMU's iPXE ROM is missing: apt-get install ipxe-qemu");
   if (process.getuid && process.getuid() !== 0) problems.push("the image build runs as root");
+  const ganesha = ganeshaMissing(); // the util node's NFS export, served to the booted node
+  if (ganesha) problems.push(ganesha);
   if (!fs.existsSync(path.join(projectRoot(), "dist", "images", "build.js"))) problems.push("dist/images/build.js is missing: run npm run build first");
   if (problems.length) throw new Error(`netboot-test cannot run: ${problems.join("; ")}`);
 }
@@ -120,7 +134,11 @@ export interface PreparedNetboot {
   readonly qemu: Omit<QemuOptions, "serialLog" | "forwards">;
   readonly utilAddress: string;
   readonly utilHttpPort: number;
-  /** The generated nginx.conf's listen port on 127.0.0.1, and its run-time directory. */
+  readonly network: NetbootNetwork;
+  /** Bridge network only: its interface and namespace names (the generated dnsmasq.conf binds the bridge). */
+  readonly bridgeNames?: ReturnType<typeof bridgeNames>;
+  /** The generated nginx.conf's listen address and port (127.0.0.1 on the user network), and its run-time directory. */
+  readonly nginxHost: string;
   readonly nginxPort: number;
   readonly nginxStateDir: string;
 }
@@ -134,6 +152,10 @@ export interface BootOptions {
   readonly pollMs?: number;
   /** Extra virtio disks of the guest (e.g. a scratch disk, by the serial the inventory names). Default: none. */
   readonly disks?: QemuOptions["disks"];
+  /** User network: more of the util node's ports the guest reaches (e.g. NFS, 2049), besides its HTTP port. Default: none. */
+  readonly forwards?: QemuOptions["forwards"];
+  /** Bridge network: the tap device the NIC uses (bridge-network.ts). Required there. */
+  readonly tap?: string;
   readonly log?: (line: string) => void;
 }
 
@@ -149,6 +171,15 @@ export interface NetbootBootResult {
   readonly httpRequests: ReadonlyArray<{ path: string; status: number; bytes: number; seconds: number; startS: number; doneS: number }>;
   /** Every serial line, with the time (seconds after QEMU start) the harness saw it. */
   readonly lines: ReadonlyArray<{ atS: number; line: string }>;
+}
+
+/** The network to boot on: `requested`, else $ELY_NETBOOT_NETWORK, else "bridge" where this machine allows it, else "user". */
+export function netbootNetwork(requested?: NetbootNetwork): NetbootNetwork {
+  const network = requested ?? (process.env.ELY_NETBOOT_NETWORK as NetbootNetwork | undefined) ?? (bridgeNetworkMissing() ? "user" : "bridge");
+  if (!["bridge", "user"].includes(network)) throw new Error(`netboot-test: ELY_NETBOOT_NETWORK: received "${network}", expected bridge or user`);
+  const missing = network === "bridge" ? bridgeNetworkMissing() : undefined;
+  if (missing) throw new Error(`netboot-test: the bridge network cannot be made here: ${missing}`);
+  return network;
 }
 
 /** Synth, build and publish (steps 1 and 2). */
@@ -173,23 +204,30 @@ export async function prepareNetboot(options: NetbootE2eOptions = {}): Promise<P
   const profile = options.profile ?? (process.env.ELY_NETBOOT_PROFILE as ImageProfile | undefined) ?? "test";
   if (!IMAGE_PROFILES.includes(profile)) throw new Error(`netboot-test: ELY_NETBOOT_PROFILE: received "${profile}", expected one of ${IMAGE_PROFILES.join(", ")}`);
 
+  const network = netbootNetwork(options.network);
+
   // 1. Synth.
   const inventory = options.inventory ?? parseInventory(DEFAULT_INVENTORY, "default inventory");
   const outdir = path.join(work, "cdktf.out");
-  const nginxPort = await freeLoopbackPort();
+  const names = network === "bridge" ? bridgeNames() : undefined;
+  const utilIp = inventory.nodes.find((n) => n.role === "util")?.ip;
+  // On the bridge nginx listens where the nodes reach the util node; on the user network, on loopback behind QEMU's forward.
+  const nginxHost = network === "bridge" && utilIp ? utilIp : "127.0.0.1";
+  const nginxPort = network === "bridge" ? DEFAULT_HTTP_PORT : await freeLoopbackPort();
   const nginxStateDir = path.join(work, "nginx");
   const { netboot, stackDir, commands } = await time("synth", () => {
     const app = new App({ outdir });
     const stack = new TerraformStack(app, inventory.name);
     const cluster = new Cluster(stack, "cluster", { inventory });
-    // The util node's root is the local directory; nginx listens on loopback, behind QEMU's forward of util:8080.
+    // The util node's root is the local directory.
     const nb = new Netboot(stack, "netboot", {
       cluster,
       imageProfile: profile,
       publishTarget: utilRoot,
       remoteRoot: utilRoot,
-      httpListen: `127.0.0.1:${nginxPort}`,
+      httpListen: `${nginxHost}:${nginxPort}`,
       httpStateDir: nginxStateDir,
+      dhcpInterface: names?.bridge,
       artifactsDir,
     });
     app.synth();
@@ -238,6 +276,9 @@ export async function prepareNetboot(options: NetbootE2eOptions = {}): Promise<P
     },
     utilAddress: util.ip,
     utilHttpPort: netboot.bootService!.config.httpPort,
+    network,
+    bridgeNames: names,
+    nginxHost,
     nginxPort,
     nginxStateDir,
   };
@@ -249,7 +290,8 @@ export async function bootNetboot(prepared: PreparedNetboot, options: BootOption
   const serialLog = options.serialLog ?? path.join(prepared.work, "serial.log");
   const timings: Record<string, number> = {};
   const lines: Array<{ atS: number; line: string }> = [];
-  const server = await startUtilNginx(path.join(prepared.utilRoot, "boot", "current", "nginx.conf"), prepared.nginxPort, prepared.nginxStateDir);
+  if (prepared.network === "bridge" && !options.tap) throw new Error("netboot-test: the bridge network needs the tap device (BootOptions.tap)");
+  const server = await startUtilNginx(path.join(prepared.utilRoot, "boot", "current", "nginx.conf"), prepared.nginxPort, prepared.nginxStateDir, prepared.nginxHost);
   let bootStarted = Date.now();
   let qemu: RunningQemu | undefined;
   const seen = new Set<string>();
@@ -258,8 +300,9 @@ export async function bootNetboot(prepared: PreparedNetboot, options: BootOption
     bootStarted = Date.now();
     qemu = startQemu({
       ...prepared.qemu,
-      forwards: [{ guestAddress: prepared.utilAddress, guestPort: prepared.utilHttpPort, hostPort: server.port }],
+      forwards: [{ guestAddress: prepared.utilAddress, guestPort: prepared.utilHttpPort, hostPort: server.port }, ...(options.forwards ?? [])],
       disks: options.disks,
+      tap: prepared.network === "bridge" ? options.tap : undefined,
       serialLog,
     });
     const timeoutMs = (options.timeoutSeconds ?? Number(process.env.ELY_NETBOOT_TIMEOUT_S ?? 1500)) * 1000;
@@ -340,8 +383,9 @@ export function reportOf(prepared: PreparedNetboot, boot: NetbootBootResult): Ne
   };
 }
 
+/** One boot of the default setup on QEMU's user network (the bridge network's lab is the jest test's: netboot.e2e.test.ts). */
 export async function runNetbootE2e(options: NetbootE2eOptions = {}): Promise<NetbootE2eReport> {
-  const prepared = await prepareNetboot(options);
+  const prepared = await prepareNetboot({ network: "user", ...options });
   const boot = await bootNetboot(prepared, { timeoutSeconds: options.bootTimeoutSeconds, log: options.log });
   const report = reportOf(prepared, boot);
   if (report.ok && !options.workDir && !process.env.ELY_NETBOOT_KEEP) fs.rmSync(prepared.work, { recursive: true, force: true });

@@ -1,24 +1,41 @@
 /**
  * Boots a freshly built image of the inventory's first netbooted node in QEMU via iPXE and
  * the generated boot configuration, served by nginx with the generated nginx.conf (see
- * harness.ts). The node has a second virtual disk that the inventory names as its scratch
- * disk (by serial): the node must format and mount it before its agents, at every boot.
+ * harness.ts), twice, with a power cut between (QEMU killed, started again on the same disks).
+ * On the bridge network (where root and /dev/net/tun allow; see bridge-network.ts) the QEMU
+ * ROM gets iPXE's chain script from the generated dnsmasq.conf (proxy DHCP and TFTP) and its
+ * address from a router namespace; on QEMU's user network, from QEMU's own DHCP and TFTP.
+ *  - the node has a second virtual disk that the inventory names as its scratch disk (by
+ *    serial): it must format and mount it before its agents, at every boot;
+ *  - it mounts the util node's NFS export (the generated exports file served by nfs-ganesha,
+ *    see util-nfs.ts) with its generated mount unit, before its agents.
+ * The test image's storage probe writes a file on each at every boot: the NFS file is still
+ * there after the power cut, the scratch disk is empty again.
  * Needs root, mmdebstrap, qemu-system-x86, ipxe-qemu, busybox-static, rsync, kmod, cpio,
- * xz-utils, nginx, e2fsprogs, and the compiled project (dist/).
+ * xz-utils, nginx, e2fsprogs, nfs-ganesha, nfs-ganesha-vfs, and the compiled project (dist/).
  */
 import { execFileSync, spawnSync } from "child_process";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
 import { DEFAULT_INVENTORY, parseInventory } from "../../nodes";
-import { bootNetboot, formatReport, prepareNetboot, reportOf } from "./harness";
+import { STORAGE_PROBE_TAG } from "../../images/rootfs-files";
+import { TFTP_CHAIN_SCRIPT } from "../../constructs/boot-service";
+import { bootNetboot, formatReport, NetbootBootResult, NetbootNetwork, netbootNetwork, PreparedNetboot, prepareNetboot, reportOf } from "./harness";
+import { startUtilNfs } from "./util-nfs";
+import { BridgeNetwork, startBridgeNetwork } from "./bridge-network";
+import { QemuOptions } from "./qemu";
 
 const SCRATCH_SERIAL = "ELY-E2E-SCRATCH";
 
-/** The default inventory, w1 with a scratch disk; no NFS export (nothing in QEMU's restricted network serves NFS). */
-function e2eInventory() {
+/**
+ * The default inventory, w1 with a scratch disk. On QEMU's user network the util node's export
+ * also admits 127.0.0.1, where that network makes the guest's connections come from (util-nfs.ts).
+ */
+function e2eInventory(network: NetbootNetwork) {
   const input = JSON.parse(JSON.stringify(DEFAULT_INVENTORY));
-  input.nodes.find((n: { role: string }) => n.role === "util").nfsExports = [];
+  const clients = network === "user" ? [input.network.subnet, "127.0.0.1"] : [input.network.subnet];
+  input.nodes.find((n: { role: string }) => n.role === "util").nfsExports = [{ path: "/opt/nfs", clients }];
   const w1 = input.nodes.find((n: { hostname: string }) => n.hostname === "w1");
   w1.hardware = { ...w1.hardware, disks: [{ device: "vdb", sizeGb: 1, kind: "ssd", serial: SCRATCH_SERIAL, scratchMountPoint: "/mnt/scratch" }] };
   return parseInventory(input, "netboot test inventory");
@@ -32,26 +49,109 @@ function usedDisk(file: string): void {
   execFileSync("debugfs", ["-w", "-R", "mkdir left-over", file], { stdio: "ignore" });
 }
 
-test("a netbooted node boots its image through iPXE (served by nginx), formats its scratch disk, and reports up", async () => {
-  const prepared = await prepareNetboot({ inventory: e2eInventory(), hostname: "w1" });
+/**
+ * The root directory of the disk image's file system, as the next mount would see it: after a power
+ * cut the last writes may be in the journal only, which e2fsck replays (debugfs does not).
+ */
+function diskListing(file: string): string {
+  const fsck = spawnSync("e2fsck", ["-fy", file], { encoding: "utf8" });
+  if (fsck.status !== 0 && fsck.status !== 1) throw new Error(`e2fsck ${file} exited ${fsck.status}: ${fsck.stdout}${fsck.stderr}`);
+  return execFileSync("debugfs", ["-R", "ls -l /", file], { encoding: "utf8", stdio: ["ignore", "pipe", "ignore"] });
+}
+
+/** One boot, reported; what the storage probe saw and wrote on the NFS mount and the scratch disk. */
+async function bootOnce(prepared: PreparedNetboot, n: number, disk: string, forwards: QemuOptions["forwards"], lab: BridgeNetwork | undefined) {
+  const boot: NetbootBootResult = await bootNetboot(prepared, {
+    disks: [{ file: disk, serial: SCRATCH_SERIAL }],
+    forwards,
+    tap: lab?.tap,
+    serialLog: path.join(prepared.work, `serial-${n}.log`),
+  });
+  process.stderr.write(`netboot-test: boot ${n}\n${formatReport(reportOf(prepared, boot))}\n`);
+  if (!boot.ok) throw new Error(`boot ${n}: ${boot.failure}\nlast serial lines:\n${boot.serialTail}`);
+  const serial = boot.lines.map((l) => l.line).join("\n");
+  const probe = (kind: string) => ({
+    held: new RegExp(`${STORAGE_PROBE_TAG}: ${kind} \\S+ on \\S+ holds: (.*)$`, "m").exec(serial)?.[1].trim(),
+    wrote: new RegExp(`${STORAGE_PROBE_TAG}: ${kind} wrote (\\S+)`, "m").exec(serial)?.[1],
+  });
+  const t = boot.timings;
+  process.stderr.write(`netboot-test: boot ${n}: power-on -> storage started ${t["boot.storage-start"]?.toFixed(1)} s, storage ready ${t["boot.storage-ready"]?.toFixed(1)} s, node up ${t.boot?.toFixed(1)} s\n`);
+  return { boot, serial, nfs: probe("nfs"), scratch: probe("scratch") };
+}
+
+test("a netbooted node boots through iPXE (served by nginx), mounts the util node's NFS export and formats its scratch disk; after a power cut the NFS file is still there, the scratch disk empty", async () => {
+  const network = netbootNetwork();
+  const prepared = await prepareNetboot({ inventory: e2eInventory(network), hostname: "w1", network });
+  process.stderr.write(`netboot-test: network ${network}\n`);
   const disk = path.join(prepared.work, "scratch.img");
   usedDisk(disk);
-  expect(execFileSync("debugfs", ["-R", "ls -l /", disk], { encoding: "utf8", stdio: ["ignore", "pipe", "ignore"] })).toContain("left-over");
-  const boot = await bootNetboot(prepared, { disks: [{ file: disk, serial: SCRATCH_SERIAL }] });
-  process.stderr.write(formatReport(reportOf(prepared, boot)) + "\n");
-  if (!boot.ok) throw new Error(`${boot.failure}\nlast serial lines:\n${boot.serialTail}`);
-  expect(boot.markerLine).toContain(`hostname=${prepared.hostname}`);
-  expect(boot.markerLine).toContain(`system-hostname=${prepared.hostname}`);
-  expect(boot.markerLine).toContain("agent-config=active");
-  expect(boot.markerLine).toContain("storage=active");
-  const serial = boot.lines.map((l) => l.line).join("\n");
-  expect(serial).toMatch(new RegExp(`ely-scratch: /dev/vd[a-z] \\(serial ${SCRATCH_SERIAL}\\) is mounted on /mnt/scratch, empty`));
-  // The storage units came from the util node's HTTP server (nginx), before the node was up.
-  expect(boot.httpRequests.map((r) => `${r.path} ${r.status}`)).toEqual(expect.arrayContaining(["/config/w1/storage/units 200", "/config/w1/storage/ely-scratch-mnt-scratch.service 200"]));
-  // On the disk: the last boot's file system is gone; a fresh, empty scratch file system is there.
-  expect(spawnSync("blkid", ["-o", "value", "-s", "LABEL", disk], { encoding: "utf8" }).stdout.trim()).toBe("ely-scratch");
-  const listing = execFileSync("debugfs", ["-R", "ls -l /", disk], { encoding: "utf8", stdio: ["ignore", "pipe", "ignore"] });
-  expect(listing).toContain("lost+found");
-  expect(listing).not.toContain("left-over");
+  expect(diskListing(disk)).toContain("left-over");
+  const nodeIp = prepared.inventory.nodes.find((n) => n.hostname === prepared.hostname)!.ip;
+  const lab =
+    network === "bridge"
+      ? await startBridgeNetwork({
+          names: prepared.bridgeNames!,
+          utilAddress: prepared.utilAddress,
+          prefixLength: Number(prepared.inventory.network.subnet.split("/")[1]),
+          gateway: prepared.inventory.network.gateway,
+          node: { mac: prepared.mac, ip: nodeIp },
+          dnsmasqConf: path.join(prepared.utilRoot, "boot", "current", "dnsmasq.conf"),
+          stateDir: path.join(prepared.work, "network"),
+        })
+      : undefined;
+  let nfs: Awaited<ReturnType<typeof startUtilNfs>> | undefined;
+  try {
+    nfs = await startUtilNfs(prepared);
+    const onExport = (guestPath: string) => path.join(nfs!.root, "opt/nfs", path.relative("/mnt/nfs", guestPath));
+    // Boot 1.
+    const first = await bootOnce(prepared, 1, disk, nfs.forwards, lab);
+    if (lab) {
+      // The QEMU ROM (iPXE) got the chain script from the generated dnsmasq.conf: proxy DHCP, then TFTP.
+      expect(lab.utilDnsmasqLog()).toContain(`PXE(${prepared.bridgeNames!.bridge}) ${nodeIp} ${prepared.mac} ${TFTP_CHAIN_SCRIPT}`);
+      expect(lab.utilDnsmasqLog()).toMatch(new RegExp(`dnsmasq-tftp(\\[\\d+\\])?: sent \\S+/tftp/${TFTP_CHAIN_SCRIPT.replace(".", "\\.")} to ${nodeIp.replace(/\./g, "\\.")}`));
+      expect(lab.routerLog()).toContain(`DHCPACK(eth0) ${nodeIp} ${prepared.mac}`);
+    }
+    expect(first.boot.markerLine).toContain(`hostname=${prepared.hostname}`);
+    expect(first.boot.markerLine).toContain(`system-hostname=${prepared.hostname}`);
+    expect(first.boot.markerLine).toContain("agent-config=active");
+    expect(first.boot.markerLine).toContain("storage=active");
+    expect(first.serial).toMatch(new RegExp(`ely-scratch: /dev/vd[a-z] \\(serial ${SCRATCH_SERIAL}\\) is mounted on /mnt/scratch, empty`));
+    expect(first.serial).toContain("ely-storage: starting mnt-nfs.mount: Ely: NFS util:/opt/nfs on /mnt/nfs");
+    expect(first.serial).toContain(`${STORAGE_PROBE_TAG}: nfs ${prepared.utilAddress}:/opt/nfs on /mnt/nfs/ely-probe holds: nothing`);
+    // The storage units came from the util node's HTTP server (nginx), before the node was up.
+    expect(first.boot.httpRequests.map((r) => `${r.path} ${r.status}`)).toEqual(
+      expect.arrayContaining(["/config/w1/storage/units 200", "/config/w1/storage/mnt-nfs.mount 200", "/config/w1/storage/ely-scratch-mnt-scratch.service 200"]),
+    );
+    // What the node wrote through NFS is in the exported directory on the util node (as root: no_root_squash).
+    expect(first.nfs.wrote).toMatch(/^\/mnt\/nfs\/ely-probe\/w1-boot-[0-9a-f-]{36}$/);
+    const nfsFile = onExport(first.nfs.wrote!);
+    expect(fs.readFileSync(nfsFile, "utf8").trim()).toBe(first.nfs.wrote!.replace(/^.*-boot-/, ""));
+    // On the disk: the last boot's file system is gone; this boot's scratch file system holds the probe's file.
+    expect(spawnSync("blkid", ["-o", "value", "-s", "LABEL", disk], { encoding: "utf8" }).stdout.trim()).toBe("ely-scratch");
+    const afterFirst = diskListing(disk);
+    expect(afterFirst).not.toContain("left-over");
+    expect(first.scratch.wrote).toMatch(/^\/mnt\/scratch\/w1-boot-/);
+    expect(afterFirst).toContain(path.basename(first.scratch.wrote!));
+
+    // Power cut (QEMU was killed), then boot 2 on the same disks.
+    const second = await bootOnce(prepared, 2, disk, nfs.forwards, lab);
+    expect(second.boot.markerLine).toContain("storage=active");
+    // Through the mount, the node sees what it wrote before the power cut; its scratch disk is empty again.
+    expect(second.nfs.held?.split(" ")).toContain(path.basename(first.nfs.wrote!));
+    expect(second.scratch.held).toBe("nothing");
+    expect(second.nfs.wrote).not.toBe(first.nfs.wrote);
+    expect(fs.existsSync(nfsFile)).toBe(true);
+    expect(fs.existsSync(onExport(second.nfs.wrote!))).toBe(true);
+    const afterSecond = diskListing(disk);
+    expect(afterSecond).not.toContain(path.basename(first.scratch.wrote!));
+    expect(afterSecond).toContain(path.basename(second.scratch.wrote!));
+  } catch (e) {
+    if (nfs) process.stderr.write(`netboot-test: nfs-ganesha's log (last lines):\n${nfs.server.log().split("\n").slice(-30).join("\n")}\n`);
+    if (lab) process.stderr.write(`netboot-test: the util node's dnsmasq (last lines):\n${lab.utilDnsmasqLog().split("\n").slice(-30).join("\n")}\n`);
+    throw e;
+  } finally {
+    await nfs?.stop();
+    await lab?.stop();
+  }
   if (!process.env.ELY_NETBOOT_KEEP && prepared.work.startsWith(os.tmpdir())) fs.rmSync(prepared.work, { recursive: true, force: true });
 });

@@ -1,8 +1,9 @@
 /**
- * QEMU for the netboot test: software emulation (no KVM), the NIC's iPXE ROM, QEMU's
- * user-mode network as the lab's subnet. `restrict=on` keeps the guest off every real
- * network; its DHCP and TFTP are QEMU's own, and the one address it can reach, the util
- * node's HTTP port, is forwarded to the test's server on 127.0.0.1.
+ * QEMU for the netboot test: software emulation (no KVM), the NIC's iPXE ROM, and either a
+ * tap device on the test's bridge (bridge-network.ts: the lab's DHCP and TFTP answer the ROM)
+ * or QEMU's user-mode network as the lab's subnet. There `restrict=on` keeps the guest off
+ * every real network; its DHCP and TFTP are QEMU's own, and the util node's ports it can
+ * reach (HTTP, NFS) are forwarded to the test's servers on 127.0.0.1.
  */
 import { ChildProcess, spawn } from "child_process";
 import * as fs from "fs";
@@ -28,12 +29,18 @@ export interface QemuOptions {
   readonly nic?: string;
   /** Extra virtio disks (raw image files), each with the serial number the guest sees. Default: none. */
   readonly disks?: ReadonlyArray<{ readonly file: string; readonly serial: string }>;
+  /**
+   * A tap device for the NIC instead of QEMU's user network (bridge-network.ts): the lab's own DHCP
+   * and TFTP answer the ROM, and the user network's fields (subnet to forwards) are unused. Default: none.
+   */
+  readonly tap?: string;
 }
 
 export function qemuArgs(options: QemuOptions): string[] {
   const forwards = options.forwards.map((f) => `,guestfwd=tcp:${f.guestAddress}:${f.guestPort}-cmd:busybox nc 127.0.0.1 ${f.hostPort}`).join("");
-  const netdev =
-    `user,id=n0,net=${options.subnetCidr},host=${options.hostAddress},dhcpstart=${options.dhcpStart},restrict=on,` +
+  const netdev = options.tap
+    ? `tap,id=n0,ifname=${options.tap},script=no,downscript=no`
+    : `user,id=n0,net=${options.subnetCidr},host=${options.hostAddress},dhcpstart=${options.dhcpStart},restrict=on,` +
     `tftp=${options.tftpDir},bootfile=${options.bootFile}${forwards}`;
   return [
     "-machine", "pc,accel=tcg",

@@ -77,26 +77,26 @@ export interface UtilNginx {
   close(): Promise<void>;
 }
 
-async function waitForPort(port: number, child: ChildProcess, timeoutMs: number, output: () => string): Promise<void> {
+async function waitForPort(host: string, port: number, child: ChildProcess, timeoutMs: number, output: () => string): Promise<void> {
   const started = Date.now();
   for (;;) {
-    if (child.exitCode !== null) throw new Error(`nginx exited (${child.exitCode}) before it listened on 127.0.0.1:${port}: ${output().trim()}`);
+    if (child.exitCode !== null) throw new Error(`nginx exited (${child.exitCode}) before it listened on ${host}:${port}: ${output().trim()}`);
     const open = await new Promise<boolean>((resolve) => {
-      const socket = net.connect(port, "127.0.0.1");
+      const socket = net.connect(port, host);
       socket.once("connect", () => (socket.destroy(), resolve(true)));
       socket.once("error", () => resolve(false));
     });
     if (open) return;
-    if (Date.now() - started > timeoutMs) throw new Error(`nginx did not listen on 127.0.0.1:${port} within ${timeoutMs} ms: ${output().trim()}`);
+    if (Date.now() - started > timeoutMs) throw new Error(`nginx did not listen on ${host}:${port} within ${timeoutMs} ms: ${output().trim()}`);
     await new Promise((r) => setTimeout(r, 100));
   }
 }
 
 /**
  * Starts nginx in the foreground on `confFile` (as ely-http.service does), once `nginx -t`
- * accepts it. `port` is the one its `listen` names; `stateDir` its `httpStateDir`.
+ * accepts it. `host` and `port` are what its `listen` names (default host 127.0.0.1); `stateDir` its `httpStateDir`.
  */
-export async function startUtilNginx(confFile: string, port: number, stateDir: string): Promise<UtilNginx> {
+export async function startUtilNginx(confFile: string, port: number, stateDir: string, host = "127.0.0.1"): Promise<UtilNginx> {
   fs.mkdirSync(stateDir, { recursive: true });
   const log = path.join(stateDir, HTTP_ACCESS_LOG_FILE);
   fs.rmSync(log, { force: true }); // this run's requests only
@@ -118,7 +118,7 @@ export async function startUtilNginx(confFile: string, port: number, stateDir: s
     clearTimeout(timer);
   };
   try {
-    await waitForPort(port, child, 10_000, () => output);
+    await waitForPort(host, port, child, 10_000, () => output);
   } catch (e) {
     await close();
     throw e;

@@ -63,8 +63,8 @@ function clientBlock(client: string, options: readonly string[]): string {
   return `  CLIENT { Clients = ${client}; Access_Type = ${access}; Squash = ${squash}; }`;
 }
 
-/** ganesha.conf serving the exports on 127.0.0.1:`port`, each export's directory under `root`. */
-export function ganeshaConfig(exportsText: string, root: string, port: number, stateDir: string): string {
+/** ganesha.conf serving the exports on `address`:`port` (default 127.0.0.1), each export's directory under `root`. */
+export function ganeshaConfig(exportsText: string, root: string, port: number, stateDir: string, address = "127.0.0.1"): string {
   const blocks = parseExportsFile(exportsText).map((e, i) =>
     [
       "EXPORT {",
@@ -80,7 +80,7 @@ export function ganeshaConfig(exportsText: string, root: string, port: number, s
     ].join("\n"),
   );
   return [
-    `NFS_CORE_PARAM { Protocols = 4; NFS_Port = ${port}; Bind_addr = 127.0.0.1; Enable_NLM = false; Enable_RQUOTA = false; }`,
+    `NFS_CORE_PARAM { Protocols = 4; NFS_Port = ${port}; Bind_addr = ${address}; Enable_NLM = false; Enable_RQUOTA = false; }`,
     `NFSV4 { Graceless = true; RecoveryBackend = fs; RecoveryRoot = ${stateDir}/recovery; }`,
     "NFS_KRB5 { Active_krb5 = false; }",
     ...blocks,
@@ -96,7 +96,8 @@ export interface RunningGanesha {
   stop(): Promise<void>;
 }
 
-export async function startGanesha(confText: string, port: number, stateDir: string): Promise<RunningGanesha> {
+/** Starts ganesha on a configuration that listens on `address`:`port` (default 127.0.0.1). */
+export async function startGanesha(confText: string, port: number, stateDir: string, address = "127.0.0.1"): Promise<RunningGanesha> {
   fs.mkdirSync(path.join(stateDir, "recovery"), { recursive: true });
   const conf = path.join(stateDir, "ganesha.conf");
   const logFile = path.join(stateDir, "ganesha.log");
@@ -119,7 +120,7 @@ export async function startGanesha(confText: string, port: number, stateDir: str
     if (child.exitCode !== null) throw new Error(`ganesha.nfsd exited (${child.exitCode}): ${log().slice(-2000)}`);
     if (/NFS SERVER INITIALIZED/.test(log())) {
       const open = await new Promise<boolean>((resolve) => {
-        const socket = net.connect(port, "127.0.0.1");
+        const socket = net.connect(port, address);
         socket.once("connect", () => (socket.destroy(), resolve(true)));
         socket.once("error", () => resolve(false));
       });
@@ -127,11 +128,11 @@ export async function startGanesha(confText: string, port: number, stateDir: str
     }
     if (Date.now() - started > 30_000) {
       await stop();
-      throw new Error(`ganesha.nfsd did not serve on 127.0.0.1:${port} within 30 s: ${log().slice(-2000)}`);
+      throw new Error(`ganesha.nfsd did not serve on ${address}:${port} within 30 s: ${log().slice(-2000)}`);
     }
     await new Promise((r) => setTimeout(r, 200));
   }
-  return { port, url: (remotePath) => `nfs://127.0.0.1${remotePath}?version=4&nfsport=${port}`, log, stop };
+  return { port, url: (remotePath) => `nfs://${address}${remotePath}?version=4&nfsport=${port}`, log, stop };
 }
 
 /** Runs a libnfs tool; returns its exit status and output. */

@@ -1,0 +1,128 @@
+/**
+ * The lab's network for the netboot test, where this machine allows it (root, /dev/net/tun):
+ *
+ *   this machine: bridge <br> holding the util node's address (nginx, nfs-ganesha and the
+ *   generated dnsmasq.conf, proxy DHCP + TFTP on <br> only, listen there)
+ *     |-- tap <tap>: QEMU's NIC (the node, its inventory MAC)
+ *     `-- veth --- netns <router>: the lab's router at the gateway address, a plain DHCP server
+ *                  (dnsmasq) that gives the node its inventory address
+ *
+ * A proxy DHCP server gives no addresses: the router does, as in the lab. Two DHCP servers
+ * cannot share one interface's port 67, hence the router's own namespace.
+ */
+import { ChildProcess, spawn, spawnSync } from "child_process";
+import * as fs from "fs";
+import * as path from "path";
+
+/** Interface and namespace names of one run (interface names: at most 15 characters). */
+export function bridgeNames(id: number = process.pid): { bridge: string; tap: string; veth: string; router: string } {
+  const n = id % 100000;
+  return { bridge: `elynb${n}`, tap: `elynbt${n}`, veth: `elynbr${n}`, router: `ely-nb-${n}-router` };
+}
+
+/** Why the bridge network cannot be made here, or undefined when it can. */
+export function bridgeNetworkMissing(): string | undefined {
+  if (process.getuid?.() !== 0) return "a bridge and a tap device need root";
+  if (!fs.existsSync("/dev/net/tun")) return "no /dev/net/tun (tap devices)";
+  for (const tool of ["ip", "dnsmasq"]) if (spawnSync("sh", ["-c", `command -v "$1"`, "sh", tool]).status !== 0) return `${tool} is missing (apt-get install ${tool === "ip" ? "iproute2" : "dnsmasq-base"})`;
+  return undefined;
+}
+
+export interface BridgeNetworkOptions {
+  readonly names: ReturnType<typeof bridgeNames>;
+  /** The util node's address and the subnet's prefix length ("10.25.89.4", 24). */
+  readonly utilAddress: string;
+  readonly prefixLength: number;
+  readonly gateway: string;
+  /** The node the router gives an address: its MAC and inventory address. */
+  readonly node: { readonly mac: string; readonly ip: string };
+  /** The generated dnsmasq.conf file, run as it is (its dhcpInterface must be names.bridge). */
+  readonly dnsmasqConf: string;
+  /** Logs, leases and pid files. */
+  readonly stateDir: string;
+}
+
+export interface BridgeNetwork {
+  readonly tap: string;
+  /** What the util node's dnsmasq (the generated configuration) logged. */
+  utilDnsmasqLog(): string;
+  routerLog(): string;
+  stop(): Promise<void>;
+}
+
+function ip(...args: string[]): void {
+  const r = spawnSync("ip", args, { encoding: "utf8" });
+  if (r.status !== 0) throw new Error(`ip ${args.join(" ")}: ${r.stderr.trim() || `exit ${r.status}`}`);
+}
+
+function daemon(command: string[], logFile: string): { child: ChildProcess; stop: () => Promise<void> } {
+  const out = fs.openSync(logFile, "w");
+  const child = spawn(command[0], command.slice(1), { stdio: ["ignore", out, out] });
+  fs.closeSync(out);
+  const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
+  const killNow = () => child.exitCode === null && child.kill("SIGKILL");
+  process.once("exit", killNow);
+  return {
+    child,
+    stop: async () => {
+      process.removeListener("exit", killNow);
+      if (child.exitCode !== null || child.signalCode !== null) return;
+      child.kill("SIGTERM");
+      const timer = setTimeout(() => child.kill("SIGKILL"), 5000);
+      await exited;
+      clearTimeout(timer);
+    },
+  };
+}
+
+/** Makes the bridge, the tap, the router; starts the router's DHCP and the util node's dnsmasq. Undone by stop(), whatever failed. */
+export async function startBridgeNetwork(options: BridgeNetworkOptions): Promise<BridgeNetwork> {
+  const { bridge, tap, veth, router } = options.names;
+  const state = options.stateDir;
+  fs.mkdirSync(state, { recursive: true });
+  const read = (file: string) => (fs.existsSync(file) ? fs.readFileSync(file, "utf8") : "");
+  const daemons: Array<ReturnType<typeof daemon>> = [];
+  const stop = async () => {
+    for (const d of daemons) await d.stop();
+    spawnSync("ip", ["netns", "del", router]);
+    for (const link of [veth, tap, bridge]) spawnSync("ip", ["link", "del", link], { stdio: "ignore" });
+  };
+  try {
+    ip("link", "add", bridge, "type", "bridge");
+    ip("addr", "add", `${options.utilAddress}/${options.prefixLength}`, "dev", bridge);
+    ip("link", "set", bridge, "up");
+    ip("tuntap", "add", tap, "mode", "tap");
+    ip("link", "set", tap, "master", bridge, "up");
+    ip("netns", "add", router);
+    ip("link", "add", veth, "type", "veth", "peer", "name", "eth0", "netns", router);
+    ip("link", "set", veth, "master", bridge, "up");
+    ip("-n", router, "addr", "add", `${options.gateway}/${options.prefixLength}`, "dev", "eth0");
+    ip("-n", router, "link", "set", "eth0", "up");
+    ip("-n", router, "link", "set", "lo", "up");
+    const common = ["--keep-in-foreground", "--log-facility=-", "--user=root"];
+    daemons.push(
+      daemon(
+        [
+          "ip", "netns", "exec", router, "dnsmasq", ...common, "--conf-file=/dev/null", "--port=0", "--log-dhcp", "--dhcp-authoritative",
+          `--dhcp-range=${options.node.ip},static,1h`, `--dhcp-host=${options.node.mac},${options.node.ip}`, `--dhcp-option=option:router,${options.gateway}`,
+          `--dhcp-leasefile=${path.join(state, "router.leases")}`, `--pid-file=${path.join(state, "router.pid")}`,
+        ],
+        path.join(state, "router-dnsmasq.log"),
+      ),
+      daemon(["dnsmasq", ...common, `--conf-file=${options.dnsmasqConf}`, `--dhcp-leasefile=${path.join(state, "util.leases")}`, `--pid-file=${path.join(state, "util-dnsmasq.pid")}`], path.join(state, "util-dnsmasq.log")),
+    );
+    // Both answer once they log that they started; a configuration error ends them at once.
+    const started = Date.now();
+    for (const [d, log] of daemons.map((d, i) => [d, path.join(state, i === 0 ? "router-dnsmasq.log" : "util-dnsmasq.log")] as const)) {
+      while (!/started, version/.test(read(log))) {
+        if (d.child.exitCode !== null) throw new Error(`dnsmasq exited (${d.child.exitCode}): ${read(log).trim()}`);
+        if (Date.now() - started > 10_000) throw new Error(`dnsmasq did not start within 10 s: ${read(log).trim()}`);
+        await new Promise((r) => setTimeout(r, 100));
+      }
+    }
+  } catch (e) {
+    await stop();
+    throw e;
+  }
+  return { tap, utilDnsmasqLog: () => read(path.join(state, "util-dnsmasq.log")), routerLog: () => read(path.join(state, "router-dnsmasq.log")), stop };
+}
