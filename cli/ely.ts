@@ -12,6 +12,7 @@ import { INVENTORY_ENV, inventorySource } from "../nodes";
 import { checkedAppOrExit, inventoryOrExit } from "./checked-app";
 import { registerFlashCommand } from "./flash";
 import { registerSecretsCommand } from "./secrets";
+import { registerStatusCommand } from "./status";
 import { checkPlanJson, DEFAULT_LIMIT_CHARS, summarizePlan } from "./plan-summary";
 import { summarizeSynth } from "./synth-summary";
 import { projectRoot } from "../constructs/node-image";
@@ -93,6 +94,7 @@ program
 
 registerFlashCommand(program, inventoryOrExit);
 registerSecretsCommand(program, inventoryOrExit);
+registerStatusCommand(program, inventoryOrExit);
 
 // Bare `ely`: the help, on standard output, exit 0 (commander's default is an error).
 if (process.argv.length <= 2) program.help();
