@@ -11,9 +11,11 @@ import * as YAML from "yaml";
 import { INVENTORY_ENV, inventorySource } from "../nodes";
 import { checkedAppOrExit, inventoryOrExit } from "./checked-app";
 import { registerFlashCommand } from "./flash";
+import { registerGraphCommand } from "./graph-command";
 import { registerSecretsCommand } from "./secrets";
 import { registerStatusCommand } from "./status";
-import { checkPlanJson, DEFAULT_LIMIT_CHARS, summarizePlan } from "./plan-summary";
+import { clusterGraph, mermaidBlock } from "./graph";
+import { ChangedParts, checkPlanJson, DEFAULT_LIMIT_CHARS, summarizePlan } from "./plan-summary";
 import { summarizeSynth } from "./synth-summary";
 import { projectRoot } from "../constructs/node-image";
 
@@ -81,7 +83,8 @@ program
   .description("Markdown review of a plan: pass `terraform show -json <plan>` output as a file or on stdin")
   .argument("[file]", "plan JSON file; default: standard input")
   .option("--limit <chars>", "maximum length of the summary", String(DEFAULT_LIMIT_CHARS))
-  .action((file: string | undefined, options: { limit: string }) => {
+  .option("--graph", "add a Mermaid picture of the nodes and jobs the plan changes (builds the inventory's stack)")
+  .action((file: string | undefined, options: { limit: string; graph?: boolean }) => {
     const text = fs.readFileSync(file ?? 0, "utf8");
     let parsed: unknown;
     try {
@@ -89,12 +92,22 @@ program
     } catch (e) {
       throw new Error(`${file ?? "stdin"}: expected the JSON of \`terraform show -json <plan>\`, could not parse it: ${(e as Error).message}`);
     }
-    process.stdout.write(summarizePlan(checkPlanJson(parsed, file ?? "stdin"), Number(options.limit)));
+    const plan = checkPlanJson(parsed, file ?? "stdin");
+    const picture = options.graph ? (parts: ChangedParts) => mermaidBlock(clusterGraph(graphStack(), { only: parts })) : undefined;
+    process.stdout.write(summarizePlan(plan, Number(options.limit), { picture }));
   });
+
+/** The inventory's stack, for a picture: built in a directory that goes away however this ends. */
+function graphStack() {
+  const outdir = fs.mkdtempSync(path.join(os.tmpdir(), "ely-graph-"));
+  process.on("exit", () => fs.rmSync(outdir, { recursive: true, force: true }));
+  return checkedAppOrExit({ outdir }).stack;
+}
 
 registerFlashCommand(program, inventoryOrExit);
 registerSecretsCommand(program, inventoryOrExit);
 registerStatusCommand(program, inventoryOrExit);
+registerGraphCommand(program, graphStack);
 
 // Bare `ely`: the help, on standard output, exit 0 (commander's default is an error).
 if (process.argv.length <= 2) program.help();
