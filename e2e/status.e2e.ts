@@ -1,0 +1,167 @@
+/**
+ * `ely status` against real Consul and Nomad agents, without Terraform providers: dev agents as
+ * the server s1, and one more Consul and Nomad agent per other node on its own loopback address
+ * (util: Consul; c1: Consul and Nomad, with the boot meta file its image writes). The plan's
+ * outputs are those of the e2e stack, synthesized here and written as `terraform output -json`
+ * prints them (e2e/convergence.e2e.ts reads them from a real apply's state instead).
+ * Every node up as planned exits 0; then c1 boots an old build, hello's allocation is stopped
+ * and util's Consul agent goes away: each is reported, exit 1.
+ */
+import { spawnSync } from "child_process";
+import * as fs from "fs";
+import * as os from "os";
+import * as path from "path";
+import { App } from "cdktf";
+import execa from "execa";
+import { StatusReport } from "../cli/status-report";
+import { ElyStack } from "../constructs";
+import { BOOT_META_FILE, writeBootMetaFunction } from "../images/rootfs-files";
+import { parseInventory } from "../nodes";
+import { DevAgents, ExtraAgent, http, startConsulClient, startDevAgents, startNomadClient, waitFor } from "./dev-agents";
+import { e2eInventory } from "./e2e-inventory";
+import { hello } from "./hello-job";
+
+const root = path.resolve(__dirname, "..");
+const work = fs.mkdtempSync(path.join(os.tmpdir(), "ely-status-e2e-"));
+const bin = (name: string) => {
+  const found = (process.env.PATH ?? "").split(":").map((d) => path.join(d, name)).find((f) => fs.existsSync(f));
+  if (!found) throw new Error(`${name} is not on PATH: run through \`npm run test:e2e\` (e2e/tools/build-tools.sh puts the agents there)`);
+  return found;
+};
+let agents: DevAgents;
+const extra: ExtraAgent[] = [];
+let inventoryFile: string;
+let outputsFile: string;
+let plannedBuild: string;
+
+/** The boot meta file a node's image writes from ely.image=<image>/<build> (images/rootfs-files.ts), made by that very script. */
+function bootMeta(image: string): string {
+  const dir = fs.mkdtempSync(path.join(work, "meta-"));
+  const result = spawnSync("sh", ["-euc", `${writeBootMetaFunction}\nwrite_boot_meta "$1"`, "sh", dir], { env: { ELY_IMAGE: image }, encoding: "utf8" });
+  if (result.status !== 0) throw new Error(`write_boot_meta: ${result.stderr}`);
+  return fs.readFileSync(path.join(dir, BOOT_META_FILE), "utf8");
+}
+
+/** c1's Nomad client, booted from `image` (<image>/<build>): its image's boot meta file beside nomad.json. */
+function startC1(image: string): Promise<ExtraAgent> {
+  return startNomadClient(path.join(work, "agents"), bin("nomad"), agents, { name: "c1", bindAddress: "127.0.0.2", configFiles: { [BOOT_META_FILE]: bootMeta(image) } });
+}
+
+async function ely(args: string[]) {
+  return execa(process.execPath, [path.join(root, "dist", "cli", "ely.js"), "status", "--outputs", outputsFile, ...args], {
+    cwd: work,
+    env: { ...process.env, ELY_INVENTORY: inventoryFile, CONSUL_HTTP_TOKEN: agents.consulToken, NOMAD_TOKEN: agents.nomadToken },
+    reject: false,
+  });
+}
+
+async function report(): Promise<{ exitCode: number; report: StatusReport }> {
+  const result = await ely(["--json"]);
+  if (result.exitCode !== 0 && result.exitCode !== 1) throw new Error(`ely status exited ${result.exitCode}: ${result.stderr}`);
+  return { exitCode: result.exitCode, report: JSON.parse(result.stdout) as StatusReport };
+}
+
+beforeAll(async () => {
+  agents = await startDevAgents(path.join(work, "agents"), { consul: bin("consul"), nomad: bin("nomad") }, { nodeName: "s1" });
+  const input = e2eInventory(agents);
+  inventoryFile = path.join(work, "e2e.json");
+  fs.writeFileSync(inventoryFile, JSON.stringify(input));
+
+  // The plan: the e2e stack with the hello job, synthesized; its outputs as `terraform output -json` prints them.
+  const inventory = parseInventory(input, inventoryFile);
+  const app = new App({ outdir: path.join(work, "cdktf.out") });
+  const stack = new ElyStack(app, inventory.name, { inventory, jobs: [hello] });
+  app.synth();
+  const config = JSON.parse(fs.readFileSync(path.join(work, "cdktf.out", "stacks", inventory.name, "cdk.tf.json"), "utf8"));
+  const outputs = Object.fromEntries(["consul_address", "nomad_address", "node_image_builds", "jobs"].map((name) => [name, { sensitive: false, value: config.output[name].value }]));
+  outputsFile = path.join(work, "outputs.json");
+  fs.writeFileSync(outputsFile, JSON.stringify(outputs));
+  plannedBuild = outputs.node_image_builds.value.c1.build_id;
+  expect(plannedBuild).toMatch(/^[0-9a-f]{16}$/);
+
+  // The other nodes' agents; c1 booted the build the plan publishes.
+  extra.push(await startConsulClient(path.join(work, "agents"), bin("consul"), agents, { name: "util", bindAddress: "127.0.0.3" }));
+  extra.push(await startConsulClient(path.join(work, "agents"), bin("consul"), agents, { name: "c1", bindAddress: "127.0.0.2" }));
+  extra.push(await startC1(`client-amd64/${plannedBuild}`));
+  // hello, as the plan registers it: the job JSON the stack renders.
+  const spec = stack.services.services.find((s) => s.name === "hello")!.jobJson;
+  const registered = await http("PUT", `${agents.nomadAddress}/v1/jobs`, agents.nomadToken, spec);
+  if (registered.status !== 200) throw new Error(`registering hello: ${registered.status} ${registered.text}`);
+}, 240_000);
+
+afterAll(async () => {
+  for (const a of extra.reverse()) await a.stop();
+  await agents?.stop();
+  if (!process.env.ELY_E2E_KEEP) fs.rmSync(work, { recursive: true, force: true });
+}, 120_000);
+
+/** On failure, the agents' logs say what the agents saw. */
+async function withLogs(fn: () => Promise<void>): Promise<void> {
+  try {
+    await fn();
+  } catch (e) {
+    (e as Error).message += `\n${agents.logTails()}\n${extra.map((a) => a.logTail(20)).join("\n")}`;
+    throw e;
+  }
+}
+
+describe("ely status against real agents", () => {
+  test("every node up on its planned build and versions, every job healthy: exit 0", () =>
+    withLogs(async () => {
+      const { exitCode, report: r } = await waitFor("the cluster as planned", 120_000, async () => {
+        const got = await report();
+        if (got.exitCode !== 0) throw new Error(got.report.differences.join("; "));
+        return got;
+      });
+      expect(exitCode).toBe(0);
+      expect(r.differences).toEqual([]);
+      expect(r.nodes.map((n) => [n.hostname, n.consul, n.nomad])).toEqual([
+        ["util", "alive", "-"],
+        ["s1", "alive", "alive"],
+        ["c1", "alive", "ready, eligible"],
+      ]);
+      expect(r.nodes.find((n) => n.hostname === "c1")!.build).toEqual({ image: "client-amd64", planned: plannedBuild, booted: plannedBuild });
+      expect(r.nodes.every((n) => n.versions.consul === "1.16.3")).toBe(true);
+      expect(r.jobs).toEqual([{ name: "hello", type: "service", status: "running", desired: 1, planned: 1, running: 1, healthy: 1, differences: [] }]);
+      const table = await ely([]);
+      expect(table.exitCode).toBe(0);
+      expect(table.stdout).toContain("As planned: every node up on its planned build and versions, every job healthy.");
+    }), 180_000);
+
+  test("a node on an old build, a stopped allocation and a missing agent: each reported, exit 1", () =>
+    withLogs(async () => {
+      // c1 reboots into an old build: the same node (its data directory kept), another boot meta file.
+      const c1 = extra.pop()!;
+      await c1.stop();
+      extra.push(await startC1("client-amd64/0000000000000000"));
+      // hello's allocation stopped by hand.
+      const stopped = await http("DELETE", `${agents.nomadAddress}/v1/job/hello`, agents.nomadToken);
+      expect(stopped.status).toBe(200);
+      // util's Consul agent goes away.
+      await extra[0].stop();
+
+      const expected = [
+        "node util (util): Consul member left",
+        `node c1 (client): booted client-amd64 build 0000000000000000, the plan publishes client-amd64 build ${plannedBuild}: reboot it to take the new build`,
+        "job hello: stopped (its allocations are stopped; the plan runs it)",
+      ];
+      const { exitCode, report: r } = await waitFor("the three differences", 120_000, async () => {
+        const got = await report();
+        const missing = expected.filter((d) => !got.report.differences.includes(d));
+        if (missing.length > 0 || got.report.jobs[0].running !== 0) throw new Error(`not yet: ${JSON.stringify(got.report.differences)} ${JSON.stringify(got.report.jobs)}`);
+        return got;
+      });
+      expect(exitCode).toBe(1);
+      expect(r.differences).toEqual(expected);
+      expect(r.jobs).toEqual([{ name: "hello", type: "service", status: "stopped", desired: 1, planned: 1, running: 0, healthy: 0, differences: [expected[2]] }]);
+
+      const table = await ely([]);
+      expect(table.exitCode).toBe(1);
+      const lines = table.stdout.split("\n");
+      expect(lines).toContainEqual(expect.stringMatching(/^util +util +127\.0\.0\.3 +left +- +- +1\.16\.3 +-$/));
+      expect(lines).toContainEqual(expect.stringMatching(new RegExp(`^c1 +client +127\\.0\\.0\\.2 +alive +ready, eligible +0000000000000000 / ${plannedBuild} ! +1\\.16\\.3 +1\\.6\\.3$`)));
+      expect(lines).toContainEqual(expect.stringMatching(/^hello +service +stopped +1 +1 +0 +0$/));
+      expect(table.stdout.endsWith(`3 differences from the plan:\n${expected.map((d) => `  - ${d}`).join("\n")}`)).toBe(true);
+      fs.writeFileSync(path.join(work, "status.txt"), table.stdout);
+    }), 240_000);
+});
