@@ -124,7 +124,7 @@ describe("drift", () => {
 
   test("a plan: the drift comes before the planned changes, each saying whether the plan changes it back", () => {
     const md = summarizePlan(withDrift);
-    expect(md).toContain("1 changes: 1 to update.");
+    expect(md).toContain("1 change: 1 to update.");
     expect(md).toContain("- Consul ACL policy **dns-read**: rules edited — this plan changes it back");
     // The nomad provider plans from the jobspec alone: a count scaled by hand is not reverted.
     expect(md).toContain("- job **hello**: count 1 → 2 (scaled by hand?) — **this plan leaves it so** (nothing planned for it)");

@@ -177,7 +177,7 @@ export function summarizePlan(plan: PlanJson, limitChars = DEFAULT_LIMIT_CHARS, 
     `## Ely plan`,
     "",
     ...(drift.length > 0 ? [`${drift.length} resource${drift.length === 1 ? "" : "s"} changed outside Terraform since the last apply.`] : []),
-    changes.length === 0 ? "No changes." : `${changes.length} changes: ${[...counts].map(([v, n]) => `${n} to ${v}`).join(", ")}.`,
+    changes.length === 0 ? "No changes." : `${changes.length} change${changes.length === 1 ? "" : "s"}: ${[...counts].map(([v, n]) => `${n} to ${v}`).join(", ")}.`,
   ];
 
   const sections: { title: string; lines: string[] }[] = [];
