@@ -36,6 +36,16 @@ export async function freePort(): Promise<number> {
   });
 }
 
+/** Runs a test body; on failure, adds `logs()` (the agents' log tails) to the error: what the agents saw. */
+export async function withLogs(logs: () => string, fn: () => Promise<void>): Promise<void> {
+  try {
+    await fn();
+  } catch (e) {
+    (e as Error).message += `\n${logs()}`;
+    throw e;
+  }
+}
+
 /** Thrown inside waitFor's callback to stop waiting at once (a process that exited). */
 export class FatalError extends Error {}
 

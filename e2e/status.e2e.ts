@@ -17,7 +17,7 @@ import { StatusReport } from "../cli/status-report";
 import { ElyStack } from "../constructs";
 import { BOOT_META_FILE, writeBootMetaFunction } from "../images/rootfs-files";
 import { parseInventory } from "../nodes";
-import { DevAgents, ExtraAgent, http, startConsulClient, startDevAgents, startNomadClient, waitFor } from "./dev-agents";
+import { DevAgents, ExtraAgent, http, startConsulClient, startDevAgents, startNomadClient, waitFor, withLogs } from "./dev-agents";
 import { e2eInventory } from "./e2e-inventory";
 import { hello } from "./hello-job";
 
@@ -95,19 +95,12 @@ afterAll(async () => {
   if (!process.env.ELY_E2E_KEEP) fs.rmSync(work, { recursive: true, force: true });
 }, 120_000);
 
-/** On failure, the agents' logs say what the agents saw. */
-async function withLogs(fn: () => Promise<void>): Promise<void> {
-  try {
-    await fn();
-  } catch (e) {
-    (e as Error).message += `\n${agents.logTails()}\n${extra.map((a) => a.logTail(20)).join("\n")}`;
-    throw e;
-  }
-}
+/** On failure, every agent's log tail. */
+const withAgentLogs = (fn: () => Promise<void>) => withLogs(() => `${agents.logTails()}\n${extra.map((a) => a.logTail(20)).join("\n")}`, fn);
 
 describe("ely status against real agents", () => {
   test("every node up on its planned build and versions, every job healthy: exit 0", () =>
-    withLogs(async () => {
+    withAgentLogs(async () => {
       const { exitCode, report: r } = await waitFor("the cluster as planned", 120_000, async () => {
         const got = await report();
         if (got.exitCode !== 0) throw new Error(got.report.differences.join("; "));
@@ -129,7 +122,7 @@ describe("ely status against real agents", () => {
     }), 180_000);
 
   test("a node on an old build, a stopped allocation and a missing agent: each reported, exit 1", () =>
-    withLogs(async () => {
+    withAgentLogs(async () => {
       // c1 reboots into an old build: the same node (its data directory kept), another boot meta file.
       const c1 = extra.pop()!;
       await c1.stop();
