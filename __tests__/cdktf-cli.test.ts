@@ -15,8 +15,8 @@ beforeAll(() => {
   dir = fs.mkdtempSync(path.join(os.tmpdir(), "ely-cdktf-"));
   // cdktf.json as the project's, minus the compile step the global setup did already.
   const config = JSON.parse(fs.readFileSync(path.join(root, "cdktf.json"), "utf8"));
-  expect(config.app).toBe("npm run --silent build && node dist/main.js");
-  fs.writeFileSync(path.join(dir, "cdktf.json"), JSON.stringify({ ...config, app: `node ${JSON.stringify(path.join(root, "dist", "main.js"))}` }));
+  expect(config.app).toBe("npm run --silent build && node dist/app.js");
+  fs.writeFileSync(path.join(dir, "cdktf.json"), JSON.stringify({ ...config, app: `node ${JSON.stringify(path.join(root, "dist", "app.js"))}` }));
   fs.writeFileSync(path.join(dir, "terraformrc"), "");
 });
 afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));

@@ -54,11 +54,12 @@ describe("ely CLI", () => {
 
   test("a single-server lab synthesizes with a warning", async () => {
     const file = path.join(dir, "lab.yaml");
-    const volumes = ["traefik-acme", "gitea-data", "registry-data", "prometheus-data"].map((v) => `{name: ${v}, path: /srv/${v}}`).join(", ");
+    const volumes = ["traefik-acme", "gitea-data", "registry-data", "prometheus-data"].map((v) => `{name: ${v}, path: /mnt/nfs/${v}}`).join(", ");
     fs.writeFileSync(
       file,
       "name: lab\ndatacenter: dc1\nnetwork: {subnet: 10.0.0.0/24, gateway: 10.0.0.1, internalDomain: lab.example, servicesDomain: apps.lab.example, ingressAddress: 10.0.0.5}\nnodes:\n" +
-        "  - {hostname: util, role: util, arch: arm64, ip: 10.0.0.4}\n" +
+        // The stateful jobs' volumes on the util node's NFS export (in RAM, synth would refuse them).
+        "  - {hostname: util, role: util, arch: arm64, ip: 10.0.0.4, nfsExports: [{path: /opt/nfs}]}\n" +
         "  - {hostname: s1, role: server, arch: arm64, ip: 10.0.0.10}\n" +
         `  - {hostname: c1, role: client, arch: amd64, ip: 10.0.0.20, mac: '52:54:00:00:00:01', hardware: {model: vm, cores: 4, cpuMhz: 2000, memoryMb: 8192}, hostVolumes: [${volumes}]}\n`,
     );

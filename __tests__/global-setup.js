@@ -7,7 +7,8 @@ const os = require("os");
 const path = require("path");
 
 module.exports = () => {
-  execFileSync(process.execPath, [require.resolve("typescript/bin/tsc"), "-p", "."], { stdio: "inherit", cwd: path.join(__dirname, "..") });
+  // The same build as users run: tsc, then the one-file app cdktf runs (dist/app.js).
+  execFileSync("npm", ["run", "--silent", "build"], { stdio: "inherit", cwd: path.join(__dirname, "..") });
   const root = fs.mkdtempSync(path.join(os.tmpdir(), "ely-jest-"));
   process.env.ELY_JEST_TMP_ROOT = root;
   process.env.TMPDIR = root;

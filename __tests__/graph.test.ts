@@ -9,14 +9,16 @@ import * as path from "path";
 import { App } from "cdktf";
 import execa from "execa";
 import { ElyStack } from "../constructs";
+import { ALL_JOBS } from "../jobs";
 import { clusterGraph, mermaidBlock } from "../cli/graph";
 import { PlanJson, summarizePlan } from "../cli/plan-summary";
 import { defaultClusterGraph, graphIn, GRAPH_BEGIN, GRAPH_END, withGraph } from "../cli/readme-graph";
 import { defaultInventory } from "./helpers/inventory";
+import { requires } from "./helpers/requires";
 import { TEST_OUTDIR_ROOT } from "./setup";
 
 const root = path.join(__dirname, "..");
-const stack = new ElyStack(new App({ outdir: fs.mkdtempSync(path.join(TEST_OUTDIR_ROOT, "graph-")) }), "ely", { inventory: defaultInventory() });
+const stack = new ElyStack(new App({ outdir: fs.mkdtempSync(path.join(TEST_OUTDIR_ROOT, "graph-")) }), "ely", { inventory: defaultInventory(), jobs: ALL_JOBS });
 const graph = clusterGraph(stack);
 
 describe("cluster graph", () => {
@@ -107,13 +109,10 @@ describe("plan summary picture", () => {
   });
 });
 
-// A real render: mermaid's CLI drives Debian's Chromium, headless. Without Chromium the test is skipped, saying why.
-const CHROMIUM = "/usr/bin/chromium";
-const hasChromium = fs.existsSync(CHROMIUM);
-if (!hasChromium) console.warn(`graph.test.ts: the PNG render is skipped: ${CHROMIUM} is absent (apt-get install chromium)`);
-const render = hasChromium ? test : test.skip;
+// A real render: mermaid's CLI drives Debian's Chromium, headless; skipped, saying why, without it.
+const { describe: withChromium } = requires("chromium");
 
-describe("render", () => {
+withChromium("render", () => {
   const mmdc = path.join(root, "node_modules", ".bin", "mmdc");
   const work = fs.mkdtempSync(path.join(os.tmpdir(), "ely-mermaid-"));
   afterAll(() => fs.rmSync(work, { recursive: true, force: true }));
@@ -121,7 +120,7 @@ describe("render", () => {
   const run = (input: string, output: string) =>
     execa(mmdc, ["--quiet", "-p", puppeteerConfig, "-e", "png", "-w", "1600", "-i", input, "-o", output], { reject: false, all: true, env: { PUPPETEER_SKIP_DOWNLOAD: "1" }, timeout: 120_000 });
 
-  render(`the README's graph and a plan's picture render to PNG in headless Chromium${hasChromium ? "" : ` (skipped: ${CHROMIUM} absent)`}`, async () => {
+  test("the README's graph and a plan's picture render to PNG in headless Chromium", async () => {
     const input = path.join(work, "pictures.md");
     fs.writeFileSync(input, `${mermaidBlock(graph)}\n${mermaidBlock(clusterGraph(stack, { only: { nodes: ["w2"], jobs: ["whoami"] } }))}`);
     const result = await run(input, path.join(work, "out.md"));
@@ -141,7 +140,7 @@ describe("render", () => {
     expect(sizes[1].height).toBeLessThan(sizes[0].height); // the part is smaller than the whole
   }, 180_000);
 
-  render(`a diagram Mermaid cannot parse fails the render${hasChromium ? "" : ` (skipped: ${CHROMIUM} absent)`}`, async () => {
+  test("a diagram Mermaid cannot parse fails the render", async () => {
     const input = path.join(work, "broken.mmd");
     fs.writeFileSync(input, graph.replace("flowchart LR", "flowchart LR\n  node_x[[unclosed"));
     const result = await run(input, path.join(work, "broken.png"));

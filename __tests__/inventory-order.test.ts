@@ -9,11 +9,12 @@ import { ElyStack } from "../constructs";
 import { Inventory, parseInventory } from "../nodes";
 import { defaultInput } from "./helpers/inventory";
 import { testApp } from "./helpers/synth";
+import { ALL_JOBS } from "../jobs";
 
 /** Every file of a synth, by path relative to the output directory -> content. */
 function synthesized(inventory: Inventory): Map<string, string> {
   const app = testApp();
-  new ElyStack(app, inventory.name, { inventory });
+  new ElyStack(app, inventory.name, { inventory, jobs: ALL_JOBS });
   app.synth();
   const files = new Map<string, string>();
   const walk = (d: string) => {
@@ -57,7 +58,7 @@ describe("node order", () => {
     input.nodes.reverse();
     input.nodes[0].mac = input.nodes[1].mac; // w3 takes w2's MAC
     const app = testApp();
-    const stack = new ElyStack(app, "ely", { inventory: parseInventory({ ...input, nodes: input.nodes }, "test") as Inventory });
+    const stack = new ElyStack(app, "ely", { inventory: parseInventory({ ...input, nodes: input.nodes }, "test") as Inventory, jobs: ALL_JOBS });
     expect(stack.node.findAll().flatMap((c) => c.node.validate())).toContain(
       'error: node w2, field nodes[1].mac: received "00:1e:06:45:20:02", expected a unique MAC address; node w3 has it already',
     );

@@ -1,4 +1,4 @@
-import { execFileSync, spawnSync } from "child_process";
+import { spawnSync } from "child_process";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
@@ -6,15 +6,18 @@ import {
   BootEntry,
   bootConfigOf,
   kernelCommandLine,
-  networkAndMask,
   NOT_IN_INVENTORY,
   renderBootFiles,
   renderChainScript,
   renderDnsmasqConf,
+  renderNginxConf,
   renderNodeScript,
   renderUnknownScript,
 } from "../constructs/boot-service";
 import { netbootStack } from "../e2e/netboot/netboot-stack";
+import { networkAndMask } from "../nodes";
+import { requires } from "./helpers/requires";
+import { nginxConfigTest, nginxMissing } from "../e2e/netboot/util-nginx";
 
 const entries: BootEntry[] = [
   { hostname: "w1", mac: "00:1e:06:45:28:5c", role: "client", arch: "amd64", imageKey: "client-amd64", buildId: "0123456789abcdef", channel: "latest" },
@@ -29,8 +32,17 @@ const config = bootConfigOf({
   domain: "dmz.509ely.com",
 });
 
-function hasDnsmasq(): boolean {
-  return spawnSync("dnsmasq", ["--version"]).status === 0;
+/** `dnsmasq --test` of a configuration text, in a temporary directory. */
+function dnsmasqCheck(conf: string): { status: number | null; stderr: string } {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "ely-dnsmasq-"));
+  try {
+    const file = path.join(dir, "dnsmasq.conf");
+    fs.writeFileSync(file, conf);
+    const result = spawnSync("dnsmasq", ["--test", `--conf-file=${file}`], { encoding: "utf8" });
+    return { status: result.status, stderr: result.stderr.trim() };
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
 }
 
 describe("dnsmasq configuration", () => {
@@ -65,35 +77,21 @@ describe("dnsmasq configuration", () => {
     expect(conf).toContain('pxe-service=tag:ipxe,tag:!ely-known,ARM64_EFI,"Ely: unknown machine",unknown.ipxe');
   });
 
-  const dnsmasqTest = hasDnsmasq() ? test : test.skip;
-  dnsmasqTest("dnsmasq --test accepts the generated configuration", () => {
-    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "ely-dnsmasq-"));
-    try {
-      const file = path.join(dir, "dnsmasq.conf");
-      fs.writeFileSync(file, renderDnsmasqConf({ ...config, dhcpInterface: "eth0" }));
-      const out = execFileSync("dnsmasq", ["--test", `--conf-file=${file}`], { encoding: "utf8", stdio: ["ignore", "pipe", "pipe"] });
-      expect(out + "").toBeDefined();
-      // Also the configuration as the Netboot construct renders it from the default inventory.
-      const { netboot } = netbootStack();
-      fs.writeFileSync(file, netboot.bootService!.files.get("dnsmasq.conf")!);
-      const result = spawnSync("dnsmasq", ["--test", `--conf-file=${file}`], { encoding: "utf8" });
-      expect(result.stderr.trim()).toMatch(/syntax check OK/);
-      expect(result.status).toBe(0);
-    } finally {
-      fs.rmSync(dir, { recursive: true, force: true });
-    }
+  const withDnsmasq = requires("dnsmasq");
+  withDnsmasq.test("dnsmasq --test accepts the generated configuration", () => {
+    const ok = { status: 0, stderr: "dnsmasq: syntax check OK." };
+    expect(dnsmasqCheck(renderDnsmasqConf({ ...config, dhcpInterface: "eth0" }))).toEqual(ok);
+    // Also the configuration as the Netboot construct renders it from the default inventory.
+    expect(dnsmasqCheck(netbootStack().netboot.bootService!.files.get("dnsmasq.conf")!)).toEqual(ok);
   });
 
-  dnsmasqTest("dnsmasq --test rejects a broken line (the check is real)", () => {
-    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "ely-dnsmasq-"));
-    try {
-      const file = path.join(dir, "dnsmasq.conf");
-      fs.writeFileSync(file, renderDnsmasqConf(config) + "pxe-service=tag:ipxe,NOT_AN_ARCH,\"x\",y\n");
-      const result = spawnSync("dnsmasq", ["--test", `--conf-file=${file}`], { encoding: "utf8" });
-      expect(result.status).not.toBe(0);
-    } finally {
-      fs.rmSync(dir, { recursive: true, force: true });
-    }
+  withDnsmasq.test("dnsmasq --test rejects a broken line (the check is real)", () => {
+    const good = renderDnsmasqConf(config);
+    const result = dnsmasqCheck(good + 'pxe-service=tag:ipxe,NOT_AN_ARCH,"x",y\n');
+    const brokenLine = good.split("\n").length; // the line after the last newline of the good text
+    expect(result.status).not.toBe(0);
+    expect(result.stderr).toMatch(new RegExp(`^dnsmasq: error at line ${brokenLine} of `));
+    expect(result.stderr).not.toMatch(/syntax check OK/);
   });
 
   test("network and mask of a CIDR", () => {
@@ -144,6 +142,7 @@ describe("iPXE scripts", () => {
     expect(files).toEqual([
       "activate.sh",
       "dnsmasq.conf",
+      "exports",
       "ipxe/00-1e-06-45-20-02.ipxe",
       "ipxe/00-1e-06-45-28-5c.ipxe",
       "ipxe/dc-a6-32-55-33-40.ipxe",
@@ -155,6 +154,49 @@ describe("iPXE scripts", () => {
       "tftp/ely.ipxe",
       "tftp/unknown.ipxe",
     ]);
+  });
+
+  const nginxTest = requires("nginx", nginxMissing()).test;
+  nginxTest("nginx -t accepts the generated nginx.conf of the default inventory", () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "ely-nginx-"));
+    try {
+      // As on the util node (pid in /run: root only), then with a state directory (any user).
+      const { netboot } = netbootStack();
+      const production = path.join(dir, "nginx.conf");
+      fs.writeFileSync(production, netboot.bootService!.files.get("nginx.conf")!);
+      if (process.getuid?.() === 0) expect(nginxConfigTest(production)).toEqual({ ok: true, output: "" });
+      const local = path.join(dir, "nginx-local.conf");
+      fs.writeFileSync(local, renderNginxConf(bootConfigOf({ ...config, entries, httpListen: "127.0.0.1:18080", httpStateDir: dir })));
+      expect(nginxConfigTest(local)).toEqual({ ok: true, output: "" });
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  nginxTest("nginx -t rejects a broken file (the check is real): a syslog tag with a hyphen", () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "ely-nginx-"));
+    try {
+      const file = path.join(dir, "nginx.conf");
+      fs.writeFileSync(file, renderNginxConf(bootConfigOf({ ...config, entries, httpStateDir: dir })).replace(`${dir}/access.log`, "syslog:server=unix:/dev/log,tag=ely-http"));
+      const result = nginxConfigTest(file);
+      expect(result.ok).toBe(false);
+      expect(result.output).toContain('syslog "tag" only allows alphanumeric characters and underscore');
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  test("nginx: listens on the HTTP port everywhere by default; logs to syslog, tag ely_http", () => {
+    const nginx = renderNginxConf(config);
+    expect(nginx).toContain("listen 8080;");
+    expect(nginx).toContain("access_log syslog:server=unix:/dev/log,tag=ely_http ely;");
+    expect(nginx).toContain("pid /run/ely-http.pid;");
+    expect(nginx).not.toContain("_temp_path");
+    const local = renderNginxConf(bootConfigOf({ ...config, entries, httpListen: "127.0.0.1:18080", httpStateDir: "/tmp/x/" }));
+    expect(local).toContain("listen 127.0.0.1:18080;");
+    expect(local).toContain("access_log /tmp/x/access.log ely;");
+    expect(local).toContain("pid /tmp/x/nginx.pid;");
+    expect(local).toContain("client_body_temp_path /tmp/x/client_body_temp;");
   });
 
   test("nginx serves unknown MACs the not-in-inventory script", () => {

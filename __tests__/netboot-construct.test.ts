@@ -1,6 +1,7 @@
+import * as fs from "fs";
+import * as path from "path";
 import { inputGroupHashes } from "../constructs/node-image";
 import { recipeInputs } from "../images/recipe";
-import { Testing } from "cdktf";
 import { inventoryWith } from "./helpers/inventory";
 import { netbootStack, nullResources } from "../e2e/netboot/netboot-stack";
 
@@ -70,6 +71,11 @@ describe("Netboot", () => {
     expect(Object.keys(boot.triggers!).sort()).toEqual(["agent_configs", "boot_config", "target"]);
   });
 
+  test("the publish steps log in as the util node's ssh user from the inventory", () => {
+    const { netboot } = netbootStack({ inventory: inventoryWith((i) => (i.nodes[0].ssh = { user: "pi" })) });
+    expect(netboot.publishTarget).toBe("pi@10.25.89.4:/srv/ely");
+  });
+
   test("canary: w1 follows latest, w2 and w3 the stable channel's pinned build", () => {
     const pinned = "0123456789abcdef";
     const { netboot, synth } = netbootStack({ props: { channels: { stable: { "client-amd64": pinned } } } });
@@ -116,6 +122,16 @@ describe("Netboot", () => {
     ]);
   });
 
+  test("the HTTP server's listen address and state directory cannot inject nginx directives", () => {
+    const stack = netbootStack({ props: { httpListen: "8080; include /etc/passwd", httpStateDir: "/tmp/x y" } });
+    const bootErrors = stack.netboot.bootService!.node.validate();
+    expect(bootErrors).toEqual([
+      'boot service: field httpListen: received "8080; include /etc/passwd", expected a port or address:port (8080, 127.0.0.1:18080)',
+      'boot service: field httpStateDir: received "/tmp/x y", expected an absolute path of letters, digits, ".", "_", "-" and "/"',
+    ]);
+    expect(netbootStack({ props: { httpListen: "127.0.0.1:18080", httpStateDir: "/tmp/ely-x/nginx" } }).netboot.bootService!.node.validate()).toEqual([]);
+  });
+
   test("extra packages for an image no node boots are an error", () => {
     const stack = netbootStack({ props: { extraPackages: { "server-arm64": ["htop"] } } });
     expect(errorsOf(stack)).toEqual(["netboot: field extraPackages.server-arm64: received packages for an image no netbooted node boots, expected one of client-amd64"]);
@@ -141,9 +157,22 @@ describe("Netboot", () => {
     expect(netboot.bootService!.files.get("dnsmasq.conf")).toContain("dhcp-mac=set:ely-known,dc:a6:32:55:33:40");
   });
 
-  test("the boot configuration is a synthesized asset directory", () => {
-    const { stack } = netbootStack();
-    expect(Testing.synth(stack)).toContain('"boot_config"');
+  test("the boot configuration is a synthesized asset directory: every rendered file, as rendered, where the publish step reads it", () => {
+    const { app, stack, netboot } = netbootStack();
+    app.synth();
+    const service = netboot.bootService!;
+    const stackDir = path.join(app.outdir, "stacks", "test");
+    const dir = path.resolve(stackDir, service.path);
+    expect(fs.statSync(dir).isDirectory()).toBe(true);
+    const onDisk = (fs.readdirSync(dir, { recursive: true }) as string[]).filter((f) => fs.statSync(path.join(dir, f)).isFile()).sort();
+    expect(service.files.size).toBeGreaterThan(5);
+    expect(onDisk).toEqual([...service.files.keys()].sort());
+    for (const [file, text] of service.files) expect({ file, text: fs.readFileSync(path.join(dir, file), "utf8") }).toEqual({ file, text });
+    expect(fs.readFileSync(path.join(dir, "dnsmasq.conf"), "utf8")).toContain("dhcp-range=10.25.89.0,proxy,255.255.255.0");
+    // The publish step copies exactly this directory, and is triggered by its content hash.
+    const publish = JSON.parse(fs.readFileSync(path.join(stackDir, "cdk.tf.json"), "utf8")).resource.null_resource[stack.getLogicalId(netboot.bootPublish!.resource)];
+    expect(publish.provisioner[0]["local-exec"].command).toContain(`boot --src "${service.path}"`);
+    expect(publish.triggers.boot_config).toBe(service.contentHash);
   });
 });
 

@@ -1,13 +1,12 @@
-import { spawnSync } from "child_process";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
 import { bootConfigOf, renderBootFiles } from "../constructs/boot-service";
 import { createManifest, writeManifest } from "../images/manifest";
 import { parseTarget, publishBoot, publishImage } from "../images/publish";
+import { requires } from "./helpers/requires";
 
-const hasRsync = spawnSync("rsync", ["--version"]).status === 0;
-const rsyncTest = hasRsync ? test : test.skip;
+const rsyncTest = requires("rsync").test;
 
 function temp(): string {
   return fs.mkdtempSync(path.join(os.tmpdir(), "ely-publish-"));

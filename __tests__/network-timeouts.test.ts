@@ -5,7 +5,7 @@
 import * as http from "http";
 import * as net from "net";
 import { AddressInfo } from "net";
-import { SSH_TIMEOUT_OPTIONS, SSH_UNATTENDED_OPTIONS } from "../constructs/network-timeouts";
+import { SSH_TIMEOUT_OPTIONS, SSH_UNATTENDED_OPTIONS } from "../nodes/network-timeouts";
 import { fetchBounded } from "../images/agents";
 import { parseTarget, publishSshCommand, rsyncArgs, runOnTarget } from "../images/publish";
 

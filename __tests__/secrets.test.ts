@@ -11,14 +11,18 @@ import { TEST_OUTDIR_ROOT } from "./setup";
 import { defaultInventory } from "./helpers/inventory";
 import { stackOf, synthOf } from "./helpers/synth";
 
+import { requires, testAgentBinDir } from "./helpers/requires";
+
+// consul from the agents e2e/tools/build-tools.sh builds (or PATH): CI requires them.
+const agentEnv = { ...process.env, ELY_AGENT_BIN_DIR: testAgentBinDir() };
 let consul: string | undefined;
+let why: string | undefined;
 try {
-  consul = consulBinary();
-} catch {
-  consul = undefined;
+  consul = consulBinary(agentEnv);
+} catch (e) {
+  why = (e as Error).message.split(";")[0];
 }
-const withConsul = consul ? describe : describe.skip;
-if (!consul) console.warn("SKIPPED secrets tests: no consul binary on PATH or in the agent directory (e2e/tools/build-tools.sh builds it; CI does)");
+const withConsul = requires("agents", why).describe;
 
 withConsul("ely secrets init", () => {
   const inventory = defaultInventory();
@@ -27,7 +31,7 @@ withConsul("ely secrets init", () => {
   beforeAll(async () => {
     logged = [];
     await initSecrets({ dir, inventory, consul, progress: (l) => logged.push(l) });
-  });
+  }, 120_000);
   const cert = (...p: string[]) => new X509Certificate(fs.readFileSync(path.join(dir, ...p)));
 
   test("every file is the owner's only, every directory 0700", () => {

@@ -10,6 +10,7 @@ import * as os from "os";
 import * as path from "path";
 import execa from "execa";
 import { manifestHead, secretFiles, shq, sshArgs, SSH_CONFIG_ENV, StepError } from "../cli/server-step";
+import { requires, testAgentBinDir } from "./helpers/requires";
 
 const features = { gossip: true, tls: true, acl: true };
 const KEY = crypto.randomBytes(32).toString("base64");
@@ -121,13 +122,12 @@ describe("ssh invocation", () => {
 });
 
 const script = path.join(__dirname, "..", "cli", "server-step-remote.sh");
-const asRoot = process.getuid?.() === 0;
 
 test("the node-side script is valid bash", async () => {
   expect((await execa("bash", ["-n", script], { reject: false })).exitCode).toBe(0);
 });
 
-(asRoot ? describe : describe.skip)("the node-side install protocol, run locally (root)", () => {
+requires("root").describe("the node-side install protocol, run locally (root)", () => {
   let dir: string;
   beforeEach(() => (dir = fs.mkdtempSync(path.join(os.tmpdir(), "ely-node-step-"))));
   afterEach(() => fs.rmSync(dir, { recursive: true, force: true }));
@@ -186,11 +186,9 @@ test("the node-side script is valid bash", async () => {
   });
 });
 
-// The binaries e2e/tools/build-tools.sh builds (not $ELY_AGENT_BIN_DIR, which tests may point elsewhere).
-const bins = process.env.ELY_TEST_AGENT_BIN_DIR || path.join(os.homedir(), ".cache", "ely", "bin");
-const haveAgents = fs.existsSync(path.join(bins, "consul")) && fs.existsSync(path.join(bins, "nomad"));
+const bins = testAgentBinDir();
 
-(haveAgents ? describe : describe.skip)("validate with the real consul and nomad (built by e2e/tools/build-tools.sh)", () => {
+requires("agents").describe("validate with the real consul and nomad (built by e2e/tools/build-tools.sh)", () => {
   const step = path.join(__dirname, "..", "dist", "cli", "server-step.js");
   let dir: string;
   beforeEach(() => (dir = fs.mkdtempSync(path.join(os.tmpdir(), "ely-validate-step-"))));
@@ -205,7 +203,8 @@ const haveAgents = fs.existsSync(path.join(bins, "consul")) && fs.existsSync(pat
     execa(process.execPath, [step, "validate", "--configs", dir, "--hosts", "m1,m2", "--consul-version", "1.16.3", "--nomad-version", "1.6.3", "--features", "gossip,acl", "--agents", `dir:${bins}`], { reject: false, all: true });
 
   test("valid files pass, with placeholder secrets of the real shape", async () => {
-    for (const h of ["m1", "m2"]) write(h, { server: true, bootstrap_expect: 3, data_dir: "/opt/consul", encrypt_verify_incoming: true }, { server: { enabled: true, bootstrap_expect: 3 }, data_dir: "/opt/nomad" });
+    // bind_addr, as every rendered file has it: without one, `consul validate` depends on this machine's addresses.
+    for (const h of ["m1", "m2"]) write(h, { server: true, bootstrap_expect: 3, data_dir: "/opt/consul", bind_addr: "127.0.0.1", encrypt_verify_incoming: true }, { server: { enabled: true, bootstrap_expect: 3 }, data_dir: "/opt/nomad" });
     const r = await validate();
     expect(r.all).toContain("[ely-step validate] all 2 servers' configuration valid");
     expect(r.exitCode).toBe(0);

@@ -335,5 +335,13 @@ test("the rollout's resources and variables, as a snapshot (complements the asse
 test("the variables are TerraformVariables of the construct, by name", () => {
   expect([...base.rollout.variables.keys()].sort()).toEqual(["consul_agent_tokens", "consul_gossip_key", "nomad_gossip_key", "nomad_server_consul_token", "server_tls", "tls_ca_cert"]);
   for (const v of base.rollout.variables.values()) expect(v).toBeInstanceOf(TerraformVariable);
-  expect(Resource).toBeDefined();
+});
+
+test("the steps are the null_resource constructs of the rollout, exactly those synthesized", () => {
+  const { validation, steps } = base.rollout;
+  const constructs = [validation!, ...steps.flatMap((s) => [s.secrets, s.update])];
+  for (const r of constructs) expect(r).toBeInstanceOf(Resource);
+  expect(steps.map((s) => [s.hostname, s.position])).toEqual([["m1", 1], ["m2", 2], ["m3", 3]]);
+  const synthesized = constructs.map((r) => short(base.stack.getLogicalId(r)));
+  expect(synthesized.sort()).toEqual(Object.keys(resources).sort());
 });

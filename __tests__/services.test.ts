@@ -1,8 +1,8 @@
 import { CnameRecord } from "@cdktf/provider-dns/lib/cname-record";
 import { DnsProvider } from "@cdktf/provider-dns/lib/provider";
 import { Job } from "@cdktf/provider-nomad/lib/job";
-import { ElyStack, escapeTerraformTemplate, NomadServiceProps } from "../constructs";
-import { ALL_JOBS, JobDefinition, scrapeConfig } from "../jobs";
+import { ElyStack, escapeTerraformTemplate } from "../constructs";
+import { ALL_JOBS, JobDefinition, NomadServiceProps, scrapeConfig } from "../jobs";
 import { Inventory } from "../nodes";
 import { defaultInventory, inventoryWith } from "./helpers/inventory";
 import { stackOf, synthOf, testApp, validationErrorsOf } from "./helpers/synth";
@@ -109,10 +109,19 @@ describe("every service of the seed, as a rendered Nomad job", () => {
   });
 
   test("no secret value in any job: credentials are read from Nomad variables at run time", () => {
-    for (const s of stack.services.services) {
-      const text = JSON.stringify(s.jobJson);
-      for (const match of text.matchAll(/(PASSWORD|SECRET|TOKEN)[A-Z_]*=([^\\\n"]*)/g)) expect(match[2]).toMatch(/^\{\{ with nomadVar/);
-    }
+    // NAME=value settings (templates, args) whose name says secret, in every job's JSON text.
+    const settings = stack.services.services.flatMap((s) =>
+      [...JSON.stringify(s.jobJson).matchAll(/([A-Z_]*(?:PASSWORD|SECRET|TOKEN)[A-Z_]*)=([^\\\n"]*)/g)].map((m) => ({ job: s.name, name: m[1], value: m[2] })),
+    );
+    // The loop below checks something: the credentials the default jobs are known to need are among them.
+    expect(settings.map((x) => `${x.job} ${x.name}`)).toEqual(expect.arrayContaining(["ddns DDNS_PASSWORD", "traefik TRAEFIK_PROVIDERS_CONSULCATALOG_ENDPOINT_TOKEN"]));
+    for (const x of settings) expect(x).toEqual({ ...x, value: expect.stringMatching(/^\{\{ with nomadVar/) });
+    // Env is a map (no "="): a secret-named variable has no place there, its value would be in the job.
+    const envNames = stack.services.services.flatMap((s) =>
+      (s.jobJson.Job.TaskGroups as Json[]).flatMap((g: Json) => (g.Tasks as Json[]).flatMap((t: Json) => Object.keys(t.Env ?? {}).map((k) => `${s.name} ${k}`))),
+    );
+    expect(envNames.length).toBeGreaterThan(0);
+    expect(envNames.filter((n) => /PASSWORD|SECRET|TOKEN/.test(n))).toEqual([]);
   });
 
   test("all jobs, as a snapshot (complements the assertions above)", () => {
@@ -233,6 +242,43 @@ describe("placement checks at synth", () => {
     expect(errorsWith([jobDef("a", { ...small, volumes: [{ kind: "host", source: "media", destination: "/media" }] })])).toEqual([
       'job a, field volumes[0].source: received "media", expected a host volume some client provides (gitea-data, prometheus-data, registry-data, scratch, traefik-acme)',
     ]);
+  });
+
+  test("a stateful job whose host volume is in RAM names the job, the volume and each node", () => {
+    const ramScratch = errorsWith([jobDef("db", { ...small, stateful: true, volumes: [{ kind: "host", source: "scratch", destination: "/data" }] })]);
+    expect(ramScratch).toEqual(
+      ["w1", "w2", "w3"].map(
+        (n) =>
+          `job db, field volumes[0].source: host volume "scratch" on node ${n} (/mnt/scratch) is on RAM, lost at every reboot, expected "nfs" or "local" storage: job db is stateful and its data must survive a reboot`,
+      ),
+    );
+    // The same volume is fine for a job that keeps nothing.
+    expect(errorsWith([jobDef("cache", { ...small, volumes: [{ kind: "host", source: "scratch", destination: "/data" }] })])).toEqual([]);
+  });
+
+  test("a stateful job on a scratch disk (reformatted at every boot) is refused on that node only", () => {
+    const inventory = inventoryWith((i) => {
+      i.nodes[4].hardware.disks = [{ device: "nvme0n1", sizeGb: 1000, kind: "nvme", serial: "S1", scratchMountPoint: "/mnt/scratch" }];
+      for (const n of i.nodes.slice(4)) n.hostVolumes = [...n.hostVolumes.filter((v: { name: string }) => v.name !== "gitea-data"), { name: "gitea-data", path: "/mnt/scratch/gitea" }];
+      i.nodes[5].hostVolumes.find((v: { name: string }) => v.name === "gitea-data").path = "/mnt/nfs/gitea";
+      i.nodes[6].hostVolumes.find((v: { name: string }) => v.name === "gitea-data").path = "/mnt/nfs/gitea";
+    });
+    const gitea = ALL_JOBS.find((j) => j.id === "gitea")!;
+    expect(errorsWith([gitea], inventory)).toEqual([
+      'job gitea, field volumes[0].source: host volume "gitea-data" on node w1 (/mnt/scratch/gitea) is on the scratch disk, reformatted at every boot, expected "nfs" or "local" storage: job gitea is stateful and its data must survive a reboot',
+    ]);
+  });
+
+  test("the seed's stateful jobs are marked so, and their volumes are on NFS in the default cluster", () => {
+    const stateful = ALL_JOBS.filter((j) => j.props(defaultInventory()).stateful).map((j) => j.id);
+    expect(stateful).toEqual(["traefik", "gitea", "registry", "prometheus"]);
+  });
+
+  test("an NFS volume outside the util node's exports", () => {
+    expect(errorsWith([jobDef("a", { ...small, volumes: [{ kind: "nfs", path: "/srv/other", destination: "/data" }] })])).toEqual([
+      'job a, field volumes[0].path: received "/srv/other", expected a path under an NFS export of the util node (/opt/nfs)',
+    ]);
+    expect(errorsWith([jobDef("b", { ...small, volumes: [{ kind: "nfs", path: "/opt/nfs/b", destination: "/data" }] })])).toEqual([]);
   });
 
   test("a driver no client offers", () => {

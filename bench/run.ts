@@ -41,6 +41,7 @@ function viaCli(name: string, what: string, app: string, env: Record<string, str
 const SCENARIOS: Scenario[] = [
   direct("minimal", "cdktf's fixed cost: one stack, one null_resource", "minimal-app.js"),
   direct("default", "the built-in cluster: 7 nodes, 8 jobs", "synth-app.js"),
+  direct("app", "what cdktf runs: main.ts bundled into dist/app.js, the built-in cluster", "../app.js"),
   direct("nodes-50", "50 generated nodes, 8 jobs", "synth-app.js", { ELY_BENCH_NODES: "50" }),
   direct("nodes-200", "200 generated nodes, 8 jobs", "synth-app.js", { ELY_BENCH_NODES: "200" }),
   direct("jobs-10", "7 nodes, 10 generated jobs", "synth-app.js", { ELY_BENCH_JOBS: "10" }),
@@ -118,6 +119,7 @@ async function main(): Promise<void> {
     const ratio = (a: string, b: string) => figures(samples.get(a)!.ms.map((v, i) => v / samples.get(b)!.ms[i]));
     const ratios: Record<string, Figures> = {
       "default / minimal (node)": ratio("default", "minimal"),
+      "app / minimal (node)": ratio("app", "minimal"),
       "default / minimal (cdktf CLI)": ratio("cli:default", "cli:minimal"),
       "jobs-1000 / default (node)": ratio("jobs-1000", "default"),
       "nodes-200 / default (node)": ratio("nodes-200", "default"),
@@ -130,7 +132,8 @@ async function main(): Promise<void> {
       "KB per job, 100 -> 1000": perNode("jobs-100", "jobs-1000", 100, 1000),
     };
     const targets = [
-      `default / minimal (node) ${ratios["default / minimal (node)"].median.toFixed(2)}x, target <= 1.5x: ${ratios["default / minimal (node)"].median <= 1.5 ? "met" : "NOT met"}`,
+      // What cdktf runs is the bundled app: the target is on it (the unbundled synth-app shows what bundling saves).
+      `app / minimal (node) ${ratios["app / minimal (node)"].median.toFixed(2)}x, target <= 1.5x: ${ratios["app / minimal (node)"].median <= 1.5 ? "met" : "NOT met"}`,
       `jobs-1000 / default (node) ${ratios["jobs-1000 / default (node)"].median.toFixed(2)}x, target <= 5x: ${ratios["jobs-1000 / default (node)"].median <= 5 ? "met" : "NOT met"}`,
     ];
     console.log(`# Ely synth benchmark (${quick ? "quick" : "full"}, ${rounds} rounds, ${os.cpus().length} cores, node ${process.version})\n`);

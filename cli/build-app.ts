@@ -1,5 +1,6 @@
 import { App } from "cdktf";
 import { ElyStack } from "../constructs";
+import { ALL_JOBS } from "../jobs";
 import { Inventory, inventorySource, loadInventory } from "../nodes";
 
 export interface BuiltApp {
@@ -24,6 +25,6 @@ export function buildApp(options: BuildAppOptions = {}): BuiltApp {
   const inventory = options.inventory ?? loadInventory();
   const source = options.source ?? (options.inventory ? undefined : inventorySource());
   const app = new App({ ...(options.outdir ? { outdir: options.outdir } : {}), skipValidation: options.skipValidation ?? false });
-  const stack = new ElyStack(app, inventory.name, { inventory, inventorySource: source });
+  const stack = new ElyStack(app, inventory.name, { inventory, inventorySource: source, jobs: ALL_JOBS });
   return { app, stack, inventory };
 }

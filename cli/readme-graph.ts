@@ -7,6 +7,7 @@ import * as os from "os";
 import * as path from "path";
 import { App } from "cdktf";
 import { ElyStack } from "../constructs";
+import { ALL_JOBS } from "../jobs";
 import { DEFAULT_INVENTORY, parseInventory } from "../nodes";
 import { projectRoot } from "../constructs/node-image";
 import { clusterGraph, mermaidBlock } from "./graph";
@@ -19,7 +20,7 @@ export function defaultClusterGraph(): string {
   const outdir = fs.mkdtempSync(path.join(os.tmpdir(), "ely-readme-graph-"));
   try {
     const inventory = parseInventory(DEFAULT_INVENTORY, "the built-in default cluster");
-    return mermaidBlock(clusterGraph(new ElyStack(new App({ outdir }), inventory.name, { inventory })));
+    return mermaidBlock(clusterGraph(new ElyStack(new App({ outdir }), inventory.name, { inventory, jobs: ALL_JOBS })));
   } finally {
     fs.rmSync(outdir, { recursive: true, force: true });
   }

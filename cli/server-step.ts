@@ -58,8 +58,8 @@ import {
   unitOf,
   watchedFiles,
 } from "../constructs/ssh-node-layout";
-import { CONSUL_DATA_DIR } from "../constructs/agent-paths";
-import { withSshTimeouts } from "../constructs/network-timeouts";
+import { CONSUL_DATA_DIR } from "../nodes/agent-paths";
+import { withSshTimeouts } from "../nodes/network-timeouts";
 
 /** Environment variables the secrets step reads (Terraform sets them from sensitive variables). */
 export const SECRET_ENV = {

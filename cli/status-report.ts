@@ -160,6 +160,7 @@ function jobStatus(name: string, planned: PlanOutputs["jobs"][string], job: JobF
   }
   if (job.stopped) say(`stopped (its allocations are stopped; the plan runs it)`);
   if (planned.count !== undefined && job.type !== "system" && job.desired !== planned.count) say(`count ${job.desired} in Nomad, ${planned.count} in the plan (scaled by hand?)`);
+  if (job.type === "system" && !job.stopped && job.desired === 0) say("placed on no node (no client can run it)");
   if (!job.periodic && !job.stopped && job.type !== "batch") {
     if (job.running < job.desired) say(`${job.running} of ${job.desired} allocations running`);
     else if (job.healthy < job.running) say(`${job.running - job.healthy} of ${job.running} running allocations unhealthy`);

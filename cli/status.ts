@@ -13,8 +13,8 @@ import { readClusterFacts } from "./status-facts";
 import { compareWithPlan, renderStatus, StatusReport } from "./status-report";
 
 export interface StatusOptions {
-  /** The cdktf output directory; the stack is `<outdir>/stacks/<cluster name>`. */
-  readonly outdir: string;
+  /** The cdktf output directory; the stack is `<outdir>/stacks/<cluster name>`. Default: "cdktf.out". */
+  readonly outdir?: string;
   /** A file written by `terraform output -json` ("-": stdin), instead of running it. */
   readonly outputs?: string;
   readonly env: NodeJS.ProcessEnv;
@@ -22,7 +22,7 @@ export interface StatusOptions {
 
 /** Everything that `ely status` reports, or throws ClusterApiError / PlanOutputsError. */
 export async function clusterStatus(inventory: Inventory, options: StatusOptions): Promise<StatusReport> {
-  const plan: PlanOutputs = options.outputs ? outputsFromFile(options.outputs) : await terraformOutputs(path.join(options.outdir, "stacks", inventory.name));
+  const plan: PlanOutputs = options.outputs ? outputsFromFile(options.outputs) : await terraformOutputs(path.join(options.outdir ?? "cdktf.out", "stacks", inventory.name));
   const addresses = { consul: plan.consul_address ?? consulEndpoint(inventory), nomad: plan.nomad_address ?? nomadEndpoint(inventory) };
   const agents: Agent[] = ["Consul", "Nomad"];
   if (inventory.security.acl) {

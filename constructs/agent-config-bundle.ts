@@ -7,10 +7,12 @@ import { stageFiles } from "./staged-directory";
 export interface AgentConfigBundleProps {
   /** The nodes whose rendered agent configuration files go into the bundle. */
   readonly nodes: readonly ClusterNode[];
+  /** Other per-node files served beside them, by path "<hostname>/<file>" (a netbooted node's storage units). Default: none. */
+  readonly extraFiles?: ReadonlyMap<string, string>;
 }
 
 /**
- * The agent configuration files of every node, as one synthesized asset directory
+ * The agent configuration files of every node (and a netbooted node's storage units), as one synthesized asset directory
  * (cdktf.out/stacks/<stack>/assets/...), laid out as <hostname>/<file>. The image build
  * and the util node's boot service consume it; `path` is its location for Terraform.
  * The asset hash is the content hash, so a changed file changes the path.
@@ -29,6 +31,7 @@ export class AgentConfigBundle extends Construct {
         files.set(`${node.hostname}/${name}`, JSON.stringify(config, null, 2) + "\n");
       }
     }
+    for (const [file, text] of props.extraFiles ?? []) files.set(file, text);
     this.files = files;
     const hash = crypto.createHash("sha256");
     for (const [file, text] of [...files].sort(([a], [b]) => a.localeCompare(b))) hash.update(file).update("\0").update(text).update("\0");

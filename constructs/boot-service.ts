@@ -1,6 +1,9 @@
 import * as crypto from "crypto";
 import { AssetType, TerraformAsset } from "cdktf";
 import { Construct } from "constructs";
+import { networkAndMask } from "../nodes";
+import { ipv4Subnet } from "../nodes/safe-strings";
+import { EXPORTS_INSTALL_PATH, exportEntryProblems, NfsExportEntry, renderExports } from "./nfs-exports";
 import { stageFiles } from "./staged-directory";
 import {
   agentConfigUrlPath,
@@ -34,8 +37,21 @@ export interface BootServiceProps {
   readonly subnetCidr: string;
   /** Consul/Nomad servers' addresses, passed on the kernel command line (ely.servers=). */
   readonly serverAddresses: readonly string[];
-  /** Port of the util node's HTTP server. Default: 8080. */
+  /** Port of the util node's HTTP server, as the nodes reach it (the URLs of the iPXE scripts and command lines). Default: 8080. */
   readonly httpPort?: number;
+  /**
+   * What nginx listens on (its `listen` directive): a port, or address:port. A test serving
+   * the util node's files on loopback behind a forwarded port sets "127.0.0.1:<port>".
+   * Default: `httpPort` on every address.
+   */
+  readonly httpListen?: string;
+  /**
+   * A directory for nginx's run-time files: pid file, temporary files, and the access log
+   * (`access.log`, format `ely`). Lets a test run the generated nginx.conf unprivileged.
+   * Default: none: pid file /run/ely-http.pid, nginx's built-in temporary directories, the
+   * access log to syslog (/dev/log, tag ely_http).
+   */
+  readonly httpStateDir?: string;
   /** Root of Ely's files on the util node. Default: "/srv/ely". */
   readonly remoteRoot?: string;
   /** Hosts' domain, passed as ely.domain= for /etc/hosts. Default: none. */
@@ -44,6 +60,11 @@ export interface BootServiceProps {
   readonly kernelArgs?: readonly string[];
   /** Interface dnsmasq listens on. Default: all interfaces. */
   readonly dhcpInterface?: string;
+  /**
+   * The util node's NFS exports (generated from the inventory's util node), published as
+   * `exports` and activated with `exportfs -ra`. Default: none (an empty exports file).
+   */
+  readonly nfsExports?: readonly NfsExportEntry[];
   /** iPXE for BIOS PXE ROMs, on the util node. Default: Debian's ipxe package, "/usr/lib/ipxe/undionly.kpxe". */
   readonly ipxeBiosPath?: string;
   /** iPXE for x86-64 UEFI, on the util node. Default: Debian's ipxe package, "/usr/lib/ipxe/ipxe.efi". */
@@ -85,10 +106,13 @@ export interface BootConfig {
   readonly subnetCidr: string;
   readonly serverAddresses: readonly string[];
   readonly httpPort: number;
+  readonly httpListen: string;
+  readonly httpStateDir?: string;
   readonly remoteRoot: string;
   readonly domain?: string;
   readonly kernelArgs: readonly string[];
   readonly dhcpInterface?: string;
+  readonly nfsExports: readonly NfsExportEntry[];
   readonly ipxeBiosPath: string;
   readonly ipxeX64EfiPath: string;
   readonly ipxeArm64EfiPath: string;
@@ -103,10 +127,13 @@ export function bootConfigOf(props: BootServiceProps): BootConfig {
     subnetCidr: props.subnetCidr,
     serverAddresses: props.serverAddresses,
     httpPort: props.httpPort ?? DEFAULT_HTTP_PORT,
+    httpListen: props.httpListen ?? String(props.httpPort ?? DEFAULT_HTTP_PORT),
+    httpStateDir: props.httpStateDir?.replace(/\/+$/, ""),
     remoteRoot,
     domain: props.domain,
     kernelArgs: props.kernelArgs ?? ["console=tty0", "console=ttyS0,115200n8"],
     dhcpInterface: props.dhcpInterface,
+    nfsExports: props.nfsExports ?? [],
     ipxeBiosPath: props.ipxeBiosPath ?? "/usr/lib/ipxe/undionly.kpxe",
     ipxeX64EfiPath: props.ipxeX64EfiPath ?? "/usr/lib/ipxe/ipxe.efi",
     ipxeArm64EfiPath: props.ipxeArm64EfiPath ?? `${remoteRoot}/ipxe/arm64/snp.efi`,
@@ -116,17 +143,6 @@ export function bootConfigOf(props: BootServiceProps): BootConfig {
 
 function httpBase(config: BootConfig): string {
   return `http://${config.utilAddress}:${config.httpPort}`;
-}
-
-/** "10.25.89.0/24" -> ["10.25.89.0", "255.255.255.0"]. */
-export function networkAndMask(cidr: string): [string, string] {
-  const [address, bitsText] = cidr.split("/");
-  const bits = Number(bitsText);
-  const mask = bits === 0 ? 0 : (~0 << (32 - bits)) >>> 0;
-  const octets = address.split(".").map(Number);
-  const value = ((octets[0] << 24) | (octets[1] << 16) | (octets[2] << 8) | octets[3]) >>> 0;
-  const toText = (v: number) => [24, 16, 8, 0].map((s) => (v >>> s) & 255).join(".");
-  return [toText((value & mask) >>> 0), toText(mask)];
 }
 
 /**
@@ -238,13 +254,24 @@ export function renderNodeScript(config: BootConfig, entry: BootEntry): string {
   ].join("\n");
 }
 
+/** The syslog tag of the HTTP server's access log (nginx allows letters, digits and _ only). */
+export const HTTP_SYSLOG_TAG = "ely_http";
+/** The access log's format: request end time (s, ms precision), duration (s), status, body bytes, URI. */
+export const HTTP_LOG_FORMAT = "ely";
+export const HTTP_ACCESS_LOG_FILE = "access.log";
+
 /** nginx serving images, iPXE scripts (unknown MACs get the "not in inventory" script) and agent configs. */
 export function renderNginxConf(config: BootConfig): string {
   const current = `${config.remoteRoot}/${REMOTE_BOOT_CURRENT_LINK}`;
+  const state = config.httpStateDir;
+  const temp = state
+    ? ["client_body", "proxy", "fastcgi", "uwsgi", "scgi"].map((kind) => `  ${kind}_temp_path ${state}/${kind}_temp;\n`).join("")
+    : "";
+  const accessLog = state ? `${state}/${HTTP_ACCESS_LOG_FILE}` : `syslog:server=unix:/dev/log,tag=${HTTP_SYSLOG_TAG}`;
   return `# Ely: the util node's HTTP server (images, iPXE scripts, agent configuration). Generated; do not edit.
 # Run as: nginx -c ${current}/nginx.conf
 worker_processes 1;
-pid /run/ely-http.pid;
+pid ${state ? `${state}/nginx.pid` : "/run/ely-http.pid"};
 error_log stderr warn;
 events { worker_connections 256; }
 http {
@@ -254,10 +281,11 @@ http {
     text/plain ipxe;
   }
   default_type application/octet-stream;
-  access_log syslog:server=unix:/dev/log,tag=ely-http;
-  sendfile on;
+  log_format ${HTTP_LOG_FORMAT} '$msec $request_time $status $body_bytes_sent $request_method $request_uri';
+  access_log ${accessLog} ${HTTP_LOG_FORMAT};
+${temp}  sendfile on;
   server {
-    listen ${config.httpPort};
+    listen ${config.httpListen};
     location /images/ {
       root ${config.remoteRoot};
       autoindex on;
@@ -320,6 +348,7 @@ export function renderActivateScript(config: BootConfig): string {
     [TFTP_X64_EFI, config.ipxeX64EfiPath, "x86-64 UEFI"],
     [TFTP_ARM64_EFI, config.ipxeArm64EfiPath, "arm64 UEFI"],
   ];
+  const nfsDirs = config.nfsExports.flatMap((e) => [e.path, ...(e.directories ?? [])]);
   return `#!/bin/sh
 # Ely: activate a boot release on the util node. Generated; do not edit.
 # Usage: sh activate.sh <root> <release>
@@ -344,6 +373,17 @@ if [ "\${ELY_PUBLISH_SERVICES:-1}" = 1 ] && [ -d /run/systemd/system ]; then
   systemctl restart ely-dnsmasq.service
   systemctl reload-or-restart ely-http.service
 fi
+# NFS: the exported directories (and the host volumes' directories in them), the exports, exportfs.
+if [ "\${ELY_PUBLISH_SERVICES:-1}" = 1 ]; then
+${nfsDirs.length ? `  mkdir -p ${nfsDirs.map((d) => `'${d}'`).join(" ")}
+` : ""}  mkdir -p /etc/exports.d
+  install -m 0644 "$dir/exports" ${EXPORTS_INSTALL_PATH}
+  if command -v exportfs >/dev/null 2>&1; then
+    exportfs -ra
+${config.nfsExports.length ? `  else
+    echo "ely-boot: WARNING: exportfs is missing: the NFS exports are not active (apt-get install nfs-kernel-server)" >&2
+` : ""}  fi
+fi
 # Keep the five newest releases (and the current one).
 ls -1dt "$root"/boot/releases/*/ 2>/dev/null | tail -n +6 | while read -r old; do
   [ "$(basename "$old")" = "$release" ] || rm -rf "$old"
@@ -356,6 +396,7 @@ export function renderBootFiles(config: BootConfig): Map<string, string> {
   const files = new Map<string, string>();
   files.set("dnsmasq.conf", renderDnsmasqConf(config));
   files.set("nginx.conf", renderNginxConf(config));
+  files.set("exports", renderExports(config.nfsExports));
   files.set("activate.sh", renderActivateScript(config));
   files.set(`tftp/${TFTP_CHAIN_SCRIPT}`, renderChainScript(config));
   files.set(`tftp/${TFTP_UNKNOWN_SCRIPT}`, renderUnknownScript(config));
@@ -411,7 +452,15 @@ export class BootService extends Construct {
     for (const e of this.config.entries) {
       if (!BUILD_ID_PATTERN.test(e.buildId)) errors.push(`boot service: node ${e.hostname}, field buildId: received "${e.buildId}", expected 16 hex digits`);
     }
-    if (!/^\d+\.\d+\.\d+\.\d+\/\d+$/.test(this.config.subnetCidr)) errors.push(`boot service: field subnetCidr: received "${this.config.subnetCidr}", expected IPv4 CIDR (10.25.89.0/24)`);
+    errors.push(...exportEntryProblems(this.config.nfsExports));
+    // Written into nginx.conf as they are: nothing that could end a directive or start another.
+    if (!/^((\d{1,3}\.){3}\d{1,3}:|\[[0-9a-fA-F:]+\]:)?\d{1,5}$/.test(this.config.httpListen)) {
+      errors.push(`boot service: field httpListen: received ${JSON.stringify(this.config.httpListen)}, expected a port or address:port (8080, 127.0.0.1:18080)`);
+    }
+    if (this.config.httpStateDir !== undefined && !/^\/[A-Za-z0-9._\/-]*$/.test(this.config.httpStateDir)) {
+      errors.push(`boot service: field httpStateDir: received ${JSON.stringify(this.config.httpStateDir)}, expected an absolute path of letters, digits, ".", "_", "-" and "/"`);
+    }
+    if (!ipv4Subnet.safeParse(this.config.subnetCidr).success) errors.push(`boot service: field subnetCidr: received "${this.config.subnetCidr}", expected IPv4 CIDR (10.25.89.0/24)`);
     return errors;
   }
 }

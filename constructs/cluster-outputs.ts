@@ -3,6 +3,7 @@ import { Construct } from "constructs";
 import { consulEndpoint, nomadEndpoint } from "../nodes";
 import { Cluster } from "./cluster";
 import { Netboot } from "./netboot";
+import { escapeTerraformTemplate } from "./nomad-service";
 import { Services } from "./services";
 
 export interface ClusterOutputsProps {
@@ -36,7 +37,11 @@ export class ClusterOutputs extends Construct {
     output(
       "jobs",
       Object.fromEntries(
-        services.services.map((s) => [s.name, { type: s.type, ...(s.type === "system" ? {} : { count: s.count }), ...(s.props.image ? { image: s.props.image } : {}) }]),
+        // Job props are free strings: Terraform must read them as text, not as templates.
+        services.services.map((s) => [
+          s.name,
+          { type: escapeTerraformTemplate(s.type), ...(s.type === "system" ? {} : { count: s.count }), ...(s.props.image ? { image: escapeTerraformTemplate(s.props.image) } : {}) },
+        ]),
       ),
       "The service jobs Ely registers: type, count and image",
     );

@@ -1,17 +1,15 @@
 import { Annotations } from "cdktf";
 import { Construct } from "constructs";
-import { formatProblem, inCanonicalOrder, Inventory, inventorySchema, schemaProblems, validateInventory } from "../nodes";
+import { bootModeOf, formatProblem, inCanonicalOrder, Inventory, inventorySchema, schemaProblems, validateInventory } from "../nodes";
 import { AgentConfigBundle } from "./agent-config-bundle";
 import { ClusterMetadata } from "./cluster-metadata";
 import { ClusterNode } from "./cluster-node";
 import { ClusterProviders } from "./cluster-providers";
 import { ConsulAcl } from "./consul-acl";
-import { ConsulClients } from "./consul-clients";
-import { ConsulServers } from "./consul-servers";
 import { NomadAcl } from "./nomad-acl";
-import { NomadClients } from "./nomad-clients";
 import { NomadScheduler } from "./nomad-scheduler";
-import { NomadServers } from "./nomad-servers";
+import { addAgentConfigs } from "./role-agent-configs";
+import { renderNodeStorage } from "../nodes/node-storage";
 
 export interface ClusterProps {
   /** The effective inventory (see nodes/schema.ts); validated when the app synthesizes. */
@@ -25,7 +23,7 @@ export interface ClusterProps {
  * and the cluster-level Consul and Nomad resources.
  *
  * Construct ids (a public contract: changing one replaces resources):
- * providers, nodes/<hostname>, consul-servers, consul-clients, nomad-servers, nomad-clients,
+ * providers, nodes/<hostname>,
  * agent-configs, consul-acl, metadata, nomad-acl, nomad-scheduler.
  */
 export class Cluster extends Construct {
@@ -34,10 +32,6 @@ export class Cluster extends Construct {
   readonly providers: ClusterProviders;
   /** Every node, by hostname. */
   readonly nodes: ReadonlyMap<string, ClusterNode>;
-  readonly consulServers: ConsulServers;
-  readonly consulClients: ConsulClients;
-  readonly nomadServers: NomadServers;
-  readonly nomadClients: NomadClients;
   readonly agentConfigs: AgentConfigBundle;
   readonly consulAcl?: ConsulAcl;
   readonly nomadAcl?: NomadAcl;
@@ -58,13 +52,10 @@ export class Cluster extends Construct {
     }
     this.nodes = nodes;
     const all = [...nodes.values()];
-    const servers = this.servers;
 
-    this.consulServers = new ConsulServers(this, "consul-servers", { inventory, nodes: servers });
-    this.consulClients = new ConsulClients(this, "consul-clients", { inventory, nodes: all.filter((n) => n.role !== "server") });
-    this.nomadServers = new NomadServers(this, "nomad-servers", { inventory, nodes: servers });
-    this.nomadClients = new NomadClients(this, "nomad-clients", { inventory, nodes: this.clients });
-    this.agentConfigs = new AgentConfigBundle(this, "agent-configs", { nodes: all });
+    // Every node's agent files, servers joining each other and clients joining the servers.
+    addAgentConfigs(inventory, all);
+    this.agentConfigs = new AgentConfigBundle(this, "agent-configs", { nodes: all, extraFiles: netbootStorageFiles(inventory) });
 
     if (inventory.security.acl) {
       this.consulAcl = new ConsulAcl(this, "consul-acl", { datacenter: inventory.datacenter, nodes: all });
@@ -98,4 +89,14 @@ export class Cluster extends Construct {
     }
     return errors;
   }
+}
+
+/** Each netbooted node's storage units (see node-storage.ts), by "<hostname>/<file>", served with its agent files. */
+function netbootStorageFiles(inventory: Inventory): Map<string, string> {
+  const files = new Map<string, string>();
+  for (const node of inventory.nodes) {
+    if (bootModeOf(node) !== "netboot") continue;
+    for (const [file, text] of renderNodeStorage(inventory, node)) files.set(`${node.hostname}/${file}`, text);
+  }
+  return files;
 }

@@ -1,6 +1,6 @@
 import { TerraformStack } from "cdktf";
 import { Construct } from "constructs";
-import { ALL_JOBS, JobDefinition } from "../jobs";
+import { JobDefinition } from "../jobs";
 import { Inventory } from "../nodes";
 import { Cluster } from "./cluster";
 import { ClusterOutputs } from "./cluster-outputs";
@@ -14,8 +14,8 @@ export interface ElyStackProps {
   readonly inventory: Inventory;
   /** Where the inventory came from, named in validation messages. Default: messages name no file. */
   readonly inventorySource?: string;
-  /** The services to run. Default: every job of jobs/ (ALL_JOBS). */
-  readonly jobs?: readonly JobDefinition[];
+  /** The services to run (the app passes jobs/'s ALL_JOBS). */
+  readonly jobs: readonly JobDefinition[];
   /** Netboot settings (image profile, publish target, channels...). Default: NetbootProps' defaults. */
   readonly netboot?: Omit<NetbootProps, "cluster">;
   /** Server rollout settings (agent source, health timeout, ssh options, secrets from elsewhere). Default: ServerRolloutProps' defaults. */
@@ -50,7 +50,7 @@ export class ElyStack extends TerraformStack {
       agentConfigs: this.cluster.agentConfigs,
     });
     this.services = new Services(this, "services", { inventory });
-    for (const job of props.jobs ?? ALL_JOBS) this.services.add(job.id, job.props(inventory));
+    for (const job of props.jobs) this.services.add(job.id, job.props(inventory));
     this.publicDns = new PublicDns(this, "public-dns", {
       dns: inventory.dns,
       hosts: this.services.exposed.map((s) => ({ host: s.props.expose!.host, job: s.name })),

@@ -2,10 +2,9 @@
  * Traefik's consulCatalog tags for a service exposed through the ingress: a router on
  * the websecure entrypoint with an ACME certificate. Derived from `expose`, never written by hand.
  */
-import { Exposure } from "./nomad-service-props";
+import { CERT_RESOLVER, INGRESS_ENTRYPOINT } from "../jobs/ingress";
+import { Exposure } from "../jobs/service-props";
 
-export const INGRESS_ENTRYPOINT = "websecure";
-export const CERT_RESOLVER = "letsencrypt";
 
 export function ingressTags(router: string, expose: Exposure): string[] {
   const rule = expose.path ? `Host(\`${expose.host}\`) && PathPrefix(\`${expose.path}\`)` : `Host(\`${expose.host}\`)`;

@@ -1,5 +1,5 @@
 import { Construct } from "constructs";
-import { ARCHES, ROLES } from "../nodes";
+import { ARCHES, ROLES, sshTargetOf, utilNodeOf } from "../nodes";
 import { Resource } from "@cdktf/provider-null/lib/resource";
 import { AgentSource } from "../images/agents";
 import { BUILD_ID_PATTERN, DEFAULT_HTTP_PORT, DEFAULT_REMOTE_ROOT, ImageArch, ImageProfile, imageKeyOf, ImageRole } from "../images/layout";
@@ -8,6 +8,7 @@ import { BootPublish } from "./boot-publish";
 import { Cluster } from "./cluster";
 import { ClusterNode } from "./cluster-node";
 import { ImagePublish } from "./image-publish";
+import { nfsExportEntries } from "./nfs-exports";
 import { NodeImage, projectProgram } from "./node-image";
 
 /** The channel every node follows unless its inventory entry names another (`imageChannel`). */
@@ -26,7 +27,7 @@ export interface NetbootProps {
   readonly agentSource?: AgentSource;
   /** Builds directory on the machine running Terraform. Default: "$HOME/.cache/ely/images". */
   readonly artifactsDir?: string;
-  /** Login on the util node for rsync and ssh. Default: "root". */
+  /** Login on the util node for rsync and ssh. Default: the util node's `ssh.user` in the inventory, else "root". */
   readonly sshUser?: string;
   /** Root of Ely's files on the util node. Default: "/srv/ely". */
   readonly remoteRoot?: string;
@@ -34,6 +35,10 @@ export interface NetbootProps {
   readonly publishTarget?: string;
   /** Port of the util node's HTTP server. Default: 8080. */
   readonly httpPort?: number;
+  /** What the util node's nginx listens on. Default: see BootServiceProps.httpListen (httpPort on every address). */
+  readonly httpListen?: string;
+  /** Directory for nginx's run-time files. Default: see BootServiceProps.httpStateDir (system paths, syslog). */
+  readonly httpStateDir?: string;
   /** Extra kernel arguments of every node. Default: BootServiceProps.kernelArgs's default (tty0 and ttyS0 consoles). */
   readonly kernelArgs?: readonly string[];
   /**
@@ -89,10 +94,11 @@ export class Netboot extends Construct {
     const netbooted = [...cluster.nodes.values()]
       .filter((n) => n.bootMode === "netboot" && (ROLES as readonly string[]).includes(n.role) && (ARCHES as readonly string[]).includes(n.arch))
       .sort((a, b) => a.hostname.localeCompare(b.hostname));
-    this.utilNode = [...cluster.nodes.values()].find((n) => n.role === "util");
+    const util = utilNodeOf(inventory);
+    this.utilNode = util && cluster.nodes.get(util.hostname);
     const remoteRoot = props.remoteRoot ?? DEFAULT_REMOTE_ROOT;
     const publishCommand = props.publishCommand ?? projectProgram("publish.js");
-    this.publishTarget = props.publishTarget ?? (this.utilNode ? `${props.sshUser ?? "root"}@${this.utilNode.ip}:${remoteRoot}` : undefined);
+    this.publishTarget = props.publishTarget ?? (this.utilNode ? `${props.sshUser ?? sshTargetOf(this.utilNode.spec).user}@${this.utilNode.ip}:${remoteRoot}` : undefined);
 
     const errors: string[] = [];
     this.node.addValidation({ validate: () => errors });
@@ -199,10 +205,13 @@ export class Netboot extends Construct {
         subnetCidr: inventory.network.subnet,
         serverAddresses: cluster.servers.map((s) => s.ip),
         httpPort: props.httpPort ?? DEFAULT_HTTP_PORT,
+        httpListen: props.httpListen,
+        httpStateDir: props.httpStateDir,
         remoteRoot,
         domain: inventory.network.internalDomain,
         kernelArgs: props.kernelArgs,
         dhcpInterface: props.dhcpInterface,
+        nfsExports: nfsExportEntries(inventory),
         ipxeArm64EfiPath: props.ipxeArm64EfiPath,
       });
       this.bootPublish = new BootPublish(this, "boot-publish", {

@@ -4,7 +4,7 @@
  */
 import { deepMerge } from "./deep-merge";
 import { ingressTags } from "./ingress-tags";
-import { NomadServiceProps } from "./nomad-service-props";
+import { NomadServiceProps } from "../jobs/service-props";
 
 const SECOND_NS = 1_000_000_000;
 

@@ -2,17 +2,14 @@ import { Fn, TerraformVariable } from "cdktf";
 import { Construct } from "constructs";
 import { Resource } from "@cdktf/provider-null/lib/resource";
 import { AgentSource, agentSourceFromEnv, formatAgentSource } from "../images/agents";
-import { Inventory, InventoryNode } from "../nodes";
+import { Inventory, sshTargetOf } from "../nodes";
 import { AgentConfigBundle } from "./agent-config-bundle";
-import { CONSUL_CONFIG_FILE, NOMAD_CONFIG_FILE } from "./agent-paths";
+import { CONSUL_CONFIG_FILE, NOMAD_CONFIG_FILE } from "../nodes/agent-paths";
 import { ClusterNode } from "./cluster-node";
 import { projectProgram } from "./node-image";
-import { SSH_UNATTENDED_OPTIONS, withSshTimeouts } from "./network-timeouts";
+import { SSH_UNATTENDED_OPTIONS, withSshTimeouts } from "../nodes/network-timeouts";
 import { agentsHash, SecretFeatures, sha256, SSH_LAYOUT_VERSION, unitOf } from "./ssh-node-layout";
 
-/** Default ssh user and port of a node managed over ssh (the inventory's `ssh` field overrides them). */
-export const DEFAULT_SSH_USER = "root";
-export const DEFAULT_SSH_PORT = 22;
 /** Default bound of each server's health gate. */
 export const DEFAULT_HEALTH_TIMEOUT_SECONDS = 300;
 /**
@@ -317,10 +314,6 @@ export class ServerRollout extends Construct {
   }
 }
 
-/** Where and as whom ssh reaches a node: the inventory's `ssh` field, else root on port 22. */
-export function sshTargetOf(node: InventoryNode): { user: string; port: number } {
-  return { user: node.ssh?.user ?? DEFAULT_SSH_USER, port: node.ssh?.port ?? DEFAULT_SSH_PORT };
-}
 
 function shellQuote(text: string): string {
   return /^[A-Za-z0-9_./:=@%+,-]+$/.test(text) ? text : `'${text.replace(/'/g, `'\\''`)}'`;

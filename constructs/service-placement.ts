@@ -1,13 +1,13 @@
 /**
  * Synth-time placement checks across all services, against the inventory's clients:
  * capacity with headroom (per job and in total), static port collisions on shared nodes,
- * duplicate exposed hosts, host volumes no client provides, drivers no client offers.
+ * duplicate exposed hosts, host volumes no client provides, drivers no client offers, a stateful
+ * job's volume that would not survive a reboot.
  * Every check indexes by value (port, host, node), so the cost is linear in jobs x clients.
  */
-import { capacityOf, clientsOf, Inventory, InventoryNode, nodeClassOf } from "../nodes";
-import { hardwareMeta } from "./nomad-clients";
+import { capacityOf, clientsOf, hardwareMeta, Inventory, InventoryNode, isUnder, nfsExportsOf, nodeClassOf, PERSISTENT_BACKINGS, VolumeBacking, volumeBackingOf } from "../nodes";
 import { NomadService } from "./nomad-service";
-import { PlacementConstraint } from "./nomad-service-props";
+import { PlacementConstraint } from "../jobs/service-props";
 
 /** Value of a Nomad interpolation target on a node, or undefined when the inventory does not know it. */
 function attributeOf(node: InventoryNode, inventory: Inventory, attribute: string): string | undefined {
@@ -48,6 +48,29 @@ function plural(n: number, word: string): string {
   return `${n} ${word}${n === 1 ? "" : "s"}`;
 }
 
+const LOST_AT_REBOOT: Partial<Record<VolumeBacking, string>> = {
+  ram: "RAM, lost at every reboot",
+  scratch: "the scratch disk, reformatted at every boot",
+};
+
+/** A stateful job's host volumes must be on storage that survives a reboot on every client that may run it. */
+function statefulVolumeProblems(inventory: Inventory, job: string, hostVolumes: ReadonlyArray<readonly [number, string]>, eligible: readonly InventoryNode[]): string[] {
+  const problems: string[] = [];
+  for (const [i, source] of hostVolumes) {
+    for (const node of eligible) {
+      const volume = node.hostVolumes.find((v) => v.name === source);
+      if (!volume) continue;
+      const backing = volumeBackingOf(inventory, node, volume);
+      if (PERSISTENT_BACKINGS.includes(backing)) continue;
+      problems.push(
+        `job ${job}, field volumes[${i}].source: host volume ${JSON.stringify(source)} on node ${node.hostname} (${volume.path}) is on ${LOST_AT_REBOOT[backing]}, ` +
+          `expected ${PERSISTENT_BACKINGS.map((b) => JSON.stringify(b)).join(" or ")} storage: job ${job} is stateful and its data must survive a reboot`,
+      );
+    }
+  }
+  return problems;
+}
+
 export function checkPlacement(inventory: Inventory, services: readonly NomadService[]): string[] {
   const errors: string[] = [];
   const clients = clientsOf(inventory);
@@ -58,6 +81,7 @@ export function checkPlacement(inventory: Inventory, services: readonly NomadSer
   }));
   const drivers = new Set(clients.flatMap((n) => n.drivers));
   const volumes = new Set(clients.flatMap((n) => n.hostVolumes.map((v) => v.name)));
+  const exportPaths = nfsExportsOf(inventory).map((e) => e.path);
 
   const portOwners = new Map<number, Map<string, string>>(); // port -> node -> job
   const exposedHosts = new Map<string, string>(); // host+path -> job
@@ -77,6 +101,11 @@ export function checkPlacement(inventory: Inventory, services: readonly NomadSer
         errors.push(`job ${job}, field volumes[${i}].source: received ${JSON.stringify(source)}, expected a host volume some client provides (${[...volumes].sort().join(", ") || "none declared"})`);
       }
     }
+    (p.volumes ?? []).forEach((v, i) => {
+      if (v.kind === "nfs" && !exportPaths.some((e) => isUnder(v.path, e))) {
+        errors.push(`job ${job}, field volumes[${i}].path: received ${JSON.stringify(v.path)}, expected a path under an NFS export of the util node (${exportPaths.join(", ") || "none declared: nodes[].nfsExports"})`);
+      }
+    });
     const eligible = clients.filter(
       (n) =>
         n.drivers.includes(service.driver) &&
@@ -88,6 +117,7 @@ export function checkPlacement(inventory: Inventory, services: readonly NomadSer
       if (errors.length === before) errors.push(`job ${job}: no client can run it (driver ${service.driver}, host volumes ${hostVolumes.map(([, s]) => s).join(", ") || "none"}, ${plural((p.constraints ?? []).length, "constraint")}); clients: ${clients.map((n) => n.hostname).join(", ")}`);
       continue;
     }
+    if (p.stateful) errors.push(...statefulVolumeProblems(inventory, job, hostVolumes, eligible));
     const names = eligible.map((n) => n.hostname).join(", ");
     const allocations = service.type === "system" ? eligible.length : service.count;
 

@@ -1,7 +1,7 @@
 import { Construct } from "constructs";
-import { Inventory, serversOf } from "../nodes";
+import { Inventory, utilNodeOf } from "../nodes";
 import { NomadService } from "./nomad-service";
-import { NomadServiceProps } from "./nomad-service-props";
+import { NomadServiceProps } from "../jobs/service-props";
 import { checkPlacement } from "./service-placement";
 
 export interface ServicesProps {
@@ -25,10 +25,11 @@ export class Services extends Construct {
   }
 
   add(id: string, props: NomadServiceProps): NomadService {
-    const util = this.inventory.nodes.find((n) => n.role === "util") ?? serversOf(this.inventory)[0];
+    // NFS volumes mount the util node's exports; without a util node, checkPlacement reports each one.
+    const util = utilNodeOf(this.inventory);
     const service = new NomadService(this, id, {
       ...props,
-      context: { datacenters: [this.inventory.datacenter], nfsServer: util?.ip ?? "127.0.0.1" },
+      context: { datacenters: [this.inventory.datacenter], nfsServer: util?.ip ?? "" },
     });
     this.all.push(service);
     return service;

@@ -21,7 +21,7 @@ import {
   NOMAD_DATA_DIR,
   SECRETS_FILE,
   tlsFilesOf,
-} from "./agent-paths";
+} from "../nodes/agent-paths";
 
 /**
  * Bump when a path, mode or owner below changes: every ssh node's steps are then

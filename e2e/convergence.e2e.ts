@@ -10,8 +10,11 @@ import * as path from "path";
 import execa from "execa";
 import { checkPlanJson, summarizePlan } from "../cli/plan-summary";
 import { StatusReport } from "../cli/status-report";
+import { validateJobs } from "./agents/job-validate";
 import { DevAgents, http, startDevAgents, waitFor, withLogs } from "./dev-agents";
 import { e2eInventory } from "./e2e-inventory";
+import { onPath } from "./on-path";
+import { renderedJobs } from "./rendered-jobs";
 
 const root = path.resolve(__dirname, "..");
 const work = fs.mkdtempSync(path.join(os.tmpdir(), "ely-e2e-"));
@@ -38,12 +41,6 @@ async function agentState() {
 
 function progress(step: string): void {
   process.stderr.write(`[e2e] ${step} (${Math.round((Date.now() - started) / 1000)}s)\n`);
-}
-
-function which(binary: string): string {
-  const found = (process.env.PATH ?? "").split(":").map((d) => path.join(d, binary)).find((f) => fs.existsSync(f));
-  if (!found) throw new Error(`${binary} is not on PATH: run the E2E through \`npm run test:e2e\`, which builds it (e2e/tools/build-tools.sh)`);
-  return found;
 }
 
 async function cdktf(args: string[], extraEnv: NodeJS.ProcessEnv = {}) {
@@ -128,20 +125,13 @@ async function consulGet<T>(p: string): Promise<T | undefined> {
 }
 
 function synthesizedJobs(): Map<string, string> {
-  const config = JSON.parse(fs.readFileSync(path.join(stackDir, "cdk.tf.json"), "utf8"));
-  const jobs = new Map<string, string>();
-  for (const resource of Object.values(config.resource.nomad_job as Record<string, { jobspec: string }>)) {
-    // Terraform would turn the escaped $${ back into ${: do the same for Nomad's CLI.
-    const spec = resource.jobspec.replace(/\$\$\{/g, "${").replace(/%%\{/g, "%{");
-    jobs.set(JSON.parse(spec).Job.ID, spec);
-  }
-  return jobs;
+  return renderedJobs(JSON.parse(fs.readFileSync(path.join(stackDir, "cdk.tf.json"), "utf8")));
 }
 
 beforeAll(async () => {
   progress("starting Consul and Nomad dev agents");
   // Named as the inventory's server, so that `ely status` finds it.
-  agents = await startDevAgents(path.join(work, "agents"), { consul: which("consul"), nomad: which("nomad") }, { nodeName: "s1" });
+  agents = await startDevAgents(path.join(work, "agents"), { consul: onPath("consul", "test:e2e"), nomad: onPath("nomad", "test:e2e") }, { nodeName: "s1" });
   const inventoryFile = path.join(work, "e2e.json");
   fs.writeFileSync(inventoryFile, JSON.stringify(e2eInventory(agents), null, 2));
   fs.writeFileSync(path.join(work, "cdktf.json"), JSON.stringify({ language: "typescript", app: `node ${path.join(root, "dist", "e2e", "app.js")}`, sendCrashReports: "false" }));
@@ -181,12 +171,7 @@ describe("cdktf against real agents", () => {
       await cdktf(["synth"]);
       const jobs = synthesizedJobs();
       expect([...jobs.keys()].sort()).toEqual(EXPECTED_JOBS);
-      for (const [id, spec] of jobs) {
-        const file = path.join(work, `${id}.nomad.json`);
-        fs.writeFileSync(file, spec);
-        const result = await execa("nomad", ["job", "validate", "-json", file], { env, reject: false, all: true });
-        expect({ id, exitCode: result.exitCode, output: result.exitCode === 0 ? "" : result.all }).toEqual({ id, exitCode: 0, output: "" });
-      }
+      expect(await validateJobs(jobs, work, env)).toEqual([...jobs.keys()].map((id) => ({ id, exitCode: 0, output: "" })));
     }), 300_000);
 
   test("deploy registers every job, the ACL policies and the KV, as the agents' APIs show", () =>

@@ -3,7 +3,7 @@
  * (netbooted images and servers updated over ssh): Consul with Type=notify as its own
  * user, Nomad leaving gracefully on SIGINT (the seed's KillSignal), both restarted on failure.
  */
-import { CONSUL_CONFIG_DIR, CONSUL_CONFIG_FILE, NOMAD_CONFIG_DIR, NOMAD_CONFIG_FILE } from "../constructs/agent-paths";
+import { CONSUL_CONFIG_DIR, CONSUL_CONFIG_FILE, NOMAD_CONFIG_DIR, NOMAD_CONFIG_FILE } from "../nodes/agent-paths";
 
 export const AGENT_BIN_DIR = "/usr/local/bin";
 
@@ -12,22 +12,30 @@ export interface AgentUnitOptions {
   readonly managedBy: string;
   /** Units the agent wants and starts after, besides network-online.target. Default: none. */
   readonly after?: readonly string[];
+  /** Units the agent needs: it does not start when one of them failed (and starts after them). Default: none. */
+  readonly requires?: readonly string[];
 }
 
-function ordering(after: readonly string[] = []): string {
-  const units = ["network-online.target", ...after].join(" ");
-  return `Wants=${units}\nAfter=${units}`;
+function ordering(after: readonly string[] = [], requires: readonly string[] = []): string {
+  const wants = ["network-online.target", ...after].join(" ");
+  const ordered = ["network-online.target", ...after, ...requires].join(" ");
+  return `Wants=${wants}\n${requires.length ? `Requires=${requires.join(" ")}\n` : ""}After=${ordered}`;
+}
+
+/** The [Unit] section both agents share: what runs them, their ordering, and the files they need. */
+function unitSection(agent: "consul" | "nomad", configFile: string, options: AgentUnitOptions): string {
+  return `# ${options.managedBy}
+[Unit]
+Description=${agent === "consul" ? "Consul" : "Nomad"} agent
+Documentation=https://developer.hashicorp.com/${agent}/docs
+${ordering(options.after, options.requires)}
+ConditionPathExists=${AGENT_BIN_DIR}/${agent}
+ConditionFileNotEmpty=${configFile}
+`;
 }
 
 export function consulUnit(options: AgentUnitOptions): string {
-  return `# ${options.managedBy}
-[Unit]
-Description=Consul agent
-Documentation=https://developer.hashicorp.com/consul/docs
-${ordering(options.after)}
-ConditionPathExists=${AGENT_BIN_DIR}/consul
-ConditionFileNotEmpty=${CONSUL_CONFIG_DIR}/${CONSUL_CONFIG_FILE}
-
+  return `${unitSection("consul", `${CONSUL_CONFIG_DIR}/${CONSUL_CONFIG_FILE}`, options)}
 [Service]
 Type=notify
 User=consul
@@ -47,14 +55,7 @@ WantedBy=multi-user.target
 }
 
 export function nomadUnit(options: AgentUnitOptions): string {
-  return `# ${options.managedBy}
-[Unit]
-Description=Nomad agent
-Documentation=https://developer.hashicorp.com/nomad/docs
-${ordering(options.after)}
-ConditionPathExists=${AGENT_BIN_DIR}/nomad
-ConditionFileNotEmpty=${NOMAD_CONFIG_DIR}/${NOMAD_CONFIG_FILE}
-
+  return `${unitSection("nomad", `${NOMAD_CONFIG_DIR}/${NOMAD_CONFIG_FILE}`, options)}
 [Service]
 ExecStart=${AGENT_BIN_DIR}/nomad agent -config=${NOMAD_CONFIG_DIR}
 ExecReload=/bin/kill -HUP $MAINPID

@@ -12,7 +12,7 @@ import * as os from "os";
 import * as path from "path";
 import execa from "execa";
 import { ImageArch } from "./layout";
-import { DOWNLOAD_IDLE_TIMEOUT_SECONDS } from "../constructs/network-timeouts";
+import { DOWNLOAD_IDLE_TIMEOUT_SECONDS } from "../nodes/network-timeouts";
 
 export const AGENT_NAMES = ["consul", "nomad"] as const;
 export type AgentName = (typeof AGENT_NAMES)[number];

@@ -257,7 +257,7 @@ async function strip(recipe: ImageRecipe, rootfs: string, kernelVersion: string,
   fs.mkdirSync(path.join(rootfs, "var/lib/apt/lists/partial"), { recursive: true });
   const moduleDir = path.join(rootfs, "lib/modules", kernelVersion);
   if (recipe.strip.keepOnlyInitrdModules) {
-    const keep = new Set(resolveModules(readModuleIndex(moduleDir), recipe.initrd.modules));
+    const keep = new Set(resolveModules(readModuleIndex(moduleDir), recipe.strip.keptModules));
     for (const file of listFiles(path.join(moduleDir, "kernel"))) {
       const rel = path.relative(moduleDir, file);
       if (!keep.has(rel)) fs.rmSync(file);

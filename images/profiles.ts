@@ -45,9 +45,10 @@ export const KERNEL_PACKAGES: Readonly<Record<ImageArch, string>> = {
 
 /**
  * The boot path every image shares. busybox-static supplies the initrd's busybox for the
- * image's own architecture; curl fetches the agent configuration at boot.
+ * image's own architecture; curl fetches the agent configuration at boot; e2fsprogs formats the
+ * scratch disk at every boot (images/rootfs-files.ts).
  */
-const BOOT_PACKAGES = ["systemd", "systemd-sysv", "udev", "kmod", "iproute2", "netbase", "ca-certificates", "curl", "busybox-static"];
+const BOOT_PACKAGES = ["systemd", "systemd-sysv", "udev", "kmod", "iproute2", "netbase", "ca-certificates", "curl", "busybox-static", "e2fsprogs"];
 
 /** A node's base system (the seed's make_node list, less what systemd now covers). */
 const NODE_PACKAGES = [
@@ -95,6 +96,14 @@ export const INITRD_MODULES: Readonly<Record<ImageArch, readonly string[]>> = {
   amd64: ["virtio_pci", "virtio_net", "e1000", "e1000e", "igb", "igc", "r8169", "realtek"],
   arm64: ["virtio_pci", "virtio_net", "e1000", "genet", "broadcom", "r8169", "realtek"],
 };
+
+/**
+ * What the scratch disk needs (virtio and NVMe disks, ext4, and the crc32c that ext4's metadata
+ * checksums load through the crypto API, not modules.dep: without it mount fails "Cannot load
+ * crc32c driver"): kept in an image that keeps only the initrd's modules (the test profile), so
+ * the netboot test can format a virtual disk.
+ */
+export const STORAGE_MODULES = ["virtio_blk", "nvme", "ext4", "crc32c_generic"];
 
 /** Module directories (under /lib/modules/<version>/kernel) no node uses: wireless, sound, graphics, media. */
 export const PRUNED_MODULE_DIRS = [

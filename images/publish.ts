@@ -14,7 +14,7 @@ import * as fs from "fs";
 import * as path from "path";
 import { Command } from "commander";
 import execa from "execa";
-import { RSYNC_IO_TIMEOUT_SECONDS, SSH_UNATTENDED_OPTIONS } from "../constructs/network-timeouts";
+import { RSYNC_IO_TIMEOUT_SECONDS, SSH_UNATTENDED_OPTIONS } from "../nodes/network-timeouts";
 import { BUILD_ID_PATTERN, MANIFEST_FILE, REMOTE_BOOT_RELEASES_DIR, REMOTE_IMAGES_DIR } from "./layout";
 import { readManifest, verifyManifest } from "./manifest";
 

@@ -18,6 +18,7 @@ import {
   DPKG_INCLUDES,
   IDENTITY_PATHS,
   INITRD_MODULES,
+  STORAGE_MODULES,
   packagesOf,
   PROFILES,
   PRUNED_MODULE_DIRS,
@@ -52,6 +53,8 @@ export interface ImageRecipe {
     readonly identity: readonly string[];
     readonly prunedModuleDirs: readonly string[];
     readonly keepOnlyInitrdModules: boolean;
+    /** The modules kept when keepOnlyInitrdModules: the initrd's and the storage modules. */
+    readonly keptModules: readonly string[];
   };
   readonly dpkg: { readonly excludes: readonly string[]; readonly includes: readonly string[] };
   readonly xzLevel: number;
@@ -78,6 +81,7 @@ export function imageRecipe(spec: ImageSpec): ImageRecipe {
       identity: IDENTITY_PATHS,
       prunedModuleDirs: profile.keepOnlyInitrdModules ? [] : PRUNED_MODULE_DIRS,
       keepOnlyInitrdModules: profile.keepOnlyInitrdModules,
+      keptModules: profile.keepOnlyInitrdModules ? ["af_packet", ...INITRD_MODULES[spec.arch], ...STORAGE_MODULES] : [],
     },
     dpkg: { excludes: DPKG_EXCLUDES, includes: DPKG_INCLUDES },
     xzLevel: profile.xzLevel,
@@ -106,6 +110,7 @@ export function recipeInputs(recipe: ImageRecipe): Array<[string, string]> {
     ["strip.identity", recipe.strip.identity.join(",")],
     ["strip.prunedModuleDirs", recipe.strip.prunedModuleDirs.join(",")],
     ["strip.keepOnlyInitrdModules", String(recipe.strip.keepOnlyInitrdModules)],
+    ["strip.keptModules", recipe.strip.keptModules.join(",")],
     ["xz", String(recipe.xzLevel)],
     ["rootfs.enable", recipe.rootfs.enable.join(",")],
   ];

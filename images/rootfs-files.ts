@@ -9,7 +9,8 @@
  *   hostname=<h> ely.role=<role> ely.util=<host:port> ely.servers=<ip,ip,ip> ely.image=<key>/<build id>
  */
 import { consulUnit, nomadUnit } from "./agent-units";
-import { CONSUL_CONFIG_DIR, CONSUL_CONFIG_FILE, CONSUL_DATA_DIR, NOMAD_CONFIG_DIR, NOMAD_CONFIG_FILE, NOMAD_DATA_DIR } from "../constructs/agent-paths";
+import { NFS_MOUNT_TIMEOUT_S, STORAGE_DIR, STORAGE_INDEX } from "../nodes/node-storage";
+import { CONSUL_CONFIG_DIR, CONSUL_CONFIG_FILE, CONSUL_DATA_DIR, NOMAD_CONFIG_DIR, NOMAD_CONFIG_FILE, NOMAD_DATA_DIR } from "../nodes/agent-paths";
 
 export interface RootfsFile {
   /** Path inside the root, without the leading slash. */
@@ -113,13 +114,142 @@ function nodeUpScript(): string {
 ${bootEnvLoader}
 load_boot_env
 config=$(systemctl is-active ely-agent-config.service 2>/dev/null)
+storage=$(systemctl is-active ely-storage.service 2>/dev/null)
 ip=$(ip -4 -o addr show scope global 2>/dev/null | awk '{print $4}' | head -n 1)
-line="${NODE_UP_MARKER} hostname=\${ELY_HOSTNAME:-unknown} role=\${ELY_ROLE:-unknown} image=\${ELY_IMAGE:-unknown} ip=\${ip:-none} agent-config=\${config:-unknown} system-hostname=$(hostname)"
+line="${NODE_UP_MARKER} hostname=\${ELY_HOSTNAME:-unknown} role=\${ELY_ROLE:-unknown} image=\${ELY_IMAGE:-unknown} ip=\${ip:-none} agent-config=\${config:-unknown} storage=\${storage:-unknown} system-hostname=$(hostname)"
 echo "$line"
 echo "$line" > /dev/kmsg 2>/dev/null || true
 echo "$line" > /dev/console 2>/dev/null || true
 `;
 }
+
+/**
+ * Mounts this node's storage before its agents: fetches the units the util node serves for it
+ * (constructs/node-storage.ts: NFS mounts, scratch disk, host volume directories) into
+ * /run/systemd/system and starts them in the listed order, stopping at the first that fails.
+ */
+function storageScript(): string {
+  return `#!/bin/sh
+# Ely: this node's storage, before its agents start. Units from http://<ely.util>/config/<hostname>/storage/.
+set -u
+${bootEnvLoader}
+load_boot_env
+say() { echo "ely-storage: $*"; }
+if [ -z "\${ELY_UTIL:-}" ] || [ -z "\${ELY_HOSTNAME:-}" ]; then
+  say "FAILED: no ely.util= or hostname= on the kernel command line: cannot fetch this node's storage"
+  exit 1
+fi
+base="http://$ELY_UTIL/config/$ELY_HOSTNAME/${STORAGE_DIR}"
+list=/run/ely-storage.units
+code=$(curl -sS --retry 10 --retry-delay 3 --retry-connrefused --max-time 30 -o "$list" -w '%{http_code}' "$base/${STORAGE_INDEX}")
+case "$code" in
+  200) ;;
+  404) say "the inventory gives $ELY_HOSTNAME no storage (no NFS mount, scratch disk or host volume)"; exit 0 ;;
+  *) say "FAILED: the util node $ELY_UTIL does not answer ($base/${STORAGE_INDEX}: HTTP $code): no storage is mounted, Nomad will not start"; exit 1 ;;
+esac
+mkdir -p /run/systemd/system
+while read -r unit; do
+  [ -n "$unit" ] || continue
+  case "$unit" in
+    */*|.*|*[!A-Za-z0-9:_.@\\\\-]*) say "FAILED: refusing the unit name '$unit' from $base"; exit 1 ;;
+  esac
+  url="$base/$(printf '%s' "$unit" | sed 's/\\\\/%5C/g')"
+  curl -fsS --retry 5 --retry-delay 2 --max-time 30 -o "/run/systemd/system/$unit" "$url" || { say "FAILED: cannot fetch $url"; exit 1; }
+done < "$list"
+systemctl daemon-reload
+while read -r unit; do
+  [ -n "$unit" ] || continue
+  say "starting $unit: $(systemctl show -p Description --value "$unit")"
+  if ! systemctl start "$unit"; then
+    case "$unit" in
+      *.mount) say "FAILED: $(systemctl show -p What --value "$unit") did not mount on $(systemctl show -p Where --value "$unit") within ${NFS_MOUNT_TIMEOUT_S} s: is the util node up and exporting it (exportfs -v there)? Nomad will not start without its volumes." ;;
+      *) say "FAILED: $unit: $(journalctl -u "$unit" -n 5 -o cat --no-pager 2>/dev/null | tr '\\n' ' ')" ;;
+    esac
+    exit 1
+  fi
+done < "$list"
+say "storage ready: $(tr '\\n' ' ' < "$list")"
+`;
+}
+
+/**
+ * Formats and mounts the scratch disk the inventory names, at every boot (its content is lost
+ * each time). It finds the disk only by its serial or its /dev/disk/by-id/ name, and refuses one
+ * it cannot find, a serial that matches several disks, two identities that disagree, anything
+ * that is not a whole disk, and a disk with a mounted file system.
+ */
+function scratchDiskScript(): string {
+  return `#!/bin/sh
+# Ely: format and mount the scratch disk the inventory names. Usage:
+#   scratch-disk [--serial S] [--by-id NAME] --mount DIR
+set -u
+serial= ; byid= ; target=
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --serial) serial="$2"; shift 2 ;;
+    --by-id) byid="$2"; shift 2 ;;
+    --mount) target="$2"; shift 2 ;;
+    *) echo "ely-scratch: unknown argument $1" >&2; exit 2 ;;
+  esac
+done
+byid_dir="\${ELY_DISK_BY_ID_DIR:-/dev/disk/by-id}"
+wait_s="\${ELY_DISK_WAIT_S:-30}"
+say() { echo "ely-scratch: $*"; }
+fail() { say "FAILED: $* (nothing was formatted)"; exit 1; }
+[ -n "$target" ] || fail "no --mount directory"
+[ -n "$serial$byid" ] || fail "no --serial or --by-id: Ely formats only a disk the inventory identifies"
+named="\${serial:+serial $serial}\${serial:+\${byid:+, }}\${byid:+by-id $byid}"
+udevadm settle --timeout=30 >/dev/null 2>&1 || true
+dev=
+for attempt in $(seq 1 "$wait_s"); do
+  from_id= ; from_serial= ; matches=0
+  if [ -n "$byid" ] && [ -e "$byid_dir/$byid" ]; then from_id=$(readlink -f "$byid_dir/$byid"); fi
+  if [ -n "$serial" ]; then
+    from_serial=$(lsblk -dn -r -o PATH,TYPE,SERIAL | awk -v s="$serial" '($2 == "disk" || $2 == "loop") && $3 == s { print $1 }')
+    matches=$(printf '%s' "$from_serial" | grep -c . || true)
+    [ "$matches" -gt 1 ] && fail "serial $serial matches $matches disks: $(echo $from_serial)"
+  fi
+  if [ -n "$byid" ] && [ -n "$serial" ]; then
+    if [ -n "$from_id" ] && [ -n "$from_serial" ]; then
+      [ "$from_id" = "$from_serial" ] || fail "by-id $byid is $from_id but serial $serial is $from_serial"
+      dev="$from_id"; break
+    fi
+  else
+    dev="$from_id$from_serial"
+    [ -n "$dev" ] && break
+  fi
+  sleep 1
+done
+[ -n "$dev" ] || fail "no disk with $named on this node after $wait_s s (disks: $(lsblk -dn -r -o PATH,SERIAL | tr '\\n' ' '))"
+type=$(lsblk -dn -o TYPE "$dev")
+[ "$type" = disk ] || [ "$type" = loop ] || fail "$dev ($named) is a $type, expected a whole disk"
+mounted=$(lsblk -n -r -o MOUNTPOINT "$dev" | grep . | tr '\\n' ' ')
+[ -z "$mounted" ] || fail "$dev ($named) has mounted file systems ($mounted): refusing to format it"
+say "formatting $dev ($named) for $target: its content is discarded at every boot"
+wipefs -a -q "$dev" || fail "wipefs $dev failed"
+mkfs.ext4 -F -q -L ely-scratch "$dev" || fail "mkfs.ext4 $dev failed"
+mkdir -p "$target"
+mount -t ext4 -o noatime "$dev" "$target" || { say "FAILED: mount $dev on $target failed"; exit 1; }
+say "$dev ($named) is mounted on $target, empty"
+`;
+}
+
+const storageUnit = `[Unit]
+Description=Ely: mount this node's storage (NFS from the util node, scratch disk) before its agents
+Wants=network-online.target
+After=network-online.target ely-agent-config.service
+Before=consul.service nomad.service
+
+[Service]
+Type=oneshot
+RemainAfterExit=yes
+ExecStart=/${LIB}/storage
+StandardOutput=journal+console
+StandardError=journal+console
+
+[Install]
+WantedBy=multi-user.target
+`;
 
 const agentConfigUnit = `[Unit]
 Description=Ely: fetch this node's agent configuration from the util node
@@ -139,7 +269,7 @@ WantedBy=multi-user.target
 const nodeUpUnit = `[Unit]
 Description=Ely: report this node up on the console
 Wants=network-online.target
-After=network-online.target ely-agent-config.service
+After=network-online.target ely-agent-config.service ely-storage.service
 
 [Service]
 Type=oneshot
@@ -192,11 +322,14 @@ export function rootfsFiles(options: { withAgents: boolean; withDocker: boolean;
   const files: RootfsFile[] = [
     { path: `${LIB}/fetch-agent-config`, content: fetchAgentConfigScript(), mode: 0o755 },
     { path: `${LIB}/node-up`, content: nodeUpScript(), mode: 0o755 },
+    { path: `${LIB}/storage`, content: storageScript(), mode: 0o755 },
+    { path: `${LIB}/scratch-disk`, content: scratchDiskScript(), mode: 0o755 },
+    { path: `${UNITS}/ely-storage.service`, content: storageUnit },
     { path: `${UNITS}/ely-agent-config.service`, content: agentConfigUnit },
     { path: `${UNITS}/ely-node-up.service`, content: nodeUpUnit },
     { path: "etc/systemd/system/systemd-networkd-wait-online.service.d/ely.conf", content: waitOnlineDropIn },
   ];
-  const enable = ["systemd-networkd.service", "ely-agent-config.service", "ely-node-up.service"];
+  const enable = ["systemd-networkd.service", "ely-agent-config.service", "ely-storage.service", "ely-node-up.service"];
   if (options.withSsh) {
     files.push({ path: `${UNITS}/ely-ssh-host-keys.service`, content: sshHostKeysUnit });
     enable.push("ely-ssh-host-keys.service");
@@ -206,7 +339,12 @@ export function rootfsFiles(options: { withAgents: boolean; withDocker: boolean;
       { path: `${UNITS}/consul.service`, content: consulUnit({ managedBy: IMAGE_UNIT_HEADER, after: ["ely-agent-config.service"] }) },
       {
         path: `${UNITS}/nomad.service`,
-        content: nomadUnit({ managedBy: IMAGE_UNIT_HEADER, after: ["ely-agent-config.service", "consul.service", ...(options.withDocker ? ["docker.service"] : [])] }),
+        content: nomadUnit({
+          managedBy: IMAGE_UNIT_HEADER,
+          after: ["ely-agent-config.service", "consul.service", ...(options.withDocker ? ["docker.service"] : [])],
+          // Its host volumes live on that storage: without it Nomad would write jobs' data into RAM.
+          requires: ["ely-storage.service"],
+        }),
       },
       { path: "usr/lib/sysusers.d/ely-consul.conf", content: sysusers },
       { path: "usr/lib/tmpfiles.d/ely-agents.conf", content: tmpfiles },

@@ -1,4 +1,4 @@
-import { zoneOf } from "../constructs/dns-zones";
+import { zoneOf } from "../nodes/dns-zones";
 import { Inventory } from "../nodes";
 import { JobDefinition, jobSecret } from "./job-definition";
 

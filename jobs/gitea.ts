@@ -12,6 +12,7 @@ export const gitea: JobDefinition = {
       { label: "ssh", static: 2222, to: 22 },
     ],
     env: { USER_UID: "1000", USER_GID: "1000", GITEA__server__SSH_PORT: "2222", GITEA__server__ROOT_URL: "https://git.ondy.org/" },
+    stateful: true,
     volumes: [{ kind: "host", source: "gitea-data", destination: "/data" }],
     checks: [
       { type: "http", port: "http", path: "/api/healthz" },

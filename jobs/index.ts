@@ -8,3 +8,5 @@ export * from "./prometheus";
 export * from "./registry";
 export * from "./traefik";
 export * from "./whoami";
+export * from "./service-props";
+export * from "./ingress";

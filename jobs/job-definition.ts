@@ -1,4 +1,4 @@
-import { NomadServiceProps } from "../constructs/nomad-service-props";
+import { NomadServiceProps } from "./service-props";
 import { Inventory } from "../nodes";
 
 /**

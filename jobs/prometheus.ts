@@ -56,6 +56,7 @@ export const prometheus: JobDefinition = {
       { destination: "secrets/consul_token", data: jobSecret("prometheus", "consul_token") + "\n" },
       ...(inventory.security.tls ? [{ destination: "local/ca.pem", data: jobSecret("prometheus", "ca_pem") + "\n" }] : []),
     ],
+    stateful: true,
     volumes: [{ kind: "host", source: "prometheus-data", destination: "/prometheus" }],
     checks: [{ type: "http", port: "http", path: "/-/healthy" }],
     update: { maxParallel: 1, autoRevert: true },

@@ -15,6 +15,7 @@ export const registry: JobDefinition = {
       REGISTRY_STORAGE_FILESYSTEM_ROOTDIRECTORY: "/var/lib/registry",
     },
     templates: [{ destination: "secrets/htpasswd", data: jobSecret("registry", "htpasswd") + "\n" }],
+    stateful: true,
     volumes: [{ kind: "host", source: "registry-data", destination: "/var/lib/registry" }],
     checks: [{ type: "tcp", port: "http" }],
     update: { maxParallel: 1, autoRevert: true },

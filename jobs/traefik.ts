@@ -1,4 +1,4 @@
-import { CERT_RESOLVER, INGRESS_ENTRYPOINT } from "../constructs/ingress-tags";
+import { CERT_RESOLVER, INGRESS_ENTRYPOINT } from "./ingress";
 import { consulEndpoint } from "../nodes";
 import { JobDefinition, jobSecret } from "./job-definition";
 
@@ -50,6 +50,7 @@ export const traefik: JobDefinition = {
         ].join("\n"),
       },
     ],
+    stateful: true,
     volumes: [{ kind: "host", source: "traefik-acme", destination: "/acme" }],
     checks: [{ type: "http", port: "admin", path: "/ping" }],
     update: { maxParallel: 1, autoRevert: false, minHealthySeconds: 10 },

@@ -8,21 +8,20 @@
  */
 import { InventoryInput } from "./schema";
 
-const odroidH2 = {
-  model: "ODROID H2",
-  cores: 4,
-  cpuMhz: 1500,
-  memoryMb: 32768,
-  disks: [{ device: "nvme0n1", sizeGb: 1000, kind: "nvme" as const }],
-};
+/**
+ * The ODROID H2's NVMe is the seed's scratch disk, reformatted at every boot. Its serials are not
+ * on record: to have it formatted and mounted at /mnt/scratch, give each worker's disk its
+ * `serial` (or `byId`) and `scratchMountPoint: "/mnt/scratch"`. Until then the workers' scratch
+ * volume is in RAM (backing "ram"), which no stateful job may use.
+ */
+const odroidH2 = quadCore("ODROID H2", 32768, { device: "nvme0n1", sizeGb: 1000, kind: "nvme" });
 
-const raspberryPi4 = {
-  model: "Raspberry Pi 4",
-  cores: 4,
-  cpuMhz: 1500,
-  memoryMb: 4096,
-  disks: [{ device: "mmcblk0", sizeGb: 32, kind: "sd" as const }],
-};
+const raspberryPi4 = quadCore("Raspberry Pi 4", 4096, { device: "mmcblk0", sizeGb: 32, kind: "sd" });
+
+/** The seed's boards: four cores at 1.5 GHz, one disk. */
+function quadCore(model: string, memoryMb: number, disk: { device: string; sizeGb: number; kind: "nvme" | "sd" }) {
+  return { model, cores: 4, cpuMhz: 1500, memoryMb, disks: [disk] };
+}
 
 /** Shared storage each worker mounts from util (/opt/nfs exported as /mnt/nfs). */
 const workerVolumes = [
@@ -65,6 +64,8 @@ export const DEFAULT_INVENTORY: InventoryInput = {
         memoryMb: 1024,
         disks: [{ device: "mmcblk0", sizeGb: 16, kind: "sd" }],
       },
+      // The seed's shared storage: every worker mounts it at /mnt/nfs (the default mount point).
+      nfsExports: [{ path: "/opt/nfs" }],
     },
     { hostname: "m1", role: "server", arch: "arm64", ip: "10.25.89.10", mac: "dc:a6:32:55:33:40", hardware: raspberryPi4 },
     { hostname: "m2", role: "server", arch: "arm64", ip: "10.25.89.20", hardware: raspberryPi4 },

@@ -30,6 +30,8 @@ export const ROLES = ["util", "server", "client"] as const;
 export const ARCHES = ["amd64", "arm64"] as const;
 export const DRIVERS = ["docker", "exec", "raw_exec"] as const;
 export const DISK_KINDS = ["sd", "nvme", "ssd", "hdd"] as const;
+/** What holds a host volume's data. */
+export const VOLUME_BACKINGS = ["nfs", "scratch", "ram", "local"] as const;
 /** How a node gets its operating system. */
 export const BOOT_MODES = ["netboot", "ssh", "local"] as const;
 
@@ -39,6 +41,16 @@ export const diskSchema = z
     device: z.string().regex(/^[a-z][a-z0-9]{1,31}$/, "expected a device name like nvme0n1 or sda (lowercase letters and digits)"),
     sizeGb: z.number().positive(),
     kind: z.enum(DISK_KINDS),
+    /** Stable identity: the disk's name under /dev/disk/by-id/, e.g. "nvme-Samsung_SSD_970_EVO_Plus_1TB_S4EWNX0R123456". */
+    byId: z.string().min(1).optional(),
+    /** Stable identity: the disk's serial number, as udev reports it (ID_SERIAL_SHORT; lsblk -o SERIAL). */
+    serial: z.string().min(1).optional(),
+    /**
+     * Makes this disk the node's scratch disk: formatted (ext4) and mounted here at every
+     * boot, its content lost each time. Needs `byId` or `serial`: Ely formats only a disk it
+     * finds by one of them. Default: not formatted, not mounted.
+     */
+    scratchMountPoint: z.string().optional(),
   })
   .strict();
 
@@ -59,6 +71,29 @@ export const hostVolumeSchema = z
     name: z.string().regex(/^[a-z0-9][a-z0-9_-]*$/, "expected a lowercase name of letters, digits, - and _"),
     path: absolutePath("the volume's directory on the node"),
     readOnly: z.boolean().default(false),
+    /**
+     * What holds the volume's data (see nodes/storage.ts): "nfs" (the util node's export,
+     * survives reboots), "scratch" (the node's scratch disk, emptied at every boot), "ram"
+     * (a netbooted node's root: gone at reboot) or "local" (the root disk of a node that does
+     * not netboot). Default: derived from the path: under an NFS export's mount point "nfs",
+     * under the node's scratch mount point "scratch", else "ram" on a netbooted node and "local" otherwise.
+     */
+    backing: z.enum(VOLUME_BACKINGS).optional(),
+  })
+  .strict();
+
+/** A directory the node (the util node) exports over NFS; every client it names mounts it at boot. */
+export const nfsExportSchema = z
+  .object({
+    /** The exported directory on the node, e.g. "/opt/nfs". */
+    path: z.string(),
+    /** Where clients mount it. Default: "/mnt/" + the path's last part ("/opt/nfs" -> "/mnt/nfs"). */
+    mountPoint: z.string().optional(),
+    /** Who may mount it: IPv4 subnets (CIDR) or addresses. Default: the inventory's subnet. */
+    clients: z.array(z.string()).optional(),
+    readOnly: z.boolean().default(false),
+    /** Map clients' root to nobody. Default: false (the seed's: containers such as the registry write as root). */
+    rootSquash: z.boolean().default(false),
   })
   .strict();
 
@@ -98,6 +133,8 @@ export const nodeSchema = z
       .optional(),
     hardware: hardwareSchema.optional(),
     hostVolumes: z.array(hostVolumeSchema).default([]),
+    /** NFS exports (the util node's): see nfsExportSchema. Default: none. */
+    nfsExports: z.array(nfsExportSchema).default([]),
     /** Nomad task drivers a client offers. Default: docker and exec; raw_exec is enabled only when listed. */
     drivers: z.array(z.enum(DRIVERS)).default(["docker", "exec"]),
     /** Extra Nomad client meta, merged over the meta derived from the hardware. */
@@ -251,6 +288,9 @@ export type Role = (typeof ROLES)[number];
 export type Arch = (typeof ARCHES)[number];
 export type BootMode = (typeof BOOT_MODES)[number];
 export type HostVolume = InventoryNode["hostVolumes"][number];
+export type VolumeBacking = (typeof VOLUME_BACKINGS)[number];
+export type NfsExport = InventoryNode["nfsExports"][number];
+export type Disk = z.output<typeof diskSchema>;
 export type Driver = (typeof DRIVERS)[number];
 export type DnsConfig = Inventory["dns"];
 

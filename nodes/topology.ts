@@ -1,10 +1,13 @@
 /** Facts derived from the inventory that several constructs need. */
+import * as ipaddr from "ipaddr.js";
 import { BootMode, Inventory, InventoryNode, ROLES } from "./schema";
 
 export const CONSUL_HTTP_PORT = 8500;
 export const CONSUL_HTTPS_PORT = 8501;
 export const NOMAD_HTTP_PORT = 4646;
 export const NOMAD_RPC_PORT = 4647;
+/** Nomad's serf (gossip) port, which servers join each other on. */
+export const NOMAD_SERF_PORT = 4648;
 
 /** Clients netboot (cattle); servers and util are pets managed over ssh until they netboot too. */
 export function bootModeOf(node: InventoryNode): BootMode {
@@ -24,6 +27,11 @@ export function inCanonicalOrder(inventory: Inventory): Inventory {
     .sort((a, b) => rank(a.node) - rank(b.node) || (a.node.hostname < b.node.hostname ? -1 : a.node.hostname > b.node.hostname ? 1 : a.index - b.index))
     .map((e) => e.node);
   return { ...inventory, nodes };
+}
+
+/** The util node (netboot and NFS host), the first in canonical order; undefined when the inventory has none. */
+export function utilNodeOf(inventory: Inventory): InventoryNode | undefined {
+  return inventory.nodes.find((n) => n.role === "util");
 }
 
 export function serversOf(inventory: Inventory): InventoryNode[] {
@@ -73,4 +81,34 @@ export function fqdnOf(inventory: Inventory, node: InventoryNode): string {
 export function splitEndpoint(endpoint: string): { scheme: string; host: string } {
   const match = /^([a-z]+):\/\/([^/]+)/i.exec(endpoint);
   return match ? { scheme: match[1].toLowerCase(), host: match[2] } : { scheme: "http", host: endpoint };
+}
+
+/** Nomad client meta derived from the inventory hardware (strings, as Nomad requires). */
+export function hardwareMeta(node: InventoryNode): Record<string, string> {
+  const hw = node.hardware;
+  const meta: Record<string, string> = { arch: node.arch };
+  if (!hw) return meta;
+  meta.model = hw.model;
+  if (hw.cores !== undefined) meta.cores = String(hw.cores);
+  if (hw.memoryMb !== undefined) meta.memory_mb = String(hw.memoryMb);
+  const kinds = [...new Set(hw.disks.map((d) => d.kind))].sort();
+  if (kinds.length > 0) meta.disk_kinds = kinds.join(",");
+  const totalGb = hw.disks.reduce((sum, d) => sum + d.sizeGb, 0);
+  if (totalGb > 0) meta.disk_gb = String(totalGb);
+  return meta;
+}
+
+/** Default ssh user and port of a node managed over ssh (the inventory's `ssh` field overrides them). */
+export const DEFAULT_SSH_USER = "root";
+export const DEFAULT_SSH_PORT = 22;
+
+/** Where and as whom ssh reaches a node: the inventory's `ssh` field, else root on port 22. */
+export function sshTargetOf(node: InventoryNode): { user: string; port: number } {
+  return { user: node.ssh?.user ?? DEFAULT_SSH_USER, port: node.ssh?.port ?? DEFAULT_SSH_PORT };
+}
+
+/** "10.25.89.0/24" -> ["10.25.89.0", "255.255.255.0"] (a valid CIDR; the inventory's subnet is checked when it loads). */
+export function networkAndMask(cidr: string): [string, string] {
+  const [, bits] = ipaddr.IPv4.parseCIDR(cidr);
+  return [ipaddr.IPv4.networkAddressFromCIDR(cidr).toString(), ipaddr.IPv4.subnetMaskFromPrefixLength(bits).toString()];
 }

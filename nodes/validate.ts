@@ -5,6 +5,7 @@
 import * as ipaddr from "ipaddr.js";
 import { Problem, shown } from "./problems";
 import { Inventory, InventoryNode } from "./schema";
+import { validateStorage } from "./storage";
 import { bootModeOf } from "./topology";
 
 const MAC = /^([0-9a-f]{2}:){5}[0-9a-f]{2}$/i;
@@ -136,6 +137,7 @@ export function validateInventory(inventory: Inventory): Problem[] {
   if (!inventory.nodes.some((n) => n.role === "client")) {
     error("nodes[].role", `received no node with role "client", expected at least one Nomad client to run the jobs`);
   }
+  problems.push(...validateStorage(inventory));
   return problems;
 }
 

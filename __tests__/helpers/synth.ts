@@ -6,6 +6,7 @@ import { TEST_OUTDIR_ROOT } from "../setup";
 import { ElyStack } from "../../constructs";
 import { Inventory } from "../../nodes";
 import { defaultInventory } from "./inventory";
+import { ALL_JOBS } from "../../jobs";
 
 /** A test app that synthesizes into the suite's temporary directory (removed after the suite). */
 export function testApp(): App {
@@ -15,7 +16,7 @@ export function testApp(): App {
 /** The stack of an inventory (default: the built-in cluster), in a test app. */
 export function stackOf(inventory: Inventory = defaultInventory()): ElyStack {
   const app = testApp();
-  return new ElyStack(app, inventory.name, { inventory });
+  return new ElyStack(app, inventory.name, { inventory, jobs: ALL_JOBS });
 }
 
 /** The synthesized Terraform JSON of a stack, as text (what the cdktf matchers take). */

@@ -4,7 +4,8 @@
  *     directory that stands for the util node);
  *  2. run the image build's local-exec command (a fresh build unless ELY_NETBOOT_ARTIFACTS_DIR
  *     names a directory of earlier builds), then the publish commands;
- *  3. serve the util node's root over HTTP on 127.0.0.1;
+ *  3. serve the util node's root with the real nginx and the generated nginx.conf, listening
+ *     on 127.0.0.1 (the synth sets BootServiceProps.httpListen and httpStateDir for that);
  *  4. boot QEMU (TCG) from its NIC's iPXE ROM on QEMU's user-mode network laid out as the
  *     lab's subnet, with the node's MAC: QEMU's DHCP/TFTP hand iPXE the generated chain
  *     script (tftp/ely.ipxe), which fetches the generated per-MAC script from the util address;
@@ -23,7 +24,7 @@ import { NODE_UP_MARKER } from "../../images/rootfs-files";
 import { INITRD_FATAL } from "../../images/initrd-files";
 import { DEFAULT_INVENTORY, Inventory, parseInventory } from "../../nodes";
 import { QemuOptions, RunningQemu, startQemu, tailOf, waitForSerial } from "./qemu";
-import { startUtilHttpServer } from "./util-http-server";
+import { freeLoopbackPort, letWorkersRead, startUtilNginx } from "./util-nginx";
 
 export interface NetbootE2eOptions {
   /** Scratch directory. Default: a new directory under the system temp dir (removed on success). */
@@ -78,6 +79,9 @@ const REQUIRED_TOOLS: Array<[string, string]> = [
   ["depmod", "kmod"],
   ["cpio", "cpio"],
   ["xz", "xz-utils"],
+  ["nginx", "nginx"],
+  ["mkfs.ext4", "e2fsprogs"],
+  ["debugfs", "e2fsprogs"],
 ];
 
 /** Fails with one message naming every missing tool and the packages to install. */
@@ -116,6 +120,9 @@ export interface PreparedNetboot {
   readonly qemu: Omit<QemuOptions, "serialLog" | "forwards">;
   readonly utilAddress: string;
   readonly utilHttpPort: number;
+  /** The generated nginx.conf's listen port on 127.0.0.1, and its run-time directory. */
+  readonly nginxPort: number;
+  readonly nginxStateDir: string;
 }
 
 export interface BootOptions {
@@ -125,6 +132,8 @@ export interface BootOptions {
   readonly timeoutSeconds?: number;
   /** How often the serial log is read (a line's time is at most this late). Default: 500 ms. */
   readonly pollMs?: number;
+  /** Extra virtio disks of the guest (e.g. a scratch disk, by the serial the inventory names). Default: none. */
+  readonly disks?: QemuOptions["disks"];
   readonly log?: (line: string) => void;
 }
 
@@ -147,6 +156,7 @@ export async function prepareNetboot(options: NetbootE2eOptions = {}): Promise<P
   const log = options.log ?? ((line: string) => process.stderr.write(line + "\n"));
   await preflight();
   const work = options.workDir ?? fs.mkdtempSync(path.join(os.tmpdir(), "ely-netboot-"));
+  letWorkersRead(work); // nginx's workers (user nobody) read the util node's root below it
   const artifactsDir = options.artifactsDir ?? process.env.ELY_NETBOOT_ARTIFACTS_DIR ?? path.join(work, "images");
   const utilRoot = path.join(work, "util-root");
   const timings: Record<string, number> = {};
@@ -166,11 +176,22 @@ export async function prepareNetboot(options: NetbootE2eOptions = {}): Promise<P
   // 1. Synth.
   const inventory = options.inventory ?? parseInventory(DEFAULT_INVENTORY, "default inventory");
   const outdir = path.join(work, "cdktf.out");
+  const nginxPort = await freeLoopbackPort();
+  const nginxStateDir = path.join(work, "nginx");
   const { netboot, stackDir, commands } = await time("synth", () => {
     const app = new App({ outdir });
     const stack = new TerraformStack(app, inventory.name);
     const cluster = new Cluster(stack, "cluster", { inventory });
-    const nb = new Netboot(stack, "netboot", { cluster, imageProfile: profile, publishTarget: utilRoot, artifactsDir });
+    // The util node's root is the local directory; nginx listens on loopback, behind QEMU's forward of util:8080.
+    const nb = new Netboot(stack, "netboot", {
+      cluster,
+      imageProfile: profile,
+      publishTarget: utilRoot,
+      remoteRoot: utilRoot,
+      httpListen: `127.0.0.1:${nginxPort}`,
+      httpStateDir: nginxStateDir,
+      artifactsDir,
+    });
     app.synth();
     const dir = path.join(outdir, "stacks", inventory.name);
     return { netboot: nb, stackDir: dir, commands: localExecCommands(path.join(dir, "cdk.tf.json")) };
@@ -217,6 +238,8 @@ export async function prepareNetboot(options: NetbootE2eOptions = {}): Promise<P
     },
     utilAddress: util.ip,
     utilHttpPort: netboot.bootService!.config.httpPort,
+    nginxPort,
+    nginxStateDir,
   };
 }
 
@@ -226,7 +249,7 @@ export async function bootNetboot(prepared: PreparedNetboot, options: BootOption
   const serialLog = options.serialLog ?? path.join(prepared.work, "serial.log");
   const timings: Record<string, number> = {};
   const lines: Array<{ atS: number; line: string }> = [];
-  const server = await startUtilHttpServer(prepared.utilRoot);
+  const server = await startUtilNginx(path.join(prepared.utilRoot, "boot", "current", "nginx.conf"), prepared.nginxPort, prepared.nginxStateDir);
   let bootStarted = Date.now();
   let qemu: RunningQemu | undefined;
   const seen = new Set<string>();
@@ -236,6 +259,7 @@ export async function bootNetboot(prepared: PreparedNetboot, options: BootOption
     qemu = startQemu({
       ...prepared.qemu,
       forwards: [{ guestAddress: prepared.utilAddress, guestPort: prepared.utilHttpPort, hostPort: server.port }],
+      disks: options.disks,
       serialLog,
     });
     const timeoutMs = (options.timeoutSeconds ?? Number(process.env.ELY_NETBOOT_TIMEOUT_S ?? 1500)) * 1000;
@@ -263,16 +287,17 @@ export async function bootNetboot(prepared: PreparedNetboot, options: BootOption
     await server.close();
   }
   timings.boot = (Date.now() - bootStarted) / 1000;
+  const requests = server.requests();
   // iPXE prints on the VGA console only: its steps show as requests to the util server.
   const firstRequest = (name: string, test: (p: string) => boolean, field: "atMs" | "doneMs" = "atMs") => {
-    const r = server.requests.find((q) => test(q.path));
+    const r = requests.find((q) => test(q.path));
     if (r) timings[`boot.${name}`] = (r[field] - bootStarted) / 1000;
   };
   firstRequest("ipxe-script", (p) => p.startsWith("/ipxe/"));
   firstRequest("kernel-fetched", (p) => p.endsWith("/vmlinuz"), "doneMs");
   firstRequest("ramroot-fetched", (p) => p.endsWith("/ramroot.tar.xz"), "doneMs");
   firstRequest("agent-config", (p) => p.startsWith("/config/"));
-  const httpRequests = server.requests.map((r) => ({
+  const httpRequests = requests.map((r) => ({
     path: r.path,
     status: r.status,
     bytes: r.bytes,
@@ -299,10 +324,9 @@ export async function bootNetboot(prepared: PreparedNetboot, options: BootOption
   };
 }
 
-export async function runNetbootE2e(options: NetbootE2eOptions = {}): Promise<NetbootE2eReport> {
-  const prepared = await prepareNetboot(options);
-  const boot = await bootNetboot(prepared, { timeoutSeconds: options.bootTimeoutSeconds, log: options.log });
-  const report: NetbootE2eReport = {
+/** The report of one boot of a prepared node. */
+export function reportOf(prepared: PreparedNetboot, boot: NetbootBootResult): NetbootE2eReport {
+  return {
     ok: boot.ok,
     hostname: prepared.hostname,
     mac: prepared.mac,
@@ -314,6 +338,12 @@ export async function runNetbootE2e(options: NetbootE2eOptions = {}): Promise<Ne
     timings: { ...prepared.timings, ...boot.timings },
     httpRequests: boot.httpRequests,
   };
+}
+
+export async function runNetbootE2e(options: NetbootE2eOptions = {}): Promise<NetbootE2eReport> {
+  const prepared = await prepareNetboot(options);
+  const boot = await bootNetboot(prepared, { timeoutSeconds: options.bootTimeoutSeconds, log: options.log });
+  const report = reportOf(prepared, boot);
   if (report.ok && !options.workDir && !process.env.ELY_NETBOOT_KEEP) fs.rmSync(prepared.work, { recursive: true, force: true });
   return report;
 }

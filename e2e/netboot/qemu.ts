@@ -26,6 +26,8 @@ export interface QemuOptions {
   readonly serialLog: string;
   /** NIC model. Default: virtio-net-pci. */
   readonly nic?: string;
+  /** Extra virtio disks (raw image files), each with the serial number the guest sees. Default: none. */
+  readonly disks?: ReadonlyArray<{ readonly file: string; readonly serial: string }>;
 }
 
 export function qemuArgs(options: QemuOptions): string[] {
@@ -44,6 +46,7 @@ export function qemuArgs(options: QemuOptions): string[] {
     "-netdev", netdev,
     "-device", `${options.nic ?? "virtio-net-pci"},netdev=n0,mac=${options.mac},bootindex=1`,
     "-boot", "order=n",
+    ...(options.disks ?? []).flatMap((d, i) => ["-drive", `file=${d.file},if=none,id=disk${i},format=raw`, "-device", `virtio-blk-pci,drive=disk${i},serial=${d.serial}`]),
   ];
 }
 

@@ -3,13 +3,9 @@
  * rollout's real steps over real ssh against systemd-nspawn test hosts. Needs root,
  * systemd-container, mmdebstrap; builds or reuses the tools of e2e/tools/build-tools.sh.
  */
-module.exports = {
-  rootDir: "../..",
-  preset: "ts-jest",
-  testEnvironment: "node",
+module.exports = require("../suite-config")({
   // Not *.e2e.ts: the real-convergence suite (e2e/jest.config.js) must not pick this one up.
   testMatch: ["<rootDir>/e2e/ssh-hosts/**/*.ssh-e2e.ts"],
   globalSetup: "<rootDir>/e2e/ssh-hosts/global-setup.js",
-  maxWorkers: 1,
   testTimeout: 600000,
-};
+});

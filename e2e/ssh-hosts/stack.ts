@@ -1,13 +1,13 @@
 /**
  * The stack the ssh-hosts E2E applies: the servers of an inventory rendered by the same
- * constructs as the real cluster (ClusterNode, ConsulServers, NomadServers, AgentConfigBundle),
+ * constructs as the real cluster (ClusterNode, addAgentConfigs, AgentConfigBundle),
  * and the ServerRollout over them. The cluster's Consul/Nomad resources (ACLs, jobs) are left
  * out: the real-convergence E2E covers them, and here they would need the cluster first.
  */
 import { App, LocalBackend, TerraformStack, TerraformVariable } from "cdktf";
 import { Construct } from "constructs";
 import { NullProvider } from "@cdktf/provider-null/lib/provider";
-import { AgentConfigBundle, ClusterNode, ConsulServers, NomadServers, ServerRollout, ServerRolloutProps } from "../../constructs";
+import { addAgentConfigs, AgentConfigBundle, ClusterNode, ServerRollout, ServerRolloutProps } from "../../constructs";
 import { Inventory } from "../../nodes";
 
 export class SshRolloutStack extends TerraformStack {
@@ -23,8 +23,7 @@ export class SshRolloutStack extends TerraformStack {
     nomadToken.overrideLogicalId("nomad_token");
     const scopeNodes = new Construct(this, "nodes");
     const servers = inventory.nodes.filter((n) => n.role === "server").map((n) => new ClusterNode(scopeNodes, n.hostname, { inventory, node: n }));
-    new ConsulServers(this, "consul-servers", { inventory, nodes: servers });
-    new NomadServers(this, "nomad-servers", { inventory, nodes: servers });
+    addAgentConfigs(inventory, servers);
     const agentConfigs = new AgentConfigBundle(this, "agent-configs", { nodes: servers });
     this.rollout = new ServerRollout(this, "server-rollout", {
       inventory,

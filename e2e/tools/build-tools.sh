@@ -13,6 +13,12 @@
 #                                         (terraform init/validate offline, consul and
 #                                         nomad dev agents with ACLs on loopback)
 #   e2e/tools/build-tools.sh --force    rebuild everything
+#   e2e/tools/build-tools.sh --agents-only [--env|--verify]
+#                                       only the consul and nomad agents (the Go proxy serves
+#                                         them): no providers, no terraform, no terraformrc;
+#                                         --env then prints only PATH and ELY_AGENT_BIN_DIR
+# The agents are built before the providers, so a provider that cannot be provided does
+# not keep the agents from being cached.
 # Progress goes to stderr; stdout carries only the --env lines.
 #
 # Environment:
@@ -56,9 +62,11 @@ FALLBACK_TOOLCHAIN="${ELY_GOTOOLCHAIN:-go1.27.3}"
 
 MODE=build
 FORCE=0
+AGENTS_ONLY=0
 for arg in "$@"; do
   case "$arg" in
     --env) MODE="env" ;;
+    --agents-only) AGENTS_ONLY=1 ;;
     --verify) MODE="verify" ;;
     --force) FORCE=1 ;;
     -h|--help) sed -n "2,/^set -euo/{/^set -euo/d;s/^# \{0,1\}//;p}" "$0"; exit 0 ;;
@@ -342,10 +350,13 @@ EOF
 
 print_env() {
   cat <<EOF
-export TF_CLI_CONFIG_FILE='$CACHE/terraformrc'
 export PATH='$CACHE/bin':"\$PATH"
 export CHECKPOINT_DISABLE=1
 export ELY_AGENT_BIN_DIR='$CACHE/bin'
+EOF
+  [[ $AGENTS_ONLY -eq 1 ]] && return 0
+  cat <<EOF
+export TF_CLI_CONFIG_FILE='$CACHE/terraformrc'
 export TERRAFORM_BINARY_NAME='$TF_BIN'
 EOF
 }
@@ -458,25 +469,28 @@ EOF
 
 run_verify() {
   new_work
-  verify_terraform
+  [[ $AGENTS_ONLY -eq 1 ]] || verify_terraform
   verify_consul
   verify_nomad
   end_work
 }
 
 # ---------------------------------------------------------------- main
-for p in "${PROVIDERS[@]}"; do
-  IFS='|' read -r name version module commit <<<"$p"
-  build_provider "$name" "$version" "$module" "$commit"
-done
+# Agents first: the Go proxy serves them; the providers it may not.
 build_consul
 build_nomad
-resolve_terraform
-write_terraformrc
+if [[ $AGENTS_ONLY -eq 0 ]]; then
+  for p in "${PROVIDERS[@]}"; do
+    IFS='|' read -r name version module commit <<<"$p"
+    build_provider "$name" "$version" "$module" "$commit"
+  done
+  resolve_terraform
+  write_terraformrc
+fi
 rm -rf "$CACHE/tmp"/build.* 2>/dev/null || true
 
 case "$MODE" in
   env) print_env ;;
   verify) run_verify ;;
 esac
-log "all tools ready in $CACHE (${SECONDS}s total)"
+log "all $([[ $AGENTS_ONLY -eq 1 ]] && echo "agent ")tools ready in $CACHE (${SECONDS}s total)"

@@ -119,6 +119,13 @@ export interface NomadServiceProps {
   readonly templates?: readonly ServiceTemplate[];
   /** Default: none. */
   readonly volumes?: readonly ServiceVolume[];
+  /**
+   * The job keeps data in its host volumes that must outlive a reboot (a git server's
+   * repositories, a registry's images, a time-series store, ACME certificates): synth refuses
+   * a host volume that a client running the job backs with RAM or its scratch disk
+   * (see hostVolumeSchema.backing). Default: false.
+   */
+  readonly stateful?: boolean;
   /** Default: none: the allocation is healthy when its task runs. */
   readonly checks?: readonly HealthCheck[];
   /** Default: Nomad's (one at a time, no canary). */
