@@ -12,6 +12,8 @@ import * as path from "path";
 import execa from "execa";
 import { ClusterApi } from "../cli/cluster-api";
 import { parseOutputs } from "../cli/plan-outputs";
+import { compareWithPlan } from "../cli/status-report";
+import { defaultInventory } from "./helpers/inventory";
 
 const ely = path.join(__dirname, "..", "dist", "cli", "ely.js");
 let dir: string;
@@ -132,6 +134,36 @@ describe("TLS", () => {
     expect(() => new ClusterApi({ agent: "Nomad", address, caFile: path.join(os.tmpdir(), "nope.pem") })).toThrow(/^Nomad CA file .*nope\.pem: ENOENT: cannot verify https:/);
     await expect(new ClusterApi({ agent: "Consul", address, token: "wrong", caFile }).get("/v1/agent/members")).rejects.toThrow(
       `Consul at ${address} refused GET /v1/agent/members (HTTP 403: ACL not found): set CONSUL_HTTP_TOKEN to a token that may read it (the operator token)`,
+    );
+  });
+});
+
+describe("the comparison with the plan", () => {
+  const inventory = defaultInventory();
+  const plan = parseOutputs(JSON.stringify(outputs("http://a:8500", "http://a:4646")), "out.json");
+  const job = (name: string, type: string, desired: number, running = desired) => ({ name, type, status: "running", stopped: false, periodic: false, desired, running, healthy: running, groupCounts: {}, images: [] });
+  const report = compareWithPlan(
+    inventory,
+    plan,
+    {
+      consulMembers: [{ name: "stranger", address: "10.0.0.9", status: "alive", version: "1.16.3", server: false }],
+      nomadServers: [],
+      nomadNodes: [],
+      jobs: [job("whoami", "service", 5), job("node-exporter", "system", 0), job("adhoc", "service", 1)],
+    },
+    { consul: "http://a:8500", nomad: "http://a:4646" },
+  );
+
+  test("a count scaled by hand, a system job placed nowhere, a job and a member the plan does not know", () => {
+    expect(report.differences).toEqual(
+      expect.arrayContaining([
+        "job whoami: count 5 in Nomad, 2 in the plan (scaled by hand?)",
+        "job node-exporter: placed on no node (no client can run it)",
+        "job adhoc: in Nomad, not in the plan",
+        "Consul member stranger (10.0.0.9) is not in the inventory",
+        "node m1 (server): no Nomad agent: not a member of Nomad",
+        "node w1 (client): no Nomad client: not a node of Nomad",
+      ]),
     );
   });
 });
