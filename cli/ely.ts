@@ -1,15 +1,15 @@
 #!/usr/bin/env node
 /**
- * ely: validate the inventory, print it, synthesize the cluster.
+ * ely: validate the inventory, print it, synthesize the cluster, draw it, and compare the running
+ * cluster with the plan (status); the plan summary, secrets and SD cards.
  * The inventory is the built-in default, or the JSON/YAML file in ELY_INVENTORY (or --inventory).
  */
 import * as fs from "fs";
-import * as os from "os";
 import * as path from "path";
 import { Command, Option } from "commander";
 import * as YAML from "yaml";
 import { INVENTORY_ENV, inventorySource } from "../nodes";
-import { checkedAppOrExit, inventoryOrExit } from "./checked-app";
+import { checkedAppOrExit, inventoryOrExit, throwawayOutdir } from "./checked-app";
 import { registerFlashCommand } from "./flash";
 import { registerGraphCommand } from "./graph-command";
 import { registerSecretsCommand } from "./secrets";
@@ -39,10 +39,7 @@ program
   .command("validate")
   .description("check the inventory and everything declared from it; exit 1 listing every problem")
   .action(() => {
-    // Constructs stage files at construction: give them a directory that goes away however this ends.
-    const outdir = fs.mkdtempSync(path.join(os.tmpdir(), "ely-validate-"));
-    process.on("exit", () => fs.rmSync(outdir, { recursive: true, force: true }));
-    const { inventory } = checkedAppOrExit({ outdir });
+    const { inventory } = checkedAppOrExit({ outdir: throwawayOutdir("ely-validate-") });
     console.log(`${inventorySource()}: valid (${inventory.nodes.length} nodes)`);
   });
 
@@ -97,11 +94,9 @@ program
     process.stdout.write(summarizePlan(plan, Number(options.limit), { picture }));
   });
 
-/** The inventory's stack, for a picture: built in a directory that goes away however this ends. */
+/** The inventory's checked stack, for a picture. */
 function graphStack() {
-  const outdir = fs.mkdtempSync(path.join(os.tmpdir(), "ely-graph-"));
-  process.on("exit", () => fs.rmSync(outdir, { recursive: true, force: true }));
-  return checkedAppOrExit({ outdir }).stack;
+  return checkedAppOrExit({ outdir: throwawayOutdir("ely-graph-") }).stack;
 }
 
 registerFlashCommand(program, inventoryOrExit);

@@ -1,3 +1,4 @@
+import * as path from "path";
 import { InventoryInput } from "../nodes";
 import { DevAgents } from "./dev-agents";
 
@@ -20,7 +21,17 @@ export function e2eInventory(agents: DevAgents): InventoryInput {
     security: { acl: true, tls: false, gossipEncryption: false },
     endpoints: { consul: agents.consulAddress, nomad: agents.nomadAddress },
     nodes: [
-      { hostname: "util", role: "util", arch: "amd64", ip: "127.0.0.3", boot: "local" },
+      {
+        hostname: "util",
+        role: "util",
+        arch: "amd64",
+        ip: "127.0.0.3",
+        boot: "local",
+        // The stateful jobs' volumes must survive a reboot of the netbooted c1: they live under the
+        // util node's NFS export, whose mount point is where the dev agent keeps them (nothing is
+        // exported for real: the e2e publishes no service).
+        nfsExports: [{ path: "/srv/ely-e2e/nfs", mountPoint: volumesDirOf(agents) }],
+      },
       { hostname: "s1", role: "server", arch: "amd64", ip: "127.0.0.1", boot: "local" },
       {
         hostname: "c1",
@@ -36,4 +47,11 @@ export function e2eInventory(agents: DevAgents): InventoryInput {
       },
     ],
   };
+}
+
+/** The directory that holds every host volume of the dev agents. */
+function volumesDirOf(agents: DevAgents): string {
+  const dirs = [...new Set(Object.values(agents.hostVolumes).map((p) => path.dirname(p)))];
+  if (dirs.length !== 1) throw new Error(`the dev agents' host volumes are in ${dirs.length} directories, expected one: ${dirs.join(", ")}`);
+  return dirs[0];
 }
