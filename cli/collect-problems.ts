@@ -1,3 +1,4 @@
+import { AnnotationMetadataEntryType } from "cdktf";
 import { IConstruct } from "constructs";
 
 export interface CollectedProblems {
@@ -18,7 +19,7 @@ export function collectProblems(root: IConstruct): CollectedProblems {
   const warnings: string[] = [];
   for (const c of constructs) {
     for (const entry of c.node.metadata) {
-      if (entry.type === "@cdktf/warn") warnings.push(`[${c.node.path}] ${String(entry.data)}`);
+      if (entry.type === AnnotationMetadataEntryType.WARN) warnings.push(`[${c.node.path}] ${String(entry.data)}`);
     }
   }
   return { errors, warnings };

@@ -17,7 +17,7 @@ import { registerStatusCommand } from "./status";
 import { clusterGraph, mermaidBlock } from "./graph";
 import { ChangedParts, checkPlanJson, DEFAULT_LIMIT_CHARS, summarizePlan } from "./plan-summary";
 import { summarizeSynth } from "./synth-summary";
-import { projectRoot } from "../constructs/node-image";
+import { projectRoot } from "../constructs/project-program";
 
 const program = new Command();
 program

@@ -60,6 +60,7 @@ import {
 } from "../constructs/ssh-node-layout";
 import { CONSUL_DATA_DIR } from "../nodes/agent-paths";
 import { withSshTimeouts } from "../nodes/network-timeouts";
+import { shellQuote } from "../constructs/shell-quote";
 
 /** Environment variables the secrets step reads (Terraform sets them from sensitive variables). */
 export const SECRET_ENV = {
@@ -115,10 +116,8 @@ export interface SshTarget {
   readonly options: readonly string[];
 }
 
-/** Quotes a word for the remote shell. */
-export function shq(word: string): string {
-  return /^[A-Za-z0-9_./:=@%+,-]+$/.test(word) ? word : `'${word.replace(/'/g, `'\\''`)}'`;
-}
+/** Quotes a word for the remote shell (the same quoting as the plan's commands). */
+export const shq = shellQuote;
 
 export function sshArgs(target: SshTarget, remoteCommand: string, env: NodeJS.ProcessEnv = process.env): string[] {
   const args: string[] = [];

@@ -2,7 +2,7 @@ import * as crypto from "crypto";
 import { AssetType, TerraformAsset } from "cdktf";
 import { Construct } from "constructs";
 import { ClusterNode } from "./cluster-node";
-import { stageFiles } from "./staged-directory";
+import { contentHashOf, stageFiles } from "./staged-directory";
 
 export interface AgentConfigBundleProps {
   /** The nodes whose rendered agent configuration files go into the bundle. */
@@ -33,9 +33,7 @@ export class AgentConfigBundle extends Construct {
     }
     for (const [file, text] of props.extraFiles ?? []) files.set(file, text);
     this.files = files;
-    const hash = crypto.createHash("sha256");
-    for (const [file, text] of [...files].sort(([a], [b]) => a.localeCompare(b))) hash.update(file).update("\0").update(text).update("\0");
-    this.contentHash = hash.digest("hex");
+    this.contentHash = contentHashOf([...files].sort(([a], [b]) => a.localeCompare(b)));
     this.asset = new TerraformAsset(this, "files", {
       path: stageFiles(this, "agent-configs", this.contentHash, files),
       type: AssetType.DIRECTORY,

@@ -1,10 +1,9 @@
-import * as crypto from "crypto";
 import { AssetType, TerraformAsset } from "cdktf";
 import { Construct } from "constructs";
 import { networkAndMask } from "../nodes";
 import { ipv4Subnet } from "../nodes/safe-strings";
 import { EXPORTS_INSTALL_PATH, exportEntryProblems, NfsExportEntry, renderExports } from "./nfs-exports";
-import { stageFiles } from "./staged-directory";
+import { contentHashOf, stageFiles } from "./staged-directory";
 import {
   agentConfigUrlPath,
   BUILD_ID_PATTERN,
@@ -433,9 +432,7 @@ export class BootService extends Construct {
     super(scope, id);
     this.config = bootConfigOf(props);
     this.files = renderBootFiles(this.config);
-    const hash = crypto.createHash("sha256");
-    for (const [file, text] of this.files) hash.update(file).update("\0").update(text).update("\0");
-    this.contentHash = hash.digest("hex");
+    this.contentHash = contentHashOf(this.files);
     this.stagedDir = stageFiles(this, "boot-configs", this.contentHash, this.files);
     this.asset = new TerraformAsset(this, "files", { path: this.stagedDir, type: AssetType.DIRECTORY, assetHash: this.contentHash.slice(0, 32) });
     this.node.addValidation({ validate: () => this.validateEntries() });

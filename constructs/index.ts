@@ -21,6 +21,7 @@ export * from "./public-dns";
 export * from "./service-placement";
 export * from "./services";
 export * from "./node-image";
+export * from "./project-program";
 export * from "./image-publish";
 export * from "./boot-publish";
 export * from "./boot-service";

@@ -9,7 +9,8 @@ import { Cluster } from "./cluster";
 import { ClusterNode } from "./cluster-node";
 import { ImagePublish } from "./image-publish";
 import { nfsExportEntries } from "./nfs-exports";
-import { NodeImage, projectProgram } from "./node-image";
+import { NodeImage } from "./node-image";
+import { projectProgram } from "./project-program";
 
 /** The channel every node follows unless its inventory entry names another (`imageChannel`). */
 export const DEFAULT_IMAGE_CHANNEL = "stable";

@@ -1,11 +1,11 @@
 import * as crypto from "crypto";
-import * as os from "os";
-import * as path from "path";
 import { Construct } from "constructs";
 import { Resource } from "@cdktf/provider-null/lib/resource";
 import { AgentSource, AgentVersions, agentSourceFromEnv, formatAgentSource } from "../images/agents";
 import { buildIdOf, IMAGE_PROFILES, ImageArch, ImageProfile, ImageRole } from "../images/layout";
 import { imageRecipe, ImageRecipe, inputHashOf, recipeInputs } from "../images/recipe";
+import { projectProgram } from "./project-program";
+import { shellQuote } from "./shell-quote";
 
 export interface NodeImageProps {
   readonly role: ImageRole;
@@ -118,28 +118,4 @@ export function inputGroupHashes(inputs: ReadonlyArray<readonly [string, string]
     groups.get(group)!.update(`${Buffer.byteLength(name)}:${name}${Buffer.byteLength(value)}:`).update(value);
   }
   return Object.fromEntries([...groups].sort(([a], [b]) => a.localeCompare(b)).map(([g, h]) => [g, h.digest("hex").slice(0, 16)]));
-}
-
-function shellQuote(text: string): string {
-  return /^[A-Za-z0-9_./:=@%+-]+$/.test(text) ? text : `'${text.replace(/'/g, `'\\''`)}'`;
-}
-
-/**
- * `node <project>/dist/images/<script>` as a command for Terraform's local-exec, with no path
- * of this machine in it: the project is $ELY_PROJECT_DIR, else the git checkout that holds
- * Terraform's working directory (cdktf.out/stacks/<stack>). No "${": Terraform would read it.
- */
-export function projectProgram(script: string, folder = "images"): string {
-  return `node "$(if [ -n "$ELY_PROJECT_DIR" ]; then echo "$ELY_PROJECT_DIR"; else git rev-parse --show-toplevel; fi)/dist/${folder}/${script}"`;
-}
-
-/** The checkout holding package.json, found from this file (constructs/ or dist/constructs/). */
-export function projectRoot(): string {
-  let dir = __dirname;
-  for (;;) {
-    if (require("fs").existsSync(path.join(dir, "package.json"))) return dir;
-    const parent = path.dirname(dir);
-    if (parent === dir) return os.homedir();
-    dir = parent;
-  }
 }

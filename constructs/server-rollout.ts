@@ -6,9 +6,10 @@ import { Inventory, sshTargetOf } from "../nodes";
 import { AgentConfigBundle } from "./agent-config-bundle";
 import { CONSUL_CONFIG_FILE, NOMAD_CONFIG_FILE } from "../nodes/agent-paths";
 import { ClusterNode } from "./cluster-node";
-import { projectProgram } from "./node-image";
+import { projectProgram } from "./project-program";
 import { SSH_UNATTENDED_OPTIONS, withSshTimeouts } from "../nodes/network-timeouts";
 import { agentsHash, SecretFeatures, sha256, SSH_LAYOUT_VERSION, unitOf } from "./ssh-node-layout";
+import { shellQuote } from "./shell-quote";
 
 /** Default bound of each server's health gate. */
 export const DEFAULT_HEALTH_TIMEOUT_SECONDS = 300;
@@ -315,6 +316,3 @@ export class ServerRollout extends Construct {
 }
 
 
-function shellQuote(text: string): string {
-  return /^[A-Za-z0-9_./:=@%+,-]+$/.test(text) ? text : `'${text.replace(/'/g, `'\\''`)}'`;
-}

@@ -1,7 +1,15 @@
+import * as crypto from "crypto";
 import * as fs from "fs";
 import * as path from "path";
 import { App } from "cdktf";
 import { IConstruct } from "constructs";
+
+/** sha256 (hex) of files in the order given: each name and text, NUL-separated. */
+export function contentHashOf(files: Iterable<readonly [string, string]>): string {
+  const hash = crypto.createHash("sha256");
+  for (const [file, text] of files) hash.update(file).update("\0").update(text).update("\0");
+  return hash.digest("hex");
+}
 
 /**
  * Writes generated files into a directory of the app's output named by their content
