@@ -211,7 +211,7 @@ export interface ExtraAgent {
  * Starts one more agent of the cluster (not dev mode) with a configuration directory of JSON
  * files, as a node reads /etc/consul.d or /etc/nomad.d; resolves once `ready` says so.
  */
-async function startExtraAgent(
+export async function startExtraAgent(
   binary: string,
   args: (configDir: string) => string[],
   dir: string,

@@ -19,7 +19,9 @@ import { renderStatus, StatusReport } from "../../cli/status-report";
 import { ElyStack } from "../../constructs";
 import { BOOT_META_FILE, writeBootMetaFunction } from "../../images/rootfs-files";
 import { Inventory, parseInventory } from "../../nodes";
-import { DevAgents, ExtraAgent, http, startConsulClient, startDevAgents, startNomadClient, waitFor, withLogs } from "../dev-agents";
+import execa from "execa";
+import { ClusterApi } from "../../cli/cluster-api";
+import { DevAgents, ExtraAgent, freePort, http, startConsulClient, startDevAgents, startExtraAgent, startNomadClient, waitFor, withLogs } from "../dev-agents";
 import { e2eInventory } from "../e2e-inventory";
 import { hello } from "../hello-job";
 import { onPath } from "../on-path";
@@ -140,4 +142,41 @@ describe("ely status against real agents", () => {
       expect(lines).toContainEqual(expect.stringMatching(/^hello +service +stopped +1 +1 +0 +0$/));
       expect(table.endsWith(`3 differences from the plan:\n${expected.map((d) => `  - ${d}`).join("\n")}\n`)).toBe(true);
     }), 240_000);
+});
+
+describe("TLS", () => {
+  test("a Consul agent on HTTPS is read with the cluster's CA file, and refused, saying what to set, without it", () =>
+    withAgentLogs(async () => {
+      // The cluster's CA and a server certificate, made by Consul's own tools as `ely secrets init` makes them.
+      const tls = path.join(work, "tls");
+      fs.mkdirSync(tls);
+      await execa(bin("consul"), ["tls", "ca", "create", "-domain=consul"], { cwd: tls });
+      await execa(bin("consul"), ["tls", "cert", "create", "-server", "-dc=tls", "-additional-ipaddress=127.0.0.4"], { cwd: tls });
+      const https = await freePort();
+      const config = {
+        node_name: "tls1",
+        datacenter: "tls",
+        server: true,
+        bootstrap_expect: 1,
+        bind_addr: "127.0.0.4",
+        client_addr: "127.0.0.4",
+        data_dir: path.join(work, "tls-consul", "data"),
+        ports: { http: -1, https, dns: -1, grpc: -1, grpc_tls: -1, serf_lan: await freePort(), serf_wan: -1, server: await freePort() },
+        tls: { defaults: { ca_file: path.join(tls, "consul-agent-ca.pem"), cert_file: path.join(tls, "tls-server-consul-0.pem"), key_file: path.join(tls, "tls-server-consul-0-key.pem"), verify_incoming: false } },
+        log_level: "INFO",
+      };
+      const address = `https://127.0.0.4:${https}`;
+      const caFile = path.join(tls, "consul-agent-ca.pem");
+      const withCa = new ClusterApi({ agent: "Consul", address, caFile });
+      extra.push(
+        await startExtraAgent(bin("consul"), (c) => ["agent", `-config-dir=${c}`], path.join(work, "tls-consul"), { "consul.json": JSON.stringify(config) }, "Consul on HTTPS", async () => {
+          const members = await withCa.get<{ Name: string; Status: number }[]>("/v1/agent/members").catch(() => undefined);
+          return members?.some((m) => m.Name === "tls1" && m.Status === 1) ?? false;
+        }),
+      );
+      expect(await withCa.get("/v1/agent/members")).toEqual([expect.objectContaining({ Name: "tls1", Status: 1 })]);
+      await expect(new ClusterApi({ agent: "Consul", address }).get("/v1/agent/members")).rejects.toThrow(
+        /^cannot reach Consul at https:\/\/127\.0\.0\.4:\d+: .* the server's certificate is not signed by a CA Ely trusts: set endpoints\.caFile in the inventory or CONSUL_CACERT$/,
+      );
+    }), 180_000);
 });
