@@ -127,4 +127,42 @@ describe("ely CLI", () => {
       expect(result.stderr).not.toContain("No changes");
     }
   });
+
+  test("graph prints the cluster's Mermaid diagram; --markdown -o writes a block GitHub renders", async () => {
+    const printed = await run(["graph"]);
+    expect(printed.exitCode).toBe(0);
+    expect(printed.stdout.startsWith("flowchart LR\n")).toBe(true);
+    for (const host of ["util", "m1", "m2", "m3", "w1", "w2", "w3"]) expect(printed.stdout).toContain(`node_${host}["${host}<br/>`);
+    const written = await run(["graph", "--markdown", "-o", "graph.md"]);
+    expect(written.exitCode).toBe(0);
+    expect(fs.readFileSync(path.join(dir, "graph.md"), "utf8")).toBe("```mermaid\n" + printed.stdout + "\n```\n"); // execa drops the last newline
+  }, 30_000);
+
+  test("graph of a bad inventory prints its problems and exits 1", async () => {
+    const inventory = JSON.parse((await run(["inventory", "--json"])).stdout);
+    inventory.nodes[5].ip = "10.0.0.1";
+    fs.writeFileSync(path.join(dir, "bad.json"), JSON.stringify(inventory));
+    const result = await run(["graph", "--inventory", "bad.json"]);
+    expect(result.exitCode).toBe(1);
+    expect(result.stdout).toBe("");
+    expect(result.stderr).toContain("node w2, field nodes[5].ip: received \"10.0.0.1\"");
+  }, 30_000);
+
+  test("plan-summary --graph adds the picture of the nodes and jobs the plan changes", async () => {
+    const jobspec = (image: string) => JSON.stringify({ Job: { ID: "whoami", TaskGroups: [{ Count: 3, Tasks: [{ Config: { image } }] }] } });
+    const plan = {
+      format_version: "1.2",
+      planned_values: { root_module: {} },
+      resource_changes: [{ address: "nomad_job.w", type: "nomad_job", change: { actions: ["update"], before: { jobspec: jobspec("a:1") }, after: { jobspec: jobspec("a:2") } } }],
+    };
+    fs.writeFileSync(path.join(dir, "plan.json"), JSON.stringify(plan));
+    const result = await run(["plan-summary", "--graph", "plan.json"]);
+    expect(result.exitCode).toBe(0);
+    expect(result.stdout).toContain("- **whoami** (update): image a:1 → a:2");
+    expect(result.stdout).toContain("### The part of the cluster this plan changes\n\n```mermaid\nflowchart LR\n");
+    expect(result.stdout).toContain('ingress -- "whoami.apps.509ely.com" --> job_whoami');
+    expect(result.stdout).not.toContain("job_gitea");
+    const plain = await run(["plan-summary", "plan.json"]);
+    expect(plain.stdout).not.toContain("mermaid");
+  }, 30_000);
 });

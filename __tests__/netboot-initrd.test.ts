@@ -5,7 +5,7 @@ import * as path from "path";
 import { INITRD_FATAL, initScript, udhcpcScript } from "../images/initrd-files";
 import { parseModuleIndex, resolveModules } from "../images/kernel-modules";
 import { PROFILES } from "../images/profiles";
-import { NODE_UP_MARKER, rootfsFiles } from "../images/rootfs-files";
+import { BOOT_META_FILE, NODE_UP_MARKER, rootfsFiles, writeBootMetaFunction } from "../images/rootfs-files";
 import { enableUnit, parseInstallSection } from "../images/systemd-enable";
 
 const MODULES_DEP = [
@@ -97,6 +97,26 @@ describe("root filesystem files", () => {
     const script = rootfsFiles({ withAgents: false, withDocker: false, withSsh: false }).files.find((f) => f.path.endsWith("/node-up"))!;
     expect(script.content).toContain(`${NODE_UP_MARKER} hostname=\${ELY_HOSTNAME:-unknown}`);
     expect(script.content).toContain("> /dev/console");
+  });
+
+  test("a Nomad client reports the build it booted: ely.image=<image>/<build> becomes meta ely_build_id and ely_image", () => {
+    const script = rootfsFiles({ withAgents: true, withDocker: true, withSsh: false }).files.find((f) => f.path.endsWith("/fetch-agent-config"))!;
+    expect(script.content).toContain(`[ -f /etc/nomad.d/nomad.json ] && write_boot_meta /etc/nomad.d`);
+    const run = (image: string | undefined) => {
+      const dir = fs.mkdtempSync(path.join(os.tmpdir(), "ely-boot-meta-"));
+      const env: Record<string, string> = { PATH: process.env.PATH ?? "" };
+      if (image !== undefined) env.ELY_IMAGE = image;
+      const result = spawnSync("sh", ["-euc", `${writeBootMetaFunction}\nwrite_boot_meta "$1"`, "sh", dir], { env, encoding: "utf8" });
+      const file = path.join(dir, BOOT_META_FILE);
+      const written = fs.existsSync(file) ? JSON.parse(fs.readFileSync(file, "utf8")) : undefined;
+      fs.rmSync(dir, { recursive: true });
+      return { status: result.status, stderr: result.stderr, written };
+    };
+    expect(run("client-amd64/0123456789abcdef")).toEqual({ status: 0, stderr: "", written: { client: { meta: { ely_build_id: "0123456789abcdef", ely_image: "client-amd64" } } } });
+    for (const bad of ['client-amd64/0123"},"x":{"', "a/b/c", "client-amd64/", "/0123"]) {
+      expect(run(bad)).toEqual({ status: 0, stderr: `ely-agent-config: ely.image=${bad} is not <image>/<build id>; not reported\n`, written: undefined });
+    }
+    expect(run(undefined)).toEqual({ status: 0, stderr: expect.stringContaining("no ely.image=<image>/<build> on the kernel command line"), written: undefined });
   });
 
   test("units follow the seed's: consul Type=notify, nomad KillSignal=SIGINT, both LimitNOFILE=65536", () => {

@@ -1,4 +1,6 @@
-import { checkPlanJson, PlanJson, summarizePlan } from "../cli/plan-summary";
+import * as fs from "fs";
+import * as path from "path";
+import { changedParts, checkPlanJson, describeDrift, PlanJson, summarizePlan } from "../cli/plan-summary";
 
 function job(id: string, image: string, count = 1, cpu = 100, memory = 128) {
   return { jobspec: JSON.stringify({ Job: { ID: id, TaskGroups: [{ Count: count, Tasks: [{ Config: { image }, Resources: { CPU: cpu, MemoryMB: memory } }] }] } }) };
@@ -97,6 +99,56 @@ describe("plan check", () => {
   test("refuses a plan that errored: its changes are incomplete", () => {
     expect(() => checkPlanJson({ ...realPlan, errored: true }, "plan.json")).toThrow(
       "plan.json: field errored: received true: the plan failed part way, its list of changes is incomplete; fix the errors and plan again",
+    );
+  });
+});
+
+/**
+ * Drift, from real plans: e2e/convergence.e2e.ts scales the hello job by hand through Nomad's API and
+ * edits the dns-read ACL policy through Consul's after an apply, then writes `terraform show -json` of
+ * `terraform plan -refresh-only` and of a plain plan here (ELY_E2E_WRITE_FIXTURES=__tests__/fixtures;
+ * only the nomad_job and consul_acl_policy entries that are not no-ops are kept).
+ */
+describe("drift", () => {
+  const fixture = (name: string) => checkPlanJson(JSON.parse(fs.readFileSync(path.join(__dirname, "fixtures", name), "utf8")), name);
+  const refreshOnly = fixture("plan-refresh-only.json");
+  const withDrift = fixture("plan-with-drift.json");
+
+  test("a refresh-only plan: what changed outside Terraform, in the cluster's terms, and no change", () => {
+    const md = summarizePlan(refreshOnly);
+    expect(md).toContain("2 resources changed outside Terraform since the last apply.\nNo changes.");
+    expect(md).toContain("### Changed outside Terraform since the last apply");
+    expect(md).toContain("- job **hello**: count 1 → 2 (scaled by hand?) — **this plan leaves it so** (nothing planned for it)");
+    expect(md).toContain("- Consul ACL policy **dns-read**: rules edited — **this plan leaves it so** (nothing planned for it)");
+  });
+
+  test("a plan: the drift comes before the planned changes, each saying whether the plan changes it back", () => {
+    const md = summarizePlan(withDrift);
+    expect(md).toContain("1 change: 1 to update.");
+    expect(md).toContain("- Consul ACL policy **dns-read**: rules edited — this plan changes it back");
+    // The nomad provider plans from the jobspec alone: a count scaled by hand is not reverted.
+    expect(md).toContain("- job **hello**: count 1 → 2 (scaled by hand?) — **this plan leaves it so** (nothing planned for it)");
+    expect(md.indexOf("### Changed outside Terraform")).toBeLessThan(md.indexOf("### ACLs"));
+    expect(md).toMatch(/### ACLs\n\n- update `consul_acl_policy\.cluster_consul-acl_dns-read-policy_[0-9A-F]+`/);
+  });
+
+  test("the drifted job is part of the picture of what the plan touches", () => {
+    expect(changedParts(withDrift)).toEqual({ nodes: [], jobs: ["hello"] });
+  });
+
+  test("a resource deleted outside Terraform, a token's policies, and anything else by its attributes", () => {
+    const drift = (type: string, actions: string[], before: Record<string, unknown> | null, after: Record<string, unknown> | null) =>
+      describeDrift({ address: `${type}.x`, type, name: "x", change: { actions: actions as never, before, after } });
+    expect(drift("nomad_acl_policy", ["delete"], { name: "operator" }, null)).toBe("- Nomad ACL policy **operator**: deleted outside Terraform (the plan creates it again)");
+    expect(drift("consul_acl_token", ["update"], { description: "m1 agent", policies: ["a"] }, { description: "m1 agent", policies: ["a", "b"] })).toBe(
+      "- Consul ACL token **m1 agent**: policies a → a, b",
+    );
+    expect(drift("consul_keys", ["update"], { key: [1], datacenter: "dc1" }, { key: [2], datacenter: "dc1" })).toBe("- `consul_keys.x`: changed outside Terraform (key)");
+  });
+
+  test("a plan whose resource_drift is malformed is refused, naming the field", () => {
+    expect(() => checkPlanJson({ format_version: "1.2", planned_values: {}, resource_drift: [{ address: "a.b", type: "a", change: {} }] }, "plan.json")).toThrow(
+      "plan.json: not a Terraform plan: field resource_drift[0].change.actions: received nothing",
     );
   });
 });

@@ -3,6 +3,9 @@
  * runs) loads the inventory and reports what is wrong with it: the same list of problems, no stack
  * trace, exit 1.
  */
+import * as fs from "fs";
+import * as os from "os";
+import * as path from "path";
 import { InventoryError, inventorySource, loadInventory, Inventory } from "../nodes";
 import { buildApp, BuiltApp } from "./build-app";
 import { collectProblems } from "./collect-problems";
@@ -37,4 +40,11 @@ export function checkedAppOrExit(options: { readonly outdir?: string; readonly c
     process.exit(1);
   }
   return built;
+}
+
+/** A directory for constructs to stage files in (they do at construction), removed when the process exits, however it ends. */
+export function throwawayOutdir(prefix: string): string {
+  const outdir = fs.mkdtempSync(path.join(os.tmpdir(), prefix));
+  process.on("exit", () => fs.rmSync(outdir, { recursive: true, force: true }));
+  return outdir;
 }

@@ -1,18 +1,21 @@
 #!/usr/bin/env node
 /**
- * ely: validate the inventory, print it, synthesize the cluster.
+ * ely: validate the inventory, print it, synthesize the cluster, draw it, and compare the running
+ * cluster with the plan (status); the plan summary, secrets and SD cards.
  * The inventory is the built-in default, or the JSON/YAML file in ELY_INVENTORY (or --inventory).
  */
 import * as fs from "fs";
-import * as os from "os";
 import * as path from "path";
 import { Command, Option } from "commander";
 import * as YAML from "yaml";
 import { INVENTORY_ENV, inventorySource } from "../nodes";
-import { checkedAppOrExit, inventoryOrExit } from "./checked-app";
+import { checkedAppOrExit, inventoryOrExit, throwawayOutdir } from "./checked-app";
 import { registerFlashCommand } from "./flash";
+import { registerGraphCommand } from "./graph-command";
 import { registerSecretsCommand } from "./secrets";
-import { checkPlanJson, DEFAULT_LIMIT_CHARS, summarizePlan } from "./plan-summary";
+import { registerStatusCommand } from "./status";
+import { clusterGraph, mermaidBlock } from "./graph";
+import { ChangedParts, checkPlanJson, DEFAULT_LIMIT_CHARS, summarizePlan } from "./plan-summary";
 import { summarizeSynth } from "./synth-summary";
 import { projectRoot } from "../constructs/project-program";
 
@@ -36,10 +39,7 @@ program
   .command("validate")
   .description("check the inventory and everything declared from it; exit 1 listing every problem")
   .action(() => {
-    // Constructs stage files at construction: give them a directory that goes away however this ends.
-    const outdir = fs.mkdtempSync(path.join(os.tmpdir(), "ely-validate-"));
-    process.on("exit", () => fs.rmSync(outdir, { recursive: true, force: true }));
-    const { inventory } = checkedAppOrExit({ outdir });
+    const { inventory } = checkedAppOrExit({ outdir: throwawayOutdir("ely-validate-") });
     console.log(`${inventorySource()}: valid (${inventory.nodes.length} nodes)`);
   });
 
@@ -80,7 +80,8 @@ program
   .description("Markdown review of a plan: pass `terraform show -json <plan>` output as a file or on stdin")
   .argument("[file]", "plan JSON file; default: standard input")
   .option("--limit <chars>", "maximum length of the summary", String(DEFAULT_LIMIT_CHARS))
-  .action((file: string | undefined, options: { limit: string }) => {
+  .option("--graph", "add a Mermaid picture of the nodes and jobs the plan changes (builds the inventory's stack)")
+  .action((file: string | undefined, options: { limit: string; graph?: boolean }) => {
     const text = fs.readFileSync(file ?? 0, "utf8");
     let parsed: unknown;
     try {
@@ -88,11 +89,20 @@ program
     } catch (e) {
       throw new Error(`${file ?? "stdin"}: expected the JSON of \`terraform show -json <plan>\`, could not parse it: ${(e as Error).message}`);
     }
-    process.stdout.write(summarizePlan(checkPlanJson(parsed, file ?? "stdin"), Number(options.limit)));
+    const plan = checkPlanJson(parsed, file ?? "stdin");
+    const picture = options.graph ? (parts: ChangedParts) => mermaidBlock(clusterGraph(graphStack(), { only: parts })) : undefined;
+    process.stdout.write(summarizePlan(plan, Number(options.limit), { picture }));
   });
+
+/** The inventory's checked stack, for a picture. */
+function graphStack() {
+  return checkedAppOrExit({ outdir: throwawayOutdir("ely-graph-") }).stack;
+}
 
 registerFlashCommand(program, inventoryOrExit);
 registerSecretsCommand(program, inventoryOrExit);
+registerStatusCommand(program, inventoryOrExit);
+registerGraphCommand(program, graphStack);
 
 // Bare `ely`: the help, on standard output, exit 0 (commander's default is an error).
 if (process.argv.length <= 2) program.help();

@@ -1,6 +1,8 @@
 /**
  * Turns `terraform show -json <plan>` into Markdown grouped the way a reviewer thinks:
- * destroyed things first and loudly, then nodes that reimage (and which image input
+ * destroyed things first and loudly, then what changed in the cluster outside Terraform since
+ * the last apply (`resource_drift`: a job scaled by hand, an ACL policy edited in a UI; a
+ * `terraform plan -refresh-only` shows only that), then nodes that reimage (and which image input
  * changed), jobs that change (image, count, resources before and after), DNS and ACL
  * changes, and the rest. The text stays under a size limit however large the plan.
  */
@@ -18,6 +20,8 @@ interface ResourceChange {
 
 export interface PlanJson {
   resource_changes?: ResourceChange[];
+  /** What Terraform found changed outside it when it refreshed: before = the last apply, after = now. */
+  resource_drift?: ResourceChange[];
 }
 
 /** What `terraform show -json <plan>` prints and other JSON does not: a format version and the planned values. */
@@ -39,15 +43,19 @@ export function checkPlanJson(value: unknown, source: string): PlanJson {
     throw refuse("planned_values", describe(plan.planned_values) + ("values" in plan ? " (this looks like a state: run `terraform show -json` on the plan file)" : ""));
   }
   if (plan.errored === true) throw new Error(`${source}: field errored: received true: the plan failed part way, its list of changes is incomplete; fix the errors and plan again`);
-  if (plan.resource_changes === undefined) return plan as PlanJson; // Terraform leaves it out when nothing is planned
-  if (!Array.isArray(plan.resource_changes)) throw refuse("resource_changes", describe(plan.resource_changes));
-  plan.resource_changes.forEach((c: unknown, i: number) => {
-    const rc = c as { address?: unknown; type?: unknown; change?: { actions?: unknown } } | null;
-    if (typeof rc?.address !== "string") throw refuse(`resource_changes[${i}].address`, describe(rc?.address));
-    if (typeof rc.type !== "string") throw refuse(`resource_changes[${i}].type`, describe(rc.type));
-    const actions = rc.change?.actions;
-    if (!Array.isArray(actions) || !actions.every((a) => typeof a === "string")) throw refuse(`resource_changes[${i}].change.actions`, describe(actions));
-  });
+  // Terraform leaves either list out when it is empty.
+  for (const field of ["resource_changes", "resource_drift"] as const) {
+    const list = plan[field];
+    if (list === undefined) continue;
+    if (!Array.isArray(list)) throw refuse(field, describe(list));
+    list.forEach((c: unknown, i: number) => {
+      const rc = c as { address?: unknown; type?: unknown; change?: { actions?: unknown } } | null;
+      if (typeof rc?.address !== "string") throw refuse(`${field}[${i}].address`, describe(rc?.address));
+      if (typeof rc.type !== "string") throw refuse(`${field}[${i}].type`, describe(rc.type));
+      const actions = rc.change?.actions;
+      if (!Array.isArray(actions) || !actions.every((a) => typeof a === "string")) throw refuse(`${field}[${i}].change.actions`, describe(actions));
+    });
+  }
   return plan as PlanJson;
 }
 
@@ -117,7 +125,37 @@ function bounded(lines: string[], budgetChars: number): string[] {
   return out;
 }
 
-export function summarizePlan(plan: PlanJson, limitChars = DEFAULT_LIMIT_CHARS): string {
+/** The nodes and jobs a plan changes (netboot entries and image builds name nodes; job specs name jobs). */
+export interface ChangedParts {
+  readonly nodes: readonly string[];
+  readonly jobs: readonly string[];
+}
+
+export function changedParts(plan: PlanJson): ChangedParts {
+  const changes = (plan.resource_changes ?? []).filter((c) => !c.change.actions.every((a) => a === "no-op" || a === "read"));
+  const nodes = new Set<string>();
+  const jobs = new Set<string>();
+  for (const c of [...changes, ...(plan.resource_drift ?? [])]) {
+    const triggers = (c.change.after?.triggers ?? c.change.before?.triggers ?? {}) as Record<string, unknown>;
+    if (c.type === "null_resource" && typeof triggers.hostname === "string") nodes.add(triggers.hostname);
+    if (c.type === "null_resource" && typeof triggers.nodes === "string") for (const n of triggers.nodes.split(/[\s,]+/)) if (n) nodes.add(n);
+    if (c.type === "nomad_job") {
+      const name = jobFacts(c.change.after)?.name ?? jobFacts(c.change.before)?.name;
+      if (name && name !== "?") jobs.add(name);
+    }
+  }
+  return { nodes: [...nodes].sort(), jobs: [...jobs].sort() };
+}
+
+export interface SummaryOptions {
+  /**
+   * Draws the part of the cluster a plan changes (a Mermaid diagram, see cli/graph.ts), shown
+   * under the changes when the plan changes a node or a job. Default: no picture.
+   */
+  readonly picture?: (parts: ChangedParts) => string;
+}
+
+export function summarizePlan(plan: PlanJson, limitChars = DEFAULT_LIMIT_CHARS, options: SummaryOptions = {}): string {
   const changes = (plan.resource_changes ?? []).filter((c) => !c.change.actions.every((a) => a === "no-op" || a === "read"));
   const destroyed = changes.filter((c) => c.change.actions.includes("delete"));
   const triggersOf = (c: ResourceChange) => (c.change.after?.triggers ?? c.change.before?.triggers ?? {}) as Record<string, string>;
@@ -130,15 +168,29 @@ export function summarizePlan(plan: PlanJson, limitChars = DEFAULT_LIMIT_CHARS):
   const grouped = new Set([...images, ...nodeEntries, ...jobs, ...dns, ...acl]);
   const other = changes.filter((c) => !grouped.has(c));
 
+  const drift = (plan.resource_drift ?? []).filter((c) => !c.change.actions.every((a) => a === "no-op" || a === "read"));
+  const reverted = new Set(changes.map((c) => c.address));
+
   const counts = new Map<string, number>();
   for (const c of changes) counts.set(verb(c.change.actions), (counts.get(verb(c.change.actions)) ?? 0) + 1);
-  const header = [`## Ely plan`, "", changes.length === 0 ? "No changes." : `${changes.length} changes: ${[...counts].map(([v, n]) => `${n} to ${v}`).join(", ")}.`];
+  const header = [
+    `## Ely plan`,
+    "",
+    ...(drift.length > 0 ? [`${drift.length} resource${drift.length === 1 ? "" : "s"} changed outside Terraform since the last apply.`] : []),
+    changes.length === 0 ? "No changes." : `${changes.length} change${changes.length === 1 ? "" : "s"}: ${[...counts].map(([v, n]) => `${n} to ${v}`).join(", ")}.`,
+  ];
 
   const sections: { title: string; lines: string[] }[] = [];
   if (destroyed.length > 0) {
     sections.push({
       title: `> [!WARNING]\n> **${destroyed.length} resource${destroyed.length === 1 ? "" : "s"} will be DESTROYED** (deleted or replaced). Check that this is intended.`,
       lines: destroyed.map((c) => `- **${verb(c.change.actions)}** \`${c.address}\``),
+    });
+  }
+  if (drift.length > 0) {
+    sections.push({
+      title: "### Changed outside Terraform since the last apply\n\nWhat the cluster holds now against what the last apply left, and whether this plan changes it back.",
+      lines: drift.map((c) => `${describeDrift(c)} — ${reverted.has(c.address) ? "this plan changes it back" : "**this plan leaves it so** (nothing planned for it)"}`),
     });
   }
   if (images.length > 0 || nodeEntries.length > 0) {
@@ -183,10 +235,74 @@ export function summarizePlan(plan: PlanJson, limitChars = DEFAULT_LIMIT_CHARS):
   for (const [title, list] of [["### DNS", dns], ["### ACLs", acl], ["### Other", other]] as const) {
     if (list.length > 0) sections.push({ title, lines: list.map((c) => `- ${verb(c.change.actions)} \`${c.address}\``) });
   }
+  const parts = changedParts(plan);
+  // A picture is one block: it is shown whole or not at all (a cut diagram does not render).
+  const picture = options.picture && (parts.nodes.length > 0 || parts.jobs.length > 0) ? options.picture(parts) : undefined;
 
   // Share the budget between sections, keeping room for titles and cut-off lines.
   const fixed = header.join("\n").length + sections.reduce((n, s) => n + s.title.length + 4, 0) + sections.length * 40;
   const perSection = Math.max(200, Math.floor((limitChars - fixed) / Math.max(1, sections.length)));
   const body = sections.map((s) => [s.title, "", ...bounded(s.lines, perSection)].join("\n"));
-  return [...header, "", ...body.flatMap((b) => [b, ""])].join("\n").trimEnd() + "\n";
+  const text = [...header, "", ...body.flatMap((b) => [b, ""])].join("\n").trimEnd() + "\n";
+  if (!picture) return text;
+  const withPicture = `${text}\n### The part of the cluster this plan changes\n\n${picture}`;
+  return withPicture.length <= limitChars ? withPicture : `${text}\n(The picture of the changed part of the cluster is left out: it would pass the size limit.)\n`;
+}
+
+/** Top-level attributes whose values differ, sorted. */
+function changedAttributes(before: Record<string, unknown> | null, after: Record<string, unknown> | null): string[] {
+  const b = before ?? {};
+  const a = after ?? {};
+  return [...new Set([...Object.keys(b), ...Object.keys(a)])].filter((k) => JSON.stringify(b[k]) !== JSON.stringify(a[k])).sort();
+}
+
+/** The counts of a nomad_job's task groups as the provider holds them in state. */
+function stateGroupCounts(state: Record<string, unknown> | null): number[] | undefined {
+  const groups = state?.task_groups;
+  return Array.isArray(groups) ? groups.map((g) => (g as { count?: number }).count ?? 1) : undefined;
+}
+
+/** One line per drifted resource, in the cluster's terms. */
+export function describeDrift(c: ResourceChange): string {
+  const { before, after, actions } = c.change;
+  const text = (state: Record<string, unknown> | null, key: string) => (typeof state?.[key] === "string" ? (state[key] as string) : undefined);
+  const changed = changedAttributes(before, after);
+  if (actions.includes("delete")) {
+    const name = text(before, "name") ?? text(before, "description") ?? c.address;
+    return `- ${kindOf(c.type)} **${name}**: deleted outside Terraform (the plan creates it again)`;
+  }
+  switch (c.type) {
+    case "nomad_job": {
+      const name = jobFacts(before)?.name ?? text(before, "name") ?? text(after, "name") ?? c.address;
+      const details = [beforeAfter("count", stateGroupCounts(before), stateGroupCounts(after))].filter((d): d is string => d !== undefined);
+      if (details.length > 0) return `- job **${name}**: ${details.join("; ")} (scaled by hand?)`;
+      return `- job **${name}**: changed in Nomad (${changed.join(", ")})`;
+    }
+    case "consul_acl_policy":
+    case "nomad_acl_policy": {
+      const name = text(after, "name") ?? text(before, "name") ?? c.address;
+      const what = changed.map((k) => (k === "rules" || k === "rules_hcl" ? "rules edited" : `${k} edited`));
+      return `- ${kindOf(c.type)} **${name}**: ${what.join(", ")}`;
+    }
+    case "consul_acl_token":
+    case "nomad_acl_token": {
+      const name = text(after, "description") ?? text(after, "name") ?? c.address;
+      const policies = beforeAfter("policies", before?.policies as string[] | undefined, after?.policies as string[] | undefined);
+      return `- ${kindOf(c.type)} **${name}**: ${policies ?? changed.map((k) => `${k} edited`).join(", ")}`;
+    }
+    default:
+      return `- \`${c.address}\`: changed outside Terraform (${changed.join(", ") || actions.join("+")})`;
+  }
+}
+
+const KINDS: Record<string, string> = {
+  nomad_job: "job",
+  consul_acl_policy: "Consul ACL policy",
+  nomad_acl_policy: "Nomad ACL policy",
+  consul_acl_token: "Consul ACL token",
+  nomad_acl_token: "Nomad ACL token",
+};
+
+function kindOf(type: string): string {
+  return KINDS[type] ?? type;
 }

@@ -5,23 +5,9 @@
  */
 import { App } from "cdktf";
 import { ElyStack } from "../constructs";
-import { ALL_JOBS, JobDefinition, whoami } from "../jobs";
+import { ALL_JOBS, whoami } from "../jobs";
 import { inventorySource, loadInventory } from "../nodes";
-
-/** A web server that needs nothing but python3 on the client. */
-export const hello: JobDefinition = {
-  id: "hello",
-  props: () => ({
-    driver: "raw_exec",
-    command: "python3",
-    args: ["-m", "http.server", "${NOMAD_PORT_http}", "--bind", "${NOMAD_IP_http}", "--directory", "${NOMAD_TASK_DIR}"],
-    cpuMhz: 50,
-    memoryMb: 64,
-    ports: [{ label: "http" }],
-    templates: [{ destination: "local/index.html", data: "hello from ely\n" }],
-    checks: [{ type: "http", port: "http", path: "/index.html", intervalSeconds: 2 }],
-  }),
-};
+import { hello } from "./hello-job";
 
 const image = process.env.ELY_E2E_WHOAMI_IMAGE;
 const jobs = ALL_JOBS.map((job) =>

@@ -13,6 +13,10 @@ export interface DevAgents {
   readonly nomadAddress: string;
   readonly consulToken: string;
   readonly nomadToken: string;
+  /** host:port of the Nomad server's RPC, for more clients to join. */
+  readonly nomadRpcAddress: string;
+  /** host:port of the Consul server's LAN gossip, for more agents to join. */
+  readonly consulSerfAddress: string;
   readonly datacenter: string;
   readonly hostVolumes: Record<string, string>;
   /** The last lines of both agents' logs. */
@@ -30,6 +34,16 @@ export async function freePort(): Promise<number> {
       server.close(() => resolve(port));
     });
   });
+}
+
+/** Runs a test body; on failure, adds `logs()` (the agents' log tails) to the error: what the agents saw. */
+export async function withLogs(logs: () => string, fn: () => Promise<void>): Promise<void> {
+  try {
+    await fn();
+  } catch (e) {
+    (e as Error).message += `\n${logs()}`;
+    throw e;
+  }
 }
 
 /** Thrown inside waitFor's callback to stop waiting at once (a process that exited). */
@@ -98,7 +112,12 @@ async function stopAgent(child: ChildProcess | undefined): Promise<void> {
   clearTimeout(timer);
 }
 
-export async function startDevAgents(workDir: string, bins: { consul: string; nomad: string }): Promise<DevAgents> {
+export interface DevAgentOptions {
+  /** Consul node name and Nomad agent name (a server and a client in dev mode). Default: the machine's hostname. */
+  readonly nodeName?: string;
+}
+
+export async function startDevAgents(workDir: string, bins: { consul: string; nomad: string }, options: DevAgentOptions = {}): Promise<DevAgents> {
   fs.mkdirSync(workDir, { recursive: true });
   const datacenter = "dc1";
   const consulLog = path.join(workDir, "consul.log");
@@ -111,6 +130,7 @@ export async function startDevAgents(workDir: string, bins: { consul: string; no
     consulConfig,
     JSON.stringify({
       datacenter,
+      ...(options.nodeName ? { node_name: options.nodeName } : {}),
       bind_addr: "127.0.0.1",
       client_addr: "127.0.0.1",
       ports: { http: consulHttp, dns: -1, grpc: -1, grpc_tls: -1, serf_lan: consulSerfLan, serf_wan: consulSerfWan, server: consulServer },
@@ -146,6 +166,7 @@ export async function startDevAgents(workDir: string, bins: { consul: string; no
       nomadConfig,
       JSON.stringify({
         datacenter,
+        ...(options.nodeName ? { name: options.nodeName } : {}),
         bind_addr: "127.0.0.1",
         data_dir: path.join(workDir, "nomad-data"),
         ports: { http: nomadHttp, rpc: nomadRpc, serf: nomadSerf },
@@ -170,10 +191,103 @@ export async function startDevAgents(workDir: string, bins: { consul: string; no
       const nodes = (r.json ?? []) as { Status: string }[];
       return nodes.some((n) => n.Status === "ready") ? true : undefined;
     });
-    return { consulAddress, nomadAddress, consulToken, nomadToken, datacenter, hostVolumes, logTails, stop };
+    const nomadRpcAddress = `127.0.0.1:${nomadRpc}`;
+    const consulSerfAddress = `127.0.0.1:${consulSerfLan}`;
+    return { consulAddress, nomadAddress, consulToken, nomadToken, nomadRpcAddress, consulSerfAddress, datacenter, hostVolumes, logTails, stop };
   } catch (e) {
     const message = `${(e as Error).message}\n${logTails()}`;
     await stop();
     throw new Error(message);
   }
+}
+
+export interface ExtraAgent {
+  /** The last lines of its log. */
+  logTail(lines?: number): string;
+  stop(): Promise<void>;
+}
+
+/**
+ * Starts one more agent of the cluster (not dev mode) with a configuration directory of JSON
+ * files, as a node reads /etc/consul.d or /etc/nomad.d; resolves once `ready` says so.
+ */
+export async function startExtraAgent(
+  binary: string,
+  args: (configDir: string) => string[],
+  dir: string,
+  files: Readonly<Record<string, string>>,
+  what: string,
+  ready: () => Promise<boolean>,
+): Promise<ExtraAgent> {
+  const configDir = path.join(dir, "config");
+  fs.mkdirSync(configDir, { recursive: true });
+  for (const [file, content] of Object.entries(files)) fs.writeFileSync(path.join(configDir, file), content, { mode: 0o600 });
+  const log = path.join(dir, "agent.log");
+  const child = startAgent(binary, args(configDir), log);
+  const agent: ExtraAgent = { logTail: (lines = 40) => tail(log, lines), stop: () => stopAgent(child) };
+  try {
+    await waitFor(what, 90000, async () => {
+      if (child.exitCode !== null) throw new FatalError(`${path.basename(binary)} exited with ${child.exitCode}`);
+      return (await ready()) ? true : undefined;
+    });
+    return agent;
+  } catch (e) {
+    const message = `${(e as Error).message}\n--- ${log} ---\n${agent.logTail()}`;
+    await agent.stop();
+    throw new Error(message);
+  }
+}
+
+/**
+ * One more Nomad client (a node of the cluster) on its own loopback address, joining the dev
+ * agents' server; `configFiles` are added to its configuration directory beside nomad.json.
+ * Resolves once Nomad lists it ready. A second start with the same name and work directory is the
+ * same node coming back (its data directory is kept).
+ */
+export async function startNomadClient(
+  workDir: string,
+  nomadBinary: string,
+  agents: DevAgents,
+  options: { readonly name: string; readonly bindAddress: string; readonly configFiles?: Readonly<Record<string, string>> },
+): Promise<ExtraAgent> {
+  const dir = path.join(workDir, `${options.name}-nomad`);
+  const [httpPort, rpcPort, serfPort] = [await freePort(), await freePort(), await freePort()];
+  const config = {
+    name: options.name,
+    datacenter: agents.datacenter,
+    bind_addr: options.bindAddress,
+    advertise: { http: options.bindAddress, rpc: options.bindAddress, serf: options.bindAddress },
+    data_dir: path.join(dir, "data"),
+    ports: { http: httpPort, rpc: rpcPort, serf: serfPort },
+    acl: { enabled: true },
+    consul: { address: agents.consulAddress.replace(/^http:\/\//, ""), token: agents.consulToken },
+    client: { enabled: true, servers: [agents.nomadRpcAddress] },
+    log_level: "INFO",
+  };
+  return startExtraAgent(nomadBinary, (c) => ["agent", `-config=${c}`], dir, { "nomad.json": JSON.stringify(config), ...options.configFiles }, `Nomad client ${options.name} ready`, async () => {
+    const r = await http("GET", `${agents.nomadAddress}/v1/nodes`, agents.nomadToken);
+    return ((r.json ?? []) as { Name: string; Status: string }[]).some((n) => n.Name === options.name && n.Status === "ready");
+  });
+}
+
+/** One more Consul agent (client mode) on its own loopback address, joining the dev agents' server; resolves once it is an alive member. */
+export async function startConsulClient(workDir: string, consulBinary: string, agents: DevAgents, options: { readonly name: string; readonly bindAddress: string }): Promise<ExtraAgent> {
+  const dir = path.join(workDir, `${options.name}-consul`);
+  const [httpPort, serfPort, serverPort] = [await freePort(), await freePort(), await freePort()];
+  const config = {
+    node_name: options.name,
+    datacenter: agents.datacenter,
+    bind_addr: options.bindAddress,
+    client_addr: options.bindAddress,
+    data_dir: path.join(dir, "data"),
+    // A client agent serves no RPC, but Consul wants a server port anyway.
+    ports: { http: httpPort, dns: -1, grpc: -1, grpc_tls: -1, serf_lan: serfPort, serf_wan: -1, server: serverPort },
+    retry_join: [agents.consulSerfAddress],
+    acl: { enabled: true, default_policy: "deny" },
+    log_level: "INFO",
+  };
+  return startExtraAgent(consulBinary, (c) => ["agent", `-config-dir=${c}`], dir, { "consul.json": JSON.stringify(config) }, `Consul agent ${options.name} alive`, async () => {
+    const r = await http("GET", `${agents.consulAddress}/v1/agent/members`, agents.consulToken);
+    return ((r.json ?? []) as { Name: string; Status: number }[]).some((m) => m.Name === options.name && m.Status === 1);
+  });
 }

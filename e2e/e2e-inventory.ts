@@ -27,9 +27,10 @@ export function e2eInventory(agents: DevAgents): InventoryInput {
         arch: "amd64",
         ip: "127.0.0.3",
         boot: "local",
-        // The client's host volumes live where the util node's export would be mounted (on the dev
-        // agent, this machine's directories): they are NFS-backed, as the stateful jobs require.
-        nfsExports: [{ path: "/srv/ely-e2e", mountPoint: volumesDirOf(agents) }],
+        // The stateful jobs' volumes must survive a reboot of the netbooted c1: they live under the
+        // util node's NFS export, whose mount point is where the dev agent keeps them (nothing is
+        // exported for real: the e2e publishes no service).
+        nfsExports: [{ path: "/srv/ely-e2e/nfs", mountPoint: volumesDirOf(agents) }],
       },
       { hostname: "s1", role: "server", arch: "amd64", ip: "127.0.0.1", boot: "local" },
       {
@@ -48,9 +49,9 @@ export function e2eInventory(agents: DevAgents): InventoryInput {
   };
 }
 
-/** The directory that holds the dev agent's host volumes. */
+/** The directory that holds every host volume of the dev agents. */
 function volumesDirOf(agents: DevAgents): string {
   const dirs = [...new Set(Object.values(agents.hostVolumes).map((p) => path.dirname(p)))];
-  if (dirs.length !== 1) throw new Error(`the dev agent's host volumes are in ${dirs.length} directories, expected one: ${dirs.join(", ")}`);
+  if (dirs.length !== 1) throw new Error(`the dev agents' host volumes are in ${dirs.length} directories, expected one: ${dirs.join(", ")}`);
   return dirs[0];
 }

@@ -28,6 +28,11 @@ export interface RootfsFileSet {
 
 /** The file the initrd writes from the kernel command line. */
 export const BOOT_ENV_FILE = "/etc/ely/boot.env";
+/** Nomad reads every file of its configuration directory: this one carries the booted build. */
+export const BOOT_META_FILE = "ely-boot.json";
+/** The Nomad client meta keys of the booted image and build, read by \`ely status\`. */
+export const BUILD_ID_META = "ely_build_id";
+export const IMAGE_META = "ely_image";
 /** The line the node-up unit prints on the console; the netboot test waits for it. */
 export const NODE_UP_MARKER = "ELY-NODE-UP";
 
@@ -64,6 +69,7 @@ if [ -z "\${ELY_UTIL:-}" ] || [ -z "\${ELY_HOSTNAME:-}" ]; then
   exit 1
 fi
 status=0
+${writeBootMetaFunction}
 fetch() {
   url="http://$ELY_UTIL/config/$ELY_HOSTNAME/$1"
   mkdir -p "$2"
@@ -76,9 +82,30 @@ fetch() {
 }
 fetch ${CONSUL_CONFIG_FILE} ${CONSUL_CONFIG_DIR}
 fetch ${NOMAD_CONFIG_FILE} ${NOMAD_CONFIG_DIR}
+[ -f ${NOMAD_CONFIG_DIR}/${NOMAD_CONFIG_FILE} ] && write_boot_meta ${NOMAD_CONFIG_DIR}
 exit $status
 `;
 }
+
+/**
+ * A shell function: writes <dir>/${BOOT_META_FILE}, Nomad client meta naming the image build this
+ * node booted (ely.image=<image>/<build id> of its kernel command line, in $ELY_IMAGE), which
+ * \`ely status\` compares with the build the plan publishes. Nomad merges it with nomad.json.
+ * A value of another shape is left out rather than written into JSON.
+ */
+export const writeBootMetaFunction = `write_boot_meta() {
+  case "\${ELY_IMAGE:-}" in
+    */*) ;;
+    *) echo "ely-agent-config: no ely.image=<image>/<build> on the kernel command line; Nomad will not report this node's build" >&2; return 0 ;;
+  esac
+  image="\${ELY_IMAGE%/*}"
+  build="\${ELY_IMAGE##*/}"
+  case "$image/$build" in
+    /*|*/|*/*/*|*[!a-z0-9/-]*) echo "ely-agent-config: ely.image=$ELY_IMAGE is not <image>/<build id>; not reported" >&2; return 0 ;;
+  esac
+  printf '{"client":{"meta":{"${BUILD_ID_META}":"%s","${IMAGE_META}":"%s"}}}\n' "$build" "$image" > "$1/${BOOT_META_FILE}"
+}
+`;
 
 function nodeUpScript(): string {
   return `#!/bin/sh

@@ -10,7 +10,10 @@ import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
 
-export type Requirement = "root" | "dnsmasq" | "rsync" | "agents" | "nginx" | "ganesha";
+export type Requirement = "root" | "dnsmasq" | "rsync" | "agents" | "nginx" | "ganesha" | "chromium";
+
+/** Debian's Chromium, which mermaid's CLI drives headless to render diagrams (__tests__/graph.test.ts). */
+export const CHROMIUM = "/usr/bin/chromium";
 
 /**
  * Where the consul and nomad binaries e2e/tools/build-tools.sh builds are: ELY_TEST_AGENT_BIN_DIR,
@@ -39,6 +42,8 @@ export function missing(requirement: Requirement, env: NodeJS.ProcessEnv = proce
       return spawnSync("sh", ["-c", "command -v ganesha.nfsd && command -v nfs-cp"], { env }).status === 0
         ? undefined
         : "ganesha.nfsd or nfs-cp is not on PATH (apt-get install nfs-ganesha nfs-ganesha-vfs libnfs-utils)";
+    case "chromium":
+      return fs.existsSync(CHROMIUM) ? undefined : `${CHROMIUM} is absent (apt-get install chromium)`;
     case "agents": {
       const dir = testAgentBinDir(env);
       const absent = ["consul", "nomad"].filter((b) => !fs.existsSync(path.join(dir, b)));
