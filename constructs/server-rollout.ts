@@ -229,6 +229,7 @@ export class ServerRollout extends Construct {
       if (consulGossipKey) environment.ELY_SECRET_CONSUL_GOSSIP_KEY = consulGossipKey;
       if (nomadGossipKey) environment.ELY_SECRET_NOMAD_GOSSIP_KEY = nomadGossipKey;
       if (tlsCa) environment.ELY_SECRET_TLS_CA = tlsCa;
+      // Fn._lookup, not Fn.lookup: lookup() drops a falsy default (null, "") and renders map[key], which fails when the key is absent.
       if (serverTls) environment.ELY_SECRET_TLS = Fn.jsonencode(Fn._lookup(serverTls, n.hostname, [null]));
       if (agentTokens) environment.ELY_SECRET_CONSUL_AGENT_TOKEN = Fn._lookup(agentTokens, n.hostname, [""]);
       if (nomadConsulToken) environment.ELY_SECRET_NOMAD_CONSUL_TOKEN = nomadConsulToken;
