@@ -434,15 +434,16 @@ describe("server rollout over real ssh", () => {
     withLogs(async () => {
       // Valid for `consul validate`; at start Consul cannot bind an address the host does not have.
       const broken = Object.fromEntries(HOSTNAMES.map((h) => [h, { consul: { log_level: "DEBUG", ...(h === "s1" ? { bind_addr: "192.0.2.77" } : {}) } }]));
-      synth(broken, { healthTimeoutSeconds: 20 });
-      const r = await apply("consul bind_addr 192.0.2.77 on s1, 20 s gate");
+      // 45 s: the bound also covers the rollback's wait for s1 to be a voter again, which takes over 20 s on a loaded machine.
+      synth(broken, { healthTimeoutSeconds: 45 });
+      const r = await apply("consul bind_addr 192.0.2.77 on s1, 45 s gate");
       expect(r.exitCode).not.toBe(0);
       expect(r.all).toMatch(/s1: rolled back: consul did not come up healthy, so s1 runs its previous binaries and configuration again, healthy; the rollout stops here/);
       // Consul exits and systemd restarts it (the gate gives up after three restarts), unless a failed start left its
       // server_metadata.json empty (Consul 1.16.3, hashicorp/consul#19720, a race): then it retries inside one
       // process and the bound ends the wait. Either way the reason is in its log, and the rollback brings it back.
       expect(r.all).toMatch(
-        /ely-node-step: error: s1: (gave up after \d+s: consul: consul.service keeps exiting: systemd restarted it \d+ times|timed out after 20s waiting until Consul is healthy with a leader, and s1 is a Raft voter again: consul: its HTTP API does not answer yet)/,
+        /ely-node-step: error: s1: (gave up after \d+s: consul: consul.service keeps exiting: systemd restarted it \d+ times|timed out after 45s waiting until Consul is healthy with a leader, and s1 is a Raft voter again: consul: its HTTP API does not answer yet)/,
       );
       expect(r.all).toMatch(/---- first errors of consul on s1 since the step restarted it:\n(.*\n)*.*192\.0\.2\.77.*cannot assign requested address/);
       if (/error reading server metadata: unexpected end of JSON input/.test(r.all!)) {
