@@ -10,7 +10,7 @@ import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
 
-export type Requirement = "root" | "dnsmasq" | "rsync" | "agents" | "nginx" | "ganesha";
+export type Requirement = "root" | "dnsmasq" | "rsync" | "agents" | "nginx" | "ganesha" | "codecs";
 
 /**
  * Where the consul and nomad binaries e2e/tools/build-tools.sh builds are: ELY_TEST_AGENT_BIN_DIR,
@@ -39,6 +39,10 @@ export function missing(requirement: Requirement, env: NodeJS.ProcessEnv = proce
       return spawnSync("sh", ["-c", "command -v ganesha.nfsd && command -v nfs-cp"], { env }).status === 0
         ? undefined
         : "ganesha.nfsd or nfs-cp is not on PATH (apt-get install nfs-ganesha nfs-ganesha-vfs libnfs-utils)";
+    case "codecs":
+      return spawnSync("sh", ["-c", "command -v busybox && command -v pigz && command -v xz"], { env }).status === 0
+        ? undefined
+        : "busybox, pigz or xz is not on PATH (apt-get install busybox-static pigz xz-utils)";
     case "agents": {
       const dir = testAgentBinDir(env);
       const absent = ["consul", "nomad"].filter((b) => !fs.existsSync(path.join(dir, b)));
