@@ -97,7 +97,7 @@ describe("Netboot", () => {
   test("the ramroot's codec: gzip by default; xz on request, named by the artifact in every command line and passed to the build", () => {
     const gzip = netbootStack();
     const gzipImage = gzip.netboot.images.get("client-amd64")!;
-    expect(gzipImage.recipe.ramroot).toEqual({ codec: "gzip", level: "1", artifact: "ramroot.tar.gz" });
+    expect(gzipImage.recipe.ramroot).toEqual({ codec: "gzip", level: "6", artifact: "ramroot.tar.gz" });
     expect(gzipImage.command).not.toContain("--ramroot-codec");
     for (const [name, script] of gzip.netboot.bootService!.files) {
       if (name.startsWith("ipxe/00-")) expect(script).toContain(`/images/client-amd64/${gzipImage.buildId}/ramroot.tar.gz `);

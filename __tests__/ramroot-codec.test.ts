@@ -40,10 +40,10 @@ function decoderFor(url: string): { decoder?: string; failure?: string } {
 }
 
 describe("ramroot codecs", () => {
-  test("each codec names its artifact; the default is gzip -1 (BENCHMARKS.md)", () => {
+  test("each codec names its artifact; the default is gzip -6 (BENCHMARKS.md)", () => {
     expect(RAMROOT_CODECS.map(ramrootArtifactOf)).toEqual(["ramroot.tar.gz", "ramroot.tar.xz"]);
     expect(RAMROOT_ARTIFACTS).toEqual(["ramroot.tar.gz", "ramroot.tar.xz"]);
-    expect(DEFAULT_RAMROOT_COMPRESSION).toEqual({ codec: "gzip", level: "1" });
+    expect(DEFAULT_RAMROOT_COMPRESSION).toEqual({ codec: "gzip", level: "6" });
   });
 
   test("compress commands: every core, the level, no name or time in gzip's header, CRC32 for busybox's xz", () => {
@@ -66,9 +66,9 @@ describe("ramroot codecs", () => {
     const spec = { role: "client", arch: "amd64", profile: "test", agentVersions: { consul: "1.16.3", nomad: "1.6.3" }, agentSource: { kind: "official" } } as const;
     const gzip = imageRecipe(spec);
     const xz = imageRecipe({ ...spec, ramroot: { codec: "xz", level: "6" } });
-    expect(gzip.ramroot).toEqual({ codec: "gzip", level: "1", artifact: "ramroot.tar.gz" });
+    expect(gzip.ramroot).toEqual({ codec: "gzip", level: "6", artifact: "ramroot.tar.gz" });
     expect(xz.ramroot).toEqual({ codec: "xz", level: "6", artifact: "ramroot.tar.xz" });
-    expect(recipeInputs(gzip)).toContainEqual(["ramroot", "gzip-1"]);
+    expect(recipeInputs(gzip)).toContainEqual(["ramroot", "gzip-6"]);
     expect(recipeInputs(xz)).toContainEqual(["ramroot", "xz-6"]);
     expect(inputHashOf(xz)).not.toBe(inputHashOf(gzip));
     expect(inputHashOf(imageRecipe({ ...spec, ramroot: { codec: "xz", level: "9" } }))).not.toBe(inputHashOf(xz));

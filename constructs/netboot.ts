@@ -25,7 +25,7 @@ export interface NetbootProps {
   readonly imageProfile?: ImageProfile;
   /** Debian packages added to one image's profile: image ("client-amd64") -> packages. Default: none. */
   readonly extraPackages?: Readonly<Record<string, readonly string[]>>;
-  /** The ramroot's codec and level of every image. Default: the profile's (gzip -1; images/ramroot-codec.ts). */
+  /** The ramroot's codec and level of every image. Default: the profile's (gzip -6; images/ramroot-codec.ts). */
   readonly imageRamroot?: RamrootCompression;
   /** Where the Consul and Nomad binaries come from. Default: see NodeImageProps.agentSource. */
   readonly agentSource?: AgentSource;

@@ -28,7 +28,7 @@ export async function main(argv: string[]): Promise<number> {
     .option("--nomad-version <version>", "Nomad version", defaults.nomad)
     .option("--agents <source>", 'agent binaries: "official" or "dir:<path>" (default: $ELY_AGENT_SOURCE ("official" or "dir"), else dir:$ELY_AGENT_BIN_DIR when set, else official)')
     .addOption(new Option("--ramroot-codec <codec>", "the ramroot's codec (default: the profile's, gzip)").choices([...RAMROOT_CODECS]))
-    .option("--ramroot-level <level>", "the codec's level (default: the codec's: gzip 1, xz 6)")
+    .option("--ramroot-level <level>", "the codec's level (default: the codec's: gzip 6, xz 6)")
     .option("--extra-packages <list>", "comma-separated Debian packages added to the profile's")
     .option("--input-hash <sha256>", "the input hash computed at synth; the build refuses to run on a different one")
     .option("--mirror <url>", "Debian mirror (default: deb.debian.org with -updates and -security)")
