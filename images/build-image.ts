@@ -1,7 +1,7 @@
 /**
- * The image build: Debian root filesystem (mmdebstrap), Ely's files, kernel, initrd,
- * the ramroot (ramroot.tar.gz or .tar.xz, images/ramroot-codec.ts) and manifest.json, built in a work directory next to the output and
- * renamed into place only when every step succeeded. A build whose output already holds
+ * The image build: Debian root filesystem (mmdebstrap), Ely's files, kernel, initrd, the
+ * ramroot (ramroot.tar.gz or .tar.xz, images/ramroot-codec.ts) and manifest.json, built in a
+ * work directory next to the output and renamed into place only when every step succeeded. A build whose output already holds
  * a complete build of the same inputs does nothing.
  */
 import * as fs from "fs";
@@ -75,12 +75,12 @@ export async function buildImage(options: BuildImageOptions): Promise<BuildImage
   const inputHash = inputHashOf(recipe);
   const buildId = buildIdOf(inputHash);
   const outDir = path.resolve(options.outDir);
+  const writeLine = options.write ?? ((l: string) => process.stderr.write(l + "\n"));
   for (const stale of removeStaleWorkDirs(path.dirname(outDir))) {
-    (options.write ?? ((l: string) => process.stderr.write(l + "\n")))(`ely-image ${recipe.key}: removed the work directory of a build that is gone: ${stale}`);
+    writeLine(`ely-image ${recipe.key}: removed the work directory of a build that is gone: ${stale}`);
   }
   const label = `ely-image ${recipe.key} ${buildId}`;
   const runner = new StepRunner({ label, total: STEPS.length, write: options.write });
-  const writeLine = options.write ?? ((l: string) => process.stderr.write(l + "\n"));
 
   if (options.expectedInputHash && options.expectedInputHash !== inputHash) {
     throw new Error(
@@ -90,7 +90,7 @@ export async function buildImage(options: BuildImageOptions): Promise<BuildImage
   }
   const existing = readManifest(outDir);
   if (!options.force && existing && existing.inputHash === inputHash && verifyManifest(outDir, existing, artifactNames).length === 0) {
-    (options.write ?? ((l: string) => process.stderr.write(l + "\n")))(`ely-image ${recipe.key} ${buildId}: up to date in ${outDir}`);
+    writeLine(`ely-image ${recipe.key} ${buildId}: up to date in ${outDir}`);
     return { manifest: existing, outDir, built: false, durations: {} };
   }
 
