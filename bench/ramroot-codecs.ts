@@ -126,7 +126,7 @@ async function main(): Promise<void> {
   };
   const load1 = os.loadavg();
   const lines = [
-    `## ramroot codecs on ${path.basename(path.dirname(path.resolve(o.rootfs)))} (tar ${mib(tarBytes).toFixed(1)} MiB)`,
+    `## ramroot codecs on ${path.resolve(o.rootfs)} (tar ${mib(tarBytes).toFixed(1)} MiB)`,
     ``,
     `${os.cpus()[0]?.model}, ${threads} cores, load ${load0[0].toFixed(2)} at start and ${load1[0].toFixed(2)} at end; decoder ${busyboxVersion}, unpack into ${unpack.kind}; ` +
       `decompression ${o.runs} runs each, median (min-max).`,
