@@ -351,7 +351,7 @@ async function main(): Promise<void> {
     );
     for (const r of rows) {
       const e = est(r);
-      const levelName = r.level === "none" ? "none (tar only)" : `-${r.level}${r.level === defaultLevel ? " (build default)" : ""}`;
+      const levelName = r.level === "none" ? "none (tar only)" : `-${r.level}${r.level === defaultLevel ? (buildsXz ? " (build default)" : " (xz's default)") : ""}`;
       out.push(
         `| ${levelName} | ${r.level === "none" ? "-" : `${r.dictMiB} MiB`} | ${mib(r.bytes).toFixed(1)} | ${(r.bytes / tarBytes).toFixed(3)} | ` +
           `${r.level === "none" ? "-" : `${r.compressSeconds.toFixed(1)} (${r.compressCpuSeconds.toFixed(1)})`} | ${fmt(figures(r.decompressSeconds), 2)} | ${fmt(figures(r.decompressCpuSeconds), 2)} | ` +
@@ -423,7 +423,9 @@ async function main(): Promise<void> {
     const neighbours = [at > 0 ? step(scored[at - 1], scored[at]) : "", at >= 0 && at < scored.length - 1 ? step(scored[at], scored[at + 1]) : ""].filter(Boolean);
     if (neighbours.length) reasons.push(`Around the pick: ${neighbours.join("; ")}.`);
     recommendation = { level: pick?.r.level ?? defaultLevel, reasons };
-    out.push(``, `## Recommendation`, ``, `The build uses xz -${defaultLevel} (images/profiles.ts) now.`, ``, ...reasons.map((r) => `- ${r}`));
+    out.push(``, `## Recommendation`, ``, buildsXz
+        ? `The build uses xz -${defaultLevel} (images/profiles.ts) now.`
+        : `The build uses ${PROFILES.test.ramroot.codec} -${PROFILES.test.ramroot.level} now (images/ramroot-codec.ts; BENCHMARKS.md compares the codecs); these are xz's levels, for --ramroot-codec xz.`, ``, ...reasons.map((r) => `- ${r}`));
   }
 
   console.log(out.join("\n"));
