@@ -2,8 +2,10 @@ import { spawnSync } from "child_process";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
+import { TerraformStack } from "cdktf";
 import {
   BootEntry,
+  BootService,
   bootConfigOf,
   kernelCommandLine,
   NOT_IN_INVENTORY,
@@ -17,6 +19,7 @@ import {
 import { netbootStack } from "../e2e/netboot/netboot-stack";
 import { networkAndMask } from "../nodes";
 import { requires } from "./helpers/requires";
+import { testApp } from "./helpers/synth";
 import { nginxConfigTest, nginxMissing } from "../e2e/netboot/util-nginx";
 
 const entries: BootEntry[] = [
@@ -107,7 +110,7 @@ describe("iPXE scripts", () => {
 
   test("the command line carries hostname, role, ramroot URL, util, servers and BOOTIF", () => {
     const line = kernelCommandLine(config, entries[0]);
-    expect(line).toContain("ramroot=http://10.25.89.4:8080/images/client-amd64/0123456789abcdef/ramroot.tar.xz");
+    expect(line).toContain("ramroot=http://10.25.89.4:8080/images/client-amd64/0123456789abcdef/ramroot.tar.gz");
     expect(line).toContain("hostname=w1");
     expect(line).toContain("ely.role=client");
     expect(line).toContain("ely.util=10.25.89.4:8080");
@@ -116,6 +119,24 @@ describe("iPXE scripts", () => {
     expect(line).toContain("initrd=initrd");
     // The serial console is last: it is /dev/console.
     expect(line.endsWith("console=tty0 console=ttyS0,115200n8")).toBe(true);
+  });
+
+  test("the ramroot URL names the entry's artifact (its codec)", () => {
+    expect(kernelCommandLine(config, { ...entries[0], ramrootArtifact: "ramroot.tar.xz" })).toContain(
+      "ramroot=http://10.25.89.4:8080/images/client-amd64/0123456789abcdef/ramroot.tar.xz ",
+    );
+    expect(kernelCommandLine(config, { ...entries[0], ramrootArtifact: "ramroot.tar.gz" })).toContain("/0123456789abcdef/ramroot.tar.gz ");
+  });
+
+  test("a ramroot artifact of no known codec is a validation error naming the node", () => {
+    const stack = new TerraformStack(testApp(), "boot");
+    const service = new BootService(stack, "boot-service", {
+      entries: [{ ...entries[0], ramrootArtifact: "ramroot.tar.zst" }],
+      utilAddress: "10.25.89.4",
+      subnetCidr: "10.25.89.0/24",
+      serverAddresses: ["10.25.89.10"],
+    });
+    expect(service.node.validate()).toEqual(['boot service: node w1, field ramrootArtifact: received "ramroot.tar.zst", expected one of ramroot.tar.gz, ramroot.tar.xz']);
   });
 
   test("kernel and initrd come from the node's own build (canary: w1 and w2 differ)", () => {

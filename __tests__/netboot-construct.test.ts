@@ -94,6 +94,24 @@ describe("Netboot", () => {
     expect(scripts.get("ipxe/00-1e-06-45-20-02.ipxe")).toContain(`/images/client-amd64/${pinned}/vmlinuz`);
   });
 
+  test("the ramroot's codec: gzip by default; xz on request, named by the artifact in every command line and passed to the build", () => {
+    const gzip = netbootStack();
+    const gzipImage = gzip.netboot.images.get("client-amd64")!;
+    expect(gzipImage.recipe.ramroot).toEqual({ codec: "gzip", level: "6", artifact: "ramroot.tar.gz" });
+    expect(gzipImage.command).not.toContain("--ramroot-codec");
+    for (const [name, script] of gzip.netboot.bootService!.files) {
+      if (name.startsWith("ipxe/00-")) expect(script).toContain(`/images/client-amd64/${gzipImage.buildId}/ramroot.tar.gz `);
+    }
+    const xz = netbootStack({ props: { imageRamroot: { codec: "xz", level: "6" } } });
+    const xzImage = xz.netboot.images.get("client-amd64")!;
+    expect(xzImage.buildId).not.toBe(gzipImage.buildId);
+    expect(xzImage.command).toContain("--ramroot-codec xz --ramroot-level 6 ");
+    expect(xz.netboot.entries.map((e) => e.ramrootArtifact)).toEqual(["ramroot.tar.xz", "ramroot.tar.xz", "ramroot.tar.xz"]);
+    const scripts = [...xz.netboot.bootService!.files].filter(([name]) => name.startsWith("ipxe/00-"));
+    expect(scripts).toHaveLength(3);
+    for (const [, script] of scripts) expect(script).toContain(`/images/client-amd64/${xzImage.buildId}/ramroot.tar.xz `);
+  });
+
   test("without a stable pin every channel boots the current build", () => {
     const { netboot } = netbootStack();
     expect(new Set(netboot.entries.map((e) => e.buildId)).size).toBe(1);

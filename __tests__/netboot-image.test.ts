@@ -3,7 +3,7 @@ import * as path from "path";
 import * as zlib from "zlib";
 import { agentInputs, checkElfArch, findAgentInDir, parseAgentSource } from "../images/agents";
 import { bootableKernel, checkKernelImage } from "../images/kernel-image";
-import { buildIdOf } from "../images/layout";
+import { artifactNamesOf, buildIdOf } from "../images/layout";
 import { createManifest, verifyManifest, MANIFEST_FORMAT } from "../images/manifest";
 import { StepError, StepRunner } from "../images/progress";
 import { imageRecipe, inputHashOf, recipeInputs } from "../images/recipe";
@@ -64,6 +64,8 @@ describe("manifest", () => {
     agents: [],
   };
 
+  const NAMES = artifactNamesOf("ramroot.tar.xz");
+
   function buildDir(): string {
     const dir = tempDir();
     fs.writeFileSync(path.join(dir, "vmlinuz"), BZIMAGE);
@@ -74,7 +76,7 @@ describe("manifest", () => {
 
   test("sha256 and size of each artifact, with the build's facts", () => {
     const dir = buildDir();
-    const manifest = createManifest(dir, facts);
+    const manifest = createManifest(dir, facts, NAMES);
     expect(manifest.format).toBe(MANIFEST_FORMAT);
     expect(manifest.artifacts.initrd).toEqual({ sha256: "09e6c018d2c8c4903308613dd1b72484d57eadf12ec50ddc8f52e5accce470f2", sizeBytes: 6 });
     expect(Object.keys(manifest.artifacts)).toEqual(["vmlinuz", "initrd", "ramroot.tar.xz"]);
@@ -84,16 +86,22 @@ describe("manifest", () => {
 
   test("a changed or missing artifact is reported", () => {
     const dir = buildDir();
-    const manifest = createManifest(dir, facts);
+    const manifest = createManifest(dir, facts, NAMES);
     fs.writeFileSync(path.join(dir, "initrd"), "INITRD");
     fs.rmSync(path.join(dir, "vmlinuz"));
     expect(verifyManifest(dir, manifest)).toEqual(["vmlinuz is missing", "initrd sha256 differs from the manifest"]);
   });
 
+  test("a build of another codec does not count as complete: the expected ramroot is not listed", () => {
+    const dir = buildDir();
+    const manifest = createManifest(dir, facts, NAMES);
+    expect(verifyManifest(dir, manifest, artifactNamesOf("ramroot.tar.gz"))).toEqual(["manifest lists no ramroot.tar.gz"]);
+  });
+
   test("a missing artifact fails the manifest step, naming it", () => {
     const dir = buildDir();
     fs.rmSync(path.join(dir, "ramroot.tar.xz"));
-    expect(() => createManifest(dir, facts)).toThrow(`artifact ramroot.tar.xz is missing from ${dir}`);
+    expect(() => createManifest(dir, facts, NAMES)).toThrow(`artifact ramroot.tar.xz is missing from ${dir}`);
   });
 });
 

@@ -55,7 +55,7 @@ describe("initrd init script", () => {
     expect(script).toContain('BOOTIF=*) bootif="${word#BOOTIF=}"');
     expect(script).toContain("udhcpc -i \"$iface\"");
     expect(script).toContain("awk '/^MemTotal:/ { print $2 }' /proc/meminfo");
-    expect(script).toMatch(/wget -q -O - "\$ramroot".*\n.*xz -d -c.*\n.*tar -x -C \/newroot/);
+    expect(script).toMatch(/wget -q -O - "\$ramroot".*\n.*\$decoder \|\|.*\n.*tar -x -C \/newroot/);
     expect(script).toContain('echo "$hostname" > /newroot/etc/hostname');
     expect(script).toContain("MACAddress=$mac");
     expect(script).toContain("exec switch_root /newroot /sbin/init");
@@ -64,7 +64,8 @@ describe("initrd init script", () => {
   test("download and unpack failures each get a clear console message", () => {
     expect(script).toContain(INITRD_FATAL);
     expect(script).toContain("is the util node's HTTP server up, and this image published?");
-    expect(script).toContain("is not a complete xz stream");
+    expect(script).toContain("is not a complete compressed stream ($decoder exit");
+    expect(script).toContain('fail "ramroot=$ramroot: expected a file named ramroot.tar.gz or ramroot.tar.xz"');
     expect(script).toContain("out of memory, or not a tar archive");
   });
 });

@@ -29,7 +29,7 @@ function fakeBuild(buildId: string): string {
       debianSuite: "bookworm",
       kernelVersion: "6.1",
       agents: [],
-    }),
+    }, ["vmlinuz", "initrd", "ramroot.tar.xz"]),
   );
   return dir;
 }

@@ -21,14 +21,9 @@ import * as path from "path";
 import { Command } from "commander";
 import execa from "execa";
 import { bootNetboot, NetbootBootResult, prepareNetboot, PreparedNetboot } from "../e2e/netboot/harness";
-import { ramrootXzArgs } from "../images/build-image";
+import { RAMROOT_ARTIFACTS, ramrootArtifactOf, ramrootCompression, ramrootXzArgs } from "../images/ramroot-codec";
+import { decompressRounds, Figures, figures, fmt, linkBytesPerSecond, mib, sh, timedSh, tmpfsDir } from "./measure";
 import { PROFILES } from "../images/profiles";
-
-interface Figures {
-  median: number;
-  min: number;
-  max: number;
-}
 
 interface Options {
   boots: number;
@@ -48,16 +43,6 @@ const root = path.resolve(__dirname, "..", "..");
 const started = Date.now();
 const elapsed = () => ((Date.now() - started) / 1000).toFixed(1);
 const progress = (line: string) => process.stderr.write(`[bench:netboot +${elapsed()}s] ${line}\n`);
-
-function figures(values: number[]): Figures {
-  const sorted = [...values].sort((a, b) => a - b);
-  const mid = Math.floor(sorted.length / 2);
-  const median = sorted.length % 2 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
-  return { median, min: sorted[0], max: sorted[sorted.length - 1] };
-}
-
-const fmt = (f: Figures | undefined, digits = 1) => (f ? `${f.median.toFixed(digits)} (${f.min.toFixed(digits)}-${f.max.toFixed(digits)})` : "n/a");
-const mib = (bytes: number) => bytes / 1048576;
 
 // ---------------------------------------------------------------------------------------
 // 1. Boot phases
@@ -100,7 +85,7 @@ function bootFigures(boot: NetbootBootResult): BootFigures {
   const vmlinuz = request((p) => p.endsWith("/vmlinuz"));
   const initrd = request((p) => p.endsWith("/initrd"));
   const script = request((p) => p.startsWith("/ipxe/"));
-  const ramroot = request((p) => p.endsWith("/ramroot.tar.xz"));
+  const ramroot = request((p) => RAMROOT_ARTIFACTS.some((a) => p.endsWith(`/${a}`)));
   const marker = boot.lines.find((l) => l.line === boot.markerLine || (boot.markerLine !== undefined && l.line.trim() === boot.markerLine));
   const events: Record<string, number | undefined> = {
     "ipxe-script": script?.startS,
@@ -169,34 +154,6 @@ interface XzRow {
 /** xz's preset dictionary sizes (xz(1)): what the initrd's decoder must hold in RAM. */
 const DICT_MIB: Record<string, number> = { "0": 0.25, "1": 1, "2": 2, "3": 4, "4": 4, "5": 8, "6": 8, "7": 16, "8": 32, "9": 64 };
 
-async function sh(script: string, args: string[] = [], cwd?: string): Promise<execa.ExecaReturnValue> {
-  return execa("bash", ["-o", "pipefail", "-c", script, "bash", ...args], { cwd, all: true });
-}
-
-/**
- * Runs a bash command under bash's `time`: wall and CPU (user + sys of every process of it)
- * seconds. CPU time is the figure that carries over to another machine: on this shared
- * machine, wall time also counts waiting for a core.
- */
-async function timedSh(command: string, args: string[]): Promise<{ wall: number; cpu: number }> {
-  const timeFile = path.join(os.tmpdir(), `ely-bench-time-${process.pid}`);
-  try {
-    await sh(`exec 3>&2; TIMEFORMAT='%R %U %S'; { time { ${command} ; } 2>&3 ; } 2> "${timeFile}"`, args);
-    const [wall, user, sys] = fs.readFileSync(timeFile, "utf8").trim().split(/\s+/).map(Number);
-    return { wall, cpu: user + sys };
-  } finally {
-    fs.rmSync(timeFile, { force: true });
-  }
-}
-
-/** A tmpfs to unpack into, as the initrd does; /dev/shm if it is one. */
-function tmpfsDir(): { dir: string; kind: string } {
-  const mounts = fs.readFileSync("/proc/mounts", "utf8").split("\n").map((l) => l.split(" "));
-  const shm = mounts.find((m) => m[1] === "/dev/shm");
-  if (shm && shm[2] === "tmpfs") return { dir: fs.mkdtempSync("/dev/shm/ely-bench-unpack-"), kind: "tmpfs (/dev/shm)" };
-  return { dir: fs.mkdtempSync(path.join(os.tmpdir(), "ely-bench-unpack-")), kind: `disk (${os.tmpdir()}: /dev/shm is no tmpfs)` };
-}
-
 // ---------------------------------------------------------------------------------------
 
 async function main(): Promise<void> {
@@ -238,13 +195,15 @@ async function main(): Promise<void> {
     qemu: (await execa("qemu-system-x86_64", ["--version"], { reject: false })).stdout.split("\n")[0],
     node: process.version,
   };
-  const defaultLevel = String(PROFILES.test.xzLevel);
+  // The xz level study's reference: the build's level when it builds xz, else xz's default.
+  const buildsXz = PROFILES.test.ramroot.codec === "xz";
+  const defaultLevel = buildsXz ? PROFILES.test.ramroot.level : ramrootCompression("xz").level;
   progress(`start: ${machine.cpu}, ${machine.cores} cores, load ${load0.map((l) => l.toFixed(2)).join(" ")}; ${o.boots} boots, xz levels ${levels.join(",")} x ${o.xzRuns}; work ${work}`);
 
   // Build (or reuse) and publish the test image with the netboot test's code.
   // QEMU's user network, as the bench has always measured (the bridge network needs the test's lab around each boot).
   const prepared: PreparedNetboot = await prepareNetboot({ workDir: work, artifactsDir: o.artifactsDir, profile: "test", network: "user", log: progress });
-  const ramrootFile = path.join(prepared.imageDir, "ramroot.tar.xz");
+  const ramrootFile = path.join(prepared.imageDir, ramrootArtifactOf(PROFILES.test.ramroot.codec));
   progress(`image ${prepared.imageKey} build ${prepared.buildId} ready: ramroot ${mib(fs.statSync(ramrootFile).size).toFixed(1)} MiB (build ${prepared.timings.build.toFixed(1)} s)`);
 
   // 1. Boots.
@@ -273,7 +232,7 @@ async function main(): Promise<void> {
   let unpackKind = "";
   if (!o.skipXz) {
     const tar = path.join(work, "rootfs.tar");
-    await sh(`xz -d -c "$1" > "$2"`, [ramrootFile, tar]);
+    await sh(buildsXz ? `xz -d -c "$1" > "$2"` : `gzip -d -c "$1" > "$2"`, [ramrootFile, tar]);
     tarBytes = fs.statSync(tar).size;
     // The initrd's own busybox, from the published initrd.
     const bbDir = path.join(work, "initrd-busybox");
@@ -282,6 +241,7 @@ async function main(): Promise<void> {
     const busybox = path.join(bbDir, "bin", "busybox");
     busyboxVersion = (await execa(busybox, [], { reject: false })).stdout.split("\n")[0];
     unpack = tmpfsDir();
+    const unpackDir = unpack.dir;
     unpackKind = unpack.kind;
     progress(`rootfs tarball ${mib(tarBytes).toFixed(1)} MiB; decompressor: the initrd's ${busyboxVersion}; unpack into ${unpack.kind}`);
 
@@ -298,27 +258,18 @@ async function main(): Promise<void> {
         decompressCpuSeconds: [],
       });
       progress(`xz -${level}: ${mib(fs.statSync(out).size).toFixed(1)} MiB, compressed in ${t.wall.toFixed(1)} s (CPU ${t.cpu.toFixed(1)} s)`);
-      if (level === defaultLevel) {
+      if (buildsXz && level === defaultLevel) {
         reproduced = (await sh(`cmp -s "$1" "$2"`, [out, ramrootFile]).then(() => true, () => false)) as boolean;
       }
     }
-    for (let round = 1; round <= o.xzRuns; round++) {
-      const times: string[] = [];
-      // Interleaved, and each round starts one level later: no level always runs first.
-      const order = rows.map((_, i) => rows[(i + round - 1) % rows.length]);
-      for (const row of order) {
-        fs.rmSync(unpack.dir, { recursive: true, force: true });
-        fs.mkdirSync(unpack.dir);
-        const file = path.join(work, `ramroot-${row.level}.tar.xz`);
-        const t = await timedSh(`"$1" xz -d -c "$2" | "$1" tar -x -C "$3"`, [busybox, file, unpack.dir]);
-        row.decompressSeconds.push(t.wall);
-        row.decompressCpuSeconds.push(t.cpu);
-        times.push(`-${row.level} ${t.wall.toFixed(2)} s (CPU ${t.cpu.toFixed(2)})`);
-      }
-      fs.rmSync(unpack.dir, { recursive: true, force: true });
-      fs.mkdirSync(unpack.dir);
-      progress(`decompress + unpack round ${round}/${o.xzRuns}: ${times.join(", ")}`);
-    }
+    await decompressRounds(
+      rows,
+      o.xzRuns,
+      unpackDir,
+      (row) => [`"$1" xz -d -c "$2" | "$1" tar -x -C "$3"`, [busybox, path.join(work, `ramroot-${row.level}.tar.xz`), unpackDir]],
+      (row) => `-${row.level}`,
+      progress,
+    );
     // The tar -x share, for reference: the uncompressed tarball through the same busybox tar.
     const none: XzRow = { level: "none", dictMiB: 0, bytes: tarBytes, compressSeconds: 0, compressCpuSeconds: 0, decompressSeconds: [], decompressCpuSeconds: [] };
     for (let i = 0; i < o.xzRuns; i++) {
@@ -382,7 +333,7 @@ async function main(): Promise<void> {
 
   let recommendation: { level: string; reasons: string[] } | undefined;
   if (rows.length) {
-    const linkBytesPerS = (o.linkMbit * 1e6 * 0.94) / 8; // TCP goodput on Ethernet, ~94% of the line rate
+    const linkBytesPerS = linkBytesPerSecond(o.linkMbit);
     const nodes = prepared.netbootedNodes;
     const est = (r: XzRow) => {
       // CPU time, not wall: on a node the decoder has a core to itself.
@@ -401,7 +352,7 @@ async function main(): Promise<void> {
     );
     for (const r of rows) {
       const e = est(r);
-      const levelName = r.level === "none" ? "none (tar only)" : `-${r.level}${r.level === defaultLevel ? " (build default)" : ""}`;
+      const levelName = r.level === "none" ? "none (tar only)" : `-${r.level}${r.level === defaultLevel ? (buildsXz ? " (build default)" : " (xz's default)") : ""}`;
       out.push(
         `| ${levelName} | ${r.level === "none" ? "-" : `${r.dictMiB} MiB`} | ${mib(r.bytes).toFixed(1)} | ${(r.bytes / tarBytes).toFixed(3)} | ` +
           `${r.level === "none" ? "-" : `${r.compressSeconds.toFixed(1)} (${r.compressCpuSeconds.toFixed(1)})`} | ${fmt(figures(r.decompressSeconds), 2)} | ${fmt(figures(r.decompressCpuSeconds), 2)} | ` +
@@ -473,7 +424,9 @@ async function main(): Promise<void> {
     const neighbours = [at > 0 ? step(scored[at - 1], scored[at]) : "", at >= 0 && at < scored.length - 1 ? step(scored[at], scored[at + 1]) : ""].filter(Boolean);
     if (neighbours.length) reasons.push(`Around the pick: ${neighbours.join("; ")}.`);
     recommendation = { level: pick?.r.level ?? defaultLevel, reasons };
-    out.push(``, `## Recommendation`, ``, `The build uses xz -${defaultLevel} (images/profiles.ts) now.`, ``, ...reasons.map((r) => `- ${r}`));
+    out.push(``, `## Recommendation`, ``, buildsXz
+        ? `The build uses xz -${defaultLevel} (images/profiles.ts) now.`
+        : `The build uses ${PROFILES.test.ramroot.codec} -${PROFILES.test.ramroot.level} now (images/ramroot-codec.ts; BENCHMARKS.md compares the codecs); these are xz's levels, for --ramroot-codec xz.`, ``, ...reasons.map((r) => `- ${r}`));
   }
 
   console.log(out.join("\n"));

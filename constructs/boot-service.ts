@@ -13,6 +13,9 @@ import {
   macHyphen,
   REMOTE_BOOT_CURRENT_LINK,
 } from "../images/layout";
+import { DEFAULT_RAMROOT_COMPRESSION, RAMROOT_ARTIFACTS, ramrootArtifactOf } from "../images/ramroot-codec";
+
+const DEFAULT_RAMROOT_ARTIFACT = ramrootArtifactOf(DEFAULT_RAMROOT_COMPRESSION.codec);
 
 /** One netbooted node and the build it boots. */
 export interface BootEntry {
@@ -26,6 +29,8 @@ export interface BootEntry {
   readonly buildId: string;
   /** The channel that chose the build ("stable", "latest", a named channel, or "pinned"). */
   readonly channel: string;
+  /** The build's ramroot file, whose name says its codec (ramroot.tar.gz, ramroot.tar.xz). Default: the default codec's (images/ramroot-codec.ts). */
+  readonly ramrootArtifact?: string;
 }
 
 export interface BootServiceProps {
@@ -223,7 +228,7 @@ export function kernelCommandLine(config: BootConfig, entry: BootEntry): string 
   const base = httpBase(config);
   return [
     "initrd=initrd",
-    `ramroot=${base}${imageUrlPath(entry.imageKey, entry.buildId, "ramroot.tar.xz")}`,
+    `ramroot=${base}${imageUrlPath(entry.imageKey, entry.buildId, entry.ramrootArtifact ?? DEFAULT_RAMROOT_ARTIFACT)}`,
     `hostname=${entry.hostname}`,
     ...(config.domain ? [`ely.domain=${config.domain}`] : []),
     `ely.role=${entry.role}`,
@@ -448,6 +453,9 @@ export class BootService extends Construct {
     // MACs (format, uniqueness) are the inventory's rules (nodes/validate.ts), reported once there.
     for (const e of this.config.entries) {
       if (!BUILD_ID_PATTERN.test(e.buildId)) errors.push(`boot service: node ${e.hostname}, field buildId: received "${e.buildId}", expected 16 hex digits`);
+      if (e.ramrootArtifact !== undefined && !RAMROOT_ARTIFACTS.includes(e.ramrootArtifact)) {
+        errors.push(`boot service: node ${e.hostname}, field ramrootArtifact: received "${e.ramrootArtifact}", expected one of ${RAMROOT_ARTIFACTS.join(", ")}`);
+      }
     }
     errors.push(...exportEntryProblems(this.config.nfsExports));
     // Written into nginx.conf as they are: nothing that could end a directive or start another.

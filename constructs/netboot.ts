@@ -1,3 +1,4 @@
+import { RamrootCompression } from "../images/ramroot-codec";
 import { Construct } from "constructs";
 import { ARCHES, ROLES, sshTargetOf, utilNodeOf } from "../nodes";
 import { Resource } from "@cdktf/provider-null/lib/resource";
@@ -24,6 +25,8 @@ export interface NetbootProps {
   readonly imageProfile?: ImageProfile;
   /** Debian packages added to one image's profile: image ("client-amd64") -> packages. Default: none. */
   readonly extraPackages?: Readonly<Record<string, readonly string[]>>;
+  /** The ramroot's codec and level of every image. Default: the profile's (gzip -6; images/ramroot-codec.ts). */
+  readonly imageRamroot?: RamrootCompression;
   /** Where the Consul and Nomad binaries come from. Default: see NodeImageProps.agentSource. */
   readonly agentSource?: AgentSource;
   /** Builds directory on the machine running Terraform. Default: "$HOME/.cache/ely/images". */
@@ -124,6 +127,7 @@ export class Netboot extends Construct {
         arch: sample.arch as ImageArch,
         profile: props.imageProfile,
         extraPackages: props.extraPackages?.[key],
+        ramroot: props.imageRamroot,
         agentVersions: inventory.versions,
         agentSource: props.agentSource,
         artifactsDir: props.artifactsDir,
@@ -184,6 +188,8 @@ export class Netboot extends Construct {
         buildId,
         channel,
         current: buildId === image.buildId,
+        // A build pinned by a channel is taken to use the current recipe's codec (a pin older than a codec change names the wrong file).
+        ramrootArtifact: image.recipe.ramroot.artifact,
       };
       entries.push(entry);
       const publish = publishes.get(key);

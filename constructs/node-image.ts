@@ -3,6 +3,7 @@ import { Construct } from "constructs";
 import { Resource } from "@cdktf/provider-null/lib/resource";
 import { AgentSource, AgentVersions, agentSourceFromEnv, formatAgentSource } from "../images/agents";
 import { buildIdOf, IMAGE_PROFILES, ImageArch, ImageProfile, ImageRole } from "../images/layout";
+import { RamrootCompression } from "../images/ramroot-codec";
 import { imageRecipe, ImageRecipe, inputHashOf, recipeInputs } from "../images/recipe";
 import { projectProgram } from "./project-program";
 import { shellQuote } from "./shell-quote";
@@ -16,6 +17,8 @@ export interface NodeImageProps {
   readonly profile?: ImageProfile;
   /** Debian packages added to the profile's, for this image only. Default: none. */
   readonly extraPackages?: readonly string[];
+  /** The ramroot's codec and level. Default: the profile's (gzip -6; images/ramroot-codec.ts). */
+  readonly ramroot?: RamrootCompression;
   /**
    * Where the Consul and Nomad binaries come from. Default: the environment at synth
    * (the official release archives, or the directory $ELY_AGENT_BIN_DIR when it is set or ELY_AGENT_SOURCE=dir);
@@ -68,6 +71,7 @@ export class NodeImage extends Construct {
       agentVersions: props.agentVersions,
       agentSource,
       extraPackages: props.extraPackages,
+      ramroot: props.ramroot,
     });
     this.key = this.recipe.key;
     this.inputHash = inputHashOf(this.recipe);
@@ -84,6 +88,7 @@ export class NodeImage extends Construct {
       `--nomad-version ${shellQuote(props.agentVersions.nomad)}`,
       `--input-hash ${this.inputHash}`,
       ...(props.extraPackages?.length ? [`--extra-packages ${shellQuote([...props.extraPackages].sort().join(","))}`] : []),
+      ...(props.ramroot ? [`--ramroot-codec ${props.ramroot.codec} --ramroot-level ${shellQuote(props.ramroot.level)}`] : []),
       ...(props.agentSource ? [`--agents ${shellQuote(formatAgentSource(props.agentSource))}`] : []),
     ];
     this.command = `${program} ${args.join(" ")}`;

@@ -10,6 +10,7 @@ import * as path from "path";
 import execa from "execa";
 import { checkPlanJson, summarizePlan } from "../cli/plan-summary";
 import { StatusReport } from "../cli/status-report";
+import { DEFAULT_RAMROOT_COMPRESSION, ramrootArtifactOf } from "../images/ramroot-codec";
 import { validateJobs } from "./agents/job-validate";
 import { DevAgents, http, startDevAgents, waitFor, withLogs } from "./dev-agents";
 import { e2eInventory } from "./e2e-inventory";
@@ -181,7 +182,7 @@ describe("cdktf against real agents", () => {
       expect(output.match(/ely-image client-amd64 [0-9a-f]{16} \[10\/10\] install: ok/g) ?? []).toHaveLength(1);
       const [buildId] = fs.readdirSync(path.join(work, "images", "client-amd64")).filter((d) => /^[0-9a-f]{16}$/.test(d));
       expect(fs.existsSync(path.join(work, "images", "client-amd64", buildId, "manifest.json"))).toBe(true);
-      expect(fs.existsSync(path.join(work, "util", "images", "client-amd64", buildId, "ramroot.tar.xz"))).toBe(true);
+      expect(fs.existsSync(path.join(work, "util", "images", "client-amd64", buildId, ramrootArtifactOf(DEFAULT_RAMROOT_COMPRESSION.codec)))).toBe(true);
       const jobs = await nomadGet<{ ID: string; ParentID?: string }[]>("/v1/jobs");
       expect(jobs.filter((j) => !j.ParentID).map((j) => j.ID).sort()).toEqual(EXPECTED_JOBS);
       // A periodic launch may already have happened; it is a child of ddns and nothing else.

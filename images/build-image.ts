@@ -1,11 +1,10 @@
 /**
- * The image build: Debian root filesystem (mmdebstrap), Ely's files, kernel, initrd,
- * ramroot.tar.xz and manifest.json, built in a work directory next to the output and
- * renamed into place only when every step succeeded. A build whose output already holds
+ * The image build: Debian root filesystem (mmdebstrap), Ely's files, kernel, initrd, the
+ * ramroot (ramroot.tar.gz or .tar.xz, images/ramroot-codec.ts) and manifest.json, built in a
+ * work directory next to the output and renamed into place only when every step succeeded. A build whose output already holds
  * a complete build of the same inputs does nothing.
  */
 import * as fs from "fs";
-import * as os from "os";
 import * as path from "path";
 import execa from "execa";
 import {
@@ -23,9 +22,11 @@ import {
 import { buildInitrd } from "./initrd";
 import { readModuleIndex, resolveModules } from "./kernel-modules";
 import { bootableKernel } from "./kernel-image";
-import { ARTIFACT_NAMES, ImageArch, buildIdOf } from "./layout";
+import { artifactNamesOf, ImageArch, buildIdOf } from "./layout";
 import { createManifest, ImageManifest, readManifest, verifyManifest, writeManifest } from "./manifest";
+import { packRamroot } from "./pack-ramroot";
 import { StepRunner } from "./progress";
+import { ramrootHostTool } from "./ramroot-codec";
 import { ImageRecipe, imageRecipe, ImageSpec, inputHashOf } from "./recipe";
 import { enableUnit } from "./systemd-enable";
 import { createWorkDir, keepWorkDir, removeOnSignal, removeStaleWorkDirs, removeTreeAsync } from "./work-dir";
@@ -68,14 +69,18 @@ export async function buildImage(options: BuildImageOptions): Promise<BuildImage
     agentVersions: options.agentVersions,
     agentSource: options.agentSource,
     extraPackages: options.extraPackages,
+    ramroot: options.ramroot,
   });
+  const artifactNames = artifactNamesOf(recipe.ramroot.artifact);
   const inputHash = inputHashOf(recipe);
   const buildId = buildIdOf(inputHash);
   const outDir = path.resolve(options.outDir);
+  const writeLine = options.write ?? ((l: string) => process.stderr.write(l + "\n"));
   for (const stale of removeStaleWorkDirs(path.dirname(outDir))) {
-    (options.write ?? ((l: string) => process.stderr.write(l + "\n")))(`ely-image ${recipe.key}: removed the work directory of a build that is gone: ${stale}`);
+    writeLine(`ely-image ${recipe.key}: removed the work directory of a build that is gone: ${stale}`);
   }
-  const runner = new StepRunner({ label: `ely-image ${recipe.key} ${buildId}`, total: STEPS.length, write: options.write });
+  const label = `ely-image ${recipe.key} ${buildId}`;
+  const runner = new StepRunner({ label, total: STEPS.length, write: options.write });
 
   if (options.expectedInputHash && options.expectedInputHash !== inputHash) {
     throw new Error(
@@ -84,8 +89,8 @@ export async function buildImage(options: BuildImageOptions): Promise<BuildImage
     );
   }
   const existing = readManifest(outDir);
-  if (!options.force && existing && existing.inputHash === inputHash && verifyManifest(outDir, existing).length === 0) {
-    (options.write ?? ((l: string) => process.stderr.write(l + "\n")))(`ely-image ${recipe.key} ${buildId}: up to date in ${outDir}`);
+  if (!options.force && existing && existing.inputHash === inputHash && verifyManifest(outDir, existing, artifactNames).length === 0) {
+    writeLine(`ely-image ${recipe.key} ${buildId}: up to date in ${outDir}`);
     return { manifest: existing, outDir, built: false, durations: {} };
   }
 
@@ -129,7 +134,18 @@ export async function buildImage(options: BuildImageOptions): Promise<BuildImage
       }),
     );
     await runner.step("strip", () => strip(recipe, rootfs, kernelVersion, release), logTail);
-    await runner.step("ramroot", () => packRamroot(recipe, rootfs, path.join(artifacts, "ramroot.tar.xz"), logFile), logTail);
+    await runner.step(
+      "ramroot",
+      () =>
+        packRamroot({
+          rootfs,
+          dest: path.join(artifacts, recipe.ramroot.artifact),
+          compression: recipe.ramroot,
+          logFile,
+          progress: (line) => writeLine(`${label} ramroot (${recipe.ramroot.codec} -${recipe.ramroot.level}): ${line}`),
+        }),
+      logTail,
+    );
     const manifest = await runner.step("manifest", () => {
       const m = createManifest(artifacts, {
         image: recipe.key,
@@ -143,11 +159,11 @@ export async function buildImage(options: BuildImageOptions): Promise<BuildImage
         debianSuite: recipe.suite,
         kernelVersion,
         agents,
-      });
+      }, artifactNames);
       writeManifest(artifacts, m);
       return m;
     });
-    await runner.step("install", () => installOutput(artifacts, outDir));
+    await runner.step("install", () => installOutput(artifacts, outDir, artifactNames));
     return { manifest, outDir, built: true, durations: runner.durations };
   } finally {
     if (options.keepWork) {
@@ -163,6 +179,12 @@ export async function buildImage(options: BuildImageOptions): Promise<BuildImage
 async function checkHost(recipe: ImageRecipe): Promise<void> {
   if (process.getuid && process.getuid() !== 0) throw new Error("the image build runs as root (mmdebstrap makes device nodes and root-owned files)");
   const tools = ["mmdebstrap", "tar", "xz", "cpio", "gzip", "depmod", "modinfo", "find"];
+  const packages = ["mmdebstrap", "xz-utils", "cpio", "kmod", "unzip"];
+  const codecTool = ramrootHostTool(recipe.ramroot.codec);
+  if (!tools.includes(codecTool.tool)) {
+    tools.push(codecTool.tool);
+    packages.push(codecTool.debianPackage);
+  }
   if (recipe.includeAgents) tools.push("unzip");
   const missing: string[] = [];
   for (const tool of tools) {
@@ -170,7 +192,7 @@ async function checkHost(recipe: ImageRecipe): Promise<void> {
     if (found.exitCode !== 0) missing.push(tool);
   }
   if (missing.length) {
-    throw new Error(`missing on this machine: ${missing.join(", ")} (Debian: apt-get install mmdebstrap xz-utils cpio kmod unzip)`);
+    throw new Error(`missing on this machine: ${missing.join(", ")} (Debian: apt-get install ${packages.join(" ")})`);
   }
   const hostArch = (await execa("dpkg", ["--print-architecture"], { reject: false })).stdout.trim();
   if (hostArch && hostArch !== recipe.spec.arch) {
@@ -268,34 +290,9 @@ async function strip(recipe: ImageRecipe, rootfs: string, kernelVersion: string,
   fs.writeFileSync(path.join(rootfs, "etc/ely-release"), release);
 }
 
-/**
- * xz's arguments for ramroot.tar.xz (tar on stdin, xz on stdout), at a preset ("6", "9e"):
- * busybox's xz decoder checks CRC32 (not SHA-256); blocks let xz use every core.
- * bench/netboot.ts compresses with the same arguments.
- */
-export function ramrootXzArgs(level: number | string, threads = Math.max(1, os.cpus().length)): string[] {
-  return [`-T${threads}`, `-${level}`, "--check=crc32"];
-}
-
-async function packRamroot(recipe: ImageRecipe, rootfs: string, dest: string, logFile: string): Promise<void> {
-  await runLogged(
-    "bash",
-    [
-      "-o",
-      "pipefail",
-      "-c",
-      `tar -C "$1" --numeric-owner --xattrs --acls --sort=name -cf - . | xz ${ramrootXzArgs(recipe.xzLevel).join(" ")} > "$2"`,
-      "pack",
-      rootfs,
-      dest,
-    ],
-    logFile,
-  );
-}
-
 /** Renames the finished artifacts into `outDir`; an older build there is replaced only now. */
-function installOutput(artifacts: string, outDir: string): void {
-  for (const name of ARTIFACT_NAMES) if (!fs.existsSync(path.join(artifacts, name))) throw new Error(`${name} was not produced`);
+function installOutput(artifacts: string, outDir: string, names: readonly string[]): void {
+  for (const name of names) if (!fs.existsSync(path.join(artifacts, name))) throw new Error(`${name} was not produced`);
   if (fs.existsSync(outDir)) {
     const old = `${outDir}.old-${process.pid}`;
     fs.renameSync(outDir, old);

@@ -12,13 +12,14 @@ import { agentSourceFromEnv, parseAgentSource } from "./agents";
 import { buildImage } from "./build-image";
 import { IMAGE_PROFILES, ImageArch, ImageProfile, ImageRole } from "./layout";
 import { StepError } from "./progress";
+import { RAMROOT_CODECS, ramrootCompression } from "./ramroot-codec";
 import { ARCHES, ROLES } from "../nodes/schema";
 import { versionsSchema } from "../nodes/schema";
 
 export async function main(argv: string[]): Promise<number> {
   const defaults = versionsSchema.parse({});
   const program = new Command("ely-image-build")
-    .description("Build a netboot image: vmlinuz, initrd, ramroot.tar.xz and manifest.json")
+    .description("Build a netboot image: vmlinuz, initrd, the ramroot (ramroot.tar.gz or .tar.xz) and manifest.json")
     .addOption(new Option("--role <role>", "node role").choices([...ROLES]).makeOptionMandatory())
     .addOption(new Option("--arch <arch>", "architecture").choices([...ARCHES]).makeOptionMandatory())
     .addOption(new Option("--profile <profile>", "package set").choices([...IMAGE_PROFILES]).default("full"))
@@ -26,6 +27,8 @@ export async function main(argv: string[]): Promise<number> {
     .option("--consul-version <version>", "Consul version", defaults.consul)
     .option("--nomad-version <version>", "Nomad version", defaults.nomad)
     .option("--agents <source>", 'agent binaries: "official" or "dir:<path>" (default: $ELY_AGENT_SOURCE ("official" or "dir"), else dir:$ELY_AGENT_BIN_DIR when set, else official)')
+    .addOption(new Option("--ramroot-codec <codec>", "the ramroot's codec (default: the profile's, gzip)").choices([...RAMROOT_CODECS]))
+    .option("--ramroot-level <level>", "the codec's level (default: the codec's: gzip 6, xz 6)")
     .option("--extra-packages <list>", "comma-separated Debian packages added to the profile's")
     .option("--input-hash <sha256>", "the input hash computed at synth; the build refuses to run on a different one")
     .option("--mirror <url>", "Debian mirror (default: deb.debian.org with -updates and -security)")
@@ -47,6 +50,8 @@ export async function main(argv: string[]): Promise<number> {
     nomadVersion: string;
     agents?: string;
     extraPackages?: string;
+    ramrootCodec?: string;
+    ramrootLevel?: string;
     inputHash?: string;
     mirror?: string;
     aptCache?: string;
@@ -54,6 +59,7 @@ export async function main(argv: string[]): Promise<number> {
     keepWork: boolean;
   }>();
   try {
+    if (o.ramrootLevel !== undefined && o.ramrootCodec === undefined) throw new Error(`--ramroot-level ${o.ramrootLevel} needs --ramroot-codec (gzip or xz)`);
     const result = await buildImage({
       role: o.role,
       arch: o.arch,
@@ -62,6 +68,7 @@ export async function main(argv: string[]): Promise<number> {
       agentVersions: { consul: o.consulVersion, nomad: o.nomadVersion },
       agentSource: o.agents ? parseAgentSource(o.agents) : agentSourceFromEnv(),
       extraPackages: o.extraPackages ? o.extraPackages.split(",").filter(Boolean) : undefined,
+      ramroot: o.ramrootCodec ? ramrootCompression(o.ramrootCodec, o.ramrootLevel) : undefined,
       expectedInputHash: o.inputHash,
       mirror: o.mirror,
       aptCacheDir: o.aptCache ?? process.env.ELY_APT_CACHE_DIR,
@@ -70,9 +77,10 @@ export async function main(argv: string[]): Promise<number> {
     });
     const a = result.manifest.artifacts;
     const mib = (n: number) => (n / 1048576).toFixed(1);
+    const ramrootName = Object.keys(a).find((n) => n.startsWith("ramroot.")) ?? "ramroot";
     process.stderr.write(
       `ely-image ${result.manifest.image} ${result.manifest.buildId}: ${result.built ? "built" : "already built"} in ${result.outDir} ` +
-        `(vmlinuz ${mib(a.vmlinuz.sizeBytes)} MiB, initrd ${mib(a.initrd.sizeBytes)} MiB, ramroot ${mib(a["ramroot.tar.xz"].sizeBytes)} MiB)\n`,
+        `(vmlinuz ${mib(a.vmlinuz.sizeBytes)} MiB, initrd ${mib(a.initrd.sizeBytes)} MiB, ${ramrootName} ${mib(a[ramrootName].sizeBytes)} MiB)\n`,
     );
     return 0;
   } catch (e) {

@@ -9,11 +9,12 @@
  * fetches it over HTTP and QEMU emulates the CPU.
  *
  * Kernel command line it reads:
- *   ramroot=<url of ramroot.tar.xz>  hostname=<h>  BOOTIF=01-aa-bb-cc-dd-ee-ff (or aa:bb:...)
+ *   ramroot=<url of ramroot.tar.gz or .tar.xz: the name picks the decoder>  hostname=<h>  BOOTIF=01-aa-bb-cc-dd-ee-ff (or aa:bb:...)
  *   ely.role=  ely.util=  ely.servers=  ely.image=   copied into /etc/ely/boot.env
  *   ramroot.size=<tmpfs size, e.g. 4g>   default: all RAM (tmpfs takes pages only as files fill it)
  *   ely.onfail=reboot|shell|halt        default: reboot after 30 s, to try again
  */
+import { initrdDecoderCase, RAMROOT_ARTIFACTS } from "./ramroot-codec";
 import { BOOT_ENV_FILE } from "./rootfs-files";
 
 /** Every console line of the initrd starts with this. */
@@ -69,6 +70,8 @@ fail() {
 
 log "Ely ramroot boot: kernel $(uname -r), image \${image:-unknown}, hostname \${hostname:-unset}"
 [ -n "$ramroot" ] || fail "no ramroot= URL on the kernel command line"
+# The decoder, by the artifact's name (images/ramroot-codec.ts).
+${initrdDecoderCase("ramroot", "decoder", `fail "ramroot=$ramroot: expected a file named ${RAMROOT_ARTIFACTS.join(" or ")}"`)}
 
 # Network drivers, dependencies first; a driver without its hardware loads and idles.
 kver=$(uname -r)
@@ -124,12 +127,12 @@ for attempt in 1 2 3; do
   rm -f /tmp/stage.*
   start=$(cut -d. -f1 /proc/uptime)
   { wget -q -O - "$ramroot" || echo $? > /tmp/stage.download; } \\
-    | { xz -d -c || echo $? > /tmp/stage.unxz; } \\
+    | { $decoder || echo $? > /tmp/stage.decode; } \\
     | { tar -x -C /newroot || echo $? > /tmp/stage.untar; }
   if [ -e /tmp/stage.download ]; then
     problem="download of $ramroot failed (wget exit $(cat /tmp/stage.download)): is the util node's HTTP server up, and this image published?"
-  elif [ -e /tmp/stage.unxz ]; then
-    problem="$ramroot is not a complete xz stream (xz exit $(cat /tmp/stage.unxz)): truncated download or corrupt file"
+  elif [ -e /tmp/stage.decode ]; then
+    problem="$ramroot is not a complete compressed stream ($decoder exit $(cat /tmp/stage.decode)): truncated download or corrupt file"
   elif [ -e /tmp/stage.untar ]; then
     problem="unpacking $ramroot into the $size tmpfs failed (tar exit $(cat /tmp/stage.untar)): out of memory, or not a tar archive"
   elif [ ! -e /newroot/sbin/init ] && [ ! -L /newroot/sbin/init ]; then

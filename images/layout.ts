@@ -17,9 +17,10 @@ export type ImageProfile = (typeof IMAGE_PROFILES)[number];
 export const BUILD_ID_LENGTH = 16;
 export const BUILD_ID_PATTERN = /^[0-9a-f]{16}$/;
 
-/** The artifacts of one build, in the order the manifest lists them. */
-export const ARTIFACT_NAMES = ["vmlinuz", "initrd", "ramroot.tar.xz"] as const;
-export type ArtifactName = (typeof ARTIFACT_NAMES)[number];
+/** The artifacts of one build, in the order the manifest lists them: the ramroot's name says its codec (images/ramroot-codec.ts). */
+export function artifactNamesOf(ramrootArtifact: string): readonly string[] {
+  return ["vmlinuz", "initrd", ramrootArtifact];
+}
 export const MANIFEST_FILE = "manifest.json";
 
 /** Default root of everything Ely serves on the util node. */
@@ -38,7 +39,7 @@ export function buildIdOf(inputHash: string): string {
 
 /**
  * The util node's layout under its root (remote paths), and the matching URL paths:
- *   images/<image>/<build id>/{vmlinuz,initrd,ramroot.tar.xz,manifest.json}   GET /images/...
+ *   images/<image>/<build id>/{vmlinuz,initrd,ramroot.tar.gz|xz,manifest.json}   GET /images/...
  *   images/<image>/latest -> <build id>
  *   boot/releases/<hash>/{dnsmasq.conf,nginx.conf,tftp/,ipxe/,config/,systemd/}
  *   boot/current -> releases/<hash>                                           GET /ipxe/..., /config/...

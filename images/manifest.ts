@@ -5,7 +5,7 @@
 import * as fs from "fs";
 import * as path from "path";
 import { InstalledAgent, sha256File } from "./agents";
-import { ARTIFACT_NAMES, ArtifactName, MANIFEST_FILE } from "./layout";
+import { MANIFEST_FILE } from "./layout";
 
 export const MANIFEST_FORMAT = 1;
 
@@ -29,15 +29,16 @@ export interface ImageManifest {
   readonly debianSuite: string;
   readonly kernelVersion: string;
   readonly agents: readonly InstalledAgent[];
-  readonly artifacts: Readonly<Record<ArtifactName, ArtifactRecord>>;
+  /** By file name: vmlinuz, initrd and the ramroot (ramroot.tar.gz or ramroot.tar.xz). */
+  readonly artifacts: Readonly<Record<string, ArtifactRecord>>;
 }
 
 export type ManifestFacts = Omit<ImageManifest, "format" | "artifacts">;
 
-/** Hashes the artifacts in `dir` and returns the manifest; throws naming a missing artifact. */
-export function createManifest(dir: string, facts: ManifestFacts): ImageManifest {
-  const artifacts = {} as Record<ArtifactName, ArtifactRecord>;
-  for (const name of ARTIFACT_NAMES) {
+/** Hashes the artifacts `names` in `dir` and returns the manifest; throws naming a missing artifact. */
+export function createManifest(dir: string, facts: ManifestFacts, names: readonly string[]): ImageManifest {
+  const artifacts: Record<string, ArtifactRecord> = {};
+  for (const name of names) {
     const file = path.join(dir, name);
     if (!fs.existsSync(file)) throw new Error(`artifact ${name} is missing from ${dir}`);
     artifacts[name] = { sha256: sha256File(file), sizeBytes: fs.statSync(file).size };
@@ -55,11 +56,14 @@ export function readManifest(dir: string): ImageManifest | undefined {
   return JSON.parse(fs.readFileSync(file, "utf8")) as ImageManifest;
 }
 
-/** Problems of a build directory against its manifest (empty: complete and intact). */
-export function verifyManifest(dir: string, manifest: ImageManifest): string[] {
+/**
+ * Problems of a build directory against its manifest (empty: complete and intact): each of
+ * `names` listed, present and as hashed. Default `names`: the manifest's own list.
+ */
+export function verifyManifest(dir: string, manifest: ImageManifest, names: readonly string[] = Object.keys(manifest.artifacts ?? {})): string[] {
   const problems: string[] = [];
   if (manifest.format !== MANIFEST_FORMAT) problems.push(`manifest format ${manifest.format}, expected ${MANIFEST_FORMAT}`);
-  for (const name of ARTIFACT_NAMES) {
+  for (const name of names) {
     const record = manifest.artifacts?.[name];
     const file = path.join(dir, name);
     if (!record) problems.push(`manifest lists no ${name}`);

@@ -4,6 +4,7 @@
  * ramroot. Everything here is an input of the image's hash (recipe.ts).
  */
 import { ImageArch, ImageProfile, ImageRole } from "./layout";
+import { DEFAULT_RAMROOT_COMPRESSION, RamrootCompression } from "./ramroot-codec";
 
 export const DEBIAN_SUITE = "bookworm";
 
@@ -16,8 +17,8 @@ export interface ImageProfileSpec {
   readonly includeAgents: boolean;
   /** Keep in the ramroot only the kernel modules the initrd loads (the test image needs no others). */
   readonly keepOnlyInitrdModules: boolean;
-  /** xz preset of ramroot.tar.xz (size against build time). */
-  readonly xzLevel: number;
+  /** The ramroot's codec and level (images/ramroot-codec.ts; an image spec may choose another). */
+  readonly ramroot: RamrootCompression;
   /**
    * Add the storage probe (images/rootfs-files.ts): after the node's storage is up, it lists and
    * writes a file on every NFS mount and scratch disk, on the console, for the netboot test.
@@ -31,7 +32,7 @@ export const PROFILES: Readonly<Record<ImageProfile, ImageProfileSpec>> = {
     components: ["main", "non-free-firmware"],
     includeAgents: true,
     keepOnlyInitrdModules: false,
-    xzLevel: 6,
+    ramroot: DEFAULT_RAMROOT_COMPRESSION,
     storageProbe: false,
   },
   test: {
@@ -39,7 +40,7 @@ export const PROFILES: Readonly<Record<ImageProfile, ImageProfileSpec>> = {
     components: ["main"],
     includeAgents: false,
     keepOnlyInitrdModules: true,
-    xzLevel: 6,
+    ramroot: DEFAULT_RAMROOT_COMPRESSION,
     storageProbe: true,
   },
 };

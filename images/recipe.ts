@@ -25,6 +25,7 @@ import {
   PRUNED_MODULE_DIRS,
   STRIPPED_PATHS,
 } from "./profiles";
+import { RamrootCompression, ramrootArtifactOf } from "./ramroot-codec";
 import { rootfsFiles, RootfsFileSet } from "./rootfs-files";
 
 /** Bump when a build step changes what it produces for the same data. */
@@ -39,6 +40,8 @@ export interface ImageSpec {
   readonly agentSource: AgentSource;
   /** Debian packages added to this image's profile. Default: none. */
   readonly extraPackages?: readonly string[];
+  /** The ramroot's codec and level. Default: the profile's (images/ramroot-codec.ts). */
+  readonly ramroot?: RamrootCompression;
 }
 
 export interface ImageRecipe {
@@ -58,7 +61,10 @@ export interface ImageRecipe {
     readonly keptModules: readonly string[];
   };
   readonly dpkg: { readonly excludes: readonly string[]; readonly includes: readonly string[] };
-  readonly xzLevel: number;
+  readonly ramroot: RamrootCompression & {
+    /** The artifact's name: ramroot.tar.gz, ramroot.tar.xz. */
+    readonly artifact: string;
+  };
   readonly includeAgents: boolean;
 }
 
@@ -86,7 +92,7 @@ export function imageRecipe(spec: ImageSpec): ImageRecipe {
       keptModules: profile.keepOnlyInitrdModules ? ["af_packet", ...INITRD_MODULES[spec.arch], ...STORAGE_MODULES, ...NFS_CLIENT_MODULES] : [],
     },
     dpkg: { excludes: DPKG_EXCLUDES, includes: DPKG_INCLUDES },
-    xzLevel: profile.xzLevel,
+    ramroot: { ...(spec.ramroot ?? profile.ramroot), artifact: ramrootArtifactOf((spec.ramroot ?? profile.ramroot).codec) },
     includeAgents: profile.includeAgents,
   };
 }
@@ -113,7 +119,7 @@ export function recipeInputs(recipe: ImageRecipe): Array<[string, string]> {
     ["strip.prunedModuleDirs", recipe.strip.prunedModuleDirs.join(",")],
     ["strip.keepOnlyInitrdModules", String(recipe.strip.keepOnlyInitrdModules)],
     ["strip.keptModules", recipe.strip.keptModules.join(",")],
-    ["xz", String(recipe.xzLevel)],
+    ["ramroot", `${recipe.ramroot.codec}-${recipe.ramroot.level}`],
     ["rootfs.enable", recipe.rootfs.enable.join(",")],
   ];
   for (const file of recipe.rootfs.files) inputs.push([`rootfs:${file.path}:${(file.mode ?? 0o644).toString(8)}`, file.content]);

@@ -10,7 +10,7 @@ import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
 
-export type Requirement = "root" | "dnsmasq" | "rsync" | "agents" | "nginx" | "ganesha" | "chromium";
+export type Requirement = "root" | "dnsmasq" | "rsync" | "agents" | "nginx" | "ganesha" | "chromium" | "codecs";
 
 /** Debian's Chromium, which mermaid's CLI drives headless to render diagrams (__tests__/graph.test.ts). */
 export const CHROMIUM = "/usr/bin/chromium";
@@ -44,6 +44,10 @@ export function missing(requirement: Requirement, env: NodeJS.ProcessEnv = proce
         : "ganesha.nfsd or nfs-cp is not on PATH (apt-get install nfs-ganesha nfs-ganesha-vfs libnfs-utils)";
     case "chromium":
       return fs.existsSync(CHROMIUM) ? undefined : `${CHROMIUM} is absent (apt-get install chromium)`;
+    case "codecs":
+      return spawnSync("sh", ["-c", "command -v busybox && command -v pigz && command -v xz"], { env }).status === 0
+        ? undefined
+        : "busybox, pigz or xz is not on PATH (apt-get install busybox-static pigz xz-utils)";
     case "agents": {
       const dir = testAgentBinDir(env);
       const absent = ["consul", "nomad"].filter((b) => !fs.existsSync(path.join(dir, b)));

@@ -26,6 +26,7 @@ import { TFTP_CHAIN_SCRIPT } from "../../constructs/boot-service";
 import { DEFAULT_HTTP_PORT, IMAGE_PROFILES, ImageProfile } from "../../images/layout";
 import { NODE_UP_MARKER } from "../../images/rootfs-files";
 import { INITRD_FATAL } from "../../images/initrd-files";
+import { RAMROOT_ARTIFACTS } from "../../images/ramroot-codec";
 import { DEFAULT_INVENTORY, Inventory, parseInventory } from "../../nodes";
 import { QemuOptions, RunningQemu, startQemu, tailOf, waitForSerial } from "./qemu";
 import { freeLoopbackPort, letWorkersRead, startUtilNginx } from "./util-nginx";
@@ -91,6 +92,7 @@ const REQUIRED_TOOLS: Array<[string, string]> = [
   ["depmod", "kmod"],
   ["cpio", "cpio"],
   ["xz", "xz-utils"],
+  ["pigz", "pigz"],
   ["nginx", "nginx"],
   ["mkfs.ext4", "e2fsprogs"],
   ["debugfs", "e2fsprogs"],
@@ -338,7 +340,7 @@ export async function bootNetboot(prepared: PreparedNetboot, options: BootOption
   };
   firstRequest("ipxe-script", (p) => p.startsWith("/ipxe/"));
   firstRequest("kernel-fetched", (p) => p.endsWith("/vmlinuz"), "doneMs");
-  firstRequest("ramroot-fetched", (p) => p.endsWith("/ramroot.tar.xz"), "doneMs");
+  firstRequest("ramroot-fetched", (p) => RAMROOT_ARTIFACTS.some((a) => p.endsWith(`/${a}`)), "doneMs");
   firstRequest("agent-config", (p) => p.startsWith("/config/"));
   const httpRequests = requests.map((r) => ({
     path: r.path,
