@@ -1,9 +1,9 @@
 import { AssetType, TerraformAsset } from "cdktf";
 import { Construct } from "constructs";
-import { networkAndMask } from "../nodes";
-import { ipv4Subnet } from "../nodes/safe-strings";
+import { networkAndMask } from "../../nodes";
+import { ipv4Subnet } from "../../nodes/safe-strings";
 import { EXPORTS_INSTALL_PATH, exportEntryProblems, NfsExportEntry, renderExports } from "./nfs-exports";
-import { contentHashOf, stageFiles } from "./staged-directory";
+import { contentHashOf, stageFiles } from "../staged-directory";
 import {
   agentConfigUrlPath,
   BUILD_ID_PATTERN,
@@ -12,7 +12,7 @@ import {
   imageUrlPath,
   macHyphen,
   REMOTE_BOOT_CURRENT_LINK,
-} from "../images/layout";
+} from "../../images/layout";
 
 /** One netbooted node and the build it boots. */
 export interface BootEntry {
