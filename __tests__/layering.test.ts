@@ -41,6 +41,26 @@ function violations(files: readonly string[]): string[] {
   return wrong;
 }
 
+/** Within constructs/: the groups a group may import (besides constructs/'s own top files, which they share). */
+const GROUPS: Record<string, readonly string[]> = { cluster: [], netboot: ["cluster"], rollout: ["cluster"], services: [] };
+
+/** Imports from one construct group into another that it may not use. */
+function groupViolations(files: readonly string[]): string[] {
+  const wrong: string[] = [];
+  for (const file of files) {
+    const parts = file.split(path.sep);
+    if (parts[0] !== "constructs" || parts.length < 3) continue;
+    const from = parts[1];
+    const text = fs.readFileSync(path.join(ROOT, file), "utf8");
+    for (const m of text.matchAll(/(?:from|import)\s*["'](\.{1,2}\/[^"']+)["']/g)) {
+      const target = path.normalize(path.join(path.dirname(file), m[1])).split(path.sep);
+      if (target[0] !== "constructs" || target.length < 3 || target[1] === from) continue;
+      if (!(GROUPS[from] ?? []).includes(target[1])) wrong.push(`${file} (constructs/${from}/) imports ${m[1]} (constructs/${target[1]}/)`);
+    }
+  }
+  return wrong;
+}
+
 describe("layering", () => {
   const product = Object.keys(FLOORS).flatMap(filesOf);
 
@@ -52,6 +72,18 @@ describe("layering", () => {
 
   test("no folder imports a folder above it, and the product never imports test code", () => {
     expect(violations(product)).toEqual([]);
+  });
+
+  test("construct groups import only the cluster group and constructs/'s shared files", () => {
+    expect(product.filter((f) => f.split(path.sep).length > 2 && f.startsWith("constructs")).length).toBeGreaterThan(20);
+    expect(groupViolations(product)).toEqual([]);
+    const probe = path.join("constructs", "services", `.group-probe-${process.pid}.ts`);
+    fs.writeFileSync(path.join(ROOT, probe), 'import { Netboot } from "../netboot/netboot";\nexport const x = Netboot;\n');
+    try {
+      expect(groupViolations([probe])).toEqual([`${probe} (constructs/services/) imports ../netboot/netboot (constructs/netboot/)`]);
+    } finally {
+      fs.rmSync(path.join(ROOT, probe));
+    }
   });
 
   test("the rule can fail: an import upwards, or of test code, is reported", () => {

@@ -15,7 +15,7 @@ import {
   renderNginxConf,
   renderNodeScript,
   renderUnknownScript,
-} from "../constructs/boot-service";
+} from "../constructs/netboot/boot-service";
 import { netbootStack } from "../e2e/netboot/netboot-stack";
 import { networkAndMask } from "../nodes";
 import { requires } from "./helpers/requires";

@@ -1,6 +1,6 @@
 import * as fs from "fs";
 import * as path from "path";
-import { inputGroupHashes } from "../constructs/node-image";
+import { inputGroupHashes } from "../constructs/netboot/node-image";
 import { recipeInputs } from "../images/recipe";
 import { inventoryWith } from "./helpers/inventory";
 import { netbootStack, nullResources } from "../e2e/netboot/netboot-stack";

@@ -5,7 +5,7 @@ import * as path from "path";
 import { qemuArgs } from "../e2e/netboot/qemu";
 import { bridgeNames } from "../e2e/netboot/bridge-network";
 import { freeLoopbackPort, letWorkersRead, nginxMissing, parseAccessLog, startUtilNginx } from "../e2e/netboot/util-nginx";
-import { bootConfigOf, renderNginxConf } from "../constructs/boot-service";
+import { bootConfigOf, renderNginxConf } from "../constructs/netboot/boot-service";
 
 function get(port: number, urlPath: string): Promise<{ status: number; body: string }> {
   return new Promise((resolve, reject) => {

@@ -1,7 +1,7 @@
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
-import { bootConfigOf, renderBootFiles } from "../constructs/boot-service";
+import { bootConfigOf, renderBootFiles } from "../constructs/netboot/boot-service";
 import { createManifest, writeManifest } from "../images/manifest";
 import { parseTarget, publishBoot, publishImage } from "../images/publish";
 import { requires } from "./helpers/requires";

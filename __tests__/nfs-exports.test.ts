@@ -1,6 +1,6 @@
 import { spawnSync } from "child_process";
-import { bootConfigOf, renderActivateScript } from "../constructs/boot-service";
-import { exportEntryProblems, exportOptions, nfsExportEntries, renderExports } from "../constructs/nfs-exports";
+import { bootConfigOf, renderActivateScript } from "../constructs/netboot/boot-service";
+import { exportEntryProblems, exportOptions, nfsExportEntries, renderExports } from "../constructs/netboot/nfs-exports";
 import { netbootStack } from "../e2e/netboot/netboot-stack";
 import { defaultInventory, inventoryWith } from "./helpers/inventory";
 

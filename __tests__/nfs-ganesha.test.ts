@@ -6,7 +6,7 @@
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
-import { nfsExportEntries, renderExports } from "../constructs/nfs-exports";
+import { nfsExportEntries, renderExports } from "../constructs/netboot/nfs-exports";
 import { freeLoopbackPort } from "../e2e/netboot/util-nginx";
 import { requires } from "./helpers/requires";
 import { ganeshaConfig, ganeshaMissing, nfsTool, parseExportsFile, RunningGanesha, startGanesha } from "../e2e/nfs/ganesha";

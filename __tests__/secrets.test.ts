@@ -6,7 +6,7 @@ import { X509Certificate } from "crypto";
 import * as fs from "fs";
 import * as path from "path";
 import { consulBinary, initSecrets, renewNodeCertificates, secretsEnvLines, SecretsError, TFVARS_FILE } from "../cli/secrets";
-import { ROLLOUT_VARIABLES } from "../constructs/server-rollout";
+import { ROLLOUT_VARIABLES } from "../constructs/rollout/server-rollout";
 import { TEST_OUTDIR_ROOT } from "./setup";
 import { defaultInventory } from "./helpers/inventory";
 import { stackOf, synthOf } from "./helpers/synth";

@@ -1,7 +1,7 @@
 /**
  * `ely flash --node m1 --device /dev/sdX --image raspios.img.xz`: writes a server's SD card
  * (the seed's scripts/install_rasbian), so that the node boots, answers ssh, and the server
- * rollout (constructs/server-rollout.ts) can take it from there.
+ * rollout (constructs/rollout/server-rollout.ts) can take it from there.
  *
  * Refuses, before writing anything:
  * - always: a node that is not in the inventory or does not boot from its card (boot "ssh"),

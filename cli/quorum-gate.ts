@@ -20,7 +20,7 @@
  *     quorum to keep, and the agent is unavailable while it restarts;
  *   - an answer the gate cannot read (no token, HTTP error, not JSON) blocks: it fails closed.
  */
-import { Agent } from "../constructs/ssh-node-layout";
+import { Agent } from "../constructs/rollout/ssh-node-layout";
 
 /** One server of an autopilot health answer (Consul and Nomad share the shape). */
 export interface AutopilotServer {

@@ -18,7 +18,7 @@ import { Command } from "commander";
 import execa from "execa";
 import { defaultAgentBinDir } from "../images/agents";
 import { Inventory } from "../nodes";
-import { ROLLOUT_VARIABLES } from "../constructs/server-rollout";
+import { ROLLOUT_VARIABLES } from "../constructs/rollout/server-rollout";
 
 /** Certificates are valid this long; renew one with `ely secrets cert`. */
 export const CERT_DAYS = 825;

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# ely-node-step: the node side of Ely's server rollout (constructs/server-rollout.ts).
+# ely-node-step: the node side of Ely's server rollout (constructs/rollout/server-rollout.ts).
 # cli/server-step.ts installs this script on the node over ssh (as /usr/local/lib/ely/ely-node-step)
 # and runs it as root, one command per ssh call:
 #
@@ -45,7 +45,7 @@ export LC_ALL=C
 STATE_DIR="${ELY_NODE_STATE_DIR:-/var/lib/ely/rollout}" # overridable for tests
 SELF=ely-node-step
 PENDING="$STATE_DIR/pending"
-CONSUL_DATA_DIR=/opt/consul # constructs/agent-paths.ts
+CONSUL_DATA_DIR=/opt/consul # nodes/agent-paths.ts
 
 say() { printf '%s: %s\n' "$SELF" "$*"; }
 die() { printf '%s: error: %s\n' "$SELF" "$*" >&2; exit 1; }

@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 /**
  * ely server step: the program behind the server rollout's null_resource steps
- * (constructs/server-rollout.ts), run by Terraform's local-exec on the machine running the plan.
+ * (constructs/rollout/server-rollout.ts), run by Terraform's local-exec on the machine running the plan.
  *
  *   validate  `consul validate` and `nomad config validate` on every server's rendered files,
  *             with placeholder secrets of the real shape; a failure stops the rollout before
@@ -65,7 +65,7 @@ import {
   tlsNodeFiles,
   unitOf,
   watchedFiles,
-} from "../constructs/ssh-node-layout";
+} from "../constructs/rollout/ssh-node-layout";
 import { CONSUL_DATA_DIR } from "../nodes/agent-paths";
 import { withSshTimeouts } from "../nodes/network-timeouts";
 import { shellQuote } from "../constructs/shell-quote";

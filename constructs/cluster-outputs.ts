@@ -1,10 +1,10 @@
 import { TerraformOutput } from "cdktf";
 import { Construct } from "constructs";
 import { consulEndpoint, nomadEndpoint } from "../nodes";
-import { Cluster } from "./cluster";
-import { Netboot } from "./netboot";
-import { escapeTerraformTemplate } from "./nomad-service";
-import { Services } from "./services";
+import { Cluster } from "./cluster/cluster";
+import { Netboot } from "./netboot/netboot";
+import { escapeTerraformTemplate } from "./services/nomad-service";
+import { Services } from "./services/services";
 
 export interface ClusterOutputsProps {
   readonly cluster: Cluster;

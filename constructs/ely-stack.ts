@@ -2,13 +2,13 @@ import { TerraformStack } from "cdktf";
 import { Construct } from "constructs";
 import { JobDefinition } from "../jobs";
 import { Inventory } from "../nodes";
-import { Cluster } from "./cluster";
+import { Cluster } from "./cluster/cluster";
 import { ClusterOutputs } from "./cluster-outputs";
-import { Netboot, NetbootProps } from "./netboot";
-import { ServerRollout, ServerRolloutProps } from "./server-rollout";
-import { PublicDns } from "./public-dns";
-import { Services } from "./services";
-import { configureStateBackend } from "./state-backend";
+import { Netboot, NetbootProps } from "./netboot/netboot";
+import { ServerRollout, ServerRolloutProps } from "./rollout/server-rollout";
+import { PublicDns } from "./services/public-dns";
+import { Services } from "./services/services";
+import { configureStateBackend } from "./cluster/state-backend";
 
 export interface ElyStackProps {
   readonly inventory: Inventory;

@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 /**
- * The image build's command line, run by each image's null_resource (constructs/node-image.ts):
+ * The image build's command line, run by each image's null_resource (constructs/netboot/node-image.ts):
  *
  *   node dist/images/build.js --role client --arch amd64 --profile full --out <dir>/<image>/<build id> \
  *     --consul-version 1.16.6 --nomad-version 1.6.10 --input-hash <sha256>

@@ -125,7 +125,7 @@ echo "$line" > /dev/console 2>/dev/null || true
 
 /**
  * Mounts this node's storage before its agents: fetches the units the util node serves for it
- * (constructs/node-storage.ts: NFS mounts, scratch disk, host volume directories) into
+ * (nodes/node-storage.ts: NFS mounts, scratch disk, host volume directories) into
  * /run/systemd/system and starts them in the listed order, stopping at the first that fails.
  */
 function storageScript(): string {

@@ -2,7 +2,7 @@
  * Bounds of every network command Ely runs while Terraform applies (ssh, rsync over ssh, the
  * agent archive download): an unreachable or vanished host fails the step with a message,
  * it never hangs `terraform apply`. One definition, used by the image publish steps
- * (images/publish.ts), the server rollout (constructs/server-rollout.ts, cli/server-step.ts)
+ * (images/publish.ts), the server rollout (constructs/rollout/server-rollout.ts, cli/server-step.ts)
  * and the agent download (images/agents.ts).
  */
 

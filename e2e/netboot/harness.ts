@@ -22,7 +22,7 @@ import * as path from "path";
 import { App, TerraformStack } from "cdktf";
 import execa from "execa";
 import { Cluster, Netboot, projectRoot } from "../../constructs";
-import { TFTP_CHAIN_SCRIPT } from "../../constructs/boot-service";
+import { TFTP_CHAIN_SCRIPT } from "../../constructs/netboot/boot-service";
 import { DEFAULT_HTTP_PORT, IMAGE_PROFILES, ImageProfile } from "../../images/layout";
 import { NODE_UP_MARKER } from "../../images/rootfs-files";
 import { INITRD_FATAL } from "../../images/initrd-files";

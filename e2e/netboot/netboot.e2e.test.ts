@@ -20,7 +20,7 @@ import * as os from "os";
 import * as path from "path";
 import { DEFAULT_INVENTORY, parseInventory } from "../../nodes";
 import { STORAGE_PROBE_TAG } from "../../images/rootfs-files";
-import { TFTP_CHAIN_SCRIPT } from "../../constructs/boot-service";
+import { TFTP_CHAIN_SCRIPT } from "../../constructs/netboot/boot-service";
 import { bootNetboot, formatReport, NetbootBootResult, NetbootNetwork, netbootNetwork, PreparedNetboot, prepareNetboot, reportOf } from "./harness";
 import { startUtilNfs } from "./util-nfs";
 import { BridgeNetwork, startBridgeNetwork } from "./bridge-network";

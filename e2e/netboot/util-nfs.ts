@@ -11,7 +11,7 @@
  */
 import * as fs from "fs";
 import * as path from "path";
-import { nfsExportEntries } from "../../constructs/nfs-exports";
+import { nfsExportEntries } from "../../constructs/netboot/nfs-exports";
 import { ganeshaConfig, RunningGanesha, startGanesha } from "../nfs/ganesha";
 import { PreparedNetboot } from "./harness";
 import { QemuOptions } from "./qemu";
@@ -32,7 +32,7 @@ export interface UtilNfs {
 export async function startUtilNfs(prepared: PreparedNetboot): Promise<UtilNfs> {
   const root = path.join(prepared.work, "nfs-root");
   const stateDir = path.join(prepared.work, "ganesha");
-  // The activation step makes each export's directory and its volumes' directories (constructs/boot-service.ts).
+  // The activation step makes each export's directory and its volumes' directories (constructs/netboot/boot-service.ts).
   for (const e of nfsExportEntries(prepared.inventory)) for (const dir of [e.path, ...(e.directories ?? [])]) fs.mkdirSync(path.join(root, dir), { recursive: true });
   const exportsText = fs.readFileSync(path.join(prepared.utilRoot, "boot", "current", "exports"), "utf8");
   const address = prepared.network === "bridge" ? prepared.utilAddress : "127.0.0.1";

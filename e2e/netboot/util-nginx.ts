@@ -1,6 +1,6 @@
 /**
  * The util node's HTTP server in tests: the real nginx running the generated nginx.conf
- * (constructs/boot-service.ts), rendered with `httpListen` on loopback and `httpStateDir` in
+ * (constructs/netboot/boot-service.ts), rendered with `httpListen` on loopback and `httpStateDir` in
  * the test's directory, so it runs as any user. Requests come from the generated access log
  * (format "ely": end time, duration, status, body bytes, method, URI), for the boot timeline.
  */
@@ -8,7 +8,7 @@ import { ChildProcess, spawn, spawnSync } from "child_process";
 import * as fs from "fs";
 import * as net from "net";
 import * as path from "path";
-import { HTTP_ACCESS_LOG_FILE } from "../../constructs/boot-service";
+import { HTTP_ACCESS_LOG_FILE } from "../../constructs/netboot/boot-service";
 
 export const NGINX = process.env.ELY_NGINX ?? "nginx";
 

@@ -1,15 +1,15 @@
 import { Fn, TerraformVariable } from "cdktf";
 import { Construct } from "constructs";
 import { Resource } from "@cdktf/provider-null/lib/resource";
-import { AgentSource, agentSourceFromEnv, formatAgentSource } from "../images/agents";
-import { Inventory, sshTargetOf } from "../nodes";
-import { AgentConfigBundle } from "./agent-config-bundle";
-import { CONSUL_CONFIG_FILE, NOMAD_CONFIG_FILE } from "../nodes/agent-paths";
-import { ClusterNode } from "./cluster-node";
-import { projectProgram } from "./project-program";
-import { SSH_UNATTENDED_OPTIONS, withSshTimeouts } from "../nodes/network-timeouts";
+import { AgentSource, agentSourceFromEnv, formatAgentSource } from "../../images/agents";
+import { Inventory, sshTargetOf } from "../../nodes";
+import { AgentConfigBundle } from "../cluster/agent-config-bundle";
+import { CONSUL_CONFIG_FILE, NOMAD_CONFIG_FILE } from "../../nodes/agent-paths";
+import { ClusterNode } from "../cluster/cluster-node";
+import { projectProgram } from "../project-program";
+import { SSH_UNATTENDED_OPTIONS, withSshTimeouts } from "../../nodes/network-timeouts";
 import { agentsHash, SecretFeatures, sha256, SSH_LAYOUT_VERSION, unitOf } from "./ssh-node-layout";
-import { shellQuote } from "./shell-quote";
+import { shellQuote } from "../shell-quote";
 
 /** Default bound of each server's health gate. */
 export const DEFAULT_HEALTH_TIMEOUT_SECONDS = 300;

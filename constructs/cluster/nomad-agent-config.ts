@@ -2,8 +2,8 @@
  * Rendering of a Nomad agent's JSON configuration (Nomad reads JSON natively).
  * The role functions (role-agent-configs.ts) add their block to this base.
  */
-import { CONSUL_HTTP_PORT, Inventory, InventoryNode } from "../nodes";
-import { NOMAD_DATA_DIR, tlsFilesOf } from "../nodes/agent-paths";
+import { CONSUL_HTTP_PORT, Inventory, InventoryNode } from "../../nodes";
+import { NOMAD_DATA_DIR, tlsFilesOf } from "../../nodes/agent-paths";
 import { AgentConfig } from "./consul-agent-config";
 
 export function nomadBaseConfig(inventory: Inventory, node: InventoryNode): AgentConfig {

@@ -2,8 +2,8 @@
  * Traefik's consulCatalog tags for a service exposed through the ingress: a router on
  * the websecure entrypoint with an ACME certificate. Derived from `expose`, never written by hand.
  */
-import { CERT_RESOLVER, INGRESS_ENTRYPOINT } from "../jobs/ingress";
-import { Exposure } from "../jobs/service-props";
+import { CERT_RESOLVER, INGRESS_ENTRYPOINT } from "../../jobs/ingress";
+import { Exposure } from "../../jobs/service-props";
 
 
 export function ingressTags(router: string, expose: Exposure): string[] {

@@ -1,6 +1,6 @@
 import { Construct } from "constructs";
 import { KeyPrefix } from "@cdktf/provider-consul/lib/key-prefix";
-import { Inventory, serversOf } from "../nodes";
+import { Inventory, serversOf } from "../../nodes";
 
 export interface ClusterMetadataProps {
   readonly inventory: Inventory;

@@ -2,8 +2,8 @@ import { TerraformVariable } from "cdktf";
 import { Construct } from "constructs";
 import { CnameRecord } from "@cdktf/provider-dns/lib/cname-record";
 import { DnsProvider } from "@cdktf/provider-dns/lib/provider";
-import { DnsConfig } from "../nodes";
-import { zoneOf } from "../nodes/dns-zones";
+import { DnsConfig } from "../../nodes";
+import { zoneOf } from "../../nodes/dns-zones";
 import { NamecheapDomainRecords, NamecheapProvider } from "./namecheap";
 
 export interface PublicDnsProps {

@@ -9,9 +9,9 @@
  * keys) are 0600, owned by the agent that reads them.
  */
 import * as crypto from "crypto";
-import { AgentSource, AgentVersions, agentInputs } from "../images/agents";
-import { AGENT_BIN_DIR, consulUnit, nomadUnit } from "../images/agent-units";
-import { ImageArch } from "../images/layout";
+import { AgentSource, AgentVersions, agentInputs } from "../../images/agents";
+import { AGENT_BIN_DIR, consulUnit, nomadUnit } from "../../images/agent-units";
+import { ImageArch } from "../../images/layout";
 import {
   CONSUL_CONFIG_DIR,
   CONSUL_CONFIG_FILE,
@@ -21,7 +21,7 @@ import {
   NOMAD_DATA_DIR,
   SECRETS_FILE,
   tlsFilesOf,
-} from "../nodes/agent-paths";
+} from "../../nodes/agent-paths";
 
 /**
  * Bump when a path, mode or owner below changes: every ssh node's steps are then

@@ -1,17 +1,17 @@
-import { RamrootCompression } from "../images/ramroot-codec";
+import { RamrootCompression } from "../../images/ramroot-codec";
 import { Construct } from "constructs";
-import { ARCHES, ROLES, sshTargetOf, utilNodeOf } from "../nodes";
+import { ARCHES, ROLES, sshTargetOf, utilNodeOf } from "../../nodes";
 import { Resource } from "@cdktf/provider-null/lib/resource";
-import { AgentSource } from "../images/agents";
-import { BUILD_ID_PATTERN, DEFAULT_HTTP_PORT, DEFAULT_REMOTE_ROOT, ImageArch, ImageProfile, imageKeyOf, ImageRole } from "../images/layout";
+import { AgentSource } from "../../images/agents";
+import { BUILD_ID_PATTERN, DEFAULT_HTTP_PORT, DEFAULT_REMOTE_ROOT, ImageArch, ImageProfile, imageKeyOf, ImageRole } from "../../images/layout";
 import { BootEntry, BootService } from "./boot-service";
 import { BootPublish } from "./boot-publish";
-import { Cluster } from "./cluster";
-import { ClusterNode } from "./cluster-node";
+import { Cluster } from "../cluster/cluster";
+import { ClusterNode } from "../cluster/cluster-node";
 import { ImagePublish } from "./image-publish";
 import { nfsExportEntries } from "./nfs-exports";
 import { NodeImage } from "./node-image";
-import { projectProgram } from "./project-program";
+import { projectProgram } from "../project-program";
 
 /** The channel every node follows unless its inventory entry names another (`imageChannel`). */
 export const DEFAULT_IMAGE_CHANNEL = "stable";

@@ -7,8 +7,8 @@
  *           volumes, node_class and meta from the hardware).
  * Pure functions: they create no resource, so they are not constructs.
  */
-import { hardwareMeta, Inventory, InventoryNode, nodeClassOf, NOMAD_RPC_PORT, NOMAD_SERF_PORT, serversOf } from "../nodes";
-import { CONSUL_CONFIG_FILE, NOMAD_CONFIG_FILE, tlsFilesOf } from "../nodes/agent-paths";
+import { hardwareMeta, Inventory, InventoryNode, nodeClassOf, NOMAD_RPC_PORT, NOMAD_SERF_PORT, serversOf } from "../../nodes";
+import { CONSUL_CONFIG_FILE, NOMAD_CONFIG_FILE, tlsFilesOf } from "../../nodes/agent-paths";
 import { ClusterNode } from "./cluster-node";
 import { AgentConfig, consulBaseConfig } from "./consul-agent-config";
 import { nomadBaseConfig } from "./nomad-agent-config";

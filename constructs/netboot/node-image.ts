@@ -1,12 +1,12 @@
 import * as crypto from "crypto";
 import { Construct } from "constructs";
 import { Resource } from "@cdktf/provider-null/lib/resource";
-import { AgentSource, AgentVersions, agentSourceFromEnv, formatAgentSource } from "../images/agents";
-import { buildIdOf, IMAGE_PROFILES, ImageArch, ImageProfile, ImageRole } from "../images/layout";
-import { RamrootCompression } from "../images/ramroot-codec";
-import { imageRecipe, ImageRecipe, inputHashOf, recipeInputs } from "../images/recipe";
-import { projectProgram } from "./project-program";
-import { shellQuote } from "./shell-quote";
+import { AgentSource, AgentVersions, agentSourceFromEnv, formatAgentSource } from "../../images/agents";
+import { buildIdOf, IMAGE_PROFILES, ImageArch, ImageProfile, ImageRole } from "../../images/layout";
+import { RamrootCompression } from "../../images/ramroot-codec";
+import { imageRecipe, ImageRecipe, inputHashOf, recipeInputs } from "../../images/recipe";
+import { projectProgram } from "../project-program";
+import { shellQuote } from "../shell-quote";
 
 export interface NodeImageProps {
   readonly role: ImageRole;

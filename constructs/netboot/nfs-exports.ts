@@ -3,8 +3,8 @@
  * (nodes/storage.ts). Installed as /etc/exports.d/ely.exports by the boot service's
  * activation step, which then runs `exportfs -ra`.
  */
-import { Inventory } from "../nodes/schema";
-import { isUnder, nfsExportsOf, unsafePathReason, volumeBackingOf } from "../nodes/storage";
+import { Inventory } from "../../nodes/schema";
+import { isUnder, nfsExportsOf, unsafePathReason, volumeBackingOf } from "../../nodes/storage";
 
 /** One exported directory. */
 export interface NfsExportEntry {

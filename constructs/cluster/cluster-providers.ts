@@ -3,7 +3,7 @@ import { Construct } from "constructs";
 import { ConsulProvider } from "@cdktf/provider-consul/lib/provider";
 import { NomadProvider } from "@cdktf/provider-nomad/lib/provider";
 import { NullProvider } from "@cdktf/provider-null/lib/provider";
-import { consulEndpoint, Inventory, nomadEndpoint, splitEndpoint } from "../nodes";
+import { consulEndpoint, Inventory, nomadEndpoint, splitEndpoint } from "../../nodes";
 
 export interface ClusterProvidersProps {
   readonly inventory: Inventory;

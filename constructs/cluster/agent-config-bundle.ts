@@ -2,7 +2,7 @@ import * as crypto from "crypto";
 import { AssetType, TerraformAsset } from "cdktf";
 import { Construct } from "constructs";
 import { ClusterNode } from "./cluster-node";
-import { contentHashOf, stageFiles } from "./staged-directory";
+import { contentHashOf, stageFiles } from "../staged-directory";
 
 export interface AgentConfigBundleProps {
   /** The nodes whose rendered agent configuration files go into the bundle. */

@@ -1,6 +1,6 @@
 import { Annotations } from "cdktf";
 import { Construct } from "constructs";
-import { bootModeOf, formatProblem, inCanonicalOrder, Inventory, inventorySchema, schemaProblems, validateInventory } from "../nodes";
+import { bootModeOf, formatProblem, inCanonicalOrder, Inventory, inventorySchema, schemaProblems, validateInventory } from "../../nodes";
 import { AgentConfigBundle } from "./agent-config-bundle";
 import { ClusterMetadata } from "./cluster-metadata";
 import { ClusterNode } from "./cluster-node";
@@ -9,7 +9,7 @@ import { ConsulAcl } from "./consul-acl";
 import { NomadAcl } from "./nomad-acl";
 import { NomadScheduler } from "./nomad-scheduler";
 import { addAgentConfigs } from "./role-agent-configs";
-import { renderNodeStorage } from "../nodes/node-storage";
+import { renderNodeStorage } from "../../nodes/node-storage";
 
 export interface ClusterProps {
   /** The effective inventory (see nodes/schema.ts); validated when the app synthesizes. */

@@ -1,8 +1,8 @@
 import { Construct } from "constructs";
-import { BootMode, bootModeOf, fqdnOf, Inventory, InventoryNode } from "../nodes";
+import { BootMode, bootModeOf, fqdnOf, Inventory, InventoryNode } from "../../nodes";
 import { AgentConfig } from "./consul-agent-config";
-import { deepMerge } from "./deep-merge";
-import { CONSUL_CONFIG_FILE, NOMAD_CONFIG_FILE } from "../nodes/agent-paths";
+import { deepMerge } from "../deep-merge";
+import { CONSUL_CONFIG_FILE, NOMAD_CONFIG_FILE } from "../../nodes/agent-paths";
 
 export interface ClusterNodeProps {
   /** The cluster this node belongs to (network, security, versions). */

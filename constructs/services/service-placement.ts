@@ -5,9 +5,9 @@
  * job's volume that would not survive a reboot.
  * Every check indexes by value (port, host, node), so the cost is linear in jobs x clients.
  */
-import { capacityOf, clientsOf, hardwareMeta, Inventory, InventoryNode, isUnder, nfsExportsOf, nodeClassOf, PERSISTENT_BACKINGS, VolumeBacking, volumeBackingOf } from "../nodes";
+import { capacityOf, clientsOf, hardwareMeta, Inventory, InventoryNode, isUnder, nfsExportsOf, nodeClassOf, PERSISTENT_BACKINGS, VolumeBacking, volumeBackingOf } from "../../nodes";
 import { NomadService } from "./nomad-service";
-import { PlacementConstraint } from "../jobs/service-props";
+import { PlacementConstraint } from "../../jobs/service-props";
 
 /** Value of a Nomad interpolation target on a node, or undefined when the inventory does not know it. */
 function attributeOf(node: InventoryNode, inventory: Inventory, attribute: string): string | undefined {

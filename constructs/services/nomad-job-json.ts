@@ -2,9 +2,9 @@
  * Rendering of a service into Nomad's API job JSON (what `nomad job run -output` prints),
  * which the nomad_job resource takes with `json = true`.
  */
-import { deepMerge } from "./deep-merge";
+import { deepMerge } from "../deep-merge";
 import { ingressTags } from "./ingress-tags";
-import { NomadServiceProps } from "../jobs/service-props";
+import { NomadServiceProps } from "../../jobs/service-props";
 
 const SECOND_NS = 1_000_000_000;
 

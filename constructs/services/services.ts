@@ -1,7 +1,7 @@
 import { Construct } from "constructs";
-import { Inventory, utilNodeOf } from "../nodes";
+import { Inventory, utilNodeOf } from "../../nodes";
 import { NomadService } from "./nomad-service";
-import { NomadServiceProps } from "../jobs/service-props";
+import { NomadServiceProps } from "../../jobs/service-props";
 import { checkPlacement } from "./service-placement";
 
 export interface ServicesProps {

@@ -1,5 +1,5 @@
 import { ConsulBackend, LocalBackend, TerraformStack } from "cdktf";
-import { consulEndpoint, Inventory, splitEndpoint } from "../nodes";
+import { consulEndpoint, Inventory, splitEndpoint } from "../../nodes";
 
 /**
  * Where Terraform keeps the state: a local file by default, or the cluster's own Consul

@@ -1,7 +1,7 @@
 import { Construct } from "constructs";
 import { Job } from "@cdktf/provider-nomad/lib/job";
 import { JobContext, NomadJobJson, renderJob, DEFAULT_CPU_MHZ, DEFAULT_MEMORY_MB } from "./nomad-job-json";
-import { NomadServiceProps } from "../jobs/service-props";
+import { NomadServiceProps } from "../../jobs/service-props";
 
 const JOB_NAME = /^[a-z0-9][a-z0-9-]*$/;
 const PORT_LABEL = /^[a-z][a-z0-9_]{0,62}$/;

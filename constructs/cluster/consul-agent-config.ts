@@ -2,8 +2,8 @@
  * Rendering of a Consul agent's JSON configuration (Consul reads JSON natively).
  * Servers and clients share the base; the role functions (role-agent-configs.ts) add their part.
  */
-import { Inventory, InventoryNode, serversOf, CONSUL_HTTP_PORT, CONSUL_HTTPS_PORT } from "../nodes";
-import { CONSUL_DATA_DIR, tlsFilesOf } from "../nodes/agent-paths";
+import { Inventory, InventoryNode, serversOf, CONSUL_HTTP_PORT, CONSUL_HTTPS_PORT } from "../../nodes";
+import { CONSUL_DATA_DIR, tlsFilesOf } from "../../nodes/agent-paths";
 
 export type AgentConfig = Record<string, unknown>;
 

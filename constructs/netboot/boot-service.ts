@@ -1,9 +1,9 @@
 import { AssetType, TerraformAsset } from "cdktf";
 import { Construct } from "constructs";
-import { networkAndMask } from "../nodes";
-import { ipv4Subnet } from "../nodes/safe-strings";
+import { networkAndMask } from "../../nodes";
+import { ipv4Subnet } from "../../nodes/safe-strings";
 import { EXPORTS_INSTALL_PATH, exportEntryProblems, NfsExportEntry, renderExports } from "./nfs-exports";
-import { contentHashOf, stageFiles } from "./staged-directory";
+import { contentHashOf, stageFiles } from "../staged-directory";
 import {
   agentConfigUrlPath,
   BUILD_ID_PATTERN,
@@ -12,8 +12,8 @@ import {
   imageUrlPath,
   macHyphen,
   REMOTE_BOOT_CURRENT_LINK,
-} from "../images/layout";
-import { DEFAULT_RAMROOT_COMPRESSION, RAMROOT_ARTIFACTS, ramrootArtifactOf } from "../images/ramroot-codec";
+} from "../../images/layout";
+import { DEFAULT_RAMROOT_COMPRESSION, RAMROOT_ARTIFACTS, ramrootArtifactOf } from "../../images/ramroot-codec";
 
 const DEFAULT_RAMROOT_ARTIFACT = ramrootArtifactOf(DEFAULT_RAMROOT_COMPRESSION.codec);
 
