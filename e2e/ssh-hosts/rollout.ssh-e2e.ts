@@ -360,6 +360,16 @@ describe("server rollout over real ssh", () => {
     withLogs(async () => {
       const shas = await configShasNow();
       await onHost("s2", "systemctl stop consul nomad");
+      // "Down" as the cluster sees it: Consul notices a stopped server within seconds (serf, autopilot's next
+      // round); on a fast machine the apply would otherwise reach the gate before Consul knows, and no gate can.
+      const health = `curl -s -H "X-Consul-Token: $(sed -n 's/^CONSUL_HTTP_TOKEN=//p' /etc/ely/secrets/rollout.env)" http://127.0.0.1:8500/v1/operator/autopilot/health`;
+      let s2Healthy = true;
+      for (let i = 0; i < 60 && s2Healthy; i++) {
+        if (i > 0) await new Promise((res) => setTimeout(res, 1000));
+        const seen = JSON.parse(await onHost("s1", health)) as { Servers?: { Name: string; Healthy: boolean }[] };
+        s2Healthy = (seen.Servers ?? []).some((srv) => srv.Name === "s2" && srv.Healthy);
+      }
+      expect(s2Healthy).toBe(false);
       synth(Object.fromEntries(HOSTNAMES.map((h) => [h, { consul: { log_level: "DEBUG" } }])), { healthTimeoutSeconds: 15 });
       const r = await apply("consul log_level DEBUG with s2 stopped");
       expect(r.exitCode).not.toBe(0);
