@@ -10,6 +10,8 @@ module.exports = () => {
   // The same build as users run: tsc, then the one-file app cdktf runs (dist/app.js).
   execFileSync("npm", ["run", "--silent", "build"], { stdio: "inherit", cwd: path.join(__dirname, "..") });
   const root = fs.mkdtempSync(path.join(os.tmpdir(), "ely-jest-"));
+  // Traversable, not listable: daemons a test starts drop to another user (nginx's workers) and must reach their files.
+  fs.chmodSync(root, 0o711);
   process.env.ELY_JEST_TMP_ROOT = root;
   process.env.TMPDIR = root;
 };

@@ -74,8 +74,8 @@ describe("root filesystem files", () => {
   test("agents' units only where the profile ships agents; no secret in any file", () => {
     const full = rootfsFiles({ withAgents: true, withDocker: true, withSsh: true });
     const test = rootfsFiles({ withAgents: false, withDocker: false, withSsh: false });
-    expect(full.enable).toEqual(["consul.service", "ely-agent-config.service", "ely-node-up.service", "ely-ssh-host-keys.service", "ely-storage.service", "nomad.service", "systemd-networkd.service"]);
-    expect(test.enable).toEqual(["ely-agent-config.service", "ely-node-up.service", "ely-storage.service", "systemd-networkd.service"]);
+    expect(full.enable).toEqual(["consul.service", "ely-agent-config.service", "ely-node-up.service", "ely-secrets.service", "ely-ssh-host-keys.service", "ely-storage.service", "nomad.service", "systemd-networkd.service"]);
+    expect(test.enable).toEqual(["ely-agent-config.service", "ely-node-up.service", "ely-secrets.service", "ely-storage.service", "systemd-networkd.service"]);
     expect(full.files.length).toBeGreaterThan(test.files.length);
     for (const file of full.files) expect(file.content).not.toMatch(/encrypt\s*=|"encrypt"|token\s*=|BEGIN .*PRIVATE KEY/);
   });
@@ -127,7 +127,7 @@ describe("root filesystem files", () => {
     expect(consul).toContain("Type=notify");
     expect(consul).toContain("User=consul");
     expect(nomad).toContain("KillSignal=SIGINT");
-    expect(nomad).toContain("After=network-online.target ely-agent-config.service consul.service docker.service");
+    expect(nomad).toContain("After=network-online.target ely-agent-config.service consul.service docker.service ely-storage.service ely-secrets.service");
     for (const unit of [consul, nomad]) expect(unit).toContain("LimitNOFILE=65536");
   });
 });

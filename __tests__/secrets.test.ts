@@ -5,7 +5,7 @@
 import { X509Certificate } from "crypto";
 import * as fs from "fs";
 import * as path from "path";
-import { consulBinary, initSecrets, renewNodeCertificates, secretsEnvLines, SecretsError, TFVARS_FILE } from "../cli/secrets";
+import { consulBinary, initSecrets, renewNodeCertificates, replaceNodeKey, secretsEnvLines, SecretsError, TFVARS_FILE, writeKeyDisk } from "../cli/secrets";
 import { ROLLOUT_VARIABLES } from "../constructs/rollout/server-rollout";
 import { TEST_OUTDIR_ROOT } from "./setup";
 import { defaultInventory } from "./helpers/inventory";
@@ -76,7 +76,15 @@ withConsul("ely secrets init", () => {
     const vars = JSON.parse(fs.readFileSync(path.join(dir, TFVARS_FILE), "utf8"));
     const declared = Object.keys(JSON.parse(synthOf(stackOf(inventory))).variable);
     for (const name of Object.keys(vars)) expect(declared).toContain(name);
-    expect(Object.keys(vars).sort()).toEqual([ROLLOUT_VARIABLES.consulGossipKey, ROLLOUT_VARIABLES.nomadGossipKey, ROLLOUT_VARIABLES.serverTls, ROLLOUT_VARIABLES.tlsCaCert].sort());
+    expect(Object.keys(vars).sort()).toEqual(
+      [ROLLOUT_VARIABLES.consulGossipKey, ROLLOUT_VARIABLES.nomadGossipKey, ROLLOUT_VARIABLES.serverTls, ROLLOUT_VARIABLES.tlsCaCert, "netboot_node_secrets", "secrets_service_tls"].sort(),
+    );
+    expect(Object.keys(vars.netboot_node_secrets).sort()).toEqual(["w1", "w2", "w3"]);
+    expect(vars.netboot_node_secrets.w2.key).toMatch(/^[0-9a-f]{64}$/);
+    expect(vars.netboot_node_secrets.w2.key).not.toBe(vars.netboot_node_secrets.w3.key);
+    expect(vars.netboot_node_secrets.w2.nomad_key).toBe(fs.readFileSync(path.join(dir, "nodes", "w2", "nomad-key.pem"), "utf8"));
+    expect(cert("util", "secrets-server.pem").subjectAltName).toContain("IP Address:10.25.89.4");
+    expect(cert("util", "secrets-server.pem").checkIssued(cert("ca.pem"))).toBe(true);
     expect(Object.keys(vars.server_tls).sort()).toEqual(["m1", "m2", "m3"]);
     expect(Object.keys(vars.server_tls.m2).sort()).toEqual(["consul_cert", "consul_key", "nomad_cert", "nomad_key"]);
     expect(vars.server_tls.m2.consul_key).toBe(fs.readFileSync(path.join(dir, "nodes", "m2", "consul-key.pem"), "utf8"));
@@ -88,6 +96,17 @@ withConsul("ely secrets init", () => {
     expect(everything).not.toMatch(/PRIVATE KEY|BEGIN CERTIFICATE/);
     expect(everything).not.toContain(fs.readFileSync(path.join(dir, "gossip", "consul.key"), "utf8").trim());
     expect(secretsEnvLines(dir)).toContain(`export TF_CLI_ARGS_apply=-var-file='${path.join(dir, TFVARS_FILE)}'`);
+  });
+
+  test("replacing a netbooted client's key changes its key and certificate only; other nodes are refused", async () => {
+    const before = JSON.parse(fs.readFileSync(path.join(dir, TFVARS_FILE), "utf8"));
+    await replaceNodeKey({ dir, inventory, consul, hostname: "w2" });
+    const after = JSON.parse(fs.readFileSync(path.join(dir, TFVARS_FILE), "utf8"));
+    expect(after.netboot_node_secrets.w2.key).not.toBe(before.netboot_node_secrets.w2.key);
+    expect(after.netboot_node_secrets.w2.nomad_cert).not.toBe(before.netboot_node_secrets.w2.nomad_cert);
+    expect(after.netboot_node_secrets.w1).toEqual(before.netboot_node_secrets.w1);
+    await expect(replaceNodeKey({ dir, inventory, consul, hostname: "m1" })).rejects.toThrow('--node: received "m1", expected a netbooted client of the inventory (w1, w2, w3)');
+    await expect(writeKeyDisk({ dir, inventory, hostname: "util", out: path.join(dir, "x.img") })).rejects.toThrow('--node: received "util", expected a netbooted client of the inventory (w1, w2, w3)');
   });
 
   test("renewing one node's certificates changes its files and its variables only", async () => {

@@ -6,18 +6,22 @@
  *   ca.pem, ca-key.pem                      the cluster CA (the key signs new certificates)
  *   nodes/<host>/consul.pem, consul-key.pem  the node's Consul certificate (server.<dc>.consul or client.<dc>.consul)
  *   nodes/<host>/nomad.pem, nomad-key.pem    the node's Nomad certificate (server.<region>.nomad or client.<region>.nomad)
+ *   nodes/<host>/node.key                    a netbooted client's key ("<host>:<64 hex>"), also on its key disk
+ *   util/secrets-server.pem, -key.pem        the util node's secrets server (HTTPS; names the util node's address)
  *   gossip/consul.key, gossip/nomad.key      the gossip encryption keys
  *   ely.tfvars.json                          the plan's sensitive variables, made from the files above
  * The directory is built in a temporary sibling and renamed into place: a failure leaves
  * nothing half-made, and an existing directory is never overwritten.
  */
+import * as crypto from "crypto";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
 import { Command } from "commander";
 import execa from "execa";
 import { defaultAgentBinDir } from "../images/agents";
-import { Inventory } from "../nodes";
+import { bootModeOf, Inventory, utilNodeOf } from "../nodes";
+import { KEY_DISK_CA, KEY_DISK_LABEL, KEY_DISK_NODE_KEY, NODE_KEY_PATTERN } from "../nodes/secret-delivery";
 import { ROLLOUT_VARIABLES } from "../constructs/rollout/server-rollout";
 
 /** Certificates are valid this long; renew one with `ely secrets cert`. */
@@ -90,7 +94,7 @@ function writePrivate(file: string, content: string): void {
 }
 
 /** Makes a node's certificate for one agent in a scratch directory, then moves it to nodes/<host>/<agent>{,-key}.pem. */
-async function makeCertificate(consul: string, dir: string, inventory: Inventory, node: NodeCertificate, agent: "consul" | "nomad"): Promise<void> {
+async function makeCertificate(consul: string, dir: string, inventory: Inventory, node: NodeCertificate, agent: "consul" | "nomad", out = path.join("nodes", node.hostname, agent)): Promise<void> {
   const work = fs.mkdtempSync(path.join(dir, ".cert-"));
   try {
     fs.copyFileSync(path.join(dir, "ca.pem"), path.join(work, "consul-agent-ca.pem"));
@@ -102,12 +106,32 @@ async function makeCertificate(consul: string, dir: string, inventory: Inventory
     await run(consul, args, work);
     const cert = fs.readdirSync(work).find((f) => f.startsWith(`${inventory.datacenter}-${node.kind}-`) && f.endsWith(".pem") && !f.endsWith("-key.pem"));
     if (!cert) throw new SecretsError(`consul tls cert create made no certificate for ${node.hostname} (${agent})`);
-    const out = path.join(dir, "nodes", node.hostname);
-    writePrivate(path.join(out, `${agent}.pem`), fs.readFileSync(path.join(work, cert), "utf8"));
-    writePrivate(path.join(out, `${agent}-key.pem`), fs.readFileSync(path.join(work, cert.replace(/\.pem$/, "-key.pem")), "utf8"));
+    writePrivate(path.join(dir, `${out}.pem`), fs.readFileSync(path.join(work, cert), "utf8"));
+    writePrivate(path.join(dir, `${out}-key.pem`), fs.readFileSync(path.join(work, cert.replace(/\.pem$/, "-key.pem")), "utf8"));
   } finally {
     fs.rmSync(work, { recursive: true, force: true });
   }
+}
+
+/** The netbooted clients: each fetches its secrets at boot with its own key (nodes/secret-delivery.ts). */
+export function netbootedClients(inventory: Inventory): string[] {
+  return inventory.nodes.filter((n) => n.role === "client" && bootModeOf(n) === "netboot").map((n) => n.hostname);
+}
+
+/** The util node's secrets server certificate: a client certificate of the cluster CA naming the util node. */
+const SECRETS_SERVER_CERT = path.join("util", "secrets-server");
+
+/** A new node key: 32 random bytes, hex. */
+function newNodeKey(hostname: string): string {
+  return `${hostname}:${crypto.randomBytes(32).toString("hex")}\n`;
+}
+
+/** The key of a netbooted node, from nodes/<host>/node.key ("<host>:<key>"). */
+export function readNodeKey(dir: string, hostname: string): string {
+  const file = path.join(dir, "nodes", hostname, "node.key");
+  const [name, key] = fs.readFileSync(file, "utf8").trim().split(":");
+  if (name !== hostname || !NODE_KEY_PATTERN.test(key ?? "")) throw new SecretsError(`${file}: expected "${hostname}:<64 hex digits>", received another shape`);
+  return key;
 }
 
 /** The plan's sensitive variables from a secrets directory (see ServerRollout's variables). */
@@ -131,7 +155,21 @@ export function tfvarsOf(dir: string, inventory: Inventory): Record<string, unkn
     }
     vars[ROLLOUT_VARIABLES.serverTls] = servers;
   }
+  const clients = netbootedClients(inventory);
+  if (clients.length > 0 && usesSecrets(inventory)) {
+    const nodes: Record<string, Record<string, string>> = {};
+    for (const host of clients) {
+      nodes[host] = { key: readNodeKey(dir, host), nomad_cert: read("nodes", host, "nomad.pem"), nomad_key: read("nodes", host, "nomad-key.pem") };
+    }
+    vars.netboot_node_secrets = nodes;
+    vars.secrets_service_tls = { cert: read(`${SECRETS_SERVER_CERT}.pem`), key: read(`${SECRETS_SERVER_CERT}-key.pem`) };
+  }
   return vars;
+}
+
+function usesSecrets(inventory: Inventory): boolean {
+  const s = inventory.security;
+  return s.gossipEncryption || s.tls || s.acl;
 }
 
 /** Rewrites the variables file from the directory's files (after a key was replaced by hand), by a rename. */
@@ -170,6 +208,13 @@ export async function initSecrets(options: InitOptions): Promise<string[]> {
       say(`certificates of ${node.hostname} (${node.kind})`);
       await makeCertificate(consul, work, options.inventory, node, "consul");
       await makeCertificate(consul, work, options.inventory, node, "nomad");
+    }
+    const util = utilNodeOf(options.inventory);
+    const clients = netbootedClients(options.inventory);
+    if (clients.length > 0 && util) {
+      say(`secrets server certificate of ${util.hostname}; keys of ${clients.join(", ")}`);
+      await makeCertificate(consul, work, options.inventory, { hostname: util.hostname, kind: "client", ip: util.ip }, "consul", SECRETS_SERVER_CERT);
+      for (const host of clients) writePrivate(path.join(work, "nodes", host, "node.key"), newNodeKey(host));
     }
     say("gossip keys");
     writePrivate(path.join(work, "gossip", "consul.key"), (await run(consul, ["keygen"], work)).trim() + "\n");
@@ -211,6 +256,51 @@ export async function renewNodeCertificates(options: InitOptions & { readonly ho
   }
 }
 
+/** A new key and Nomad certificate for a netbooted client: after a deploy, its old key opens nothing. */
+export async function replaceNodeKey(options: InitOptions & { readonly hostname: string }): Promise<void> {
+  const dir = path.resolve(options.dir);
+  const clients = netbootedClients(options.inventory);
+  if (!clients.includes(options.hostname)) {
+    throw new SecretsError(`--node: received ${JSON.stringify(options.hostname)}, expected a netbooted client of the inventory (${clients.join(", ") || "none"})`);
+  }
+  const file = path.join(dir, "nodes", options.hostname, "node.key");
+  writePrivate(`${file}.new`, newNodeKey(options.hostname));
+  fs.renameSync(`${file}.new`, file);
+  await renewNodeCertificates(options);
+}
+
+/** Size of a key disk image: the smallest ext4 mkfs makes comfortably. */
+const KEY_DISK_MB = 4;
+
+/**
+ * Writes a node's key disk as an ext4 image labelled ELY-KEY holding its key and the cluster CA,
+ * made by mkfs.ext4 -d (e2fsprogs): copy it onto a small partition or USB stick of the node
+ * (`dd if=<image> of=/dev/<device>`). The image is made beside `out` and renamed into place.
+ */
+export async function writeKeyDisk(options: { readonly dir: string; readonly inventory: Inventory; readonly hostname: string; readonly out: string }): Promise<void> {
+  const dir = path.resolve(options.dir);
+  const clients = netbootedClients(options.inventory);
+  if (!clients.includes(options.hostname)) {
+    throw new SecretsError(`--node: received ${JSON.stringify(options.hostname)}, expected a netbooted client of the inventory (${clients.join(", ") || "none"})`);
+  }
+  const key = readNodeKey(dir, options.hostname);
+  const out = path.resolve(options.out);
+  const content = fs.mkdtempSync(path.join(dir, ".key-disk-"));
+  const partial = `${out}.partial`;
+  try {
+    writePrivate(path.join(content, KEY_DISK_NODE_KEY), `${options.hostname}:${key}\n`);
+    fs.copyFileSync(path.join(dir, "ca.pem"), path.join(content, KEY_DISK_CA));
+    fs.rmSync(partial, { force: true });
+    const r = await execa("mkfs.ext4", ["-q", "-F", "-L", KEY_DISK_LABEL, "-d", content, partial, `${KEY_DISK_MB}M`], { reject: false, all: true });
+    if (r.exitCode !== 0) throw new SecretsError(`mkfs.ext4 (e2fsprogs) failed making ${partial}: ${(r.all ?? "").trim()}`);
+    fs.chmodSync(partial, 0o600);
+    fs.renameSync(partial, out);
+  } finally {
+    fs.rmSync(content, { recursive: true, force: true });
+    fs.rmSync(partial, { force: true });
+  }
+}
+
 /** Shell lines that make Terraform (through cdktf) read the variables file: paths only, no secret. */
 export function secretsEnvLines(dir: string): string[] {
   const file = path.join(path.resolve(dir), TFVARS_FILE);
@@ -242,6 +332,29 @@ export function registerSecretsCommand(program: Command, loadInventory: () => In
       const dir = o.dir ?? defaultSecretsDir(inventory.name);
       await renewNodeCertificates({ dir, inventory, hostname: o.node });
       console.log(`${dir}: new certificates for ${o.node}; deploy to deliver them`);
+    });
+  secrets
+    .command("node")
+    .description("replace a netbooted client's key and Nomad certificate (then deploy, and write its new key disk): its old key opens nothing any more")
+    .requiredOption("--node <hostname>", "the node")
+    .option("--dir <dir>", dirOption("<cluster>"))
+    .action(async (o: { node: string; dir?: string }) => {
+      const inventory = loadInventory();
+      const dir = o.dir ?? defaultSecretsDir(inventory.name);
+      await replaceNodeKey({ dir, inventory, hostname: o.node });
+      console.log(`${dir}: new key and certificate for ${o.node}; deploy, then: npx ely secrets key-disk --node ${o.node} --out ${o.node}-key.img`);
+    });
+  secrets
+    .command("key-disk")
+    .description(`write a netbooted client's key disk: an ext4 image labelled ${KEY_DISK_LABEL} with its key and the cluster CA, to copy onto a small partition or USB stick of the node`)
+    .requiredOption("--node <hostname>", "the node")
+    .requiredOption("--out <file>", "the image to write (0600)")
+    .option("--dir <dir>", dirOption("<cluster>"))
+    .action(async (o: { node: string; out: string; dir?: string }) => {
+      const inventory = loadInventory();
+      const dir = o.dir ?? defaultSecretsDir(inventory.name);
+      await writeKeyDisk({ dir, inventory, hostname: o.node, out: o.out });
+      console.log(`${o.out}: the key disk of ${o.node}; copy it onto the node's key partition or stick: dd if=${o.out} of=/dev/<device>`);
     });
   secrets
     .command("env")

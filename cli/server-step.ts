@@ -70,6 +70,7 @@ import { CONSUL_DATA_DIR } from "../nodes/agent-paths";
 import { withSshTimeouts } from "../nodes/network-timeouts";
 import { shellQuote } from "../constructs/shell-quote";
 import { blockedMessage, GateTarget, parseQuorumFacts, quorumDecision } from "./quorum-gate";
+import { checkGossipKey, checkPem, checkToken, SecretFormError } from "./secret-checks";
 
 /** Longest wait of the quorum gate for a cluster to tolerate restarting a server (at most the health bound). */
 export const QUORUM_WAIT_MAX_SECONDS = 60;
@@ -116,7 +117,7 @@ class Progress {
   }
 }
 
-export class StepError extends Error {}
+export class StepError extends SecretFormError {}
 
 // ---------------------------------------------------------------- ssh
 
@@ -413,22 +414,6 @@ function envValue(env: NodeJS.ProcessEnv, name: string): string {
   return (env[name] ?? "").trim();
 }
 
-/** Checks a secret's form without ever showing it. */
-function checkGossipKey(name: string, value: string, variable: string): void {
-  const bytes = Buffer.from(value, "base64");
-  if (!/^[A-Za-z0-9+/]+=*$/.test(value) || ![16, 24, 32].includes(bytes.length)) {
-    throw new StepError(`${name} (${variable}): received a value of ${value.length} characters, expected base64 of 16, 24 or 32 bytes (\`consul keygen\`)`);
-  }
-}
-
-function checkToken(name: string, value: string, variable: string): void {
-  if (/[\s'"\\]/.test(value)) throw new StepError(`${name} (${variable}): received a value with spaces, quotes or newlines, expected a token`);
-}
-
-function checkPem(name: string, value: string, variable: string): void {
-  if (!/^-----BEGIN [A-Z ]+-----/.test(value)) throw new StepError(`${name} (${variable}): received ${value ? "a value that is not PEM" : "nothing"}, expected PEM text ("-----BEGIN ...")`);
-}
-
 /** The secret files of one node, from the environment. Throws naming the variable that is missing or malformed. */
 export function secretFiles(host: string, secretsDir: string, features: SecretFeatures, env: NodeJS.ProcessEnv = process.env): ManifestFile[] {
   const get = (key: keyof typeof SECRET_ENV) => envValue(env, SECRET_ENV[key]);
@@ -607,7 +592,7 @@ export async function update(options: UpdateOptions): Promise<void> {
         await nodeStep(target, progress, ["gate", ...gate, `agents=${agent}`]);
       }
     } catch (e) {
-      if (!(e instanceof StepError)) throw e;
+      if (!(e instanceof SecretFormError)) throw e;
       await rollBack(options, progress, gate, current, e);
     }
     await nodeStep(target, progress, ["commit"]);
@@ -764,7 +749,7 @@ function main(): void {
       });
     });
   program.parseAsync(process.argv).catch((e: Error) => {
-    console.error(e instanceof StepError ? `ely-step: ${e.message}` : `ely-step: ${e.stack ?? e.message}`);
+    console.error(e instanceof SecretFormError ? `ely-step: ${e.message}` : `ely-step: ${e.stack ?? e.message}`);
     process.exit(1);
   });
 }

@@ -1,11 +1,13 @@
-import { TerraformStack } from "cdktf";
+import { dependable, TerraformDataSource, TerraformResource, TerraformStack, TerraformVariable } from "cdktf";
+import { DataConsulAclTokenSecretId } from "@cdktf/provider-consul/lib/data-consul-acl-token-secret-id";
 import { Construct } from "constructs";
 import { JobDefinition } from "../jobs";
 import { Inventory } from "../nodes";
 import { Cluster } from "./cluster/cluster";
 import { ClusterOutputs } from "./cluster-outputs";
 import { Netboot, NetbootProps } from "./netboot/netboot";
-import { ServerRollout, ServerRolloutProps } from "./rollout/server-rollout";
+import { ROLLOUT_VARIABLES, ServerRollout, ServerRolloutProps } from "./rollout/server-rollout";
+import { NodeSecretValues, SecretDelivery, SecretDeliveryProps } from "./netboot/secret-delivery";
 import { PublicDns } from "./services/public-dns";
 import { Services } from "./services/services";
 import { configureStateBackend } from "./cluster/state-backend";
@@ -20,16 +22,24 @@ export interface ElyStackProps {
   readonly netboot?: Omit<NetbootProps, "cluster">;
   /** Server rollout settings (agent source, health timeout, ssh options, secrets from elsewhere). Default: ServerRolloutProps' defaults. */
   readonly serverRollout?: Omit<ServerRolloutProps, "inventory" | "nodes" | "agentConfigs">;
+  /** Secret delivery settings (listen address, run-time directory, group, program). Default: SecretDeliveryProps' defaults. */
+  readonly nodeSecrets?: Pick<SecretDeliveryProps, "listen" | "stateDir" | "group" | "publishCommand">;
 }
 
 /**
  * The one Terraform stack of a cluster, named after it: everything converges in one plan.
- * Construct ids: cluster, netboot, server-rollout, services/<job>, public-dns, outputs.
+ * Construct ids: cluster, netboot, server-rollout, node-secrets, services/<job>, public-dns, outputs;
+ * variables netboot_node_secrets and secrets_service_tls.
+ *
+ * Every Consul and Nomad resource waits for the last server's rollout step: on a fresh cluster
+ * the servers must be up before ACLs, jobs or tokens can be made.
  */
 export class ElyStack extends TerraformStack {
   readonly cluster: Cluster;
   readonly netboot: Netboot;
   readonly serverRollout: ServerRollout;
+  /** Secret delivery to the netbooted nodes that run agents; absent when the cluster uses no secret or netboots none. */
+  readonly nodeSecrets?: SecretDelivery;
   readonly services: Services;
   readonly publicDns: PublicDns;
   readonly outputs: ClusterOutputs;
@@ -55,6 +65,86 @@ export class ElyStack extends TerraformStack {
       dns: inventory.dns,
       hosts: this.services.exposed.map((s) => ({ host: s.props.expose!.host, job: s.name })),
     });
+    this.nodeSecrets = this.deliverNodeSecrets(props.nodeSecrets);
+    this.afterServerRollout();
     this.outputs = new ClusterOutputs(this, "outputs", { cluster: this.cluster, netboot: this.netboot, services: this.services });
+  }
+
+  /**
+   * The netbooted agent nodes' secrets: each node's key and Nomad certificate (netboot_node_secrets,
+   * from `ely secrets init`), the secrets server's certificate (secrets_service_tls), the keys and CA
+   * the servers get too, and the Consul tokens the plan itself creates.
+   */
+  private deliverNodeSecrets(settings: ElyStackProps["nodeSecrets"] = {}): SecretDelivery | undefined {
+    const inventory = this.cluster.inventory;
+    const security = inventory.security;
+    const netboot = this.netboot;
+    if (!netboot.secretsPort || !netboot.utilNode || !netboot.publishTarget) return undefined;
+    // Netbooted clients; a netbooted server would need its server certificates and Nomad gossip key too (not delivered yet).
+    const hosts = netboot.entries.filter((e) => e.role === "client").map((e) => e.hostname);
+    if (hosts.length === 0) return undefined;
+    const shared = (name: string, description: string) => {
+      const existing = this.serverRollout.variables.get(name);
+      if (existing) return existing.stringValue;
+      const v = new TerraformVariable(this, name, { type: "string", sensitive: true, description });
+      v.overrideLogicalId(name);
+      return v.stringValue;
+    };
+    const nodeSecrets = new TerraformVariable(this, "netboot_node_secrets", {
+      type: "map(object({ key = string, nomad_cert = string, nomad_key = string }))",
+      sensitive: true,
+      description: "Per netbooted node: its key (64 hex digits, also on its key disk) and its Nomad client certificate and key (PEM). Made by `ely secrets init`.",
+      validation: [
+        {
+          condition: `\${alltrue([for h in ${JSON.stringify(hosts)} : contains(keys(var.netboot_node_secrets), h)])}`,
+          errorMessage: `netboot_node_secrets needs an entry for each netbooted node that runs agents: ${hosts.join(", ")} (\`ely secrets init\` or \`ely secrets node --node <host>\`).`,
+        },
+      ],
+    });
+    nodeSecrets.overrideLogicalId("netboot_node_secrets");
+    const serviceTls = new TerraformVariable(this, "secrets_service_tls", {
+      type: "object({ cert = string, key = string })",
+      sensitive: true,
+      description: "The util node's secrets server: certificate (signed by the cluster CA, naming the util node's address) and key, PEM. Made by `ely secrets init`.",
+    });
+    serviceTls.overrideLogicalId("secrets_service_tls");
+    const acl = this.cluster.consulAcl;
+    const tokenSecret = (id: string, accessorId: string) => new DataConsulAclTokenSecretId(this, id, { accessorId }).secretId;
+    const values = new Map<string, NodeSecretValues>();
+    for (const host of hosts) {
+      const token = acl?.agentTokens.get(host);
+      values.set(host, {
+        nodeKey: `\${var.netboot_node_secrets["${host}"].key}`,
+        nomadCert: `\${var.netboot_node_secrets["${host}"].nomad_cert}`,
+        nomadKey: `\${var.netboot_node_secrets["${host}"].nomad_key}`,
+        consulAgentToken: token ? tokenSecret(`agent-token-secret-${host}`, token.accessorId) : undefined,
+      });
+    }
+    return new SecretDelivery(this, "node-secrets", {
+      ...settings,
+      nodes: values,
+      features: { gossip: security.gossipEncryption, tls: security.tls, acl: security.acl },
+      secretsDir: security.secretsDir,
+      consulGossipKey: security.gossipEncryption ? shared(ROLLOUT_VARIABLES.consulGossipKey, "Consul gossip encryption key (base64 of 32 bytes: `consul keygen`).") : undefined,
+      tlsCaCert: security.tls ? shared(ROLLOUT_VARIABLES.tlsCaCert, "PEM of the CA that signed the Consul and Nomad agents' certificates.") : undefined,
+      nomadConsulToken: acl ? tokenSecret("nomad-client-token-secret", acl.nomadClientToken.accessorId) : undefined,
+      serviceCert: `\${var.secrets_service_tls.cert}`,
+      serviceKey: `\${var.secrets_service_tls.key}`,
+      target: netboot.publishTarget,
+      remoteRoot: netboot.remoteRoot,
+      port: netboot.secretsPort,
+    });
+  }
+
+  /** Consul and Nomad resources and data sources wait for the last server's rollout step (a fresh cluster has no servers before it). */
+  private afterServerRollout(): void {
+    const last = this.serverRollout.steps[this.serverRollout.steps.length - 1];
+    if (!last) return;
+    for (const c of this.node.findAll()) {
+      const type = c instanceof TerraformResource ? c.terraformResourceType : c instanceof TerraformDataSource ? c.terraformResourceType : undefined;
+      if (!type || !/^(consul|nomad)_/.test(type)) continue;
+      const element = c as TerraformResource | TerraformDataSource;
+      element.dependsOn = [...(element.dependsOn ?? []), dependable(last.update)];
+    }
   }
 }

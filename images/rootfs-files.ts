@@ -2,7 +2,8 @@
  * Files Ely adds to a node's root filesystem: the agents' systemd units, the unit that
  * fetches the node's agent configuration from the util node at boot, the node-up marker,
  * and per-boot identity (ssh host keys). None holds a secret: images are served over
- * plain HTTP; secrets arrive on the node by their own path.
+ * plain HTTP; secrets arrive at every boot by ely-secrets.service (nodes/secret-delivery.ts):
+ * the node's key disk, then HTTPS from the util node's secrets server.
  *
  * The kernel command line (written by the boot service's iPXE scripts) carries what a
  * node needs to know about itself; the initrd copies it into /etc/ely/boot.env:
@@ -11,6 +12,7 @@
 import { consulUnit, nomadUnit } from "./agent-units";
 import { NFS_MOUNT_TIMEOUT_S, STORAGE_DIR, STORAGE_INDEX } from "../nodes/node-storage";
 import { CONSUL_CONFIG_DIR, CONSUL_CONFIG_FILE, CONSUL_DATA_DIR, NOMAD_CONFIG_DIR, NOMAD_CONFIG_FILE, NOMAD_DATA_DIR } from "../nodes/agent-paths";
+import { KEY_DISK_CA, KEY_DISK_LABEL, KEY_DISK_NODE_KEY, REMOTE_SECRETS_DIR, SECRETS_BUNDLE } from "../nodes/secret-delivery";
 
 export interface RootfsFile {
   /** Path inside the root, without the leading slash. */
@@ -51,6 +53,7 @@ const bootEnvLoader = `load_boot_env() {
       ely.role=*) ELY_ROLE="\${word#ely.role=}" ;;
       ely.util=*) ELY_UTIL="\${word#ely.util=}" ;;
       ely.image=*) ELY_IMAGE="\${word#ely.image=}" ;;
+      ely.secrets=*) ELY_SECRETS="\${word#ely.secrets=}" ;;
     esac
   done
 }
@@ -84,6 +87,84 @@ fetch ${CONSUL_CONFIG_FILE} ${CONSUL_CONFIG_DIR}
 fetch ${NOMAD_CONFIG_FILE} ${NOMAD_CONFIG_DIR}
 [ -f ${NOMAD_CONFIG_DIR}/${NOMAD_CONFIG_FILE} ] && write_boot_meta ${NOMAD_CONFIG_DIR}
 exit $status
+`;
+}
+
+/** Where the key disk is mounted (read-only, for a moment) and where the key and bundle stay: RAM, root only. */
+const KEY_DISK_MOUNT = "/run/ely/key-disk";
+const KEYS_DIR = "/run/ely/keys";
+
+/**
+ * Fetches this node's secrets (nodes/secret-delivery.ts) and puts each file in place with its
+ * owner and mode, before the agents start. A cluster without secrets (no ely.secrets= on the
+ * kernel command line) has nothing to fetch. Without its key disk, or with another node's, the
+ * node says so on the console and its agents do not start. While the util node refuses or is
+ * unreachable, it retries (the agents wait): a revoked node stays out of the cluster.
+ */
+function fetchSecretsScript(): string {
+  return `#!/bin/sh
+set -u
+${bootEnvLoader}
+load_boot_env
+say() { echo "ely-secrets: $*"; echo "ely-secrets: $*" > /dev/console 2>/dev/null || true; }
+if [ -z "\${ELY_SECRETS:-}" ]; then
+  say "no ely.secrets= on the kernel command line: this cluster delivers no secrets"
+  exit 0
+fi
+# ELY_KEY_DISK and ELY_ROOT (a device or image file, a root to install into) let a test run this on a host.
+disk="\${ELY_KEY_DISK:-/dev/disk/by-label/${KEY_DISK_LABEL}}"
+root="\${ELY_ROOT:-}"
+i=0
+while [ ! -e "$disk" ] && [ $i -lt 30 ]; do sleep 1; i=$((i + 1)); done
+if [ ! -e "$disk" ]; then
+  say "no key disk (a file system labelled ${KEY_DISK_LABEL}): make one with: ely secrets key-disk --node \${ELY_HOSTNAME:-<this node>}; the agents will not start"
+  exit 1
+fi
+umask 077
+mkdir -p ${KEY_DISK_MOUNT} ${KEYS_DIR}
+mount -o ro "$disk" ${KEY_DISK_MOUNT} || { say "cannot mount the key disk $disk"; exit 1; }
+cp ${KEY_DISK_MOUNT}/${KEY_DISK_NODE_KEY} ${KEY_DISK_MOUNT}/${KEY_DISK_CA} ${KEYS_DIR}/ 2>/dev/null
+copied=$?
+umount ${KEY_DISK_MOUNT}
+[ $copied -eq 0 ] || { say "the key disk holds no ${KEY_DISK_NODE_KEY} or ${KEY_DISK_CA}"; exit 1; }
+IFS=: read -r name key < ${KEYS_DIR}/${KEY_DISK_NODE_KEY}
+if [ "$name" != "\${ELY_HOSTNAME:-}" ]; then
+  say "the key disk is $name's, this node is \${ELY_HOSTNAME:-unnamed}: not using it"
+  exit 1
+fi
+url="https://$ELY_SECRETS/${REMOTE_SECRETS_DIR}/$name/${SECRETS_BUNDLE}"
+bundle=${KEYS_DIR}/${SECRETS_BUNDLE}
+delay=2
+attempt=0
+while :; do
+  attempt=$((attempt + 1))
+  # The key goes to curl on stdin (its config), never on a command line.
+  code=$(printf 'user = "%s:%s"\\n' "$name" "$key" | curl -sS --config - --cacert ${KEYS_DIR}/${KEY_DISK_CA} --connect-timeout 5 --max-time 30 -o "$bundle.part" -w '%{http_code}' "$url")
+  [ "$code" = 200 ] && break
+  rm -f "$bundle.part"
+  say "$url: HTTP \${code:-none} (attempt $attempt); retrying in $delay s"
+  sleep $delay
+  [ $delay -lt 30 ] && delay=$((delay * 2))
+done
+mv "$bundle.part" "$bundle"
+staging=${KEYS_DIR}/bundle
+rm -rf "$staging"; mkdir -p "$staging"
+tar -x -f "$bundle" -C "$staging" --no-same-owner || { say "the bundle from $url is not a tar"; exit 1; }
+rm -f "$bundle"
+# Every file of the bundle to its place: Consul's readable by the consul group, the rest by root only,
+# certificates and the CA public.
+(cd "$staging" && find . -type f) | while read -r f; do
+  f="\${f#./}"
+  case "$f" in
+    *.pem) case "$f" in *-key.pem) mode=0600 ;; *) mode=0644 ;; esac; group=root ;;
+    ${CONSUL_CONFIG_DIR.replace(/^\//, "")}/*) mode=0640; group=consul ;;
+    *) mode=0600; group=root ;;
+  esac
+  getent group $group >/dev/null || group=root # a node without the consul group runs no Consul
+  install -D -m $mode -o root -g $group "$staging/$f" "$root/$f"
+done
+rm -rf "$staging"
+say "secrets of $name in place ($url)"
 `;
 }
 
@@ -300,8 +381,10 @@ StandardError=journal+console
 WantedBy=multi-user.target
 `;
 
-const agentConfigUnit = `[Unit]
-Description=Ely: fetch this node's agent configuration from the util node
+/** A one-shot unit that runs before the agents, after the network is up. */
+function beforeAgentsUnit(description: string, program: string, extraService = ""): string {
+  return `[Unit]
+Description=${description}
 Wants=network-online.target
 After=network-online.target
 Before=consul.service nomad.service
@@ -309,11 +392,16 @@ Before=consul.service nomad.service
 [Service]
 Type=oneshot
 RemainAfterExit=yes
-ExecStart=/${LIB}/fetch-agent-config
+${extraService}ExecStart=/${LIB}/${program}
 
 [Install]
 WantedBy=multi-user.target
 `;
+}
+
+const agentConfigUnit = beforeAgentsUnit("Ely: fetch this node's agent configuration from the util node", "fetch-agent-config");
+// It retries until the util node gives the secrets: the agents wait for them.
+const secretsUnit = beforeAgentsUnit("Ely: fetch this node's secrets from the util node (key disk, HTTPS)", "fetch-secrets", "TimeoutStartSec=infinity\n");
 
 const nodeUpUnit = `[Unit]
 Description=Ely: report this node up on the console
@@ -373,6 +461,8 @@ ExecStart=/lib/systemd/systemd-networkd-wait-online --any --timeout=60
 export function rootfsFiles(options: { withAgents: boolean; withDocker: boolean; withSsh: boolean; withStorageProbe?: boolean }): RootfsFileSet {
   const files: RootfsFile[] = [
     { path: `${LIB}/fetch-agent-config`, content: fetchAgentConfigScript(), mode: 0o755 },
+    { path: `${LIB}/fetch-secrets`, content: fetchSecretsScript(), mode: 0o755 },
+    { path: `${UNITS}/ely-secrets.service`, content: secretsUnit },
     { path: `${LIB}/node-up`, content: nodeUpScript(), mode: 0o755 },
     { path: `${LIB}/storage`, content: storageScript(), mode: 0o755 },
     { path: `${LIB}/scratch-disk`, content: scratchDiskScript(), mode: 0o755 },
@@ -381,7 +471,7 @@ export function rootfsFiles(options: { withAgents: boolean; withDocker: boolean;
     { path: `${UNITS}/ely-node-up.service`, content: nodeUpUnit },
     { path: "etc/systemd/system/systemd-networkd-wait-online.service.d/ely.conf", content: waitOnlineDropIn },
   ];
-  const enable = ["systemd-networkd.service", "ely-agent-config.service", "ely-storage.service", "ely-node-up.service"];
+  const enable = ["systemd-networkd.service", "ely-agent-config.service", "ely-secrets.service", "ely-storage.service", "ely-node-up.service"];
   if (options.withStorageProbe) {
     files.push({ path: `${LIB}/storage-probe`, content: storageProbeScript(), mode: 0o755 }, { path: `${UNITS}/ely-storage-probe.service`, content: storageProbeUnit });
     enable.push("ely-storage-probe.service");
@@ -392,14 +482,15 @@ export function rootfsFiles(options: { withAgents: boolean; withDocker: boolean;
   }
   if (options.withAgents) {
     files.push(
-      { path: `${UNITS}/consul.service`, content: consulUnit({ managedBy: IMAGE_UNIT_HEADER, after: ["ely-agent-config.service"] }) },
+      { path: `${UNITS}/consul.service`, content: consulUnit({ managedBy: IMAGE_UNIT_HEADER, after: ["ely-agent-config.service"], requires: ["ely-secrets.service"] }) },
       {
         path: `${UNITS}/nomad.service`,
         content: nomadUnit({
           managedBy: IMAGE_UNIT_HEADER,
           after: ["ely-agent-config.service", "consul.service", ...(options.withDocker ? ["docker.service"] : [])],
           // Its host volumes live on that storage: without it Nomad would write jobs' data into RAM.
-          requires: ["ely-storage.service"],
+          // Without its secrets (no key disk, another node's) it could not join: it does not start.
+          requires: ["ely-storage.service", "ely-secrets.service"],
         }),
       },
       { path: "usr/lib/sysusers.d/ely-consul.conf", content: sysusers },

@@ -60,6 +60,11 @@ export interface BootServiceProps {
   readonly remoteRoot?: string;
   /** Hosts' domain, passed as ely.domain= for /etc/hosts. Default: none. */
   readonly domain?: string;
+  /**
+   * Port of the util node's secrets server (SecretDelivery), passed as ely.secrets=<util>:<port>:
+   * the nodes fetch their secrets from it at every boot. Default: none: the nodes fetch no secrets.
+   */
+  readonly secretsPort?: number;
   /** Extra kernel arguments. Default: ["console=tty0", "console=ttyS0,115200n8"] (the serial console last: /dev/console). */
   readonly kernelArgs?: readonly string[];
   /** Interface dnsmasq listens on. Default: all interfaces. */
@@ -114,6 +119,7 @@ export interface BootConfig {
   readonly httpStateDir?: string;
   readonly remoteRoot: string;
   readonly domain?: string;
+  readonly secretsPort?: number;
   readonly kernelArgs: readonly string[];
   readonly dhcpInterface?: string;
   readonly nfsExports: readonly NfsExportEntry[];
@@ -135,6 +141,7 @@ export function bootConfigOf(props: BootServiceProps): BootConfig {
     httpStateDir: props.httpStateDir?.replace(/\/+$/, ""),
     remoteRoot,
     domain: props.domain,
+    secretsPort: props.secretsPort,
     kernelArgs: props.kernelArgs ?? ["console=tty0", "console=ttyS0,115200n8"],
     dhcpInterface: props.dhcpInterface,
     nfsExports: props.nfsExports ?? [],
@@ -235,6 +242,7 @@ export function kernelCommandLine(config: BootConfig, entry: BootEntry): string 
     `ely.image=${entry.imageKey}/${entry.buildId}`,
     `ely.util=${config.utilAddress}:${config.httpPort}`,
     `ely.servers=${config.serverAddresses.join(",")}`,
+    ...(config.secretsPort ? [`ely.secrets=${config.utilAddress}:${config.secretsPort}`] : []),
     `BOOTIF=01-${macHyphen(entry.mac)}`,
     ...config.kernelArgs,
   ].join(" ");
@@ -309,6 +317,23 @@ ${temp}  sendfile on;
 `;
 }
 
+/** A util node unit running nginx in the foreground with one configuration file. */
+export function nginxUnit(description: string, conf: string): string {
+  return `[Unit]
+Description=${description}
+Wants=network-online.target
+After=network-online.target
+
+[Service]
+ExecStart=/usr/sbin/nginx -c ${conf} -g "daemon off;"
+ExecReload=/bin/kill -HUP $MAINPID
+Restart=on-failure
+
+[Install]
+WantedBy=multi-user.target
+`;
+}
+
 /** Unit files for the util node. */
 export function renderUtilUnits(config: BootConfig): Record<string, string> {
   const current = `${config.remoteRoot}/${REMOTE_BOOT_CURRENT_LINK}`;
@@ -325,19 +350,7 @@ Restart=on-failure
 [Install]
 WantedBy=multi-user.target
 `,
-    "ely-http.service": `[Unit]
-Description=Ely boot service: HTTP (images, iPXE scripts, agent configuration)
-Wants=network-online.target
-After=network-online.target
-
-[Service]
-ExecStart=/usr/sbin/nginx -c ${current}/nginx.conf -g "daemon off;"
-ExecReload=/bin/kill -HUP $MAINPID
-Restart=on-failure
-
-[Install]
-WantedBy=multi-user.target
-`,
+    "ely-http.service": nginxUnit("Ely boot service: HTTP (images, iPXE scripts, agent configuration)", `${current}/nginx.conf`),
   };
 }
 

@@ -12,6 +12,7 @@ import { ImagePublish } from "./image-publish";
 import { nfsExportEntries } from "./nfs-exports";
 import { NodeImage } from "./node-image";
 import { projectProgram } from "../project-program";
+import { DEFAULT_SECRETS_PORT } from "../../nodes/secret-delivery";
 
 /** The channel every node follows unless its inventory entry names another (`imageChannel`). */
 export const DEFAULT_IMAGE_CHANNEL = "stable";
@@ -39,6 +40,12 @@ export interface NetbootProps {
   readonly publishTarget?: string;
   /** Port of the util node's HTTP server. Default: 8080. */
   readonly httpPort?: number;
+  /**
+   * Port of the util node's secrets server (SecretDelivery), named on the nodes' kernel command
+   * line. Default: 8443 when the inventory's security uses any secret (gossip, TLS, ACLs); none
+   * otherwise (0 turns it off: the nodes fetch no secrets).
+   */
+  readonly secretsPort?: number;
   /** What the util node's nginx listens on. Default: see BootServiceProps.httpListen (httpPort on every address). */
   readonly httpListen?: string;
   /** Directory for nginx's run-time files. Default: see BootServiceProps.httpStateDir (system paths, syslog). */
@@ -88,6 +95,9 @@ export class Netboot extends Construct {
   readonly bootPublish?: BootPublish;
   readonly utilNode?: ClusterNode;
   readonly publishTarget?: string;
+  readonly remoteRoot: string;
+  /** The secrets server's port the nodes are told, or undefined when they fetch no secrets. */
+  readonly secretsPort?: number;
 
   constructor(scope: Construct, id: string, props: NetbootProps) {
     super(scope, id);
@@ -101,6 +111,10 @@ export class Netboot extends Construct {
     const util = utilNodeOf(inventory);
     this.utilNode = util && cluster.nodes.get(util.hostname);
     const remoteRoot = props.remoteRoot ?? DEFAULT_REMOTE_ROOT;
+    this.remoteRoot = remoteRoot;
+    const security = inventory.security;
+    const usesSecrets = security.gossipEncryption || security.tls || security.acl;
+    this.secretsPort = (props.secretsPort ?? (usesSecrets ? DEFAULT_SECRETS_PORT : 0)) || undefined;
     const publishCommand = props.publishCommand ?? projectProgram("publish.js");
     this.publishTarget = props.publishTarget ?? (this.utilNode ? `${props.sshUser ?? sshTargetOf(this.utilNode.spec).user}@${this.utilNode.ip}:${remoteRoot}` : undefined);
 
@@ -216,6 +230,7 @@ export class Netboot extends Construct {
         httpStateDir: props.httpStateDir,
         remoteRoot,
         domain: inventory.network.internalDomain,
+        secretsPort: this.secretsPort,
         kernelArgs: props.kernelArgs,
         dhcpInterface: props.dhcpInterface,
         nfsExports: nfsExportEntries(inventory),

@@ -101,12 +101,8 @@ export function publicFiles(agent: Agent): { binary: NodeFile; config: NodeFile;
   };
 }
 
-/** Which secret files a node gets, from the cluster's security settings. */
-export interface SecretFeatures {
-  readonly gossip: boolean;
-  readonly tls: boolean;
-  readonly acl: boolean;
-}
+import type { SecretFeatures } from "../../nodes/secret-delivery";
+export type { SecretFeatures };
 
 /** The secret file of each agent (the agents merge it over the rendered file). */
 export function secretsFileOf(agent: Agent): NodeFile {

@@ -1,0 +1,117 @@
+/**
+ * SecretDelivery in the default stack and on its own: one step per netbooted client, the secrets
+ * only as Terraform expressions (never a value in the synthesized configuration), the nodes told
+ * where to fetch, the tokens the plan creates delivered, and each validation rule's message.
+ */
+import { TerraformStack } from "cdktf";
+import { SecretDelivery, SecretDeliveryProps } from "../constructs/netboot/secret-delivery";
+import { defaultInventory } from "./helpers/inventory";
+import { stackOf, synthOf, testApp } from "./helpers/synth";
+
+describe("secret delivery in the default stack", () => {
+  const stack = stackOf();
+  const json = JSON.parse(synthOf(stack));
+  const steps = Object.entries(json.resource.null_resource as Record<string, any>).filter(([id]) => id.startsWith("node-secrets_"));
+
+  test("a secrets server step and one step per netbooted client (w1, w2, w3), each after the server", () => {
+    expect(steps.map(([id]) => id.replace(/_[0-9A-F]{8}$/, "")).sort()).toEqual(["node-secrets_node-w1", "node-secrets_node-w2", "node-secrets_node-w3", "node-secrets_service"]);
+    for (const [, r] of steps.filter(([id]) => id.includes("node-w"))) expect(r.depends_on).toEqual([expect.stringMatching(/^null_resource\.node-secrets_service_/)]);
+  });
+
+  test("every secret reaches the step as an expression: variables and the tokens consul-acl creates; none is a value", () => {
+    const [, w2] = steps.find(([id]) => id.includes("node-w2"))!;
+    const env = w2.provisioner[0]["local-exec"].environment;
+    expect(env).toEqual({
+      ELY_SECRET_NODE_KEY: '${var.netboot_node_secrets["w2"].key}',
+      ELY_SECRET_NOMAD_CERT: '${var.netboot_node_secrets["w2"].nomad_cert}',
+      ELY_SECRET_NOMAD_KEY: '${var.netboot_node_secrets["w2"].nomad_key}',
+      ELY_SECRET_CONSUL_GOSSIP_KEY: "${var.consul_gossip_key}",
+      ELY_SECRET_TLS_CA: "${var.tls_ca_cert}",
+      ELY_SECRET_CONSUL_AGENT_TOKEN: "${data.consul_acl_token_secret_id.agent-token-secret-w2.secret_id}",
+      ELY_SECRET_NOMAD_CONSUL_TOKEN: "${data.consul_acl_token_secret_id.nomad-client-token-secret.secret_id}",
+    });
+    expect(json.data.consul_acl_token_secret_id["agent-token-secret-w2"].accessor_id).toMatch(/^\$\{consul_acl_token\.cluster_consul-acl_agent-token-w2_[0-9A-F]+\.accessor_id\}$/);
+    expect(w2.triggers.secrets_sha256).toMatch(/^\$\{sha256\(jsonencode\(\[/);
+    expect(w2.provisioner[0]["local-exec"].command).not.toMatch(/BEGIN|[0-9a-f]{64}/);
+    expect(w2.provisioner[1]).toEqual({ "local-exec": expect.objectContaining({ when: "destroy", command: expect.stringContaining("revoke --host w2") }) });
+  });
+
+  test("the servers' gossip key and CA are the same variables; the two new ones are sensitive", () => {
+    expect(json.variable.netboot_node_secrets.sensitive).toBe(true);
+    expect(json.variable.secrets_service_tls.sensitive).toBe(true);
+    expect(Object.keys(json.variable).filter((v) => v === "consul_gossip_key")).toHaveLength(1);
+  });
+
+  test("the tokens' secrets are read after the servers are rolled out, as every Consul and Nomad resource", () => {
+    expect(json.data.consul_acl_token_secret_id["agent-token-secret-w1"].depends_on).toEqual([expect.stringMatching(/^null_resource\.server-rollout_m3_update_/)]);
+    for (const [type, resources] of Object.entries(json.resource as Record<string, Record<string, any>>)) {
+      if (!/^(consul|nomad)_/.test(type)) continue;
+      for (const [id, r] of Object.entries(resources)) expect([type, id, r.depends_on]).toEqual([type, id, expect.arrayContaining([expect.stringMatching(/^null_resource\.server-rollout_m3_update_/)])]);
+    }
+  });
+
+  test("each netbooted node is told where its secrets are: ely.secrets=<util>:8443 on its kernel command line", () => {
+    const scripts = [...stack.netboot.bootService!.files].filter(([f]) => f.startsWith("ipxe/") && f !== "ipxe/unknown.ipxe");
+    expect(scripts).toHaveLength(3);
+    for (const [, text] of scripts) expect(text).toContain(" ely.secrets=10.25.89.4:8443 ");
+    expect(stack.netboot.bootService!.files.get("ipxe/unknown.ipxe")).not.toContain("ely.secrets");
+  });
+
+  test("the secrets server's nginx.conf: HTTPS only, one location per node opened by that node's key file, everything else 404", () => {
+    const conf = stack.nodeSecrets!.files.get("nginx.conf")!;
+    expect(conf).toContain("listen 8443 ssl;");
+    expect(conf.match(/location = \/secrets\/w\d\/bundle\.tar/g)).toEqual(["location = /secrets/w1/bundle.tar", "location = /secrets/w2/bundle.tar", "location = /secrets/w3/bundle.tar"]);
+    expect(conf).toContain("auth_basic_user_file /srv/ely/secrets/nodes/w2/htpasswd;");
+    expect(conf).toMatch(/location \/ \{\s+return 404;/);
+    expect(conf).toContain("user ely-secrets ely-secrets;");
+  });
+
+  test("a cluster with every security setting off delivers no secret and tells no node to fetch any", () => {
+    const inventory = defaultInventory();
+    const open = stackOf({ ...inventory, security: { ...inventory.security, acl: false, tls: false, gossipEncryption: false } });
+    expect(open.nodeSecrets).toBeUndefined();
+    expect([...open.netboot.bootService!.files.values()].join("\n")).not.toContain("ely.secrets=");
+  });
+});
+
+describe("secret delivery: each rule's message", () => {
+  const base: SecretDeliveryProps = {
+    nodes: new Map([["w1", { nodeKey: "k", nomadCert: "c", nomadKey: "k", consulAgentToken: "t" }]]),
+    features: { gossip: true, tls: true, acl: true },
+    secretsDir: "/etc/ely/secrets",
+    consulGossipKey: "g",
+    tlsCaCert: "ca",
+    nomadConsulToken: "t",
+    serviceCert: "c",
+    serviceKey: "k",
+    target: "/srv/ely",
+  };
+  const errorsOf = (props: Partial<SecretDeliveryProps>) => {
+    const stack = new TerraformStack(testApp(), "s");
+    const d = new SecretDelivery(stack, "secrets", { ...base, ...props });
+    return d.node.validate();
+  };
+
+  test("valid props: no error", () => expect(errorsOf({})).toEqual([]));
+  test("listen", () => expect(errorsOf({ listen: "8443; x" })).toEqual(['secret delivery: field listen: received "8443; x", expected a port or address:port (8443, 127.0.0.1:18443)']));
+  test("port", () => expect(errorsOf({ port: 70000 })).toEqual(["secret delivery: field port: received 70000, expected a TCP port (1-65535)"]));
+  test("stateDir", () =>
+    expect(errorsOf({ stateDir: "rel;x" })).toEqual(['secret delivery: field stateDir: received "rel;x", expected an absolute path of letters, digits, ".", "_", "-" and "/"']));
+  test("group and workerUser", () =>
+    expect(errorsOf({ group: "Bad Group", workerUser: "x;y" })).toEqual([
+      'secret delivery: field group: received "Bad Group", expected a system group name (lower case letters, digits, "_", "-")',
+      'secret delivery: field workerUser: received "x;y", expected a system user name (lower case letters, digits, "_", "-")',
+    ]));
+  test("hostnames", () =>
+    expect(errorsOf({ nodes: new Map([["W_1", { nodeKey: "k", nomadCert: "c", nomadKey: "k", consulAgentToken: "t" }]]) })).toEqual([
+      'secret delivery: field nodes: received the hostname "W_1", expected a DNS label',
+    ]));
+  test("a secret the security settings need, missing: every one named", () =>
+    expect(errorsOf({ consulGossipKey: undefined, tlsCaCert: undefined, nomadConsulToken: undefined, nodes: new Map([["w1", { nodeKey: "k" }]]) })).toEqual([
+      "secret delivery: field consulGossipKey: received nothing, expected it (security.gossipEncryption is on)",
+      "secret delivery: field tlsCaCert: received nothing, expected it (security.tls is on)",
+      "secret delivery: field nomadConsulToken: received nothing, expected it (security.acl is on)",
+      "secret delivery: field nodes.w1.nomadCert/nomadKey: received nothing, expected it (security.tls is on)",
+      "secret delivery: field nodes.w1.consulAgentToken: received nothing, expected it (security.acl is on)",
+    ]));
+});
