@@ -22,9 +22,9 @@ describe("secret delivery in the default stack", () => {
     const [, w2] = steps.find(([id]) => id.includes("node-w2"))!;
     const env = w2.provisioner[0]["local-exec"].environment;
     expect(env).toEqual({
-      ELY_SECRET_NODE_KEY: '${var.netboot_node_secrets["w2"].key}',
-      ELY_SECRET_NOMAD_CERT: '${var.netboot_node_secrets["w2"].nomad_cert}',
-      ELY_SECRET_NOMAD_KEY: '${var.netboot_node_secrets["w2"].nomad_key}',
+      ELY_SECRET_NODE_KEY: "${var.netboot_node_secrets.w2.key}",
+      ELY_SECRET_NOMAD_CERT: "${var.netboot_node_secrets.w2.nomad_cert}",
+      ELY_SECRET_NOMAD_KEY: "${var.netboot_node_secrets.w2.nomad_key}",
       ELY_SECRET_CONSUL_GOSSIP_KEY: "${var.consul_gossip_key}",
       ELY_SECRET_TLS_CA: "${var.tls_ca_cert}",
       ELY_SECRET_CONSUL_AGENT_TOKEN: "${data.consul_acl_token_secret_id.agent-token-secret-w2.secret_id}",
@@ -32,6 +32,8 @@ describe("secret delivery in the default stack", () => {
     });
     expect(json.data.consul_acl_token_secret_id["agent-token-secret-w2"].accessor_id).toMatch(/^\$\{consul_acl_token\.cluster_consul-acl_agent-token-w2_[0-9A-F]+\.accessor_id\}$/);
     expect(w2.triggers.secrets_sha256).toMatch(/^\$\{sha256\(jsonencode\(\[/);
+    // Every expression inside the hash is a reference, never a quoted (escaped) string.
+    expect(w2.triggers.secrets_sha256).not.toContain("$${");
     expect(w2.provisioner[0]["local-exec"].command).not.toMatch(/BEGIN|[0-9a-f]{64}/);
     expect(w2.provisioner[1]).toEqual({ "local-exec": expect.objectContaining({ when: "destroy", command: expect.stringContaining("revoke --host w2") }) });
   });
@@ -40,6 +42,23 @@ describe("secret delivery in the default stack", () => {
     expect(json.variable.netboot_node_secrets.sensitive).toBe(true);
     expect(json.variable.secrets_service_tls.sensitive).toBe(true);
     expect(Object.keys(json.variable).filter((v) => v === "consul_gossip_key")).toHaveLength(1);
+  });
+
+  test("each server gets the agent token consul-acl made for it through Consul's API, after its update: no consul_agent_tokens variable", () => {
+    expect(json.variable.consul_agent_tokens).toBeUndefined();
+    const steps = Object.entries(json.resource.null_resource as Record<string, any>).filter(([id]) => /^server-rollout_m\d_agent-token_/.test(id));
+    expect(steps).toHaveLength(3);
+    const [, m2] = steps.find(([id]) => id.startsWith("server-rollout_m2"))!;
+    expect(m2.depends_on).toEqual([expect.stringMatching(/^null_resource\.server-rollout_m2_update_/)]);
+    expect(m2.provisioner[0]["local-exec"].command).toMatch(/server-step\.js" agent-token --host m2 --address 10\.25\.89\.20 --tls$/);
+    expect(m2.provisioner[0]["local-exec"].environment).toEqual({
+      ELY_SECRET_CONSUL_AGENT_TOKEN: "${data.consul_acl_token_secret_id.agent-token-secret-m2.secret_id}",
+      ELY_SECRET_CONSUL_TOKEN: "${var.consul_token}",
+      ELY_SECRET_TLS_CA: "${var.tls_ca_cert}",
+    });
+    // The servers' secrets steps no longer carry an agent token.
+    const [, secrets] = Object.entries(json.resource.null_resource as Record<string, any>).find(([id]) => id.startsWith("server-rollout_m2_secrets_"))!;
+    expect(secrets.provisioner[0]["local-exec"].environment.ELY_SECRET_CONSUL_AGENT_TOKEN).toBeUndefined();
   });
 
   test("the tokens' secrets are read after the servers are rolled out, as every Consul and Nomad resource", () => {
@@ -114,4 +133,16 @@ describe("secret delivery: each rule's message", () => {
       "secret delivery: field nodes.w1.nomadCert/nomadKey: received nothing, expected it (security.tls is on)",
       "secret delivery: field nodes.w1.consulAgentToken: received nothing, expected it (security.acl is on)",
     ]));
+});
+
+describe("the agent-token step's own checks (cli/server-step.ts setAgentToken)", () => {
+  test("missing token, operator token and CA: every one named, no value shown", async () => {
+    const { setAgentToken } = await import("../cli/server-step");
+    await expect(setAgentToken({ host: "m2", address: "127.0.0.1", tls: true, env: {} })).rejects.toThrow(
+      "m2 agent token: ELY_SECRET_CONSUL_AGENT_TOKEN (the Consul agent token of m2, consul-acl): received nothing, expected a token; ELY_SECRET_CONSUL_TOKEN (var.consul_token): received nothing, expected the operator token; ELY_SECRET_TLS_CA (var.tls_ca_cert): received nothing, expected the CA's PEM (TLS is on)",
+    );
+    await expect(setAgentToken({ host: "m2", address: "127.0.0.1", tls: false, env: { ELY_SECRET_CONSUL_AGENT_TOKEN: "a b", ELY_SECRET_CONSUL_TOKEN: "x" } })).rejects.toThrow(
+      "ELY_SECRET_CONSUL_AGENT_TOKEN (the Consul agent token of m2): received a value with spaces, quotes or newlines, expected a token",
+    );
+  });
 });

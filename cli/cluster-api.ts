@@ -20,6 +20,8 @@ export interface ClusterApiOptions {
   readonly token?: string;
   /** PEM file of the CA that signed the agents' certificates (https only). Default: the system's CAs. */
   readonly caFile?: string;
+  /** The CA's PEM text itself, instead of a file. Default: caFile's. */
+  readonly caPem?: string;
   /** Default: 10 s. */
   readonly timeoutMs?: number;
 }
@@ -41,7 +43,8 @@ export class ClusterApi {
     if (this.url.protocol !== "http:" && this.url.protocol !== "https:") {
       throw new ClusterApiError(`${options.agent} address: received ${JSON.stringify(options.address)}, expected http(s)://host:port`);
     }
-    if (options.caFile && this.url.protocol === "https:") {
+    if (options.caPem && this.url.protocol === "https:") this.ca = Buffer.from(options.caPem);
+    else if (options.caFile && this.url.protocol === "https:") {
       try {
         this.ca = fs.readFileSync(options.caFile);
       } catch (e) {
@@ -56,12 +59,22 @@ export class ClusterApi {
 
   /** GET a path; resolves the parsed JSON, or undefined on 404. */
   async get<T>(path: string): Promise<T | undefined> {
+    return this.request<T>("GET", path);
+  }
+
+  /** PUT a JSON body to a path; resolves the parsed answer (undefined when empty or 404). */
+  async put<T>(path: string, body: unknown): Promise<T | undefined> {
+    return this.request<T>("PUT", path, JSON.stringify(body));
+  }
+
+  private async request<T>(method: "GET" | "PUT", path: string, payload?: string): Promise<T | undefined> {
     const { agent, address, token } = this.options;
     const url = new URL(path, this.url);
     const headers: Record<string, string> = {};
     if (token) headers[agent === "Consul" ? "X-Consul-Token" : "X-Nomad-Token"] = token;
+    if (payload !== undefined) headers["Content-Type"] = "application/json";
     const { status, body } = await new Promise<{ status: number; body: string }>((resolve, reject) => {
-      const request = (url.protocol === "https:" ? https : http).request(url, { method: "GET", headers, ca: this.ca, timeout: this.options.timeoutMs ?? 10_000 }, (res) => {
+      const request = (url.protocol === "https:" ? https : http).request(url, { method, headers, ca: this.ca, timeout: this.options.timeoutMs ?? 10_000 }, (res) => {
         let text = "";
         res.setEncoding("utf8");
         res.on("data", (chunk: string) => (text += chunk));
@@ -70,21 +83,22 @@ export class ClusterApi {
       });
       request.on("timeout", () => request.destroy(new Error(`no answer within ${(this.options.timeoutMs ?? 10_000) / 1000} s`)));
       request.on("error", reject);
-      request.end();
+      request.end(payload);
     }).catch((e: NodeJS.ErrnoException) => {
       throw new ClusterApiError(`cannot reach ${agent} at ${address}: ${describeNetworkError(e, agent)}`);
     });
     if (status === 404) return undefined;
     if (status === 401 || status === 403) {
       throw new ClusterApiError(
-        `${agent} at ${address} refused GET ${path} (HTTP ${status}: ${body.trim().slice(0, 200)}): set ${TOKEN_ENV[agent]} to a token that may read it (the operator token)`,
+        `${agent} at ${address} refused ${method} ${path} (HTTP ${status}: ${body.trim().slice(0, 200)}): set ${TOKEN_ENV[agent]} to a token that may ${method === "GET" ? "read" : "change"} it (the operator token)`,
       );
     }
-    if (status !== 200) throw new ClusterApiError(`${agent} at ${address}: GET ${path} answered HTTP ${status}: ${body.trim().slice(0, 300)}`);
+    if (status !== 200) throw new ClusterApiError(`${agent} at ${address}: ${method} ${path} answered HTTP ${status}: ${body.trim().slice(0, 300)}`);
+    if (body.trim() === "") return undefined;
     try {
       return JSON.parse(body) as T;
     } catch {
-      throw new ClusterApiError(`${agent} at ${address}: GET ${path} answered something that is not JSON: ${body.slice(0, 100)}`);
+      throw new ClusterApiError(`${agent} at ${address}: ${method} ${path} answered something that is not JSON: ${body.slice(0, 100)}`);
     }
   }
 }

@@ -71,6 +71,8 @@ import { withSshTimeouts } from "../nodes/network-timeouts";
 import { shellQuote } from "../constructs/shell-quote";
 import { blockedMessage, GateTarget, parseQuorumFacts, quorumDecision } from "./quorum-gate";
 import { checkGossipKey, checkPem, checkToken, SecretFormError } from "./secret-checks";
+import { ClusterApi, ClusterApiError } from "./cluster-api";
+import { CONSUL_HTTP_PORT, CONSUL_HTTPS_PORT } from "../nodes/topology";
 
 /** Longest wait of the quorum gate for a cluster to tolerate restarting a server (at most the health bound). */
 export const QUORUM_WAIT_MAX_SECONDS = 60;
@@ -414,6 +416,28 @@ function envValue(env: NodeJS.ProcessEnv, name: string): string {
   return (env[name] ?? "").trim();
 }
 
+/**
+ * Sets a server's Consul agent token through its API (PUT /v1/agent/token/agent), with the operator
+ * token: the token consul-acl created for the server, from the plan itself. Consul persists it
+ * (acl.enable_token_persistence), so it survives the agent's restarts; no variable carries it.
+ */
+export async function setAgentToken(options: { host: string; address: string; tls: boolean; env?: NodeJS.ProcessEnv }): Promise<void> {
+  const env = options.env ?? process.env;
+  const token = envValue(env, SECRET_ENV.consulAgentToken);
+  const operator = envValue(env, SECRET_ENV.consulToken);
+  const problems: string[] = [];
+  if (!token) problems.push(`${SECRET_ENV.consulAgentToken} (the Consul agent token of ${options.host}, consul-acl): received nothing, expected a token`);
+  if (!operator) problems.push(`${SECRET_ENV.consulToken} (var.consul_token): received nothing, expected the operator token`);
+  if (options.tls && !envValue(env, SECRET_ENV.tlsCa)) problems.push(`${SECRET_ENV.tlsCa} (var.tls_ca_cert): received nothing, expected the CA's PEM (TLS is on)`);
+  if (problems.length) throw new StepError(`${options.host} agent token: ${problems.join("; ")}`);
+  checkToken(SECRET_ENV.consulAgentToken, token, `the Consul agent token of ${options.host}`);
+  const address = options.tls ? `https://${options.address}:${CONSUL_HTTPS_PORT}` : `http://${options.address}:${CONSUL_HTTP_PORT}`;
+  const api = new ClusterApi({ agent: "Consul", address, token: operator, caPem: options.tls ? envValue(env, SECRET_ENV.tlsCa) : undefined });
+  const progress = new Progress(`${options.host} agent token`);
+  await api.put("/v1/agent/token/agent", { Token: token });
+  progress.line(`the Consul agent of ${options.host} holds the agent token consul-acl made for it`);
+}
+
 /** The secret files of one node, from the environment. Throws naming the variable that is missing or malformed. */
 export function secretFiles(host: string, secretsDir: string, features: SecretFeatures, env: NodeJS.ProcessEnv = process.env): ManifestFile[] {
   const get = (key: keyof typeof SECRET_ENV) => envValue(env, SECRET_ENV[key]);
@@ -748,8 +772,15 @@ function main(): void {
         timeoutSeconds: Number(o.timeout),
       });
     });
+  program
+    .command("agent-token")
+    .description("give a running server's Consul agent the token consul-acl made for it (Consul keeps it: enable_token_persistence)")
+    .requiredOption("--host <name>", "the server's hostname")
+    .requiredOption("--address <ip>", "its address")
+    .option("--tls", "Consul's API over HTTPS (8501), verified with ELY_SECRET_TLS_CA; else HTTP (8500)")
+    .action((o) => setAgentToken({ host: o.host, address: o.address, tls: Boolean(o.tls) }));
   program.parseAsync(process.argv).catch((e: Error) => {
-    console.error(e instanceof SecretFormError ? `ely-step: ${e.message}` : `ely-step: ${e.stack ?? e.message}`);
+    console.error(e instanceof SecretFormError || e instanceof ClusterApiError ? `ely-step: ${e.message}` : `ely-step: ${e.stack ?? e.message}`);
     process.exit(1);
   });
 }

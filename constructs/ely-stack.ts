@@ -1,4 +1,4 @@
-import { dependable, TerraformDataSource, TerraformResource, TerraformStack, TerraformVariable } from "cdktf";
+import { dependable, Fn, TerraformDataSource, TerraformResource, TerraformStack, TerraformVariable } from "cdktf";
 import { DataConsulAclTokenSecretId } from "@cdktf/provider-consul/lib/data-consul-acl-token-secret-id";
 import { Construct } from "constructs";
 import { JobDefinition } from "../jobs";
@@ -23,7 +23,7 @@ export interface ElyStackProps {
   /** Server rollout settings (agent source, health timeout, ssh options, secrets from elsewhere). Default: ServerRolloutProps' defaults. */
   readonly serverRollout?: Omit<ServerRolloutProps, "inventory" | "nodes" | "agentConfigs">;
   /** Secret delivery settings (listen address, run-time directory, group, program). Default: SecretDeliveryProps' defaults. */
-  readonly nodeSecrets?: Pick<SecretDeliveryProps, "listen" | "stateDir" | "group" | "publishCommand">;
+  readonly nodeSecrets?: Pick<SecretDeliveryProps, "listen" | "stateDir" | "group" | "workerUser" | "publishCommand">;
 }
 
 /**
@@ -51,9 +51,12 @@ export class ElyStack extends TerraformStack {
     const inventory = this.cluster.inventory;
     configureStateBackend(this, inventory);
     this.netboot = new Netboot(this, "netboot", { ...props.netboot, cluster: this.cluster });
+    const acl = this.cluster.consulAcl;
     this.serverRollout = new ServerRollout(this, "server-rollout", {
       consulToken: this.cluster.providers.consulToken.stringValue,
       nomadToken: this.cluster.providers.nomadToken.stringValue,
+      // The tokens consul-acl creates for the servers, given to them once they are up: no variable carries them.
+      agentTokens: acl ? new Map(this.cluster.servers.map((s) => [s.hostname, this.agentTokenSecret(s.hostname)!])) : undefined,
       ...props.serverRollout,
       inventory,
       nodes: this.cluster.servers,
@@ -109,15 +112,13 @@ export class ElyStack extends TerraformStack {
     });
     serviceTls.overrideLogicalId("secrets_service_tls");
     const acl = this.cluster.consulAcl;
-    const tokenSecret = (id: string, accessorId: string) => new DataConsulAclTokenSecretId(this, id, { accessorId }).secretId;
     const values = new Map<string, NodeSecretValues>();
     for (const host of hosts) {
-      const token = acl?.agentTokens.get(host);
       values.set(host, {
-        nodeKey: `\${var.netboot_node_secrets["${host}"].key}`,
-        nomadCert: `\${var.netboot_node_secrets["${host}"].nomad_cert}`,
-        nomadKey: `\${var.netboot_node_secrets["${host}"].nomad_key}`,
-        consulAgentToken: token ? tokenSecret(`agent-token-secret-${host}`, token.accessorId) : undefined,
+        nodeKey: Fn.lookupNested(nodeSecrets.value, [host, "key"]),
+        nomadCert: Fn.lookupNested(nodeSecrets.value, [host, "nomad_cert"]),
+        nomadKey: Fn.lookupNested(nodeSecrets.value, [host, "nomad_key"]),
+        consulAgentToken: this.agentTokenSecret(host),
       });
     }
     return new SecretDelivery(this, "node-secrets", {
@@ -127,13 +128,25 @@ export class ElyStack extends TerraformStack {
       secretsDir: security.secretsDir,
       consulGossipKey: security.gossipEncryption ? shared(ROLLOUT_VARIABLES.consulGossipKey, "Consul gossip encryption key (base64 of 32 bytes: `consul keygen`).") : undefined,
       tlsCaCert: security.tls ? shared(ROLLOUT_VARIABLES.tlsCaCert, "PEM of the CA that signed the Consul and Nomad agents' certificates.") : undefined,
-      nomadConsulToken: acl ? tokenSecret("nomad-client-token-secret", acl.nomadClientToken.accessorId) : undefined,
-      serviceCert: `\${var.secrets_service_tls.cert}`,
-      serviceKey: `\${var.secrets_service_tls.key}`,
+      nomadConsulToken: acl ? new DataConsulAclTokenSecretId(this, "nomad-client-token-secret", { accessorId: acl.nomadClientToken.accessorId }).secretId : undefined,
+      serviceCert: Fn.lookup(serviceTls.value, "cert"),
+      serviceKey: Fn.lookup(serviceTls.value, "key"),
       target: netboot.publishTarget,
       remoteRoot: netboot.remoteRoot,
       port: netboot.secretsPort,
     });
+  }
+
+  private readonly tokenSecrets = new Map<string, string>();
+
+  /** The secret of the Consul agent token consul-acl created for a node (a data source per node, made once), or undefined without ACLs. */
+  private agentTokenSecret(hostname: string): string | undefined {
+    const token = this.cluster.consulAcl?.agentTokens.get(hostname);
+    if (!token) return undefined;
+    if (!this.tokenSecrets.has(hostname)) {
+      this.tokenSecrets.set(hostname, new DataConsulAclTokenSecretId(this, `agent-token-secret-${hostname}`, { accessorId: token.accessorId }).secretId);
+    }
+    return this.tokenSecrets.get(hostname);
   }
 
   /** Consul and Nomad resources and data sources wait for the last server's rollout step (a fresh cluster has no servers before it). */

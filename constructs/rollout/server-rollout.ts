@@ -63,8 +63,15 @@ export interface ServerRolloutProps {
    * Default: the sensitive variable server_tls.
    */
   readonly serverTls?: string;
-  /** Map hostname -> Consul agent token. Default: the sensitive variable consul_agent_tokens (default {}: no agent token). */
+  /** Map hostname -> Consul agent token. Default: the sensitive variable consul_agent_tokens (default {}: no agent token). Ignored when `agentTokens` is given. */
   readonly consulAgentTokens?: string;
+  /**
+   * Each server's Consul agent token as the plan itself creates it (ConsulAcl's tokens, read by
+   * consul_acl_token_secret_id): hostname -> Terraform expression. When given, a step per server
+   * (<hostname>/agent-token) gives the running agent its token through Consul's API once the
+   * servers are up, and no consul_agent_tokens variable exists. Default: none (the variable).
+   */
+  readonly agentTokens?: ReadonlyMap<string, string>;
   /** The token Nomad servers use with Consul. Default: the sensitive variable nomad_server_consul_token (default "": none). */
   readonly nomadConsulToken?: string;
   /**
@@ -94,6 +101,8 @@ export interface ServerSteps {
   readonly secrets: Resource;
   /** Pushes binaries, configuration and units, restarts what changed, waits for health. */
   readonly update: Resource;
+  /** Gives the server's Consul agent the token the plan created for it (with ServerRolloutProps.agentTokens). */
+  readonly agentToken?: Resource;
 }
 
 /**
@@ -172,7 +181,7 @@ export class ServerRollout extends Construct {
           },
         ).value
       : undefined;
-    const agentTokens = f.acl
+    const agentTokens = f.acl && !props.agentTokens
       ? props.consulAgentTokens ??
         secret(ROLLOUT_VARIABLES.consulAgentTokens, "Consul agent token per server (hostname -> token); a server without one runs without an agent token.", "map(string)", { default: {} }).value
       : undefined;
@@ -287,7 +296,21 @@ export class ServerRollout extends Construct {
       update.addOverride("//", {
         description: `Ely server rollout ${position}/${this.servers.length}: update ${n.hostname}, then wait until its Consul and Nomad are healthy and it is a Raft voter`,
       });
-      steps.push({ hostname: n.hostname, position, secrets, update });
+      const token = f.acl ? props.agentTokens?.get(n.hostname) : undefined;
+      let agentToken: Resource | undefined;
+      if (token) {
+        const environment: Record<string, string> = { ELY_SECRET_CONSUL_AGENT_TOKEN: token };
+        if (props.consulToken) environment.ELY_SECRET_CONSUL_TOKEN = props.consulToken;
+        if (tlsCa) environment.ELY_SECRET_TLS_CA = tlsCa;
+        agentToken = new Resource(scope, "agent-token", {
+          // Again after every update: a reinstalled server has lost the token it held.
+          triggers: { token_sha256: Fn.sha256(token), update_step: update.id },
+          dependsOn: [update],
+          provisioners: [{ type: "local-exec", command: `${program} agent-token --host ${n.hostname} --address ${n.ip}${f.tls ? " --tls" : ""}`, environment }],
+        });
+        agentToken.addOverride("//", { description: `Ely server rollout: the Consul agent of ${n.hostname} gets the agent token consul-acl made for it` });
+      }
+      steps.push({ hostname: n.hostname, position, secrets, update, agentToken });
       previous = update;
     });
     this.steps = steps;

@@ -36,14 +36,19 @@ export interface BridgeNetworkOptions {
   readonly gateway: string;
   /** The node the router gives an address: its MAC and inventory address. */
   readonly node: { readonly mac: string; readonly ip: string };
-  /** The generated dnsmasq.conf file, run as it is (its dhcpInterface must be names.bridge). */
-  readonly dnsmasqConf: string;
+  /**
+   * The generated dnsmasq.conf file, run as it is (its dhcpInterface must be names.bridge).
+   * Default: none yet: start it later with startUtilDnsmasq (once its TFTP root is published).
+   */
+  readonly dnsmasqConf?: string;
   /** Logs, leases and pid files. */
   readonly stateDir: string;
 }
 
 export interface BridgeNetwork {
   readonly tap: string;
+  /** Starts the util node's dnsmasq with the generated configuration (when startBridgeNetwork was given none). */
+  startUtilDnsmasq(conf: string): Promise<void>;
   /** What the util node's dnsmasq (the generated configuration) logged. */
   utilDnsmasqLog(): string;
   routerLog(): string;
@@ -82,6 +87,21 @@ export async function startBridgeNetwork(options: BridgeNetworkOptions): Promise
   fs.mkdirSync(state, { recursive: true });
   const read = (file: string) => (fs.existsSync(file) ? fs.readFileSync(file, "utf8") : "");
   const daemons: Array<ReturnType<typeof daemon>> = [];
+  // A dnsmasq answers once it logs that it started; a configuration error ends it at once.
+  const started = async (d: ReturnType<typeof daemon>, log: string) => {
+    const since = Date.now();
+    while (!/started, version/.test(read(log))) {
+      if (d.child.exitCode !== null) throw new Error(`dnsmasq exited (${d.child.exitCode}): ${read(log).trim()}`);
+      if (Date.now() - since > 10_000) throw new Error(`dnsmasq did not start within 10 s: ${read(log).trim()}`);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  };
+  const startUtilDnsmasq = async (conf: string) => {
+    const log = path.join(state, "util-dnsmasq.log");
+    const util = daemon(["dnsmasq", "--keep-in-foreground", "--log-facility=-", "--user=root", `--conf-file=${conf}`, `--dhcp-leasefile=${path.join(state, "util.leases")}`, `--pid-file=${path.join(state, "util-dnsmasq.pid")}`], log);
+    daemons.push(util);
+    await started(util, log);
+  };
   const stop = async () => {
     for (const d of daemons) await d.stop();
     spawnSync("ip", ["netns", "del", router]);
@@ -100,29 +120,20 @@ export async function startBridgeNetwork(options: BridgeNetworkOptions): Promise
     ip("-n", router, "link", "set", "eth0", "up");
     ip("-n", router, "link", "set", "lo", "up");
     const common = ["--keep-in-foreground", "--log-facility=-", "--user=root"];
-    daemons.push(
-      daemon(
-        [
-          "ip", "netns", "exec", router, "dnsmasq", ...common, "--conf-file=/dev/null", "--port=0", "--log-dhcp", "--dhcp-authoritative",
-          `--dhcp-range=${options.node.ip},static,1h`, `--dhcp-host=${options.node.mac},${options.node.ip}`, `--dhcp-option=option:router,${options.gateway}`,
-          `--dhcp-leasefile=${path.join(state, "router.leases")}`, `--pid-file=${path.join(state, "router.pid")}`,
-        ],
-        path.join(state, "router-dnsmasq.log"),
-      ),
-      daemon(["dnsmasq", ...common, `--conf-file=${options.dnsmasqConf}`, `--dhcp-leasefile=${path.join(state, "util.leases")}`, `--pid-file=${path.join(state, "util-dnsmasq.pid")}`], path.join(state, "util-dnsmasq.log")),
+    const routerDhcp = daemon(
+      [
+        "ip", "netns", "exec", router, "dnsmasq", ...common, "--conf-file=/dev/null", "--port=0", "--log-dhcp", "--dhcp-authoritative",
+        `--dhcp-range=${options.node.ip},static,1h`, `--dhcp-host=${options.node.mac},${options.node.ip}`, `--dhcp-option=option:router,${options.gateway}`,
+        `--dhcp-leasefile=${path.join(state, "router.leases")}`, `--pid-file=${path.join(state, "router.pid")}`,
+      ],
+      path.join(state, "router-dnsmasq.log"),
     );
-    // Both answer once they log that they started; a configuration error ends them at once.
-    const started = Date.now();
-    for (const [d, log] of daemons.map((d, i) => [d, path.join(state, i === 0 ? "router-dnsmasq.log" : "util-dnsmasq.log")] as const)) {
-      while (!/started, version/.test(read(log))) {
-        if (d.child.exitCode !== null) throw new Error(`dnsmasq exited (${d.child.exitCode}): ${read(log).trim()}`);
-        if (Date.now() - started > 10_000) throw new Error(`dnsmasq did not start within 10 s: ${read(log).trim()}`);
-        await new Promise((r) => setTimeout(r, 100));
-      }
-    }
+    daemons.push(routerDhcp);
+    await started(routerDhcp, path.join(state, "router-dnsmasq.log"));
+    if (options.dnsmasqConf) await startUtilDnsmasq(options.dnsmasqConf);
   } catch (e) {
     await stop();
     throw e;
   }
-  return { tap, utilDnsmasqLog: () => read(path.join(state, "util-dnsmasq.log")), routerLog: () => read(path.join(state, "router-dnsmasq.log")), stop };
+  return { tap, startUtilDnsmasq, utilDnsmasqLog: () => read(path.join(state, "util-dnsmasq.log")), routerLog: () => read(path.join(state, "router-dnsmasq.log")), stop };
 }

@@ -46,6 +46,12 @@ export interface SshHostsOptions {
   readonly hostnames: readonly string[];
   /** Working directory (keys, ssh config, host roots); removed by stop(). */
   readonly workDir: string;
+  /**
+   * An existing bridge to join instead of a bridge of the run's own (the cluster suite puts the
+   * servers on the netboot network): its gateway, prefix length, and each host's address. The
+   * bridge is left as it is by stop(). Default: a new bridge 10.231.<random>.0/24.
+   */
+  readonly network?: { readonly bridge: string; readonly gateway: string; readonly prefixLength: number; readonly ips: Readonly<Record<string, string>> };
   readonly log?: (line: string) => void;
 }
 
@@ -138,7 +144,7 @@ async function teardown(state: RunState, log: (line: string) => void): Promise<s
     }
     await runQuiet("ip", ["netns", "del", ns]);
   }
-  for (const link of [...state.links, state.bridge]) await runQuiet("ip", ["link", "del", link]);
+  for (const link of [...state.links, state.bridge].filter(Boolean)) await runQuiet("ip", ["link", "del", link]);
   for (const dir of state.dirs) {
     const mounts = (await execa("findmnt", ["-rn", "-o", "TARGET"], { reject: false })).stdout.split("\n");
     if (mounts.some((m) => m.startsWith(dir + "/"))) {
@@ -150,7 +156,7 @@ async function teardown(state: RunState, log: (line: string) => void): Promise<s
   const left: string[] = [];
   const namespaces = (await execa("ip", ["netns", "list"], { reject: false })).stdout;
   for (const ns of state.netns) if (new RegExp(`^${ns}( |$)`, "m").test(namespaces)) left.push(`netns ${ns}`);
-  for (const link of [...state.links, state.bridge]) {
+  for (const link of [...state.links, state.bridge].filter(Boolean)) {
     if ((await execa("ip", ["link", "show", link], { reject: false })).exitCode === 0) left.push(`link ${link}`);
   }
   for (const pid of state.pids) if (alive(pid)) left.push(`pid ${pid}`);
@@ -173,11 +179,11 @@ export class SshHosts {
 
   constructor(private readonly options: SshHostsOptions) {
     this.log = options.log ?? ((line) => process.stderr.write(`${line}\n`));
-    this.bridge = `elybr${this.id}`;
-    this.gateway = `10.231.${this.subnetOctet}.1`;
+    this.bridge = options.network?.bridge ?? `elybr${this.id}`;
+    this.gateway = options.network?.gateway ?? `10.231.${this.subnetOctet}.1`;
     this.hosts = options.hostnames.map((hostname, i) => ({
       hostname,
-      ip: `10.231.${this.subnetOctet}.${11 + i}`,
+      ip: options.network?.ips[hostname] ?? `10.231.${this.subnetOctet}.${11 + i}`,
       netns: `ely-${this.id}-${hostname}`,
       rootDir: path.join(options.workDir, "hosts", hostname),
       logFile: path.join(options.workDir, "hosts", `${hostname}.console.log`),
@@ -186,7 +192,8 @@ export class SshHosts {
     this.sshConfigFile = path.join(options.workDir, "ssh_config");
     this.knownHostsFile = path.join(options.workDir, "known_hosts");
     this.stateFile = path.join(STATE_ROOT, `${this.id}.json`);
-    this.state = { runnerPid: process.pid, bridge: this.bridge, netns: [], links: [], pids: [], dirs: [] };
+    // A bridge of someone else's is not the run's to remove.
+    this.state = { runnerPid: process.pid, bridge: options.network ? "" : this.bridge, netns: [], links: [], pids: [], dirs: [] };
   }
 
   get subnet(): string {
@@ -210,7 +217,7 @@ export class SshHosts {
       this.sshConfigFile,
       [
         `# ssh configuration of the ssh-hosts E2E run ${this.id}`,
-        "Host 10.231.*",
+        `Host ${this.hosts.map((h) => h.ip).join(" ")}`,
         `  IdentityFile ${this.keyFile}`,
         "  IdentitiesOnly yes",
         `  UserKnownHostsFile ${this.knownHostsFile}`,
@@ -220,9 +227,11 @@ export class SshHosts {
     );
 
     this.saveState();
-    await run("ip", ["link", "add", this.bridge, "type", "bridge"]);
-    await run("ip", ["addr", "add", `${this.gateway}/24`, "dev", this.bridge]);
-    await run("ip", ["link", "set", this.bridge, "up"]);
+    if (!this.options.network) {
+      await run("ip", ["link", "add", this.bridge, "type", "bridge"]);
+      await run("ip", ["addr", "add", `${this.gateway}/24`, "dev", this.bridge]);
+      await run("ip", ["link", "set", this.bridge, "up"]);
+    }
     const pub = fs.readFileSync(`${this.keyFile}.pub`, "utf8");
     // allSettled: on a failure, stop() must not race hosts still being made.
     const prepared = await Promise.allSettled(this.hosts.map((h) => this.prepareHost(h, tarball, pub)));
@@ -241,7 +250,7 @@ export class SshHosts {
     await run("ip", ["netns", "add", h.netns]);
     await run("ip", ["link", "add", hostLink, "type", "veth", "peer", "name", "eth0", "netns", h.netns]);
     await run("ip", ["link", "set", hostLink, "master", this.bridge, "up"]);
-    await run("ip", ["-n", h.netns, "addr", "add", `${h.ip}/24`, "dev", "eth0"]);
+    await run("ip", ["-n", h.netns, "addr", "add", `${h.ip}/${this.options.network?.prefixLength ?? 24}`, "dev", "eth0"]);
     await run("ip", ["-n", h.netns, "link", "set", "eth0", "up"]);
     await run("ip", ["-n", h.netns, "link", "set", "lo", "up"]);
     await run("ip", ["-n", h.netns, "route", "add", "default", "via", this.gateway]);

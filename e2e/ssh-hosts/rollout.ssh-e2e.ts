@@ -21,6 +21,7 @@ import { ServerRolloutProps } from "../../constructs";
 import { InventoryInput, parseInventory } from "../../nodes";
 import { SshHosts } from "./hosts";
 import { synthSshRollout } from "./stack";
+import { toolsEnv } from "../tools-env";
 
 const root = path.resolve(__dirname, "../..");
 const work = fs.mkdtempSync(path.join(os.tmpdir(), "ely-ssh-e2e-"));
@@ -38,20 +39,6 @@ let env: NodeJS.ProcessEnv;
 let stackDir: string;
 let bin: { consul: string; nomad: string; terraform: string };
 const secrets: Record<string, string> = {};
-
-/** The exports of e2e/tools/build-tools.sh --env (builds what is missing; a no-op when cached). */
-async function toolsEnv(): Promise<NodeJS.ProcessEnv> {
-  progress("tools: e2e/tools/build-tools.sh --env");
-  const r = await execa(path.join(root, "e2e/tools/build-tools.sh"), ["--env"], { reject: false });
-  if (r.exitCode !== 0) throw new Error(`build-tools.sh failed:\n${r.stderr.split("\n").slice(-20).join("\n")}`);
-  const out: NodeJS.ProcessEnv = {};
-  for (const line of r.stdout.split("\n")) {
-    const m = /^export (\w+)='([^']*)'(:"\$PATH")?$/.exec(line.trim()) ?? /^export (\w+)=(\S+)$/.exec(line.trim());
-    if (!m) continue;
-    out[m[1]] = m[3] ? `${m[2]}:${process.env.PATH}` : m[2];
-  }
-  return out;
-}
 
 function inventoryInput(overrides: Record<string, Record<string, unknown>> = {}): InventoryInput {
   return {
@@ -192,7 +179,7 @@ function expectNoSecret(text: string, where: string): void {
 }
 
 beforeAll(async () => {
-  env = { ...process.env, ...(await toolsEnv()), CHECKPOINT_DISABLE: "1", TF_IN_AUTOMATION: "1", ELY_PROJECT_DIR: root };
+  env = { ...process.env, ...(await toolsEnv(root, progress)), CHECKPOINT_DISABLE: "1", TF_IN_AUTOMATION: "1", ELY_PROJECT_DIR: root };
   // Synth runs in this process: it takes the agents from the tools' directory too.
   process.env.ELY_AGENT_BIN_DIR = env.ELY_AGENT_BIN_DIR;
   const which = (b: string) => execa("sh", ["-c", `command -v ${b}`], { env }).then((r) => r.stdout.trim());

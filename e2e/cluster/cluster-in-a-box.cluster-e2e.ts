@@ -1,0 +1,388 @@
+/**
+ * The cluster in a box: one `terraform apply` of the synthesized ElyStack (real Terraform, the
+ * real consul, nomad and null providers) converges a small real cluster on this machine, on one
+ * bridge with a router namespace (e2e/netboot/bridge-network.ts):
+ *   - three servers: systemd-nspawn hosts (e2e/ssh-hosts/hosts.ts) rolled out over ssh;
+ *   - the util node's role, served by this machine at the bridge's util address: the generated
+ *     dnsmasq.conf (proxy DHCP, TFTP), the generated nginx.conf (images, iPXE, agent files) and the
+ *     generated secrets server (HTTPS), all published by the apply into a local directory;
+ *   - one worker, netbooted in QEMU with the real client image (full profile), its key disk
+ *     attached: ACLs, TLS and gossip encryption on.
+ * Checked through the agents' HTTP APIs with the tokens and CA of the plan: both clusters have
+ * three servers and a leader, the worker is an alive Consul member and a ready Nomad node with
+ * the class, meta and build id the inventory and image say, a job placed on it answers HTTP at
+ * its Consul registration; after a power cycle the worker comes back with no operator action,
+ * and the job runs on it again; an unknown MAC gets the "not in the inventory" script and a
+ * request for secrets without a key is refused; a second plan is empty; destroy removes what
+ * the plan made in Consul and Nomad and leaves the servers running.
+ *
+ * Run: npm run test:cluster   (as root; ELY_CLUSTER_KEEP=1 keeps the work directory)
+ */
+import * as crypto from "crypto";
+import * as fs from "fs";
+import * as https from "https";
+import * as http from "http";
+import * as os from "os";
+import * as path from "path";
+import { App } from "cdktf";
+import execa from "execa";
+import { ElyStack } from "../../constructs";
+import { JobDefinition } from "../../jobs";
+import { initSecrets, TFVARS_FILE, writeKeyDisk } from "../../cli/secrets";
+import { BUILD_ID_META } from "../../images/rootfs-files";
+import { InventoryInput, nodeClassOf, parseInventory } from "../../nodes";
+import { secretsBundleUrlPath } from "../../nodes/secret-delivery";
+import { SshHosts } from "../ssh-hosts/hosts";
+import { toolsEnv } from "../tools-env";
+import { BridgeNetwork, bridgeNames, startBridgeNetwork } from "../netboot/bridge-network";
+import { RunningQemu, startQemu, tailOf, waitForSerial } from "../netboot/qemu";
+import { letWorkersRead, startUtilNginx, UtilNginx } from "../netboot/util-nginx";
+import { INITRD_FATAL } from "../../images/initrd-files";
+
+const root = path.resolve(__dirname, "../..");
+const work = fs.mkdtempSync(path.join(os.tmpdir(), "ely-cluster-"));
+const started = Date.now();
+const SERVERS = ["s1", "s2", "s3"];
+const NET = "10.26.90";
+const UTIL_IP = `${NET}.4`;
+const WORKER = { hostname: "w1", ip: `${NET}.21`, mac: "52:54:00:e1:00:21" };
+const HTTP_PORT = 8080;
+const SECRETS_PORT = 8443;
+const DATACENTER = "box";
+const JOB = "hello-box";
+
+function progress(step: string): void {
+  process.stderr.write(`[cluster] ${step} (${Math.round((Date.now() - started) / 1000)}s)\n`);
+}
+
+/** A web server from the image's busybox: the job needs nothing but the client's raw_exec driver. */
+const helloJob: JobDefinition = {
+  id: JOB,
+  props: () => ({
+    driver: "raw_exec",
+    command: "/bin/busybox",
+    args: ["httpd", "-f", "-p", "${NOMAD_IP_http}:${NOMAD_PORT_http}", "-h", "${NOMAD_TASK_DIR}"],
+    cpuMhz: 50,
+    memoryMb: 32,
+    ports: [{ label: "http" }],
+    templates: [{ destination: "local/index.html", data: "hello from the box\n" }],
+    checks: [{ type: "http", port: "http", path: "/index.html", intervalSeconds: 2 }],
+  }),
+};
+
+function inventoryInput(secretsDir: string): InventoryInput {
+  return {
+    name: "box",
+    datacenter: DATACENTER,
+    region: "global",
+    network: { subnet: `${NET}.0/24`, gateway: `${NET}.1`, internalDomain: "box.ely.test", servicesDomain: "apps.box.ely.test", ingressAddress: `${NET}.5` },
+    security: { acl: true, tls: true, gossipEncryption: true },
+    versions: { consul: "1.16.3", nomad: "1.6.3" },
+    endpoints: { consul: `https://${NET}.11:8501`, nomad: `https://${NET}.11:4646`, caFile: path.join(secretsDir, "ca.pem") },
+    nodes: [
+      { hostname: "util", role: "util", arch: "amd64", ip: UTIL_IP, boot: "local", hardware: { model: "this machine", cores: 2, cpuMhz: 2000, memoryMb: 2048 } },
+      ...SERVERS.map((h, i) => ({ hostname: h, role: "server" as const, arch: "amd64" as const, ip: `${NET}.${11 + i}`, boot: "ssh" as const, ssh: { user: "root", port: 22 } })),
+      {
+        hostname: WORKER.hostname,
+        role: "client",
+        arch: "amd64",
+        ip: WORKER.ip,
+        mac: WORKER.mac,
+        drivers: ["raw_exec"],
+        hardware: { model: "QEMU", cores: 2, cpuMhz: 2000, memoryMb: 3072 },
+      },
+    ],
+  } as InventoryInput;
+}
+
+let env: NodeJS.ProcessEnv;
+let hosts: SshHosts;
+let network: BridgeNetwork | undefined;
+let stack: ElyStack;
+let stackDir: string;
+let tfvars: Record<string, unknown>;
+let ca: string;
+const tokens = { consul: crypto.randomUUID(), nomad: crypto.randomUUID() };
+const util: { boot?: UtilNginx; secrets?: UtilNginx } = {};
+let qemu: RunningQemu | undefined;
+let keyDisk: string;
+const serialLogs: string[] = [];
+/** The steps build on each other: after the first failure the rest fail at once, saying so. */
+let failedStep: string | undefined;
+
+function step(name: string, fn: () => Promise<void>, timeoutMs = 600_000): void {
+  test(name, async () => {
+    if (failedStep) throw new Error(`not run: an earlier step failed (${failedStep})`);
+    try {
+      await fn();
+    } catch (e) {
+      failedStep = name;
+      throw e;
+    }
+  }, timeoutMs);
+}
+
+function terraform(args: string[], stream = false) {
+  const child = execa(env.TERRAFORM_BINARY_NAME || "terraform", args, { cwd: stackDir, env, reject: false, all: true });
+  if (stream) {
+    child.all!.on("data", (chunk: Buffer) => {
+      for (const line of chunk.toString().split("\n").filter((l) => /\[ely-|Creation complete|Destruction complete|Error|ely-build|ely-publish/.test(l))) process.stderr.write(`  ${line.trim().slice(0, 200)}\n`);
+    });
+  }
+  return child;
+}
+
+/** GET over HTTPS with the cluster CA and a token (X-Consul-Token / X-Nomad-Token). */
+function api<T>(url: string, token: string): Promise<{ status: number; body: T }> {
+  return new Promise((resolve, reject) => {
+    const req = https.request(url, { ca, headers: { "X-Consul-Token": token, "X-Nomad-Token": token }, timeout: 10_000 }, (res) => {
+      let text = "";
+      res.on("data", (d) => (text += d));
+      res.on("end", () => {
+        let body: unknown = text;
+        try {
+          body = JSON.parse(text);
+        } catch {
+          /* not JSON */
+        }
+        resolve({ status: res.statusCode ?? 0, body: body as T });
+      });
+    });
+    req.on("timeout", () => req.destroy(new Error(`${url}: timeout`)));
+    req.on("error", reject);
+    req.end();
+  });
+}
+
+const consul = <T>(p: string) => api<T>(`https://${NET}.11:8501${p}`, tokens.consul).then((r) => r.body);
+const nomad = <T>(p: string) => api<T>(`https://${NET}.11:4646${p}`, tokens.nomad).then((r) => r.body);
+
+function plainGet(url: string): Promise<{ status: number; body: string }> {
+  return new Promise((resolve, reject) => {
+    http.get(url, { timeout: 10_000 }, (res) => {
+      let body = "";
+      res.on("data", (d) => (body += d));
+      res.on("end", () => resolve({ status: res.statusCode ?? 0, body }));
+    }).on("error", reject);
+  });
+}
+
+async function until<T>(what: string, timeoutS: number, probe: () => Promise<T | undefined>): Promise<T> {
+  const deadline = Date.now() + timeoutS * 1000;
+  let last: unknown;
+  for (;;) {
+    try {
+      const v = await probe();
+      if (v !== undefined) return v;
+    } catch (e) {
+      last = e;
+    }
+    if (Date.now() > deadline) throw new Error(`${what}: not within ${timeoutS} s${last ? ` (last error: ${(last as Error).message})` : ""}\n--- worker serial:\n${serialLogs.length ? tailOf(serialLogs[serialLogs.length - 1], 40) : "(none)"}`);
+    await new Promise((r) => setTimeout(r, 3000));
+  }
+}
+
+interface NomadNode {
+  ID: string;
+  Name: string;
+  Status: string;
+  SchedulingEligibility: string;
+  NodeClass: string;
+}
+
+async function readyWorker(notId?: string): Promise<NomadNode> {
+  return until(`${WORKER.hostname} a ready Nomad node`, 900, async () => {
+    const nodes = await nomad<NomadNode[]>("/v1/nodes");
+    return nodes.find((n) => n.Name === WORKER.hostname && n.Status === "ready" && n.ID !== notId);
+  });
+}
+
+function bootWorker(label: string): RunningQemu {
+  const serialLog = path.join(work, `w1-${label}.serial.log`);
+  serialLogs.push(serialLog);
+  progress(`QEMU: ${WORKER.hostname} (${WORKER.mac}) powers on (${label})`);
+  return startQemu({
+    subnetCidr: `${NET}.0/24`,
+    hostAddress: UTIL_IP,
+    dhcpStart: WORKER.ip,
+    mac: WORKER.mac,
+    tftpDir: "/nonexistent",
+    bootFile: "unused",
+    forwards: [],
+    memoryMb: 3072,
+    cpus: Math.min(2, os.cpus().length),
+    serialLog,
+    tap: network!.tap,
+    disks: [{ file: keyDisk, serial: "ELY-KEY-W1" }],
+  });
+}
+
+beforeAll(async () => {
+  if (process.getuid?.() !== 0) throw new Error("the cluster suite needs root (network namespaces, systemd-nspawn, tap devices, QEMU)");
+  env = { ...process.env, ...(await toolsEnv(root, progress)), CHECKPOINT_DISABLE: "1", TF_IN_AUTOMATION: "1", ELY_PROJECT_DIR: root, ELY_PUBLISH_SERVICES: "0" };
+  process.env.ELY_AGENT_BIN_DIR = env.ELY_AGENT_BIN_DIR;
+  letWorkersRead(work);
+
+  const secretsDir = path.join(work, "secrets");
+  const inventory = parseInventory(inventoryInput(secretsDir), "cluster-in-a-box");
+  progress("secrets: ely secrets init (consul tls, consul keygen)");
+  await initSecrets({ dir: secretsDir, inventory, progress: (s) => progress(`secrets: ${s}`) });
+  tfvars = JSON.parse(fs.readFileSync(path.join(secretsDir, TFVARS_FILE), "utf8"));
+  ca = fs.readFileSync(path.join(secretsDir, "ca.pem"), "utf8");
+  keyDisk = path.join(work, "w1-key.img");
+  await writeKeyDisk({ dir: secretsDir, inventory, hostname: WORKER.hostname, out: keyDisk });
+  Object.assign(env, {
+    TF_CLI_ARGS_plan: `-var-file=${path.join(secretsDir, TFVARS_FILE)}`,
+    TF_CLI_ARGS_apply: `-var-file=${path.join(secretsDir, TFVARS_FILE)}`,
+    TF_CLI_ARGS_destroy: `-var-file=${path.join(secretsDir, TFVARS_FILE)}`,
+    TF_VAR_consul_token: tokens.consul,
+    TF_VAR_nomad_token: tokens.nomad,
+    // The Nomad servers use the operator token with Consul here.
+    TF_VAR_nomad_server_consul_token: tokens.consul,
+  });
+
+  const names = bridgeNames();
+  progress(`network: bridge ${names.bridge} (${NET}.0/24), router ${names.router}, tap ${names.tap}`);
+  network = await startBridgeNetwork({ names, utilAddress: UTIL_IP, prefixLength: 24, gateway: `${NET}.1`, node: { mac: WORKER.mac, ip: WORKER.ip }, stateDir: path.join(work, "network") });
+  hosts = new SshHosts({
+    hostnames: SERVERS,
+    workDir: path.join(work, "ssh"),
+    log: (l) => progress(l),
+    network: { bridge: names.bridge, gateway: `${NET}.1`, prefixLength: 24, ips: Object.fromEntries(SERVERS.map((h, i) => [h, `${NET}.${11 + i}`])) },
+  });
+  progress("servers: three systemd-nspawn hosts on the bridge");
+  await hosts.start();
+  env.ELY_SSH_CONFIG = hosts.sshConfigFile;
+
+  progress("synth: ElyStack of the box's inventory");
+  const utilRoot = path.join(work, "util-root");
+  fs.mkdirSync(utilRoot, { recursive: true });
+  const app = new App({ outdir: path.join(work, "cdktf.out") });
+  stack = new ElyStack(app, "box", {
+    inventory,
+    jobs: [helloJob],
+    netboot: {
+      imageProfile: "full",
+      publishTarget: utilRoot,
+      httpPort: HTTP_PORT,
+      httpListen: `${UTIL_IP}:${HTTP_PORT}`,
+      httpStateDir: path.join(work, "nginx-boot"),
+      dhcpInterface: names.bridge,
+      artifactsDir: process.env.ELY_CLUSTER_ARTIFACTS_DIR || path.join(os.homedir(), ".cache", "ely", "images"),
+    },
+    nodeSecrets: { listen: `${UTIL_IP}:${SECRETS_PORT}`, stateDir: path.join(work, "nginx-secrets"), group: "nogroup", workerUser: "nobody" },
+  });
+  const errors = stack.node.findAll().flatMap((c) => c.node.validate());
+  if (errors.length) throw new Error(`the box's stack does not validate:\n${errors.join("\n")}`);
+  app.synth();
+  stackDir = path.join(work, "cdktf.out", "stacks", "box");
+  for (const d of ["nginx-boot", "nginx-secrets"]) fs.mkdirSync(path.join(work, d), { recursive: true });
+  progress("terraform init");
+  const init = await terraform(["init", "-input=false", "-no-color"]);
+  if (init.exitCode !== 0) throw new Error(`terraform init failed:\n${init.all}`);
+}, 900_000);
+
+afterAll(async () => {
+  progress("stopping: QEMU, the util services, the servers, the network");
+  await qemu?.kill();
+  await util.boot?.close();
+  await util.secrets?.close();
+  await hosts?.stop().catch((e) => progress(`servers: ${e.message}`));
+  await network?.stop();
+  if (!process.env.ELY_CLUSTER_KEEP) fs.rmSync(work, { recursive: true, force: true });
+  else progress(`kept ${work}`);
+}, 180_000);
+
+describe("the cluster in a box", () => {
+  step("one apply converges the servers, the util node's boot and secrets services, the ACLs and the job", async () => {
+    progress("terraform apply (image build, publish, server rollout, ACLs, secrets, job)");
+    const r = await terraform(["apply", "-auto-approve", "-input=false", "-no-color"], true);
+    expect({ exit: r.exitCode, tail: r.exitCode === 0 ? "" : (r.all ?? "").split("\n").slice(-60).join("\n") }).toEqual({ exit: 0, tail: "" });
+    // Nothing secret in what Terraform printed.
+    const out = r.all ?? "";
+    const nodeSecrets = tfvars.netboot_node_secrets as Record<string, { key: string }>;
+    expect(out).not.toContain(nodeSecrets.w1.key);
+    expect(out).not.toContain(tokens.consul);
+    expect(out).not.toMatch(/PRIVATE KEY/);
+
+    const utilRoot = path.join(work, "util-root");
+    util.boot = await startUtilNginx(path.join(utilRoot, "boot", "current", "nginx.conf"), HTTP_PORT, path.join(work, "nginx-boot"), UTIL_IP);
+    util.secrets = await startUtilNginx(path.join(utilRoot, "secrets", "nginx.conf"), SECRETS_PORT, path.join(work, "nginx-secrets"), UTIL_IP);
+    await network!.startUtilDnsmasq(path.join(utilRoot, "boot", "current", "dnsmasq.conf"));
+
+    const peers = await consul<string[]>("/v1/status/peers");
+    expect(peers.map((p) => p.split(":")[0]).sort()).toEqual([`${NET}.11`, `${NET}.12`, `${NET}.13`]);
+    expect(await consul<string>("/v1/status/leader")).toMatch(/^10\.26\.90\.1[123]:8300$/);
+    expect((await nomad<string[]>("/v1/status/peers")).length).toBe(3);
+    expect(await nomad<string>("/v1/status/leader")).toMatch(/^10\.26\.90\.1[123]:4647$/);
+  }, 3_600_000);
+
+  step("a request for secrets without the node's key is refused; an unknown MAC gets the 'not in the inventory' script", async () => {
+    const noKey = await new Promise<number>((resolve, reject) =>
+      https.get(`https://${UTIL_IP}:${SECRETS_PORT}${secretsBundleUrlPath(WORKER.hostname)}`, { ca }, (res) => (res.resume(), resolve(res.statusCode ?? 0))).on("error", reject),
+    );
+    expect(noKey).toBe(401);
+    const unknown = await plainGet(`http://${UTIL_IP}:${HTTP_PORT}/ipxe/52-54-00-00-00-99.ipxe`);
+    expect(unknown.status).toBe(200);
+    expect(unknown.body).toContain("is not in the Ely inventory");
+    expect(unknown.body).not.toContain("ely.secrets");
+  });
+
+  let firstNode: NomadNode;
+  step("the netbooted worker gets its secrets, joins Consul and Nomad, and runs the job, answering at its Consul address", async () => {
+    qemu = bootWorker("first boot");
+    const booted = await waitForSerial(serialLogs[0], /ely-secrets: secrets of w1 in place/, new RegExp(INITRD_FATAL), qemu, 1_500_000);
+    expect({ found: booted.found, reason: booted.reason, tail: booted.found ? "" : tailOf(serialLogs[0], 40) }).toEqual({ found: true, reason: "marker", tail: "" });
+    progress(`w1: secrets in place after ${Math.round(booted.elapsedMs / 1000)} s`);
+    firstNode = await readyWorker();
+    progress("w1: a ready Nomad node");
+    const members = await consul<Array<{ Name: string; Status: number }>>("/v1/agent/members");
+    expect(members.find((m) => m.Name === WORKER.hostname)?.Status).toBe(1);
+    const node = await nomad<{ NodeClass: string; Meta: Record<string, string> }>(`/v1/node/${firstNode.ID}`);
+    expect(node.NodeClass).toBe(nodeClassOf(stack.cluster.nodes.get("w1")!.spec));
+    expect(node.Meta[BUILD_ID_META]).toBe(stack.netboot.entryOf("w1")!.buildId);
+    expect(node.Meta.ely_image).toBe("client-amd64");
+    await answersAtConsulAddress(firstNode.ID);
+  }, 2_400_000);
+
+  step("power cycled, the worker boots again, gets its secrets with no operator action, rejoins, and the job runs on it again", async () => {
+    await qemu!.kill();
+    qemu = bootWorker("after power cycle");
+    const booted = await waitForSerial(serialLogs[1], /ely-secrets: secrets of w1 in place/, new RegExp(INITRD_FATAL), qemu, 1_500_000);
+    expect({ found: booted.found, tail: booted.found ? "" : tailOf(serialLogs[1], 40) }).toEqual({ found: true, tail: "" });
+    const again = await readyWorker(firstNode.ID);
+    await answersAtConsulAddress(again.ID);
+  }, 2_400_000);
+
+  step("a second plan is empty", async () => {
+    const r = await terraform(["plan", "-detailed-exitcode", "-input=false", "-no-color"]);
+    expect({ exit: r.exitCode, changes: r.exitCode === 0 ? "" : (r.all ?? "").split("\n").filter((l) => /will be|must be/.test(l)).join("\n") }).toEqual({ exit: 0, changes: "" });
+  }, 600_000);
+
+  step("destroy removes the job and the ACLs the plan made, and leaves the servers running with their leader", async () => {
+    await qemu!.kill();
+    const r = await terraform(["destroy", "-auto-approve", "-input=false", "-no-color"], true);
+    expect({ exit: r.exitCode, tail: r.exitCode === 0 ? "" : (r.all ?? "").split("\n").slice(-40).join("\n") }).toEqual({ exit: 0, tail: "" });
+    const jobs = await nomad<Array<{ Name: string; Status: string }>>("/v1/jobs");
+    expect(jobs.filter((j) => j.Name === JOB && j.Status !== "dead")).toEqual([]);
+    const policies = await consul<Array<{ Name: string }>>("/v1/acl/policies");
+    expect(policies.map((p) => p.Name).filter((n) => n.startsWith("nomad-"))).toEqual([]);
+    expect((await consul<string[]>("/v1/status/peers")).length).toBe(3);
+    expect(await nomad<string>("/v1/status/leader")).toMatch(/:4647$/);
+  }, 1_200_000);
+});
+
+/** The job's allocation runs on the node, its service passes in Consul, and answers at the registered address. */
+async function answersAtConsulAddress(nodeId: string): Promise<void> {
+  await until(`${JOB} running on ${WORKER.hostname}`, 600, async () => {
+    const allocs = await nomad<Array<{ NodeID: string; ClientStatus: string }>>(`/v1/job/${JOB}/allocations`);
+    return allocs.find((a) => a.NodeID === nodeId && a.ClientStatus === "running");
+  });
+  const entry = await until(`${JOB} passing in Consul`, 300, async () => {
+    const services = await consul<Array<{ Service: { Address: string; Port: number } }>>(`/v1/health/service/${JOB}?passing=true`);
+    return services[0]?.Service;
+  });
+  expect(entry.Address).toBe(WORKER.ip);
+  const page = await plainGet(`http://${entry.Address}:${entry.Port}/index.html`);
+  expect(page).toEqual({ status: 200, body: "hello from the box\n" });
+}
