@@ -61,6 +61,11 @@ describe("initrd init script", () => {
     expect(script).toContain("exec switch_root /newroot /sbin/init");
   });
 
+  test("the command line's facts reach the booted system in /etc/ely/boot.env, where the secrets server is among them", () => {
+    expect(script).toContain('ely.secrets=*) secrets="${word#ely.secrets=}"');
+    expect(script).toMatch(/cat > \/newroot\/etc\/ely\/boot\.env <<ENV\n(.*\n)*ELY_SECRETS='\$secrets'\n(.*\n)*ENV\n/);
+  });
+
   test("download and unpack failures each get a clear console message", () => {
     expect(script).toContain(INITRD_FATAL);
     expect(script).toContain("is the util node's HTTP server up, and this image published?");

@@ -10,7 +10,7 @@
  *
  * Kernel command line it reads:
  *   ramroot=<url of ramroot.tar.gz or .tar.xz: the name picks the decoder>  hostname=<h>  BOOTIF=01-aa-bb-cc-dd-ee-ff (or aa:bb:...)
- *   ely.role=  ely.util=  ely.servers=  ely.image=   copied into /etc/ely/boot.env
+ *   ely.role=  ely.util=  ely.servers=  ely.image=  ely.secrets=   copied into /etc/ely/boot.env
  *   ramroot.size=<tmpfs size, e.g. 4g>   default: all RAM (tmpfs takes pages only as files fill it)
  *   ely.onfail=reboot|shell|halt        default: reboot after 30 s, to try again
  */
@@ -41,7 +41,7 @@ set -o pipefail
 
 log() { echo "${INITRD_LOG_PREFIX} $*"; }
 
-ramroot= ; hostname= ; bootif= ; onfail=reboot ; size= ; role= ; util= ; servers= ; image= ; domain=
+ramroot= ; hostname= ; bootif= ; onfail=reboot ; size= ; role= ; util= ; servers= ; image= ; secrets= ; domain=
 for word in $(cat /proc/cmdline); do
   case "$word" in
     ramroot=*) ramroot="\${word#ramroot=}" ;;
@@ -53,6 +53,7 @@ for word in $(cat /proc/cmdline); do
     ely.util=*) util="\${word#ely.util=}" ;;
     ely.servers=*) servers="\${word#ely.servers=}" ;;
     ely.image=*) image="\${word#ely.image=}" ;;
+    ely.secrets=*) secrets="\${word#ely.secrets=}" ;;
     ely.domain=*) domain="\${word#ely.domain=}" ;;
   esac
 done
@@ -181,6 +182,7 @@ ELY_ROLE='$role'
 ELY_UTIL='$util'
 ELY_SERVERS='$servers'
 ELY_IMAGE='$image'
+ELY_SECRETS='$secrets'
 ELY_BOOTIF_MAC='$mac'
 ELY_BOOT_INTERFACE='$iface'
 ELY_RAMROOT_URL='$ramroot'
