@@ -6,6 +6,7 @@ import { Cluster } from "./cluster/cluster";
 import { ClusterOutputs } from "./cluster-outputs";
 import { Netboot, NetbootProps } from "./netboot/netboot";
 import { ServerRollout, ServerRolloutProps } from "./rollout/server-rollout";
+import { WorkerReimage, WorkerReimageProps } from "./rollout/worker-reimage";
 import { PublicDns } from "./services/public-dns";
 import { Services } from "./services/services";
 import { configureStateBackend } from "./cluster/state-backend";
@@ -20,16 +21,19 @@ export interface ElyStackProps {
   readonly netboot?: Omit<NetbootProps, "cluster">;
   /** Server rollout settings (agent source, health timeout, ssh options, secrets from elsewhere). Default: ServerRolloutProps' defaults. */
   readonly serverRollout?: Omit<ServerRolloutProps, "inventory" | "nodes" | "agentConfigs">;
+  /** Worker reimage settings (a reboot command instead of ssh, ssh options, the step program). Default: WorkerReimageProps' defaults. */
+  readonly workerReimage?: Omit<WorkerReimageProps, "inventory" | "workers" | "dependsOn">;
 }
 
 /**
  * The one Terraform stack of a cluster, named after it: everything converges in one plan.
- * Construct ids: cluster, netboot, server-rollout, services/<job>, public-dns, outputs.
+ * Construct ids: cluster, netboot, server-rollout, worker-reimage, services/<job>, public-dns, outputs.
  */
 export class ElyStack extends TerraformStack {
   readonly cluster: Cluster;
   readonly netboot: Netboot;
   readonly serverRollout: ServerRollout;
+  readonly workerReimage: WorkerReimage;
   readonly services: Services;
   readonly publicDns: PublicDns;
   readonly outputs: ClusterOutputs;
@@ -48,6 +52,18 @@ export class ElyStack extends TerraformStack {
       inventory,
       nodes: this.cluster.servers,
       agentConfigs: this.cluster.agentConfigs,
+    });
+    // Workers move to their new builds once the util node serves them, and after the servers.
+    const lastServerStep = this.serverRollout.steps[this.serverRollout.steps.length - 1]?.update;
+    this.workerReimage = new WorkerReimage(this, "worker-reimage", {
+      nomadToken: this.cluster.providers.nomadToken.stringValue,
+      consulToken: this.cluster.providers.consulToken.stringValue,
+      ...props.workerReimage,
+      inventory,
+      workers: this.netboot.bootPublish
+        ? this.netboot.entries.map((e) => ({ node: this.cluster.nodes.get(e.hostname)!, imageKey: e.imageKey, buildId: e.buildId, channel: e.channel }))
+        : [],
+      dependsOn: [...(this.netboot.bootPublish ? [this.netboot.bootPublish.resource] : []), ...(lastServerStep ? [lastServerStep] : [])],
     });
     this.services = new Services(this, "services", { inventory });
     for (const job of props.jobs) this.services.add(job.id, job.props(inventory));
