@@ -127,3 +127,11 @@ export const imageChannelName = (what: string) =>
 
 /** A Debian package name (Debian policy 5.6.1). */
 export const debianPackage = z.string().regex(/^[a-z0-9][a-z0-9+.-]{1,62}$/, "expected a Debian package name like htop (lowercase letters, digits, +, - and .)");
+
+/** An OpenSSH public key line: type, base64 key, optional comment (one line, no options). */
+export const sshPublicKey = z
+  .string()
+  .regex(
+    /^(ssh-ed25519|ssh-rsa|ecdsa-sha2-nistp(256|384|521)|sk-ssh-ed25519@openssh\.com|sk-ecdsa-sha2-nistp256@openssh\.com) [A-Za-z0-9+/]{32,}={0,3}( [A-Za-z0-9@._+-]{1,64})?$/,
+    "expected an OpenSSH public key line like ssh-ed25519 AAAAC3... operator@laptop (type, key, optional comment of letters, digits, @ . _ + -)",
+  );

@@ -26,6 +26,7 @@ import {
   planMachinePath,
   releaseVersion,
   secretsDirectory,
+  sshPublicKey,
 } from "./safe-strings";
 
 export const ROLES = ["util", "server", "client"] as const;
@@ -300,6 +301,12 @@ export const imageRolloutSchema = z
     drainDeadlineSeconds: z.number().int().min(10).max(86400).default(600),
     /** Bound of the wait for a rebooted worker to be back on its build, ready in Nomad. Default: 1200. */
     bootTimeoutSeconds: z.number().int().min(30).max(7200).default(1200),
+    /**
+     * ssh public keys that may log in as root on the netbooted workers: the reimage reboots them over
+     * ssh with one of them. Served beside the agent files (public, no secret). Default: none (no ssh
+     * login; reboot them with WorkerReimageProps.rebootCommand).
+     */
+    sshAuthorizedKeys: z.array(sshPublicKey).default([]),
   })
   .strict();
 
