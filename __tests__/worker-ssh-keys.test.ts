@@ -12,6 +12,7 @@ import * as os from "os";
 import * as path from "path";
 import { promisify } from "util";
 import { rootfsFiles } from "../images/rootfs-files";
+import { rebootOverSsh } from "../cli/worker-reimage";
 import { netbootStack } from "../e2e/netboot/netboot-stack";
 import { inventoryWith } from "./helpers/inventory";
 
@@ -80,5 +81,16 @@ describe("ssh keys of the netbooted workers", () => {
     } finally {
       await util.close();
     }
+  });
+
+  test("a worker ssh cannot reach: the reboot fails with ssh's own reason, bounded", async () => {
+    const closed = await serve(new Map());
+    const port = Number(closed.address.split(":")[1]);
+    await closed.close();
+    const started = Date.now();
+    await expect(rebootOverSsh({ host: "w1", address: "127.0.0.1", user: "root", port, options: ["BatchMode=yes", "StrictHostKeyChecking=accept-new"] })).rejects.toThrow(
+      new RegExp(`^ssh root@127\\.0\\.0\\.1 -p ${port} exited with 255: .*Connection refused`),
+    );
+    expect(Date.now() - started).toBeLessThan(20_000);
   });
 });
