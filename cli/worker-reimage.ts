@@ -186,8 +186,8 @@ export async function reimageWorker(o: ReimageOptions): Promise<ReimageOutcome> 
     return "down";
   }
   if (node.Meta?.[BUILD_ID_META] === o.buildId) {
-    // A run stopped after the reboot leaves the node drained by us: finish it.
-    if (node.SchedulingEligibility !== "eligible" && node.LastDrain?.Meta?.[DRAIN_META] === o.buildId) {
+    // A run stopped after its drain (a reboot that timed out, an interrupted apply) leaves the node drained by a reimage: finish it.
+    if (node.SchedulingEligibility !== "eligible" && node.LastDrain?.Meta?.[DRAIN_META] !== undefined) {
       await setEligible(o.nomad, node);
       o.log(`on build ${o.buildId} already, drained by an earlier reimage: marked eligible`);
     } else o.log(`on build ${o.buildId} already: nothing to do`);
@@ -252,7 +252,8 @@ export async function reimageWorker(o: ReimageOptions): Promise<ReimageOutcome> 
     if (Date.now() > bootBound) {
       throw new ReimageError(
         `${o.node}: did not come back on build ${o.buildId} within ${o.bootTimeoutSeconds} s: ${last}. The rollout stops here; ` +
-          `the workers after it are not touched (see its console, or the util node's HTTP log for its boot requests)`,
+          `the workers after it are not touched (see its console, or the util node's HTTP log for its boot requests). ` +
+          `Once it is fixed, the next deploy runs its step again (or \`nomad node eligibility -enable\` puts it back as it is)`,
       );
     }
     if (Date.now() - reported > 30000) {

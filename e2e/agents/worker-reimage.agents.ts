@@ -223,10 +223,19 @@ describe("worker reimage against real agents", () => {
     withAgentLogs(async () => {
       const OTHER = "00000000000000aa";
       await expect(reimageWorker(options({ buildId: OTHER, bootTimeoutSeconds: 30, reboot: rebootOnto(NEW) }))).rejects.toThrow(
-        /^c1: did not come back on build 00000000000000aa within 30 s: Nomad lists it ready(, ineligible)?, build fedcba9876543210\. The rollout stops here; the workers after it are not touched/,
+        /^c1: did not come back on build 00000000000000aa within 30 s: Nomad lists it ready, ineligible, build fedcba9876543210\. The rollout stops here; the workers after it are not touched/,
       );
-      await setEligibility("c1", true);
+      expect((await node("c1")).SchedulingEligibility).toBe("ineligible");
     }), 180_000);
+
+  test("the next deploy, the worker on its build but left drained by the failed reimage: marked eligible, not rebooted", () =>
+    withAgentLogs(async () => {
+      let rebooted = false;
+      expect(await reimageWorker(options({ reboot: async () => void (rebooted = true) }))).toBe("already-on-build");
+      expect(rebooted).toBe(false);
+      expect((await node("c1")).SchedulingEligibility).toBe("eligible");
+      expect(logged[logged.length - 1]).toBe("on build fedcba9876543210 already, drained by an earlier reimage: marked eligible");
+    }), 60_000);
 
   test("the program, as Terraform runs it: tokens from the environment, a reboot command that fails", () =>
     withAgentLogs(async () => {
