@@ -138,6 +138,8 @@ function probedInput(): LooseInput {
   input.network.dnsServers = ["10.25.89.1"];
   input.nodes[4].meta = { rack: "top" };
   input.nodes[1].ssh = { user: "pi" };
+  input.images.rollout = { sshAuthorizedKeys: ["ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIHm0fRqZ0sYQ2b2bq3c9G3m2gK8cWm3kq1bq7YbqZb0x operator@laptop"] };
+  input.images.revisions[0].extraPackages = { "client-amd64": ["htop"] };
   return parseInventory(input, "baseline") as unknown as LooseInput;
 }
 
@@ -151,7 +153,7 @@ describe("hostile strings in the inventory", () => {
 
   test("the probe covers every string field of the inventory", () => {
     const names = fields.map(fieldName);
-    for (const f of ["datacenter", "region", "versions.consul", "security.secretsDir", "network.internalDomain", "nodes[4].hardware.model", "nodes[4].meta.rack", "nodes[4].hostVolumes[0].path", "dns.zones[0]", "endpoints.caFile", "state.path"]) {
+    for (const f of ["datacenter", "region", "versions.consul", "security.secretsDir", "network.internalDomain", "nodes[4].hardware.model", "nodes[4].meta.rack", "nodes[4].hostVolumes[0].path", "dns.zones[0]", "endpoints.caFile", "state.path", "images.revisions[0].name", "images.channels.stable", "images.rollout.sshAuthorizedKeys[0]", "images.revisions[0].extraPackages.client-amd64[0]"]) {
       expect(names).toContain(f);
     }
     expect(fields.length).toBeGreaterThan(60);

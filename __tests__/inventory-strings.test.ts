@@ -30,7 +30,7 @@ describe.each<[string, (i: LooseInput) => void, string]>([
   ["internalDomain with a newline", (i) => (i.network.internalDomain = "dmz.509ely.com\nchain http://evil/x"), 'field network.internalDomain: received "dmz.509ely.com\\nchain http://evil/x", expected the hosts\' domain: a lowercase DNS name'],
   ["internalDomain with a space", (i) => (i.network.internalDomain = "dmz.509ely.com ely.onfail=shell"), 'field network.internalDomain: received "dmz.509ely.com ely.onfail=shell", expected the hosts\' domain: a lowercase DNS name'],
   ["servicesDomain", (i) => (i.network.servicesDomain = "apps..com"), 'field network.servicesDomain: received "apps..com", expected the services\' domain: a lowercase DNS name'],
-  ["imageChannel", (i) => (i.nodes[4].imageChannel = "latest; reboot"), 'node w1, field nodes[4].imageChannel: received "latest; reboot", expected a channel name like stable or latest'],
+  ["imageChannel", (i) => (i.nodes[4].imageChannel = "latest; reboot"), 'node w1, field nodes[4].imageChannel: received "latest; reboot", expected a channel name like stable or latest (lowercase letters'],
   ["hardware.model", (i) => (i.nodes[4].hardware.model = "ODROID\nH2"), 'node w1, field nodes[4].hardware.model: received "ODROID\\nH2", expected a model name like ODROID H2 without control characters'],
   ["hardware.model template", (i) => (i.nodes[4].hardware.model = "H2 ${path.cwd}"), 'node w1, field nodes[4].hardware.model: received "H2 ${path.cwd}", expected a model name like ODROID H2 without "${" or "%{"'],
   ["disk device", (i) => (i.nodes[4].hardware.disks[0].device = "/dev/sda"), 'node w1, field nodes[4].hardware.disks[0].device: received "/dev/sda", expected a device name like nvme0n1 or sda'],

@@ -76,22 +76,28 @@ describe("Netboot", () => {
     expect(netboot.publishTarget).toBe("pi@10.25.89.4:/srv/ely");
   });
 
-  test("canary: w1 follows latest, w2 and w3 the stable channel's pinned build", () => {
-    const pinned = "0123456789abcdef";
-    const { netboot, synth } = netbootStack({ props: { channels: { stable: { "client-amd64": pinned } } } });
-    const current = netboot.images.get("client-amd64")!.buildId;
-    expect(netboot.entries.map((e) => [e.hostname, e.channel, e.buildId])).toEqual([
-      ["w1", "latest", current],
-      ["w2", "stable", pinned],
-      ["w3", "stable", pinned],
+  test("canary: w1 follows latest (the newest revision), w2 and w3 the stable channel's older revision", () => {
+    const inventory = inventoryWith((i) => i.images.revisions.push({ name: "next", extraPackages: { "client-amd64": ["htop"] } }));
+    const { netboot, synth } = netbootStack({ inventory });
+    const newest = netboot.images.get("client-amd64")!;
+    const stable = netboot.images.get("client-amd64@initial")!;
+    expect(newest.recipe.packages).toContain("htop");
+    expect(stable.recipe.packages).not.toContain("htop");
+    expect(netboot.entries.map((e) => [e.hostname, e.channel, e.revision, e.buildId])).toEqual([
+      ["w1", "latest", "next", newest.buildId],
+      ["w2", "stable", "initial", stable.buildId],
+      ["w3", "stable", "initial", stable.buildId],
     ]);
     const json = synth();
-    expect(nullResources(json, "node-w2")[0][1].triggers).toMatchObject({ build_id: pinned, channel: "stable" });
-    // A pinned build is already on the util node: its node entry waits for no publish.
-    expect(nullResources(json, "node-w2")[0][1].depends_on).toBeUndefined();
+    // Both builds are made (or found in the cache) and published by the plan: a fresh machine needs nothing else.
+    expect(nullResources(json, "_build").map(([id]) => id.replace(/_[0-9A-F]{8}$/, "")).sort()).toEqual(["netboot_image-client-amd64-initial_build", "netboot_image-client-amd64_build"]);
+    expect(nullResources(json, "publish-client-amd64-initial")[0][1].provisioner![0]["local-exec"].command).toContain(`--build ${stable.buildId} --link revision-initial`);
+    expect(nullResources(json, "publish-client-amd64_publish")[0][1].provisioner![0]["local-exec"].command).not.toContain("--link");
+    expect(nullResources(json, "node-w2")[0][1].triggers).toMatchObject({ build_id: stable.buildId, channel: "stable" });
+    expect(nullResources(json, "node-w2")[0][1].depends_on).toEqual([expect.stringContaining("publish-client-amd64-initial")]);
     const scripts = netboot.bootService!.files;
-    expect(scripts.get("ipxe/00-1e-06-45-28-5c.ipxe")).toContain(`/images/client-amd64/${current}/vmlinuz`);
-    expect(scripts.get("ipxe/00-1e-06-45-20-02.ipxe")).toContain(`/images/client-amd64/${pinned}/vmlinuz`);
+    expect(scripts.get("ipxe/00-1e-06-45-28-5c.ipxe")).toContain(`/images/client-amd64/${newest.buildId}/vmlinuz`);
+    expect(scripts.get("ipxe/00-1e-06-45-20-02.ipxe")).toContain(`/images/client-amd64/${stable.buildId}/vmlinuz`);
   });
 
   test("the ramroot's codec: gzip by default; xz on request, named by the artifact in every command line and passed to the build", () => {
@@ -112,32 +118,31 @@ describe("Netboot", () => {
     for (const [, script] of scripts) expect(script).toContain(`/images/client-amd64/${xzImage.buildId}/ramroot.tar.xz `);
   });
 
-  test("without a stable pin every channel boots the current build", () => {
+  test("one revision: every channel boots its build, built once", () => {
     const { netboot } = netbootStack();
+    expect(new Set(netboot.entries.map((e) => e.buildId)).size).toBe(1);
+    expect([...netboot.images.keys()]).toEqual(["client-amd64"]);
+  });
+
+  test("two revisions with the same inputs share one build", () => {
+    const inventory = inventoryWith((i) => i.images.revisions.push({ name: "renamed" }));
+    const { netboot } = netbootStack({ inventory });
+    expect([...netboot.images.keys()]).toEqual(["client-amd64"]);
+    expect(netboot.entries.map((e) => e.revision)).toEqual(["renamed", "initial", "initial"]);
     expect(new Set(netboot.entries.map((e) => e.buildId)).size).toBe(1);
   });
 
-  test("a node may pin a build id or a named channel", () => {
+  test("a node may follow a named channel of the table", () => {
     const inventory = inventoryWith((i) => {
-      i.nodes[5].imageChannel = "aaaaaaaaaaaaaaaa";
-      i.nodes[6].imageChannel = "canary";
+      i.images.revisions = [{ name: "a", versions: { nomad: "1.6.2" } }, { name: "b" }, { name: "c", extraPackages: { "client-amd64": ["htop"] } }];
+      i.images.channels = { stable: "a", beta: "b" };
+      i.nodes[6].imageChannel = "beta";
     });
-    const { netboot } = netbootStack({ inventory, props: { channels: { canary: { "client-amd64": "bbbbbbbbbbbbbbbb" } } } });
-    expect(netboot.entryOf("w2")!.buildId).toBe("aaaaaaaaaaaaaaaa");
-    expect(netboot.entryOf("w3")!.buildId).toBe("bbbbbbbbbbbbbbbb");
-  });
-
-  test("validation names the node and field, received and expected", () => {
-    const inventory = inventoryWith((i) => {
-      i.nodes[5].imageChannel = "beta";
-      delete i.nodes[6].mac;
-    });
-    const stack = netbootStack({ inventory, props: { channels: { latest: {}, stable: { "client-amd64": "nope" } } } });
-    expect(errorsOf(stack)).toEqual([
-      'netboot: field channels.latest: received a pin, expected none ("latest" is always the current build)',
-      'netboot: field channels.stable.client-amd64: received "nope", expected a build id (16 hex digits)',
-      'netboot: node w2, field imageChannel: received "beta", expected one of "stable", "latest" or a build id (16 hex digits)',
-    ]);
+    const { netboot } = netbootStack({ inventory });
+    expect([...netboot.images.keys()]).toEqual(["client-amd64", "client-amd64@a", "client-amd64@b"]);
+    expect(netboot.entries.map((e) => [e.hostname, e.revision])).toEqual([["w1", "c"], ["w2", "a"], ["w3", "b"]]);
+    expect(netboot.images.get("client-amd64@a")!.command).toContain("--nomad-version 1.6.2");
+    expect(netboot.images.get("client-amd64@b")!.command).toContain("--nomad-version 1.6.3");
   });
 
   test("the HTTP server's listen address and state directory cannot inject nginx directives", () => {

@@ -93,7 +93,7 @@ describe("the image's storage step", () => {
     expect(section(unit, "Unit")).toMatchObject({ Before: "consul.service nomad.service", After: "network-online.target ely-agent-config.service" });
     expect(section(unit, "Service")).toMatchObject({ ExecStart: "/usr/local/lib/ely/storage", StandardOutput: "journal+console" });
     const nomad = section(file("usr/lib/systemd/system/nomad.service"), "Unit");
-    expect(nomad.Requires).toBe("ely-storage.service");
+    expect(nomad.Requires).toBe("ely-storage.service ely-secrets.service");
     expect(nomad.After).toContain("ely-storage.service");
     expect(section(file("usr/lib/systemd/system/consul.service"), "Unit").Requires).toBeUndefined();
   });

@@ -208,6 +208,16 @@ describe("placement checks at synth", () => {
     ]);
   });
 
+  test("jobs that fit every client but not while a worker reimages: images.rollout.maxUnavailable is named", () => {
+    const errors = errorsWith([jobDef("a", { ...small, count: 3, memoryMb: 20000 })]);
+    expect(errors).toEqual([
+      "images.rollout.maxUnavailable: received 1, expected the clients that stay up while 1 worker reimages to hold the service and batch jobs: " +
+        "they ask for 300 MHz CPU and 60000 MB memory, and without w1 the clients offer 10800 MHz and 58982 MB after 10% headroom",
+    ]);
+    // With every client out at once nothing could hold them: the rule leaves that to the program's refusal.
+    expect(errorsWith([jobDef("a", { ...small, count: 3, memoryMb: 20000 })], inventoryWith((i) => (i.images.rollout = { maxUnavailable: 3 })))).toEqual([]);
+  });
+
   test("two jobs claiming the same static port on the same nodes name both", () => {
     const errors = errorsWith([
       jobDef("ssh-a", { ...small, ports: [{ label: "ssh", static: 2222 }] }),

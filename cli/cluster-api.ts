@@ -62,23 +62,29 @@ export class ClusterApi {
     return this.request<T>("GET", path);
   }
 
-  /** PUT a JSON body to a path; resolves the parsed answer (undefined when empty or 404). */
-  async put<T>(path: string, body: unknown): Promise<T | undefined> {
-    return this.request<T>("PUT", path, JSON.stringify(body));
+  /** POST a JSON body to a path (a drain, an eligibility change); resolves the parsed answer, or undefined on 404. */
+  async post<T>(path: string, body: unknown): Promise<T | undefined> {
+    return this.request<T>("POST", path, body);
   }
 
-  private async request<T>(method: "GET" | "PUT", path: string, payload?: string): Promise<T | undefined> {
+  /** PUT a JSON body to a path (an agent's token); resolves the parsed answer, or undefined on 404. */
+  async put<T>(path: string, body: unknown): Promise<T | undefined> {
+    return this.request<T>("PUT", path, body);
+  }
+
+  private async request<T>(method: "GET" | "POST" | "PUT", path: string, body?: unknown): Promise<T | undefined> {
     const { agent, address, token } = this.options;
     const url = new URL(path, this.url);
     const headers: Record<string, string> = {};
     if (token) headers[agent === "Consul" ? "X-Consul-Token" : "X-Nomad-Token"] = token;
+    const payload = body === undefined ? undefined : JSON.stringify(body);
     if (payload !== undefined) headers["Content-Type"] = "application/json";
-    const { status, body } = await new Promise<{ status: number; body: string }>((resolve, reject) => {
+    const { status, body: text } = await new Promise<{ status: number; body: string }>((resolve, reject) => {
       const request = (url.protocol === "https:" ? https : http).request(url, { method, headers, ca: this.ca, timeout: this.options.timeoutMs ?? 10_000 }, (res) => {
-        let text = "";
+        let answer = "";
         res.setEncoding("utf8");
-        res.on("data", (chunk: string) => (text += chunk));
-        res.on("end", () => resolve({ status: res.statusCode ?? 0, body: text }));
+        res.on("data", (chunk: string) => (answer += chunk));
+        res.on("end", () => resolve({ status: res.statusCode ?? 0, body: answer }));
         res.on("error", reject);
       });
       request.on("timeout", () => request.destroy(new Error(`no answer within ${(this.options.timeoutMs ?? 10_000) / 1000} s`)));
@@ -90,15 +96,15 @@ export class ClusterApi {
     if (status === 404) return undefined;
     if (status === 401 || status === 403) {
       throw new ClusterApiError(
-        `${agent} at ${address} refused ${method} ${path} (HTTP ${status}: ${body.trim().slice(0, 200)}): set ${TOKEN_ENV[agent]} to a token that may ${method === "GET" ? "read" : "change"} it (the operator token)`,
+        `${agent} at ${address} refused ${method} ${path} (HTTP ${status}: ${text.trim().slice(0, 200)}): set ${TOKEN_ENV[agent]} to a token that may ${method === "GET" ? "read" : "write"} it (the operator token)`,
       );
     }
-    if (status !== 200) throw new ClusterApiError(`${agent} at ${address}: ${method} ${path} answered HTTP ${status}: ${body.trim().slice(0, 300)}`);
-    if (body.trim() === "") return undefined;
+    if (status !== 200) throw new ClusterApiError(`${agent} at ${address}: ${method} ${path} answered HTTP ${status}: ${text.trim().slice(0, 300)}`);
+    if (method !== "GET" && text.trim() === "") return {} as T;
     try {
-      return JSON.parse(body) as T;
+      return JSON.parse(text) as T;
     } catch {
-      throw new ClusterApiError(`${agent} at ${address}: ${method} ${path} answered something that is not JSON: ${body.slice(0, 100)}`);
+      throw new ClusterApiError(`${agent} at ${address}: ${method} ${path} answered something that is not JSON: ${text.slice(0, 100)}`);
     }
   }
 }

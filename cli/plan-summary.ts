@@ -1,3 +1,5 @@
+import { reimageOrder } from "../nodes/image-channels";
+
 /**
  * Turns `terraform show -json <plan>` into Markdown grouped the way a reviewer thinks:
  * destroyed things first and loudly, then what changed in the cluster outside Terraform since
@@ -138,6 +140,7 @@ export function changedParts(plan: PlanJson): ChangedParts {
   for (const c of [...changes, ...(plan.resource_drift ?? [])]) {
     const triggers = (c.change.after?.triggers ?? c.change.before?.triggers ?? {}) as Record<string, unknown>;
     if (c.type === "null_resource" && typeof triggers.hostname === "string") nodes.add(triggers.hostname);
+    if (c.type === "null_resource" && typeof triggers.worker === "string") nodes.add(triggers.worker);
     if (c.type === "null_resource" && typeof triggers.nodes === "string") for (const n of triggers.nodes.split(/[\s,]+/)) if (n) nodes.add(n);
     if (c.type === "nomad_job") {
       const name = jobFacts(c.change.after)?.name ?? jobFacts(c.change.before)?.name;
@@ -162,10 +165,12 @@ export function summarizePlan(plan: PlanJson, limitChars = DEFAULT_LIMIT_CHARS, 
   // Image builds carry their input hashes; node entries carry the build a node boots.
   const images = changes.filter((c) => c.type === "null_resource" && triggersOf(c).input_hash !== undefined);
   const nodeEntries = changes.filter((c) => c.type === "null_resource" && triggersOf(c).hostname !== undefined && triggersOf(c).build_id !== undefined);
+  // Worker reimage steps carry the worker and the build it reboots onto.
+  const reboots = changes.filter((c) => c.type === "null_resource" && c.change.after !== null && triggersOf(c).worker !== undefined && triggersOf(c).build_id !== undefined);
   const jobs = changes.filter((c) => c.type === "nomad_job");
   const dns = changes.filter((c) => c.type.startsWith("dns_") || c.type.startsWith("namecheap_"));
   const acl = changes.filter((c) => /_acl_/.test(c.type));
-  const grouped = new Set([...images, ...nodeEntries, ...jobs, ...dns, ...acl]);
+  const grouped = new Set([...images, ...nodeEntries, ...reboots, ...jobs, ...dns, ...acl]);
   const other = changes.filter((c) => !grouped.has(c));
 
   const drift = (plan.resource_drift ?? []).filter((c) => !c.change.actions.every((a) => a === "no-op" || a === "read"));
@@ -213,6 +218,18 @@ export function summarizePlan(plan: PlanJson, limitChars = DEFAULT_LIMIT_CHARS, 
           return `- image \`${t.image ?? c.address}\` rebuilt (${verb(c.change.actions)})${nodes}${why.length > 0 ? ` — changed: ${why.join(", ")}` : ""}`;
         }),
       ],
+    });
+  }
+  if (reboots.length > 0) {
+    const order = reimageOrder(reboots.map((c) => ({ hostname: triggersOf(c).worker, channel: triggersOf(c).channel ?? "", c })));
+    sections.push({
+      title:
+        "### Workers that will reboot, in this order\n\nEach is drained in Nomad, rebooted onto its new build and waited for (ready, eligible) before the next; the canary channel first.",
+      lines: order.map(({ hostname, channel, c }, i) => {
+        const before = (c.change.before?.triggers ?? {}) as Record<string, string>;
+        const t = triggersOf(c);
+        return `${i + 1}. **${hostname}**${channel ? ` (channel ${channel})` : ""}: ${t.image ?? "image"} build ${before.build_id && before.build_id !== t.build_id ? `${before.build_id} → ` : ""}${t.build_id}`;
+      }),
     });
   }
   if (jobs.length > 0) {

@@ -8,6 +8,7 @@ import { ClusterOutputs } from "./cluster-outputs";
 import { Netboot, NetbootProps } from "./netboot/netboot";
 import { ROLLOUT_VARIABLES, ServerRollout, ServerRolloutProps } from "./rollout/server-rollout";
 import { NodeSecretValues, SecretDelivery, SecretDeliveryProps } from "./netboot/secret-delivery";
+import { WorkerReimage, WorkerReimageProps } from "./rollout/worker-reimage";
 import { PublicDns } from "./services/public-dns";
 import { Services } from "./services/services";
 import { configureStateBackend } from "./cluster/state-backend";
@@ -24,12 +25,14 @@ export interface ElyStackProps {
   readonly serverRollout?: Omit<ServerRolloutProps, "inventory" | "nodes" | "agentConfigs">;
   /** Secret delivery settings (listen address, run-time directory, group, program). Default: SecretDeliveryProps' defaults. */
   readonly nodeSecrets?: Pick<SecretDeliveryProps, "listen" | "stateDir" | "group" | "workerUser" | "publishCommand">;
+  /** Worker reimage settings (a reboot command instead of ssh, ssh options, the step program). Default: WorkerReimageProps' defaults. */
+  readonly workerReimage?: Omit<WorkerReimageProps, "inventory" | "workers" | "dependsOn">;
 }
 
 /**
  * The one Terraform stack of a cluster, named after it: everything converges in one plan.
- * Construct ids: cluster, netboot, server-rollout, node-secrets, services/<job>, public-dns, outputs;
- * variables netboot_node_secrets and secrets_service_tls.
+ * Construct ids: cluster, netboot, server-rollout, worker-reimage, node-secrets, services/<job>, public-dns,
+ * outputs; variables netboot_node_secrets and secrets_service_tls.
  *
  * Every Consul and Nomad resource waits for the last server's rollout step: on a fresh cluster
  * the servers must be up before ACLs, jobs or tokens can be made.
@@ -40,6 +43,7 @@ export class ElyStack extends TerraformStack {
   readonly serverRollout: ServerRollout;
   /** Secret delivery to the netbooted nodes that run agents; absent when the cluster uses no secret or netboots none. */
   readonly nodeSecrets?: SecretDelivery;
+  readonly workerReimage: WorkerReimage;
   readonly services: Services;
   readonly publicDns: PublicDns;
   readonly outputs: ClusterOutputs;
@@ -62,6 +66,18 @@ export class ElyStack extends TerraformStack {
       nodes: this.cluster.servers,
       agentConfigs: this.cluster.agentConfigs,
     });
+    // Workers move to their new builds once the util node serves them, and after the servers.
+    const lastServerStep = this.serverRollout.steps[this.serverRollout.steps.length - 1]?.update;
+    this.workerReimage = new WorkerReimage(this, "worker-reimage", {
+      nomadToken: this.cluster.providers.nomadToken.stringValue,
+      consulToken: this.cluster.providers.consulToken.stringValue,
+      ...props.workerReimage,
+      inventory,
+      workers: this.netboot.bootPublish
+        ? this.netboot.entries.map((e) => ({ node: this.cluster.nodes.get(e.hostname)!, imageKey: e.imageKey, buildId: e.buildId, channel: e.channel }))
+        : [],
+      dependsOn: [...(this.netboot.bootPublish ? [this.netboot.bootPublish.resource] : []), ...(lastServerStep ? [lastServerStep] : [])],
+    });
     this.services = new Services(this, "services", { inventory });
     for (const job of props.jobs) this.services.add(job.id, job.props(inventory));
     this.publicDns = new PublicDns(this, "public-dns", {
@@ -69,6 +85,11 @@ export class ElyStack extends TerraformStack {
       hosts: this.services.exposed.map((s) => ({ host: s.props.expose!.host, job: s.name })),
     });
     this.nodeSecrets = this.deliverNodeSecrets(props.nodeSecrets);
+    // A worker that reboots fetches its secrets at once: its bundle is published first.
+    for (const step of this.workerReimage.steps) {
+      const secrets = this.nodeSecrets?.nodeSteps.get(step.hostname);
+      if (secrets) step.resource.dependsOn = [...(step.resource.dependsOn ?? []), dependable(secrets)];
+    }
     this.afterServerRollout();
     this.outputs = new ClusterOutputs(this, "outputs", { cluster: this.cluster, netboot: this.netboot, services: this.services });
   }

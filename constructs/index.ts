@@ -28,3 +28,4 @@ export * from "./netboot/boot-service";
 export * from "./netboot/netboot";
 export * from "./rollout/ssh-node-layout";
 export * from "./rollout/server-rollout";
+export * from "./rollout/worker-reimage";

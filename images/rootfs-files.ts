@@ -11,7 +11,7 @@
  */
 import { consulUnit, nomadUnit } from "./agent-units";
 import { NFS_MOUNT_TIMEOUT_S, STORAGE_DIR, STORAGE_INDEX } from "../nodes/node-storage";
-import { CONSUL_CONFIG_DIR, CONSUL_CONFIG_FILE, CONSUL_DATA_DIR, NOMAD_CONFIG_DIR, NOMAD_CONFIG_FILE, NOMAD_DATA_DIR } from "../nodes/agent-paths";
+import { AUTHORIZED_KEYS_FILE, CONSUL_CONFIG_DIR, CONSUL_CONFIG_FILE, CONSUL_DATA_DIR, NOMAD_CONFIG_DIR, NOMAD_CONFIG_FILE, NOMAD_DATA_DIR, ROOT_SSH_DIR } from "../nodes/agent-paths";
 import { KEY_DISK_CA, KEY_DISK_LABEL, KEY_DISK_NODE_KEY, REMOTE_SECRETS_DIR, SECRETS_BUNDLE } from "../nodes/secret-delivery";
 
 export interface RootfsFile {
@@ -59,10 +59,10 @@ const bootEnvLoader = `load_boot_env() {
 }
 `;
 
-function fetchAgentConfigScript(): string {
+function fetchAgentConfigScript(withSsh: boolean): string {
   return `#!/bin/sh
 # Fetches this node's rendered agent configuration from the util node's HTTP server:
-# http://<ely.util>/config/<hostname>/{${CONSUL_CONFIG_FILE},${NOMAD_CONFIG_FILE}}. A file the
+# http://<ely.util>/config/<hostname>/{${CONSUL_CONFIG_FILE},${NOMAD_CONFIG_FILE}}${withSsh ? `, and the ssh keys that may log in as root (${AUTHORIZED_KEYS_FILE})` : ""}. A file the
 # util node does not have for this node (404) is skipped: not every node runs both agents.
 set -u
 ${bootEnvLoader}
@@ -85,7 +85,8 @@ fetch() {
 }
 fetch ${CONSUL_CONFIG_FILE} ${CONSUL_CONFIG_DIR}
 fetch ${NOMAD_CONFIG_FILE} ${NOMAD_CONFIG_DIR}
-[ -f ${NOMAD_CONFIG_DIR}/${NOMAD_CONFIG_FILE} ] && write_boot_meta ${NOMAD_CONFIG_DIR}
+${withSsh ? `fetch ${AUTHORIZED_KEYS_FILE} ${ROOT_SSH_DIR} && chmod 700 ${ROOT_SSH_DIR} && { [ ! -f ${ROOT_SSH_DIR}/${AUTHORIZED_KEYS_FILE} ] || chmod 600 ${ROOT_SSH_DIR}/${AUTHORIZED_KEYS_FILE}; }
+` : ""}[ -f ${NOMAD_CONFIG_DIR}/${NOMAD_CONFIG_FILE} ] && write_boot_meta ${NOMAD_CONFIG_DIR}
 exit $status
 `;
 }
@@ -460,7 +461,7 @@ ExecStart=/lib/systemd/systemd-networkd-wait-online --any --timeout=60
  */
 export function rootfsFiles(options: { withAgents: boolean; withDocker: boolean; withSsh: boolean; withStorageProbe?: boolean }): RootfsFileSet {
   const files: RootfsFile[] = [
-    { path: `${LIB}/fetch-agent-config`, content: fetchAgentConfigScript(), mode: 0o755 },
+    { path: `${LIB}/fetch-agent-config`, content: fetchAgentConfigScript(options.withSsh), mode: 0o755 },
     { path: `${LIB}/fetch-secrets`, content: fetchSecretsScript(), mode: 0o755 },
     { path: `${UNITS}/ely-secrets.service`, content: secretsUnit },
     { path: `${LIB}/node-up`, content: nodeUpScript(), mode: 0o755 },

@@ -33,3 +33,10 @@ export function tlsFilesOf(secretsDir: string, agent: "consul" | "nomad"): TlsFi
     keyFile: `${secretsDir}/tls/${agent}-key.pem`,
   };
 }
+
+/**
+ * The ssh public keys that may log in as root on a netbooted node (images.rollout.sshAuthorizedKeys):
+ * served beside its agent files as this file, fetched at boot into /root/.ssh/. Public: no secret.
+ */
+export const AUTHORIZED_KEYS_FILE = "authorized_keys";
+export const ROOT_SSH_DIR = "/root/.ssh";

@@ -51,6 +51,12 @@ export const DEFAULT_INVENTORY: InventoryInput = {
     ingressName: "home.ondy.org",
     zones: ["kyleondy.com", "ondy.org", "509ely.com"],
   },
+  // The seed's canary: w1 follows "latest" (the newest revision), w2 and w3 "stable". A change of an
+  // image input is a new revision appended here; promoting it is moving "stable" to its name.
+  images: {
+    revisions: [{ name: "initial" }],
+    channels: { stable: "initial" },
+  },
   nodes: [
     {
       hostname: "util",

@@ -9,3 +9,4 @@ export * from "./agent-paths";
 export * from "./dns-zones";
 export * from "./network-timeouts";
 export * from "./node-storage";
+export * from "./image-channels";

@@ -120,3 +120,18 @@ export const ipv4Subnet = z
 
 /** A MAC address, colon-separated. */
 export const macAddress = z.string().regex(/^([0-9a-f]{2}:){5}[0-9a-f]{2}$/i, "expected a MAC address like 00:1e:06:45:28:5c");
+
+/** An image channel's or image revision's name (a link name on the util node, a construct id). */
+export const imageChannelName = (what: string) =>
+  z.string().regex(/^[a-z0-9][a-z0-9_-]{0,31}$/, `expected ${what} (lowercase letters, digits, - and _, at most 32)`);
+
+/** A Debian package name (Debian policy 5.6.1). */
+export const debianPackage = z.string().regex(/^[a-z0-9][a-z0-9+.-]{1,62}$/, "expected a Debian package name like htop (lowercase letters, digits, +, - and .)");
+
+/** An OpenSSH public key line: type, base64 key, optional comment (one line, no options). */
+export const sshPublicKey = z
+  .string()
+  .regex(
+    /^(ssh-ed25519|ssh-rsa|ecdsa-sha2-nistp(256|384|521)|sk-ssh-ed25519@openssh\.com|sk-ecdsa-sha2-nistp256@openssh\.com) [A-Za-z0-9+/]{32,}={0,3}( [A-Za-z0-9@._+-]{1,64})?$/,
+    "expected an OpenSSH public key line like ssh-ed25519 AAAAC3... operator@laptop (type, key, optional comment of letters, digits, @ . _ + -)",
+  );

@@ -10,6 +10,7 @@ import { z } from "zod";
 import {
   absolutePath,
   accountName,
+  debianPackage,
   dnsName,
   dnsNameOrFqdn,
   freeText,
@@ -17,6 +18,7 @@ import {
   hostPort,
   httpEndpoint,
   identifier,
+  imageChannelName,
   ipv4Address,
   ipv4Subnet,
   macAddress,
@@ -24,6 +26,7 @@ import {
   planMachinePath,
   releaseVersion,
   secretsDirectory,
+  sshPublicKey,
 } from "./safe-strings";
 
 export const ROLES = ["util", "server", "client"] as const;
@@ -124,13 +127,10 @@ export const nodeSchema = z
       .strict()
       .optional(),
     /**
-     * Image build this node boots instead of the default channel (the seed's canary:
-     * one worker on "latest" while the others stay on "stable").
+     * The image channel this node boots (`images.channels`): "latest" (the newest image revision:
+     * the seed's canary) or a channel of the table. Default: "stable".
      */
-    imageChannel: z
-      .string()
-      .regex(/^([a-z][a-z0-9_-]{0,31}|[0-9a-f]{16})$/, "expected a channel name like stable or latest (lowercase letters, digits, - and _), or a build id of 16 hex digits")
-      .optional(),
+    imageChannel: imageChannelName("a channel name like stable or latest").optional(),
     hardware: hardwareSchema.optional(),
     hostVolumes: z.array(hostVolumeSchema).default([]),
     /** NFS exports (the util node's): see nfsExportSchema. Default: none. */
@@ -261,6 +261,69 @@ export const dnsSchema = z.discriminatedUnion("provider", [
   z.object({ provider: z.literal("none") }).strict(),
 ]);
 
+/** The channel that always boots the newest image revision (the canary's). */
+export const LATEST_IMAGE_CHANNEL = "latest";
+/** The channel a node follows unless its `imageChannel` names another. */
+export const DEFAULT_IMAGE_CHANNEL = "stable";
+/** What an image revision's `extraPackages` is keyed by: "<role>-<arch>", e.g. "client-amd64". */
+export const imageKeySchema = z
+  .string()
+  .regex(new RegExp(`^(${ROLES.join("|")})-(${ARCHES.join("|")})$`), `expected an image name <role>-<arch> like client-amd64 (roles ${ROLES.join(", ")}; architectures ${ARCHES.join(", ")})`);
+
+/**
+ * One image revision: a named, frozen set of the inputs of the netboot images that the
+ * inventory decides. Every other input (the base packages, Ely's files, initrd, strip
+ * rules) is Ely's code, the same for every revision. A channel names a revision, so the
+ * build id of every channel follows from the inventory and the code alone, on any machine.
+ */
+export const imageRevisionSchema = z
+  .object({
+    name: imageChannelName("a revision name like 2026-11-a"),
+    /** Consul and Nomad in the images. Default: the inventory's `versions` (a cluster upgrade then moves this revision too). */
+    versions: z
+      .object({
+        consul: releaseVersion("Consul", "1.16.3").optional(),
+        nomad: releaseVersion("Nomad", "1.6.3").optional(),
+      })
+      .strict()
+      .optional(),
+    /** Debian packages added to an image's profile: image ("client-amd64") -> packages. Default: none. */
+    extraPackages: z.record(imageKeySchema, z.array(debianPackage)).default({}),
+  })
+  .strict();
+
+/** How workers move to a new build in the apply: drained, rebooted and waited for one after another. */
+export const imageRolloutSchema = z
+  .object({
+    /** Workers down for a reimage at once. Default: 1. */
+    maxUnavailable: z.number().int().min(1).max(16).default(1),
+    /** Bound of a worker's drain in Nomad (after it, Nomad stops what is left). Default: 600. */
+    drainDeadlineSeconds: z.number().int().min(10).max(86400).default(600),
+    /** Bound of the wait for a rebooted worker to be back on its build, ready in Nomad. Default: 1200. */
+    bootTimeoutSeconds: z.number().int().min(30).max(7200).default(1200),
+    /**
+     * ssh public keys that may log in as root on the netbooted workers: the reimage reboots them over
+     * ssh with one of them. Served beside the agent files (public, no secret). Default: none (no ssh
+     * login; reboot them with WorkerReimageProps.rebootCommand).
+     */
+    sshAuthorizedKeys: z.array(sshPublicKey).default([]),
+  })
+  .strict();
+
+/**
+ * The cluster's image channels. `revisions` lists the image input sets, oldest first; the
+ * channel "latest" always boots the last one, and `channels` names the revision of every
+ * other channel. "stable" is the newest revision too unless `channels.stable` names one.
+ */
+export const imagesSchema = z
+  .object({
+    revisions: z.array(imageRevisionSchema).min(1).default([{ name: "current", extraPackages: {} }]),
+    /** channel -> revision name. "latest" cannot be pinned. Default: none (every channel is the newest revision). */
+    channels: z.record(imageChannelName("a channel name like stable"), imageChannelName("the name of a revision in images.revisions")).default({}),
+    rollout: imageRolloutSchema.default(imageRolloutSchema.parse({})),
+  })
+  .strict();
+
 export const inventorySchema = z
   .object({
     /** Cluster name; also the Terraform stack name. */
@@ -275,6 +338,8 @@ export const inventorySchema = z
     scheduler: schedulerSchema.default(schedulerSchema.parse({})),
     /** Public DNS for the exposed services. Default: none (no records managed). */
     dns: dnsSchema.default({ provider: "none" }),
+    /** Image revisions, channels and the workers' rollout. Default: one revision, every node on it. */
+    images: imagesSchema.default(imagesSchema.parse({})),
     nodes: z.array(nodeSchema).min(1),
   })
   .strict();
@@ -293,6 +358,8 @@ export type NfsExport = InventoryNode["nfsExports"][number];
 export type Disk = z.output<typeof diskSchema>;
 export type Driver = (typeof DRIVERS)[number];
 export type DnsConfig = Inventory["dns"];
+export type ImagesConfig = Inventory["images"];
+export type ImageRevision = ImagesConfig["revisions"][number];
 
 /**
  * The inventory schema with roles, architectures, boot modes, hostnames and addresses as

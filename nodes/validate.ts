@@ -5,6 +5,7 @@
 import * as ipaddr from "ipaddr.js";
 import { Problem, shown } from "./problems";
 import { Inventory, InventoryNode } from "./schema";
+import { validateImageChannels } from "./image-channels";
 import { validateStorage } from "./storage";
 import { bootModeOf } from "./topology";
 
@@ -138,6 +139,7 @@ export function validateInventory(inventory: Inventory): Problem[] {
     error("nodes[].role", `received no node with role "client", expected at least one Nomad client to run the jobs`);
   }
   problems.push(...validateStorage(inventory));
+  problems.push(...validateImageChannels(inventory));
   return problems;
 }
 

@@ -1,6 +1,6 @@
 import { Annotations } from "cdktf";
 import { Construct } from "constructs";
-import { bootModeOf, formatProblem, inCanonicalOrder, Inventory, inventorySchema, schemaProblems, validateInventory } from "../../nodes";
+import { AUTHORIZED_KEYS_FILE, bootModeOf, formatProblem, inCanonicalOrder, Inventory, inventorySchema, schemaProblems, validateInventory } from "../../nodes";
 import { AgentConfigBundle } from "./agent-config-bundle";
 import { ClusterMetadata } from "./cluster-metadata";
 import { ClusterNode } from "./cluster-node";
@@ -55,7 +55,7 @@ export class Cluster extends Construct {
 
     // Every node's agent files, servers joining each other and clients joining the servers.
     addAgentConfigs(inventory, all);
-    this.agentConfigs = new AgentConfigBundle(this, "agent-configs", { nodes: all, extraFiles: netbootStorageFiles(inventory) });
+    this.agentConfigs = new AgentConfigBundle(this, "agent-configs", { nodes: all, extraFiles: netbootNodeFiles(inventory) });
 
     if (inventory.security.acl) {
       this.consulAcl = new ConsulAcl(this, "consul-acl", { datacenter: inventory.datacenter, nodes: all });
@@ -91,12 +91,17 @@ export class Cluster extends Construct {
   }
 }
 
-/** Each netbooted node's storage units (see node-storage.ts), by "<hostname>/<file>", served with its agent files. */
-function netbootStorageFiles(inventory: Inventory): Map<string, string> {
+/**
+ * Each netbooted node's storage units (see node-storage.ts) and the ssh keys that may log in as root
+ * (images.rollout.sshAuthorizedKeys), by "<hostname>/<file>", served with its agent files.
+ */
+function netbootNodeFiles(inventory: Inventory): Map<string, string> {
   const files = new Map<string, string>();
+  const keys = inventory.images.rollout.sshAuthorizedKeys;
   for (const node of inventory.nodes) {
     if (bootModeOf(node) !== "netboot") continue;
     for (const [file, text] of renderNodeStorage(inventory, node)) files.set(`${node.hostname}/${file}`, text);
+    if (keys.length > 0) files.set(`${node.hostname}/${AUTHORIZED_KEYS_FILE}`, keys.join("\n") + "\n");
   }
   return files;
 }

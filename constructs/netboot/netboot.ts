@@ -1,30 +1,29 @@
 import { RamrootCompression } from "../../images/ramroot-codec";
 import { Construct } from "constructs";
-import { ARCHES, ROLES, sshTargetOf, utilNodeOf } from "../../nodes";
+import { ARCHES, imageChannelOf, latestRevisionOf, revisionInputsOf, revisionOfChannel, ROLES, sshTargetOf, utilNodeOf } from "../../nodes";
 import { Resource } from "@cdktf/provider-null/lib/resource";
 import { AgentSource } from "../../images/agents";
-import { BUILD_ID_PATTERN, DEFAULT_HTTP_PORT, DEFAULT_REMOTE_ROOT, ImageArch, ImageProfile, imageKeyOf, ImageRole } from "../../images/layout";
+import { DEFAULT_HTTP_PORT, DEFAULT_REMOTE_ROOT, ImageArch, ImageProfile, imageKeyOf, ImageRole } from "../../images/layout";
 import { BootEntry, BootService } from "./boot-service";
 import { BootPublish } from "./boot-publish";
 import { Cluster } from "../cluster/cluster";
 import { ClusterNode } from "../cluster/cluster-node";
 import { ImagePublish } from "./image-publish";
 import { nfsExportEntries } from "./nfs-exports";
-import { NodeImage } from "./node-image";
+import { NodeImage, nodeImageRecipe, NodeImageProps } from "./node-image";
+import { buildIdOfRecipe } from "../../images/recipe";
 import { projectProgram } from "../project-program";
 import { DEFAULT_SECRETS_PORT } from "../../nodes/secret-delivery";
-
-/** The channel every node follows unless its inventory entry names another (`imageChannel`). */
-export const DEFAULT_IMAGE_CHANNEL = "stable";
-/** The channel that always boots the build of the current inputs. */
-export const LATEST_IMAGE_CHANNEL = "latest";
 
 export interface NetbootProps {
   /** The cluster whose netbooted nodes (boot mode "netboot") get images and boot scripts. */
   readonly cluster: Cluster;
   /** Package set of every image. Default: "full". */
   readonly imageProfile?: ImageProfile;
-  /** Debian packages added to one image's profile: image ("client-amd64") -> packages. Default: none. */
+  /**
+   * Debian packages added to one image's profile in every revision: image ("client-amd64") -> packages.
+   * (An inventory's image revisions add their own: `images.revisions[].extraPackages`.) Default: none.
+   */
   readonly extraPackages?: Readonly<Record<string, readonly string[]>>;
   /** The ramroot's codec and level of every image. Default: the profile's (gzip -6; images/ramroot-codec.ts). */
   readonly imageRamroot?: RamrootCompression;
@@ -52,13 +51,6 @@ export interface NetbootProps {
   readonly httpStateDir?: string;
   /** Extra kernel arguments of every node. Default: BootServiceProps.kernelArgs's default (tty0 and ttyS0 consoles). */
   readonly kernelArgs?: readonly string[];
-  /**
-   * Named image channels: channel -> image ("client-amd64") -> build id. A node follows
-   * "stable" unless its `imageChannel` names another channel, "latest" (always the current
-   * build) or a build id. "stable" defaults to the current build for images it does not name.
-   * Default: {} (every channel is the current build).
-   */
-  readonly channels?: Readonly<Record<string, Readonly<Record<string, string>>>>;
   /** Interface dnsmasq listens on, on the util node. Default: all. */
   readonly dhcpInterface?: string;
   /** arm64 UEFI iPXE on the util node. Default: see BootServiceProps.ipxeArm64EfiPath. */
@@ -71,7 +63,9 @@ export interface NetbootProps {
 
 /** What one netbooted node boots, and why. */
 export interface NetbootNodeEntry extends BootEntry {
-  /** True when the build is the current inputs' build (published by this plan). */
+  /** The image revision its channel names (the inventory's `images`). */
+  readonly revision: string;
+  /** True when the revision is the newest (the one "latest" boots). */
   readonly current: boolean;
 }
 
@@ -83,11 +77,18 @@ export interface NetbootNodeEntry extends BootEntry {
  * A node entry (null_resource) per node carries the build it boots, so a plan lists the
  * nodes that will boot a new build.
  *
- * Construct ids (a public contract): image-<role>-<arch>, publish-<role>-<arch>, node-<hostname>,
- * boot-service, boot-publish.
+ * Channels (the inventory's `images`): a node boots the image revision its channel names, and
+ * each revision in use gets its own build, made (or found in the cache) and published by the
+ * plan, so a channel's build needs nothing but the inventory and Ely's code.
+ *
+ * Construct ids (a public contract): image-<role>-<arch> and publish-<role>-<arch> (the newest
+ * revision's build), image-<role>-<arch>-<revision> and publish-<role>-<arch>-<revision> (an
+ * older revision's, when its build differs), node-<hostname>, boot-service, boot-publish.
  */
 export class Netboot extends Construct {
+  /** The builds, by "<role>-<arch>" for the newest revision's, "<role>-<arch>@<revision>" for an older revision's. */
   readonly images: ReadonlyMap<string, NodeImage>;
+  /** Their publish steps, by the same keys. */
   readonly imagePublishes: ReadonlyMap<string, ImagePublish>;
   readonly entries: readonly NetbootNodeEntry[];
   readonly nodeResources: ReadonlyMap<string, Resource>;
@@ -103,7 +104,6 @@ export class Netboot extends Construct {
     super(scope, id);
     const { cluster } = props;
     const inventory = cluster.inventory;
-    const channels = props.channels ?? {};
     // Nodes of an unknown role or architecture are the inventory's errors, reported there; they get no image.
     const netbooted = [...cluster.nodes.values()]
       .filter((n) => n.bootMode === "netboot" && (ROLES as readonly string[]).includes(n.role) && (ARCHES as readonly string[]).includes(n.arch))
@@ -123,41 +123,62 @@ export class Netboot extends Construct {
     if (netbooted.length && !this.utilNode) {
       errors.push(`netboot: nodes ${netbooted.map((n) => n.hostname).join(", ")} netboot: received no node with role "util", expected one to serve them`);
     }
-    for (const [channel, builds] of Object.entries(channels)) {
-      if (channel === LATEST_IMAGE_CHANNEL) errors.push(`netboot: field channels.latest: received a pin, expected none ("latest" is always the current build)`);
-      for (const [key, build] of Object.entries(builds)) {
-        if (!BUILD_ID_PATTERN.test(build)) errors.push(`netboot: field channels.${channel}.${key}: received "${build}", expected a build id (16 hex digits)`);
-      }
-    }
 
-    // One image per role x architecture in use.
+    // The revision each node boots; a node on an unknown channel, or a channel naming no revision, is the inventory's error.
+    const { images: imagesConfig } = inventory;
+    const newest = latestRevisionOf(imagesConfig).name;
+    const booting = netbooted.flatMap((node) => {
+      const channel = imageChannelOf(node.spec);
+      const revision = revisionOfChannel(imagesConfig, channel);
+      return revision ? [{ node, channel, revision, key: imageKeyOf(node.role, node.arch) }] : [];
+    });
+
+    // One build per image (role x architecture) and revision in use; two revisions with the same inputs share it.
     const images = new Map<string, NodeImage>();
     const publishes = new Map<string, ImagePublish>();
-    const keys = [...new Set(netbooted.map((n) => imageKeyOf(n.role, n.arch)))].sort();
-    for (const key of keys) {
-      const sample = netbooted.find((n) => imageKeyOf(n.role, n.arch) === key)!;
-      const image = new NodeImage(this, `image-${key}`, {
+    const byBuild = new Map<string, string>();
+    const imageOf = new Map<string, string>();
+    const wanted = [...new Map(booting.map((b) => [`${b.key}@${b.revision.name}`, b])).values()].sort(
+      (a, b) => a.key.localeCompare(b.key) || Number(b.revision.name === newest) - Number(a.revision.name === newest) || a.revision.name.localeCompare(b.revision.name),
+    );
+    for (const { key, revision, node: sample } of wanted) {
+      const inputs = revisionInputsOf(inventory, revision);
+      const extraPackages = [...new Set([...(props.extraPackages?.[key] ?? []), ...(inputs.extraPackages[key] ?? [])])];
+      const isNewest = revision.name === newest;
+      const name = isNewest ? key : `${key}@${revision.name}`;
+      const imageProps: NodeImageProps = {
         role: sample.role as ImageRole,
         arch: sample.arch as ImageArch,
         profile: props.imageProfile,
-        extraPackages: props.extraPackages?.[key],
+        extraPackages: extraPackages.length > 0 ? extraPackages : undefined,
         ramroot: props.imageRamroot,
-        agentVersions: inventory.versions,
+        agentVersions: inputs.versions,
         agentSource: props.agentSource,
         artifactsDir: props.artifactsDir,
         buildCommand: props.buildCommand,
-        nodeHostnames: netbooted.filter((n) => imageKeyOf(n.role, n.arch) === key).map((n) => n.hostname),
-      });
-      images.set(key, image);
+        nodeHostnames: booting.filter((b) => b.key === key && b.revision.name === revision.name).map((b) => b.node.hostname),
+      };
+      const buildId = buildIdOfRecipe(nodeImageRecipe(imageProps));
+      const same = byBuild.get(`${key}/${buildId}`);
+      if (same) {
+        // The same inputs as a revision built already (the newest first): one build serves both.
+        imageOf.set(`${key}@${revision.name}`, same);
+        continue;
+      }
+      const image = new NodeImage(this, isNewest ? `image-${key}` : `image-${key}-${revision.name}`, imageProps);
+      byBuild.set(`${key}/${image.buildId}`, name);
+      imageOf.set(`${key}@${revision.name}`, name);
+      images.set(name, image);
       if (this.publishTarget) {
         publishes.set(
-          key,
-          new ImagePublish(this, `publish-${key}`, {
+          name,
+          new ImagePublish(this, isNewest ? `publish-${key}` : `publish-${key}-${revision.name}`, {
             imageKey: key,
             buildId: image.buildId,
             sourceDir: image.outDir,
             target: this.publishTarget,
             publishCommand,
+            link: isNewest ? undefined : `revision-${revision.name}`,
             dependsOn: [image.build],
           }),
         );
@@ -165,8 +186,9 @@ export class Netboot extends Construct {
     }
     this.images = images;
     this.imagePublishes = publishes;
+    const keys = [...new Set(netbooted.map((n) => imageKeyOf(n.role, n.arch)))].sort();
     for (const key of Object.keys(props.extraPackages ?? {})) {
-      if (!images.has(key)) {
+      if (!keys.includes(key)) {
         errors.push(`netboot: field extraPackages.${key}: received packages for an image no netbooted node boots, expected one of ${keys.join(", ") || "(none)"}`);
       }
     }
@@ -174,25 +196,11 @@ export class Netboot extends Construct {
     // What each node boots.
     const entries: NetbootNodeEntry[] = [];
     const nodeResources = new Map<string, Resource>();
-    for (const node of netbooted) {
-      const key = imageKeyOf(node.role, node.arch);
-      const image = images.get(key)!;
+    for (const { node, channel, revision, key } of booting) {
       if (!node.spec.mac) continue; // The inventory's rule reports a netbooted node without a MAC.
-      const channel = node.spec.imageChannel ?? DEFAULT_IMAGE_CHANNEL;
-      let buildId: string | undefined;
-      if (channel === LATEST_IMAGE_CHANNEL) buildId = image.buildId;
-      else if (channels[channel]) buildId = channels[channel][key] ?? (channel === DEFAULT_IMAGE_CHANNEL ? image.buildId : undefined);
-      else if (channel === DEFAULT_IMAGE_CHANNEL) buildId = image.buildId;
-      else if (BUILD_ID_PATTERN.test(channel)) buildId = channel;
-      if (!buildId) {
-        const known = [DEFAULT_IMAGE_CHANNEL, LATEST_IMAGE_CHANNEL, ...Object.keys(channels).filter((c) => c !== DEFAULT_IMAGE_CHANNEL && c !== LATEST_IMAGE_CHANNEL)];
-        errors.push(
-          channels[channel]
-            ? `netboot: node ${node.hostname}, field imageChannel: received "${channel}", expected a channel with a build of ${key} (channels.${channel} has none)`
-            : `netboot: node ${node.hostname}, field imageChannel: received "${channel}", expected one of ${known.map((c) => `"${c}"`).join(", ")} or a build id (16 hex digits)`,
-        );
-        continue;
-      }
+      const name = imageOf.get(`${key}@${revision.name}`)!;
+      const image = images.get(name)!;
+      const buildId = image.buildId;
       const entry: NetbootNodeEntry = {
         hostname: node.hostname,
         mac: node.spec.mac.toLowerCase(),
@@ -201,18 +209,18 @@ export class Netboot extends Construct {
         imageKey: key,
         buildId,
         channel,
-        current: buildId === image.buildId,
-        // A build pinned by a channel is taken to use the current recipe's codec (a pin older than a codec change names the wrong file).
+        revision: revision.name,
+        current: revision.name === newest,
         ramrootArtifact: image.recipe.ramroot.artifact,
       };
       entries.push(entry);
-      const publish = publishes.get(key);
+      const publish = publishes.get(name);
       const resource = new Resource(this, `node-${node.hostname}`, {
         triggers: { hostname: entry.hostname, mac: entry.mac, image: key, build_id: buildId, channel },
-        dependsOn: entry.current && publish ? [publish.resource] : undefined,
+        dependsOn: publish ? [publish.resource] : undefined,
       });
       resource.addOverride("//", {
-        description: `${node.hostname} boots ${key} build ${buildId} (channel ${channel}${entry.current ? ", the current build" : ", pinned"}); replaced when it will boot another build`,
+        description: `${node.hostname} boots ${key} build ${buildId} (channel ${channel}: revision ${revision.name}${entry.current ? ", the newest" : ""}); replaced when it will boot another build`,
       });
       nodeResources.set(node.hostname, resource);
     }

@@ -63,16 +63,7 @@ export class NodeImage extends Construct {
     this.arch = props.arch;
     this.profile = props.profile ?? "full";
     this.nodeHostnames = props.nodeHostnames ?? [];
-    const agentSource = props.agentSource ?? agentSourceFromEnv();
-    this.recipe = imageRecipe({
-      role: props.role,
-      arch: props.arch,
-      profile: this.profile,
-      agentVersions: props.agentVersions,
-      agentSource,
-      extraPackages: props.extraPackages,
-      ramroot: props.ramroot,
-    });
+    this.recipe = nodeImageRecipe(props);
     this.key = this.recipe.key;
     this.inputHash = inputHashOf(this.recipe);
     this.buildId = buildIdOf(this.inputHash);
@@ -112,6 +103,19 @@ export class NodeImage extends Construct {
           : [`image ${this.key}: profile "${this.profile}" is not one of ${IMAGE_PROFILES.join(", ")}`],
     });
   }
+}
+
+/** The recipe a NodeImage of these props builds (its build id is known before the construct exists). */
+export function nodeImageRecipe(props: NodeImageProps): ImageRecipe {
+  return imageRecipe({
+    role: props.role,
+    arch: props.arch,
+    profile: props.profile ?? "full",
+    agentVersions: props.agentVersions,
+    agentSource: props.agentSource ?? agentSourceFromEnv(),
+    extraPackages: props.extraPackages,
+    ramroot: props.ramroot,
+  });
 }
 
 /** "initrd.init" and "initrd.modules" -> input_initrd: a short hash over each group of named inputs. */

@@ -5,7 +5,7 @@
  * job's volume that would not survive a reboot.
  * Every check indexes by value (port, host, node), so the cost is linear in jobs x clients.
  */
-import { capacityOf, clientsOf, hardwareMeta, Inventory, InventoryNode, isUnder, nfsExportsOf, nodeClassOf, PERSISTENT_BACKINGS, VolumeBacking, volumeBackingOf } from "../../nodes";
+import { bootModeOf, capacityOf, clientsOf, hardwareMeta, Inventory, InventoryNode, isUnder, nfsExportsOf, nodeClassOf, PERSISTENT_BACKINGS, VolumeBacking, volumeBackingOf } from "../../nodes";
 import { NomadService } from "./nomad-service";
 import { PlacementConstraint } from "../../jobs/service-props";
 
@@ -87,6 +87,9 @@ export function checkPlacement(inventory: Inventory, services: readonly NomadSer
   const exposedHosts = new Map<string, string>(); // host+path -> job
   let totalCpu = 0;
   let totalMemory = 0;
+  // What moves when workers drain for a reimage: the service and batch jobs' allocations (system jobs run on every client).
+  let movedCpu = 0;
+  let movedMemory = 0;
 
   for (const service of services) {
     const job = service.name;
@@ -136,6 +139,10 @@ export function checkPlacement(inventory: Inventory, services: readonly NomadSer
     }
     totalCpu += jobCpu;
     totalMemory += jobMemory;
+    if (service.type !== "system") {
+      movedCpu += jobCpu;
+      movedMemory += jobMemory;
+    }
 
     // Static ports: each node can give a port to one allocation of one job.
     const staticPorts = (p.ports ?? []).flatMap((port) => (port.static !== undefined ? [port.static] : []));
@@ -168,6 +175,32 @@ export function checkPlacement(inventory: Inventory, services: readonly NomadSer
   const allMemory = [...usable.values()].reduce((s, c) => s + c.memoryMb, 0);
   if (clients.length > 0 && (totalCpu > allCpu || totalMemory > allMemory)) {
     errors.push(`all jobs: ${plural(services.length, "job")} ask for ${totalCpu} MHz CPU and ${totalMemory} MB memory in total, expected at most what the clients offer after ${inventory.scheduler.headroomPercent}% headroom: ${allCpu} MHz and ${allMemory} MB`);
-  }
+  } else errors.push(...reimageRoomProblems(inventory, usable, movedCpu, movedMemory));
   return errors;
+}
+
+/**
+ * A worker reimage (constructs/rollout/worker-reimage.ts) takes up to images.rollout.maxUnavailable
+ * netbooted clients down at once: the others must hold the service and batch jobs meanwhile, whichever
+ * workers those are (the largest taken out). The program checks the same against what Nomad runs
+ * before each drain (cli/worker-capacity.ts). Left out where no client would stay up (a one-worker lab).
+ */
+function reimageRoomProblems(inventory: Inventory, usable: ReadonlyMap<string, { cpuMhz: number; memoryMb: number }>, cpu: number, memory: number): string[] {
+  const down = inventory.images.rollout.maxUnavailable;
+  const workers = clientsOf(inventory).filter((n) => bootModeOf(n) === "netboot");
+  if (workers.length === 0 || cpu + memory === 0) return [];
+  const left = (key: "cpuMhz" | "memoryMb") => {
+    const sizes = [...usable].map(([host, c]) => ({ host, size: c[key], worker: workers.some((w) => w.hostname === host) }));
+    const out = sizes.filter((s) => s.worker).sort((a, b) => b.size - a.size).slice(0, down).map((s) => s.host);
+    return { offer: sizes.filter((s) => !out.includes(s.host)).reduce((n, s) => n + s.size, 0), out };
+  };
+  const c = left("cpuMhz");
+  const m = left("memoryMb");
+  // A lab whose every client reimages at once has nothing to hold the jobs anyway: the program refuses to drain it (it says why).
+  if (clientsOf(inventory).length <= down) return [];
+  if (c.offer >= cpu && m.offer >= memory) return [];
+  return [
+    `images.rollout.maxUnavailable: received ${down}, expected the clients that stay up while ${plural(down, "worker")} reimage${down === 1 ? "s" : ""} to hold the service and batch jobs: ` +
+      `they ask for ${cpu} MHz CPU and ${memory} MB memory, and without ${[...new Set([...c.out, ...m.out])].join(", ")} the clients offer ${c.offer} MHz and ${m.offer} MB after ${inventory.scheduler.headroomPercent}% headroom`,
+  ];
 }
