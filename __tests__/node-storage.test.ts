@@ -95,7 +95,8 @@ describe("the image's storage step", () => {
     const nomad = section(file("usr/lib/systemd/system/nomad.service"), "Unit");
     expect(nomad.Requires).toBe("ely-storage.service ely-secrets.service");
     expect(nomad.After).toContain("ely-storage.service");
-    expect(section(file("usr/lib/systemd/system/consul.service"), "Unit").Requires).toBeUndefined();
+    // Consul needs its secrets, not the storage.
+    expect(section(file("usr/lib/systemd/system/consul.service"), "Unit").Requires).toBe("ely-secrets.service");
   });
 
   test("the storage script fetches the listed units, starts them in order, and says clearly when the util node does not answer", () => {
