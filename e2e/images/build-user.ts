@@ -43,3 +43,12 @@ export function buildUserMissing(name: string | undefined, projectDir: string): 
 export function asUser(user: BuildUser, command: readonly string[], aptCacheDir?: string): string[] {
   return ["-u", user.name, "--", "env", `HOME=${user.home}`, `ELY_APT_CACHE_DIR=${aptCacheDir ?? path.join(user.home, ".cache", "ely", "apt")}`, ...command];
 }
+
+/** $ELY_BUILD_USER, checked (a problem throws, naming it); undefined when it is not set. */
+export function buildUserFromEnv(projectDir: string, env: NodeJS.ProcessEnv = process.env): BuildUser | undefined {
+  const name = env[BUILD_USER_ENV];
+  if (!name) return undefined;
+  const missing = buildUserMissing(name, projectDir);
+  if (missing) throw new Error(missing);
+  return lookupUser(name);
+}
