@@ -346,8 +346,8 @@ function releaseFile(facts: {
 
 export async function gitRevisionOf(dir: string): Promise<string> {
   // The checkout may be another user's (an unprivileged build of root's checkout; in the build's user
-  // namespace its owner shows as nobody): git refuses to read it unless safe.directory admits it. Only
-  // these two reads are admitted, nothing is run from the checkout's configuration.
+  // namespace its owner shows as nobody): git refuses to read it unless safe.directory admits it. It is
+  // the checkout whose program is running this build: trusting its git configuration adds nothing.
   const git = ["-c", "safe.directory=*", "-C", dir];
   const rev = await execa("git", [...git, "rev-parse", "HEAD"], { reject: false });
   if (rev.exitCode !== 0) return "unknown";

@@ -5,6 +5,7 @@
  * runs as this user, through runuser, with its own home and apt cache.
  */
 import { spawnSync } from "child_process";
+import * as fs from "fs";
 import * as path from "path";
 
 export const BUILD_USER_ENV = "ELY_BUILD_USER";
@@ -51,4 +52,24 @@ export function buildUserFromEnv(projectDir: string, env: NodeJS.ProcessEnv = pr
   const missing = buildUserMissing(name, projectDir);
   if (missing) throw new Error(missing);
   return lookupUser(name);
+}
+
+/**
+ * What a build as `user` needs from a suite that runs as root: the builds directory its own (made
+ * here when it does not exist yet), and the agent binaries where it can read them: a copy of
+ * $ELY_AGENT_BIN_DIR in `scratchDir` when that is root's (~/.cache/ely/bin under a 0700 home). The
+ * image's input hash counts the binaries by content, not by path, so the copy builds the same image.
+ * Returns the environment for the build.
+ */
+export function prepareBuildAs(user: BuildUser, artifactsDir: string, scratchDir: string, env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
+  if (!fs.existsSync(artifactsDir)) {
+    fs.mkdirSync(artifactsDir, { recursive: true });
+    fs.chownSync(artifactsDir, user.uid, user.gid);
+  }
+  const agents = env.ELY_AGENT_BIN_DIR;
+  if (!agents || !fs.existsSync(agents) || spawnSync("runuser", ["-u", user.name, "--", "test", "-r", agents, "-a", "-x", agents]).status === 0) return env;
+  const copy = path.join(scratchDir, `agents-for-${user.name}`);
+  fs.cpSync(agents, copy, { recursive: true, verbatimSymlinks: true });
+  fs.chmodSync(scratchDir, fs.statSync(scratchDir).mode | 0o005);
+  return { ...env, ELY_AGENT_BIN_DIR: copy };
 }

@@ -32,7 +32,7 @@ import { QemuOptions, RunningQemu, startQemu, tailOf, waitForSerial } from "./qe
 import { freeLoopbackPort, letWorkersRead, startUtilNginx } from "./util-nginx";
 import { ganeshaMissing } from "../nfs/ganesha";
 import { bridgeNames, bridgeNetworkMissing } from "./bridge-network";
-import { asUser, buildUserFromEnv } from "../images/build-user";
+import { asUser, buildUserFromEnv, prepareBuildAs } from "../images/build-user";
 
 export type NetbootNetwork = "bridge" | "user";
 
@@ -247,16 +247,14 @@ export async function prepareNetboot(options: NetbootE2eOptions = {}): Promise<P
   const run = (command: string) => execa("sh", ["-c", command], { cwd: stackDir, env, stdio: ["ignore", "inherit", "inherit"] });
   // $ELY_BUILD_USER (CI's ely-build): the build runs unprivileged, as in a plan run by that user (e2e/images/build-user.ts).
   const builder = buildUserFromEnv(projectRoot());
-  if (builder) {
-    if (!fs.existsSync(artifactsDir)) {
-      fs.mkdirSync(artifactsDir, { recursive: true });
-      fs.chownSync(artifactsDir, builder.uid, builder.gid);
-    }
-    log(`netboot-test: the image build runs as ${builder.name} (uid ${builder.uid}), unprivileged`);
-  }
+  if (builder) log(`netboot-test: the image build runs as ${builder.name} (uid ${builder.uid}), unprivileged`);
   const runBuild = (command: string) =>
     builder
-      ? execa("runuser", asUser(builder, ["sh", "-c", command], process.env.ELY_APT_CACHE_DIR), { cwd: stackDir, env, stdio: ["ignore", "inherit", "inherit"] })
+      ? execa("runuser", asUser(builder, ["sh", "-c", command], process.env.ELY_APT_CACHE_DIR), {
+          cwd: stackDir,
+          env: prepareBuildAs(builder, artifactsDir, work, env),
+          stdio: ["ignore", "inherit", "inherit"],
+        })
       : run(command);
   await time("build", async () => {
     for (const c of commands.filter((c) => /\/image-[^/]+\/build$/.test(c.path))) await runBuild(c.command);
