@@ -13,7 +13,7 @@
  *  3. A recommended level, reasoned from the figures (download at the lab's link speed
  *     against decompression on a node's CPU), next to the level the build uses now.
  * One progress line per step; Markdown tables on stdout; everything in bench/netboot-last-run.json.
- * Runs as root (the image build). QEMU, the HTTP server and scratch files are removed at exit.
+ * Runs as root (the netboot test's bridge network and NFS server; the image build does not need it). QEMU, the HTTP server and scratch files are removed at exit.
  */
 import * as fs from "fs";
 import * as os from "os";

@@ -177,7 +177,9 @@ export async function buildImage(options: BuildImageOptions): Promise<BuildImage
 }
 
 async function checkHost(recipe: ImageRecipe): Promise<void> {
-  if (process.getuid && process.getuid() !== 0) throw new Error("the image build runs as root (mmdebstrap makes device nodes and root-owned files)");
+  if (process.getuid && process.getuid() !== 0) {
+    throw new Error("the image build runs as root, or as another user through node dist/images/build.js, which runs it in a user namespace (images/user-namespace.ts)");
+  }
   const tools = ["mmdebstrap", "tar", "xz", "cpio", "gzip", "depmod", "modinfo", "find"];
   const packages = ["mmdebstrap", "xz-utils", "cpio", "kmod", "unzip"];
   const codecTool = ramrootHostTool(recipe.ramroot.codec);
@@ -222,7 +224,10 @@ function checkAgentsAvailable(source: AgentSource, versions: AgentVersions, arch
 }
 
 async function debootstrap(recipe: ImageRecipe, rootfs: string, logFile: string, options: BuildImageOptions): Promise<void> {
+  // unshare: as real root, a private mount namespace (nothing stays mounted after a failure); in the
+  // unprivileged build's user namespace (already root there) the same, with /dev bind-mounted, not made.
   const args = [
+    "--mode=unshare",
     "--variant=minbase",
     `--architectures=${recipe.spec.arch}`,
     `--components=${recipe.components.join(",")}`,
@@ -274,6 +279,9 @@ async function extractKernel(recipe: ImageRecipe, rootfs: string, dest: string):
 
 async function strip(recipe: ImageRecipe, rootfs: string, kernelVersion: string, release: string): Promise<void> {
   for (const p of recipe.strip.paths) fs.rmSync(path.join(rootfs, p), { recursive: true, force: true });
+  for (const dir of recipe.strip.emptiedDirs) {
+    for (const entry of fs.readdirSync(path.join(rootfs, dir))) fs.rmSync(path.join(rootfs, dir, entry), { recursive: true, force: true });
+  }
   fs.mkdirSync(path.join(rootfs, "boot"), { recursive: true });
   fs.mkdirSync(path.join(rootfs, "var/cache/apt/archives/partial"), { recursive: true });
   fs.mkdirSync(path.join(rootfs, "var/lib/apt/lists/partial"), { recursive: true });
@@ -337,9 +345,13 @@ function releaseFile(facts: {
 }
 
 export async function gitRevisionOf(dir: string): Promise<string> {
-  const rev = await execa("git", ["-C", dir, "rev-parse", "HEAD"], { reject: false });
+  // The checkout may be another user's (an unprivileged build of root's checkout; in the build's user
+  // namespace its owner shows as nobody): git refuses to read it unless safe.directory admits it. It is
+  // the checkout whose program is running this build: trusting its git configuration adds nothing.
+  const git = ["-c", "safe.directory=*", "-C", dir];
+  const rev = await execa("git", [...git, "rev-parse", "HEAD"], { reject: false });
   if (rev.exitCode !== 0) return "unknown";
-  const status = await execa("git", ["-C", dir, "status", "--porcelain", "--untracked-files=no"], { reject: false });
+  const status = await execa("git", [...git, "status", "--porcelain", "--untracked-files=no"], { reject: false });
   return rev.stdout.trim() + (status.exitCode === 0 && status.stdout.trim() ? "+dirty" : "");
 }
 

@@ -5,7 +5,9 @@
  *   node dist/images/build.js --role client --arch amd64 --profile full --out <dir>/<image>/<build id> \
  *     --consul-version 1.16.6 --nomad-version 1.6.10 --input-hash <sha256>
  *
- * Prints one progress line per step; exits 1 naming the failed step and why.
+ * Prints one progress line per step; exits 1 naming the failed step and why. Run by a user other than
+ * root, it runs itself again in a user namespace where it is root (images/user-namespace.ts), after
+ * checking that this machine allows that (else it exits 1 naming what to install or configure).
  */
 import { Command, Option } from "commander";
 import { agentSourceFromEnv, parseAgentSource } from "./agents";
@@ -13,6 +15,7 @@ import { buildImage } from "./build-image";
 import { IMAGE_PROFILES, ImageArch, ImageProfile, ImageRole } from "./layout";
 import { StepError } from "./progress";
 import { RAMROOT_CODECS, ramrootCompression } from "./ramroot-codec";
+import { inBuildNamespace, runInBuildNamespace, unprivilegedBuildMissing } from "./user-namespace";
 import { ARCHES, ROLES } from "../nodes/schema";
 import { versionsSchema } from "../nodes/schema";
 
@@ -40,6 +43,14 @@ export async function main(argv: string[]): Promise<number> {
     program.parse(argv, { from: "user" });
   } catch (e) {
     return (e as { exitCode?: number }).exitCode ?? 2;
+  }
+  if (process.getuid && process.getuid() !== 0 && !inBuildNamespace()) {
+    const missing = await unprivilegedBuildMissing();
+    if (missing) {
+      process.stderr.write(`ely-image: ${missing}\n`);
+      return 1;
+    }
+    return runInBuildNamespace(__filename, argv);
   }
   const o = program.opts<{
     role: ImageRole;

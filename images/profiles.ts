@@ -151,6 +151,14 @@ export const STRIPPED_PATHS = [
 ];
 
 /**
+ * Directories emptied in every ramroot, the directory itself kept. /dev: the initrd moves its devtmpfs
+ * onto it before switching root, so device nodes there are never seen; a root build's mmdebstrap
+ * makes them (mknod) and an unprivileged one cannot (it bind-mounts the host's while it runs), so
+ * emptying it makes both builds' archives the same.
+ */
+export const EMPTIED_DIRS = ["dev"];
+
+/**
  * Per-machine identity that a build must not bake in: every node would share it, and the
  * image is served over plain HTTP. Removed (machine-id is emptied: systemd makes one at boot).
  */

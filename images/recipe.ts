@@ -16,6 +16,7 @@ import {
   DEBIAN_SUITE,
   DPKG_EXCLUDES,
   DPKG_INCLUDES,
+  EMPTIED_DIRS,
   IDENTITY_PATHS,
   INITRD_MODULES,
   STORAGE_MODULES,
@@ -55,6 +56,8 @@ export interface ImageRecipe {
   readonly strip: {
     readonly paths: readonly string[];
     readonly identity: readonly string[];
+    /** Directories whose content is removed (the directory kept). */
+    readonly emptiedDirs: readonly string[];
     readonly prunedModuleDirs: readonly string[];
     readonly keepOnlyInitrdModules: boolean;
     /** The modules kept when keepOnlyInitrdModules: the initrd's, the storage and the NFS client modules. */
@@ -87,6 +90,7 @@ export function imageRecipe(spec: ImageSpec): ImageRecipe {
     strip: {
       paths: STRIPPED_PATHS,
       identity: IDENTITY_PATHS,
+      emptiedDirs: EMPTIED_DIRS,
       prunedModuleDirs: profile.keepOnlyInitrdModules ? [] : PRUNED_MODULE_DIRS,
       keepOnlyInitrdModules: profile.keepOnlyInitrdModules,
       keptModules: profile.keepOnlyInitrdModules ? ["af_packet", ...INITRD_MODULES[spec.arch], ...STORAGE_MODULES, ...NFS_CLIENT_MODULES] : [],
@@ -116,6 +120,7 @@ export function recipeInputs(recipe: ImageRecipe): Array<[string, string]> {
     ["initrd.modules", recipe.initrd.modules.join(",")],
     ["strip.paths", recipe.strip.paths.join(",")],
     ["strip.identity", recipe.strip.identity.join(",")],
+    ["strip.emptiedDirs", recipe.strip.emptiedDirs.join(",")],
     ["strip.prunedModuleDirs", recipe.strip.prunedModuleDirs.join(",")],
     ["strip.keepOnlyInitrdModules", String(recipe.strip.keepOnlyInitrdModules)],
     ["strip.keptModules", recipe.strip.keptModules.join(",")],

@@ -32,6 +32,7 @@ import { QemuOptions, RunningQemu, startQemu, tailOf, waitForSerial } from "./qe
 import { freeLoopbackPort, letWorkersRead, startUtilNginx } from "./util-nginx";
 import { ganeshaMissing } from "../nfs/ganesha";
 import { bridgeNames, bridgeNetworkMissing } from "./bridge-network";
+import { asUser, buildUserFromEnv, prepareBuildAs } from "../images/build-user";
 
 export type NetbootNetwork = "bridge" | "user";
 
@@ -107,7 +108,6 @@ export async function preflight(): Promise<void> {
   const problems: string[] = [];
   if (missing.length) problems.push(`missing ${missing.map(([t]) => t).join(", ")}: apt-get install ${[...new Set(missing.map(([, p]) => p))].join(" ")}`);
   if (!fs.existsSync("/usr/lib/ipxe/qemu/efi-virtio.rom") && !fs.existsSync("/usr/share/qemu/efi-virtio.rom")) problems.push("QEMU's iPXE ROM is missing: apt-get install ipxe-qemu");
-  if (process.getuid && process.getuid() !== 0) problems.push("the image build runs as root");
   const ganesha = ganeshaMissing(); // the util node's NFS export, served to the booted node
   if (ganesha) problems.push(ganesha);
   if (!fs.existsSync(path.join(projectRoot(), "dist", "images", "build.js"))) problems.push("dist/images/build.js is missing: run npm run build first");
@@ -245,8 +245,19 @@ export async function prepareNetboot(options: NetbootE2eOptions = {}): Promise<P
   // 2. Build and publish, with the synthesized commands, in the plan's order.
   const env = { ...process.env, ELY_PROJECT_DIR: projectRoot(), ELY_PUBLISH_SERVICES: "0", ELY_APT_CACHE_DIR: process.env.ELY_APT_CACHE_DIR ?? path.join(os.homedir(), ".cache", "ely", "apt") };
   const run = (command: string) => execa("sh", ["-c", command], { cwd: stackDir, env, stdio: ["ignore", "inherit", "inherit"] });
+  // $ELY_BUILD_USER (CI's ely-build): the build runs unprivileged, as in a plan run by that user (e2e/images/build-user.ts).
+  const builder = buildUserFromEnv(projectRoot());
+  if (builder) log(`netboot-test: the image build runs as ${builder.name} (uid ${builder.uid}), unprivileged`);
+  const runBuild = (command: string) =>
+    builder
+      ? execa("runuser", asUser(builder, ["sh", "-c", command], process.env.ELY_APT_CACHE_DIR), {
+          cwd: stackDir,
+          env: prepareBuildAs(builder, artifactsDir, work, env),
+          stdio: ["ignore", "inherit", "inherit"],
+        })
+      : run(command);
   await time("build", async () => {
-    for (const c of commands.filter((c) => /\/image-[^/]+\/build$/.test(c.path))) await run(c.command);
+    for (const c of commands.filter((c) => /\/image-[^/]+\/build$/.test(c.path))) await runBuild(c.command);
   });
   await time("publish", async () => {
     for (const c of commands.filter((c) => /\/publish-[^/]+\/publish$/.test(c.path))) await run(c.command);
