@@ -109,6 +109,32 @@ const util: { boot?: UtilNginx; secrets?: UtilNginx } = {};
 let qemu: RunningQemu | undefined;
 let keyDisk: string;
 const serialLogs: string[] = [];
+/** Boot phases, by the serial line that marks them (the first line that matches), as the netboot bench splits them. */
+const PHASES: ReadonlyArray<[string, RegExp]> = [
+  ["ipxe", /iPXE/],
+  ["kernel", /Linux version /],
+  ["ramroot-unpacked", /ely-initrd: unpacked /],
+  ["systemd", /Welcome to /],
+  ["node-up", /ELY-NODE-UP/],
+  ["secrets", /ely-secrets: secrets of w1 in place/],
+];
+/** Seconds after power-on of each phase, per boot; written to $ELY_CLUSTER_REPORT when set (BENCHMARKS.md takes them from there). */
+const phases: Record<string, Record<string, number>> = {};
+
+/** Waits for the worker's secrets on the serial console, noting each boot phase's time. */
+async function waitForSecrets(label: string, serialLog: string, vm: RunningQemu, poweredOn: number) {
+  const seen: Record<string, number> = (phases[label] = {});
+  const result = await waitForSerial(serialLog, /ely-secrets: secrets of w1 in place/, SECRETS_FAILED, vm, 1_500_000, (line) => {
+    for (const [name, pattern] of PHASES) if (seen[name] === undefined && pattern.test(line)) seen[name] = Math.round((Date.now() - poweredOn) / 100) / 10;
+  });
+  return result;
+}
+
+function notePhase(label: string, name: string, poweredOn: number): void {
+  phases[label][name] = Math.round((Date.now() - poweredOn) / 100) / 10;
+  progress(`${label}: ${name} ${phases[label][name]} s after power-on`);
+}
+
 /** The steps build on each other: after the first failure the rest fail at once, saying so. */
 let failedStep: string | undefined;
 
@@ -286,6 +312,8 @@ beforeAll(async () => {
 }, 900_000);
 
 afterAll(async () => {
+  for (const [label, times] of Object.entries(phases)) progress(`phases (${label}), s after power-on: ${Object.entries(times).map(([k, v]) => `${k} ${v}`).join(", ")}`);
+  if (process.env.ELY_CLUSTER_REPORT) fs.writeFileSync(process.env.ELY_CLUSTER_REPORT, JSON.stringify(phases, null, 2) + "\n");
   progress("stopping: QEMU, the util services, the servers, the network");
   await qemu?.kill();
   await util.boot?.close();
@@ -333,28 +361,36 @@ describe("the cluster in a box", () => {
 
   let firstNode: NomadNode;
   step("the netbooted worker gets its secrets, joins Consul and Nomad, and runs the job, answering at its Consul address", async () => {
+    const poweredOn = Date.now();
     qemu = bootWorker("first boot");
-    const booted = await waitForSerial(serialLogs[0], /ely-secrets: secrets of w1 in place/, SECRETS_FAILED, qemu, 1_500_000);
+    const booted = await waitForSecrets("first boot", serialLogs[0], qemu, poweredOn);
     expect({ found: booted.found, reason: booted.reason, tail: booted.found ? "" : tailOf(serialLogs[0], 40) }).toEqual({ found: true, reason: "marker", tail: "" });
     progress(`w1: secrets in place after ${Math.round(booted.elapsedMs / 1000)} s`);
+    await until(`${WORKER.hostname} an alive Consul member`, 600, async () => {
+      const members = await consul<Array<{ Name: string; Status: number }>>("/v1/agent/members");
+      return members.find((m) => m.Name === WORKER.hostname && m.Status === 1);
+    });
+    notePhase("first boot", "consul-member", poweredOn);
     firstNode = await readyWorker();
-    progress("w1: a ready Nomad node");
-    const members = await consul<Array<{ Name: string; Status: number }>>("/v1/agent/members");
-    expect(members.find((m) => m.Name === WORKER.hostname)?.Status).toBe(1);
+    notePhase("first boot", "nomad-ready", poweredOn);
     const node = await nomad<{ NodeClass: string; Meta: Record<string, string> }>(`/v1/node/${firstNode.ID}`);
     expect(node.NodeClass).toBe(nodeClassOf(stack.cluster.nodes.get("w1")!.spec));
     expect(node.Meta[BUILD_ID_META]).toBe(stack.netboot.entryOf("w1")!.buildId);
     expect(node.Meta.ely_image).toBe("client-amd64");
     await answersAtConsulAddress(firstNode.ID);
+    notePhase("first boot", "job-answers", poweredOn);
   }, 2_400_000);
 
   step("power cycled, the worker boots again, gets its secrets with no operator action, rejoins, and the job runs on it again", async () => {
     await qemu!.kill();
+    const poweredOn = Date.now();
     qemu = bootWorker("after power cycle");
-    const booted = await waitForSerial(serialLogs[1], /ely-secrets: secrets of w1 in place/, SECRETS_FAILED, qemu, 1_500_000);
+    const booted = await waitForSecrets("after power cycle", serialLogs[1], qemu, poweredOn);
     expect({ found: booted.found, tail: booted.found ? "" : tailOf(serialLogs[1], 40) }).toEqual({ found: true, tail: "" });
     const again = await readyWorker(firstNode.ID);
+    notePhase("after power cycle", "nomad-ready", poweredOn);
     await answersAtConsulAddress(again.ID);
+    notePhase("after power cycle", "job-answers", poweredOn);
   }, 2_400_000);
 
   step("a second plan is empty", async () => {
