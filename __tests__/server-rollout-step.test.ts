@@ -9,7 +9,8 @@ import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
 import execa from "execa";
-import { manifestHead, parseServers, secretFiles, shq, sshArgs, SSH_CONFIG_ENV, StepError } from "../cli/server-step";
+import { manifestHead, parseServers, secretFiles, sshArgs, SSH_CONFIG_ENV, StepError } from "../cli/server-step";
+import { shellQuote as shq } from "../constructs/shell-quote";
 import { requires, testAgentBinDir } from "./helpers/requires";
 
 const features = { gossip: true, tls: true, acl: true };

@@ -131,9 +131,6 @@ export interface SshTarget {
   readonly options: readonly string[];
 }
 
-/** Quotes a word for the remote shell (the same quoting as the plan's commands). */
-export const shq = shellQuote;
-
 export function sshArgs(target: SshTarget, remoteCommand: string, env: NodeJS.ProcessEnv = process.env): string[] {
   const args: string[] = [];
   if (env[SSH_CONFIG_ENV]) args.push("-F", env[SSH_CONFIG_ENV]!);
@@ -144,7 +141,7 @@ export function sshArgs(target: SshTarget, remoteCommand: string, env: NodeJS.Pr
 }
 
 function asRoot(target: SshTarget, words: readonly string[]): string {
-  const command = words.map(shq).join(" ");
+  const command = words.map(shellQuote).join(" ");
   return target.user === "root" ? command : `sudo -n ${command}`;
 }
 
@@ -191,7 +188,7 @@ async function installNodeScript(target: SshTarget, progress: Progress): Promise
   const script = fs.readFileSync(REMOTE_SCRIPT, "utf8");
   const dir = path.posix.dirname(NODE_STEP_PATH);
   const shell = `umask 022; mkdir -p ${dir} && cat > ${NODE_STEP_PATH}.new && chmod 0755 ${NODE_STEP_PATH}.new && mv -f ${NODE_STEP_PATH}.new ${NODE_STEP_PATH}`;
-  const command = target.user === "root" ? `sh -c ${shq(shell)}` : `sudo -n sh -c ${shq(shell)}`;
+  const command = target.user === "root" ? `sh -c ${shellQuote(shell)}` : `sudo -n sh -c ${shellQuote(shell)}`;
   const result = await execa("ssh", sshArgs(target, command), { input: script, reject: false });
   if (result.exitCode !== 0) {
     throw new StepError(
