@@ -15,8 +15,9 @@ const jobs = ALL_JOBS.map((job) =>
 );
 
 // Netboot with the fast "test" image profile, published to a local directory standing in for the util node.
+// c1 never boots here: no secret delivery (secretsPort 0); the cluster suite (e2e/cluster) delivers secrets to a real boot.
 const work = process.env.ELY_E2E_WORK;
-const netboot = work ? { imageProfile: "test" as const, artifactsDir: `${work}/images`, publishTarget: `${work}/util` } : undefined;
+const netboot = work ? { imageProfile: "test" as const, artifactsDir: `${work}/images`, publishTarget: `${work}/util`, secretsPort: 0 } : undefined;
 
 const inventory = loadInventory();
 const app = new App();
