@@ -20,15 +20,20 @@ export const AGENTS_MARKER = "ELY-AGENTS";
 export const CONSUL_JOIN_RETRY_LOG = "Join cluster failed, will retry";
 /** Nomad's (command/agent/retry_join.go). */
 export const NOMAD_JOIN_RETRY_LOG = "join failed";
-/** How long the report waits for each agent to answer and to have joined or failed a join. */
-export const AGENTS_REPORT_WAIT_S = 300;
+/**
+ * How long, in all, the report waits for the agents to answer and to have joined or failed a join
+ * (wall clock, from its start: a join that neither succeeds nor fails, e.g. to servers that drop
+ * packets, ends the wait with "retrying=no").
+ */
+export const AGENTS_REPORT_WAIT_S = 180;
 
 export function agentsReportScript(): string {
   return `#!/bin/sh
 # Ely: what the agents say about themselves once started, on the console. Never fails.
 set -u
 say() { echo "${AGENTS_REPORT_TAG}: $*"; }
-wait_s="\${ELY_AGENTS_REPORT_WAIT_S:-${AGENTS_REPORT_WAIT_S}}"
+deadline=$(( $(date +%s) + \${ELY_AGENTS_REPORT_WAIT_S:-${AGENTS_REPORT_WAIT_S}} ))
+waiting() { [ "$(date +%s)" -lt "$deadline" ]; }
 hostname=$(hostname)
 # journal UNIT TEXT: the agent's first log line holding TEXT, without its indent and time stamp.
 journal() { journalctl -u "$1" -o cat --no-pager 2>/dev/null | grep -m1 -F "$2" | sed 's/^[[:space:]]*//; s/^[0-9][0-9TZ:.+-]* *//'; }
@@ -48,13 +53,14 @@ consul_state=$(systemctl is-active consul.service 2>/dev/null)
 consul_joined=no; consul_retrying=no; consul_self=
 if [ -s ${CONSUL_CONFIG_DIR}/${CONSUL_CONFIG_FILE} ]; then
   consul_api=http://127.0.0.1:${CONSUL_HTTP_PORT}
-  for i in $(seq 1 "$wait_s"); do
+  while :; do
     consul_self=$(get $consul_api/v1/agent/self) || consul_self=
     leader=$(get $consul_api/v1/status/leader) && leader=$(echo "$leader" | tr -d '"') || leader=
     case "$leader" in *:*) consul_joined=yes ;; esac
     retry=$(journal consul.service "${CONSUL_JOIN_RETRY_LOG}")
     [ -n "$retry" ] && consul_retrying=yes
     [ -n "$consul_self" ] && { [ $consul_joined = yes ] || [ $consul_retrying = yes ]; } && break
+    waiting || break
     sleep 1
   done
   if [ -n "$consul_self" ]; then
@@ -80,13 +86,14 @@ if [ -s $conf ]; then
   else
     nomad_api=http://$addr:4646; tls=
   fi
-  for i in $(seq 1 "$wait_s"); do
+  while :; do
     nomad_self=$(get $nomad_api/v1/agent/self $tls) || nomad_self=
     known=$(echo "$nomad_self" | jq -r '.stats.client.known_servers // empty' 2>/dev/null)
     [ -n "$known" ] && nomad_servers=$(echo "$known" | tr ',' '\\n' | grep -c .)
     retry=$(journal nomad.service "${NOMAD_JOIN_RETRY_LOG}")
     [ -n "$retry" ] && nomad_retrying=yes
     [ -n "$nomad_self" ] && { [ "$nomad_servers" -gt 0 ] || [ $nomad_retrying = yes ]; } && break
+    waiting || break
     sleep 1
   done
   if [ -n "$nomad_self" ]; then
@@ -120,7 +127,7 @@ After=consul.service nomad.service docker.service ely-node-up.service
 Type=oneshot
 RemainAfterExit=yes
 ExecStart=${scriptPath}
-TimeoutStartSec=${AGENTS_REPORT_WAIT_S * 2 + 60}
+TimeoutStartSec=${AGENTS_REPORT_WAIT_S + 120}
 StandardOutput=journal+console
 StandardError=journal+console
 
