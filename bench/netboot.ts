@@ -7,7 +7,8 @@
  *     boot split into phases by the util server's request log (iPXE prints on VGA only) and
  *     the serial console's lines (kernel, initrd, systemd, node-up marker; with the full profile,
  *     the agents started and their report, the inventory's secrets off as in the netboot test),
- *     timed on the host.
+ *     timed on the host. The full profile needs the agent binaries: first
+ *     `eval "$(e2e/tools/build-tools.sh --agents-only --env)"` (as `npm run test:netboot` does).
  *  2. ramroot.tar.xz per xz level: the published ramroot unpacked back to its tar, compressed
  *     with the build's own xz arguments (images/build-image.ts) at each level, then
  *     decompressed the way the initrd does it (the initrd's own busybox: `xz -d -c | tar -x`
@@ -23,6 +24,7 @@ import * as path from "path";
 import { Command } from "commander";
 import execa from "execa";
 import { bootNetboot, NetbootBootResult, netbootInventoryInput, prepareNetboot, PreparedNetboot } from "../e2e/netboot/harness";
+import { startUtilNfs } from "../e2e/netboot/util-nfs";
 import { ImageProfile, IMAGE_PROFILES } from "../images/layout";
 import { parseInventory } from "../nodes";
 import { RAMROOT_ARTIFACTS, ramrootArtifactOf, ramrootCompression, ramrootXzArgs } from "../images/ramroot-codec";
@@ -225,8 +227,9 @@ async function main(): Promise<void> {
 
   // Build (or reuse) and publish the test image with the netboot test's code.
   // QEMU's user network, as the bench has always measured (the bridge network needs the test's lab around each boot).
-  // The agents need the netboot test's inventory: no secrets to wait for.
-  const inventory = agents ? parseInventory(netbootInventoryInput(), "netboot bench inventory") : undefined;
+  // The agents need the netboot test's inventory and util node: no secrets to wait for, the NFS export
+  // their host volumes live on (Nomad requires the node's storage), served by nfs-ganesha for each boot.
+  const inventory = agents ? parseInventory(netbootInventoryInput("user"), "netboot bench inventory") : undefined;
   const prepared: PreparedNetboot = await prepareNetboot({ workDir: work, artifactsDir: o.artifactsDir, profile: o.profile, network: "user", inventory, log: progress });
   const ramrootFile = path.join(prepared.imageDir, ramrootArtifactOf(PROFILES[o.profile].ramroot.codec));
   progress(`image ${prepared.imageKey} build ${prepared.buildId} ready: ramroot ${mib(fs.statSync(ramrootFile).size).toFixed(1)} MiB (build ${prepared.timings.build.toFixed(1)} s)`);
@@ -235,12 +238,14 @@ async function main(): Promise<void> {
   const boots: BootFigures[] = [];
   if (!o.skipBoot) {
     for (let i = 1; i <= o.boots; i++) {
+      const nfs = agents ? await startUtilNfs(prepared) : undefined;
       const result = await bootNetboot(prepared, {
+        forwards: nfs?.forwards,
         serialLog: path.join(work, `serial-${i}.log`),
         timeoutSeconds: o.bootTimeout,
         pollMs: 100,
         log: () => undefined,
-      });
+      }).finally(() => nfs?.stop());
       const b = bootFigures(result, agents);
       boots.push(b);
       const g = groupsOf(agents).map((name) => `${name} ${b.groups[name]?.toFixed(1) ?? "?"}`).join(", ");

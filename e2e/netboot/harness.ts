@@ -192,13 +192,18 @@ export interface NetbootBootResult {
 }
 
 /**
- * A copy of the default inventory's input, to edit, with ACLs, TLS and gossip encryption off: their
- * secrets reach a node by their own path, which the netboot test does not serve (with TLS on and no
- * CA on the node, Consul refuses to start), so that the agents start and wait for their servers.
+ * A copy of the default inventory's input, to edit, as the netboot test serves it (util-nfs.ts):
+ * - ACLs, TLS and gossip encryption off: their secrets reach a node by their own path, which the
+ *   test does not serve (with TLS on and no CA on the node, Consul refuses to start), so that the
+ *   agents start and wait for their servers;
+ * - the util node's export /opt/nfs for the lab's subnet; on QEMU's user network also for 127.0.0.1,
+ *   where that network makes the guest's connections come from.
  */
-export function netbootInventoryInput() {
+export function netbootInventoryInput(network: NetbootNetwork) {
   const input = JSON.parse(JSON.stringify(DEFAULT_INVENTORY));
   input.security = { ...input.security, acl: false, tls: false, gossipEncryption: false };
+  const clients = network === "user" ? [input.network.subnet, "127.0.0.1"] : [input.network.subnet];
+  input.nodes.find((n: { role: string }) => n.role === "util").nfsExports = [{ path: "/opt/nfs", clients }];
   return input;
 }
 

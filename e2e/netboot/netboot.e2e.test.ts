@@ -35,15 +35,9 @@ import { QemuOptions } from "./qemu";
 
 const SCRATCH_SERIAL = "ELY-E2E-SCRATCH";
 
-/**
- * The default inventory without secrets (netbootInventoryInput), w1 with a scratch disk. On QEMU's user
- * network the util node's export also admits 127.0.0.1, where that network makes the guest's
- * connections come from (util-nfs.ts).
- */
+/** The netboot inventory (netbootInventoryInput: no secrets, the util node's NFS export), w1 with a scratch disk. */
 function e2eInventory(network: NetbootNetwork) {
-  const input = netbootInventoryInput();
-  const clients = network === "user" ? [input.network.subnet, "127.0.0.1"] : [input.network.subnet];
-  input.nodes.find((n: { role: string }) => n.role === "util").nfsExports = [{ path: "/opt/nfs", clients }];
+  const input = netbootInventoryInput(network);
   const w1 = input.nodes.find((n: { hostname: string }) => n.hostname === "w1");
   w1.hardware = { ...w1.hardware, disks: [{ device: "vdb", sizeGb: 1, kind: "ssd", serial: SCRATCH_SERIAL, scratchMountPoint: "/mnt/scratch" }] };
   return parseInventory(input, "netboot test inventory");
