@@ -4,8 +4,9 @@ import * as os from "os";
 import * as path from "path";
 import { INITRD_FATAL, initScript, udhcpcScript } from "../images/initrd-files";
 import { parseModuleIndex, resolveModules } from "../images/kernel-modules";
-import { PROFILES } from "../images/profiles";
-import { BOOT_META_FILE, NODE_UP_MARKER, rootfsFiles, writeBootMetaFunction } from "../images/rootfs-files";
+import { BOOT_META_FILE, NODE_UP_MARKER, rootfsFiles, STORAGE_PROBE_KERNEL_ARG, writeBootMetaFunction } from "../images/rootfs-files";
+import { consulUnit } from "../images/agent-units";
+import { AGENTS_MARKER } from "../images/agents-report";
 import { enableUnit, parseInstallSection } from "../images/systemd-enable";
 
 const MODULES_DEP = [
@@ -79,19 +80,29 @@ describe("root filesystem files", () => {
   test("agents' units only where the profile ships agents; no secret in any file", () => {
     const full = rootfsFiles({ withAgents: true, withDocker: true, withSsh: true });
     const test = rootfsFiles({ withAgents: false, withDocker: false, withSsh: false });
-    expect(full.enable).toEqual(["consul.service", "ely-agent-config.service", "ely-node-up.service", "ely-secrets.service", "ely-ssh-host-keys.service", "ely-storage.service", "nomad.service", "systemd-networkd.service"]);
-    expect(test.enable).toEqual(["ely-agent-config.service", "ely-node-up.service", "ely-secrets.service", "ely-storage.service", "systemd-networkd.service"]);
+    expect(full.enable).toEqual([
+      "consul.service",
+      "ely-agent-config.service",
+      "ely-agents-report.service",
+      "ely-node-up.service",
+      "ely-secrets.service",
+      "ely-ssh-host-keys.service",
+      "ely-storage-probe.service",
+      "ely-storage.service",
+      "nomad.service",
+      "systemd-networkd.service",
+    ]);
+    expect(test.enable).toEqual(["ely-agent-config.service", "ely-node-up.service", "ely-secrets.service", "ely-storage-probe.service", "ely-storage.service", "systemd-networkd.service"]);
     expect(full.files.length).toBeGreaterThan(test.files.length);
     for (const file of full.files) expect(file.content).not.toMatch(/encrypt\s*=|"encrypt"|token\s*=|BEGIN .*PRIVATE KEY/);
   });
 
-  test("the storage probe is in test images only, ordered after the storage and before the node-up marker", () => {
-    const withProbe = rootfsFiles({ withAgents: false, withDocker: false, withSsh: false, withStorageProbe: true });
+  test("the storage probe is in every image and runs only when the kernel command line asks, after the storage and before the node-up marker", () => {
+    const withProbe = rootfsFiles({ withAgents: true, withDocker: true, withSsh: true });
     expect(withProbe.enable).toContain("ely-storage-probe.service");
-    expect(rootfsFiles({ withAgents: true, withDocker: true, withSsh: true }).files.map((f) => f.path)).not.toContain("usr/local/lib/ely/storage-probe");
     const unit = withProbe.files.find((f) => f.path.endsWith("/ely-storage-probe.service"))!.content;
-    expect(unit).toContain("After=ely-storage.service\nBefore=ely-node-up.service");
-    expect([PROFILES.test.storageProbe, PROFILES.full.storageProbe]).toEqual([true, false]);
+    expect(unit).toContain(`ConditionKernelCommandLine=${STORAGE_PROBE_KERNEL_ARG}\nAfter=ely-storage.service\nBefore=ely-node-up.service`);
+    expect(STORAGE_PROBE_KERNEL_ARG).toBe("ely.storage-probe");
     // Where nothing is mounted, it says so and fails nothing (this machine has no NFS client).
     const script = withProbe.files.find((f) => f.path.endsWith("/storage-probe"))!.content;
     const run = spawnSync("sh", ["-c", script], { encoding: "utf8" });
@@ -125,15 +136,38 @@ describe("root filesystem files", () => {
     expect(run(undefined)).toEqual({ status: 0, stderr: expect.stringContaining("no ely.image=<image>/<build> on the kernel command line"), written: undefined });
   });
 
-  test("units follow the seed's: consul Type=notify, nomad KillSignal=SIGINT, both LimitNOFILE=65536", () => {
+  test("units follow the seed's: consul Type=notify where it waits for a join, nomad KillSignal=SIGINT, both LimitNOFILE=65536", () => {
     const files = rootfsFiles({ withAgents: true, withDocker: true, withSsh: true }).files;
     const consul = files.find((f) => f.path.endsWith("consul.service"))!.content;
     const nomad = files.find((f) => f.path.endsWith("nomad.service"))!.content;
-    expect(consul).toContain("Type=notify");
+    // The image's Consul is started once it runs: a worker boots before its servers may be up, and Nomad is ordered after it.
+    expect(consul).toContain("Type=exec");
+    expect(consul).not.toContain("Type=notify");
+    expect(consul).not.toContain("TimeoutStartSec");
+    // Elsewhere (servers updated over ssh) systemd waits for Consul's join.
+    expect(consulUnit({ managedBy: "x" })).toContain("Type=notify");
+    expect(consulUnit({ managedBy: "x" })).toContain("TimeoutStartSec=infinity");
     expect(consul).toContain("User=consul");
     expect(nomad).toContain("KillSignal=SIGINT");
     expect(nomad).toContain("After=network-online.target ely-agent-config.service consul.service docker.service ely-storage.service ely-secrets.service");
     for (const unit of [consul, nomad]) expect(unit).toContain("LimitNOFILE=65536");
+  });
+
+  test("images with agents report them on the console once started; the report says what it could not ask", () => {
+    const full = rootfsFiles({ withAgents: true, withDocker: true, withSsh: true });
+    expect(rootfsFiles({ withAgents: false, withDocker: false, withSsh: false }).files.map((f) => f.path)).not.toContain("usr/local/lib/ely/agents-report");
+    const unit = full.files.find((f) => f.path.endsWith("/ely-agents-report.service"))!.content;
+    expect(unit).toContain("After=consul.service nomad.service docker.service ely-node-up.service");
+    expect(unit).toContain("ExecStart=/usr/local/lib/ely/agents-report");
+    expect(unit).toContain("StandardOutput=journal+console");
+    // Where no agent is configured (this machine), it says so and prints the marker without waiting.
+    const script = full.files.find((f) => f.path.endsWith("/agents-report"))!.content;
+    if (fs.existsSync("/etc/consul.d/consul.json") || fs.existsSync("/etc/nomad.d/nomad.json")) return; // this machine runs agents
+    const run = spawnSync("sh", ["-c", script], { encoding: "utf8", timeout: 30000 });
+    expect(run.status).toBe(0);
+    expect(run.stdout).toContain("ely-agents: consul: no configuration (/etc/consul.d/consul.json): not run on this node");
+    expect(run.stdout).toContain("ely-agents: nomad: no configuration (/etc/nomad.d/nomad.json): not run on this node");
+    expect(run.stdout.trim().split("\n").pop()).toMatch(new RegExp(`^${AGENTS_MARKER} hostname=\\S+ consul=\\S+ consul-joined=no consul-retrying=no nomad=\\S+ nomad-servers=0 nomad-retrying=no docker=\\S+ failed-units=\\S+$`));
   });
 });
 

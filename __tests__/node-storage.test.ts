@@ -119,7 +119,7 @@ describe("the image's storage step", () => {
 /** The scratch disk program on a real block device: a loop device (root only). */
 describe("the scratch disk program", () => {
   const script = rootfsFiles({ withAgents: false, withDocker: false, withSsh: false }).files.find((f) => f.path === "usr/local/lib/ely/scratch-disk")!.content;
-  const probeScript = rootfsFiles({ withAgents: false, withDocker: false, withSsh: false, withStorageProbe: true }).files.find((f) => f.path === "usr/local/lib/ely/storage-probe")!.content;
+  const probeScript = rootfsFiles({ withAgents: false, withDocker: false, withSsh: false }).files.find((f) => f.path === "usr/local/lib/ely/storage-probe")!.content;
   const canLoop = process.getuid?.() === 0 && spawnSync("losetup", ["--version"]).status === 0 && fs.existsSync("/dev/loop-control");
   const loopTest = canLoop ? test : test.skip;
   const skipped = canLoop ? "" : " (skipped: needs root and loop devices)";

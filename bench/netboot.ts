@@ -1,11 +1,14 @@
 #!/usr/bin/env node
 /**
- * `npm run bench:netboot [-- --boots N]`: netboot figures (issue 6, item 3).
+ * `npm run bench:netboot [-- --boots N] [-- --profile full]`: netboot figures (issue 6, item 3).
  *
  *  1. Boot time: the netboot test's own path (e2e/netboot/harness.ts: synth, image build,
  *     publish, util HTTP server, QEMU from its NIC's iPXE ROM) booted --boots times; each
  *     boot split into phases by the util server's request log (iPXE prints on VGA only) and
- *     the serial console's lines (kernel, initrd, systemd, node-up marker), timed on the host.
+ *     the serial console's lines (kernel, initrd, systemd, node-up marker; with the full profile,
+ *     the agents started and their report, the inventory's secrets off as in the netboot test),
+ *     timed on the host. The full profile needs the agent binaries: first
+ *     `eval "$(e2e/tools/build-tools.sh --agents-only --env)"` (as `npm run test:netboot` does).
  *  2. ramroot.tar.xz per xz level: the published ramroot unpacked back to its tar, compressed
  *     with the build's own xz arguments (images/build-image.ts) at each level, then
  *     decompressed the way the initrd does it (the initrd's own busybox: `xz -d -c | tar -x`
@@ -20,13 +23,17 @@ import * as os from "os";
 import * as path from "path";
 import { Command } from "commander";
 import execa from "execa";
-import { bootNetboot, NetbootBootResult, prepareNetboot, PreparedNetboot } from "../e2e/netboot/harness";
+import { bootNetboot, NetbootBootResult, netbootInventoryInput, prepareNetboot, PreparedNetboot } from "../e2e/netboot/harness";
+import { startUtilNfs } from "../e2e/netboot/util-nfs";
+import { ImageProfile, IMAGE_PROFILES } from "../images/layout";
+import { parseInventory } from "../nodes";
 import { RAMROOT_ARTIFACTS, ramrootArtifactOf, ramrootCompression, ramrootXzArgs } from "../images/ramroot-codec";
 import { decompressRounds, Figures, figures, fmt, linkBytesPerSecond, mib, sh, timedSh, tmpfsDir } from "./measure";
 import { PROFILES } from "../images/profiles";
 
 interface Options {
   boots: number;
+  profile: ImageProfile;
   xzLevels: string;
   xzRuns: number;
   artifactsDir: string;
@@ -63,7 +70,13 @@ const PHASES: ReadonlyArray<{ key: string; group: string; what: string }> = [
   { key: "userspace.systemd-start", group: "userspace", what: "switch_root to systemd's first console line" },
   { key: "userspace.to-marker", group: "userspace", what: "systemd to the ELY-NODE-UP marker" },
 ];
-const GROUPS = ["firmware/iPXE", "kernel and initrd", "ramroot download and unpack", "userspace"];
+/** With agents (the full profile), userspace ends when both agents have started; then their report. */
+const AGENT_PHASES: ReadonlyArray<{ key: string; group: string; what: string }> = [
+  { key: "userspace.to-agents", group: "userspace", what: "systemd to Consul and Nomad both started (systemd's console lines)" },
+  { key: "agents.to-report", group: "agents", what: "agents started to their report: HTTP APIs answering, a first join to the servers tried and failed" },
+];
+const phasesOf = (agents: boolean) => (agents ? [...PHASES.filter((p) => p.key !== "userspace.to-marker"), ...AGENT_PHASES] : PHASES);
+const groupsOf = (agents: boolean) => ["firmware/iPXE", "kernel and initrd", "ramroot download and unpack", "userspace", ...(agents ? ["agents"] : [])];
 
 interface BootFigures {
   ok: boolean;
@@ -79,7 +92,7 @@ interface BootFigures {
   initrdUnpack?: { mib: number; seconds: number };
 }
 
-function bootFigures(boot: NetbootBootResult): BootFigures {
+function bootFigures(boot: NetbootBootResult, agents: boolean): BootFigures {
   const t = boot.timings;
   const request = (suffix: (p: string) => boolean) => boot.httpRequests.find((r) => suffix(r.path));
   const vmlinuz = request((p) => p.endsWith("/vmlinuz"));
@@ -97,6 +110,10 @@ function bootFigures(boot: NetbootBootResult): BootFigures {
     "switch-root": t["boot.switch-root"],
     systemd: t["boot.systemd"],
     marker: marker?.atS,
+    "agents-started": t["boot.consul-started"] !== undefined && t["boot.nomad-started"] !== undefined ? Math.max(t["boot.consul-started"], t["boot.nomad-started"]) : undefined,
+    "agents-report": t["boot.agents-report"],
+    "consul-started": t["boot.consul-started"],
+    "nomad-started": t["boot.nomad-started"],
   };
   const cuts: Array<[string, string, string]> = [
     ["firmware.to-ipxe-script", "start", "ipxe-script"],
@@ -107,7 +124,12 @@ function bootFigures(boot: NetbootBootResult): BootFigures {
     ["ramroot.stream", "ramroot-request", "ramroot-unpacked"],
     ["ramroot.finish", "ramroot-unpacked", "switch-root"],
     ["userspace.systemd-start", "switch-root", "systemd"],
-    ["userspace.to-marker", "systemd", "marker"],
+    ...((agents
+      ? [
+          ["userspace.to-agents", "systemd", "agents-started"],
+          ["agents.to-report", "agents-started", "agents-report"],
+        ]
+      : [["userspace.to-marker", "systemd", "marker"]]) as Array<[string, string, string]>),
   ];
   const at = (name: string) => (name === "start" ? 0 : events[name]);
   const phases: Record<string, number> = {};
@@ -117,8 +139,8 @@ function bootFigures(boot: NetbootBootResult): BootFigures {
     if (a !== undefined && b !== undefined) phases[key] = b - a;
   }
   const groups: Record<string, number> = {};
-  for (const g of GROUPS) {
-    const keys = PHASES.filter((p) => p.group === g).map((p) => p.key);
+  for (const g of groupsOf(agents)) {
+    const keys = phasesOf(agents).filter((p) => p.group === g).map((p) => p.key);
     if (keys.every((k) => phases[k] !== undefined)) groups[g] = keys.reduce((sum, k) => sum + phases[k], 0);
   }
   const unpackLine = boot.lines.find((l) => /ely-initrd: unpacked \d+ MiB in \d+ s/.test(l.line));
@@ -126,7 +148,7 @@ function bootFigures(boot: NetbootBootResult): BootFigures {
   return {
     ok: boot.ok,
     failure: boot.failure,
-    totalSeconds: marker?.atS ?? boot.timings.boot,
+    totalSeconds: (agents ? events["agents-report"] : marker?.atS) ?? boot.timings.boot,
     phases,
     groups,
     events: Object.fromEntries(Object.entries(events).filter(([, v]) => v !== undefined)) as Record<string, number>,
@@ -159,7 +181,8 @@ const DICT_MIB: Record<string, number> = { "0": 0.25, "1": 1, "2": 2, "3": 4, "4
 async function main(): Promise<void> {
   const program = new Command("bench:netboot")
     .description("Netboot figures: QEMU boot phases, ramroot.tar.xz size and decompression time per xz level")
-    .option("--boots <n>", "QEMU boots of the client-amd64 test image", (v) => Number(v), 3)
+    .option("--boots <n>", "QEMU boots of the client-amd64 image", (v) => Number(v), 3)
+    .option("--profile <profile>", `image profile (${IMAGE_PROFILES.join(", ")}); full: the real worker image, to its agents' report`, "test")
     .option("--xz-levels <list>", "xz presets to measure ('e' for --extreme)", "0,1,3,6,9,9e")
     .option("--xz-runs <n>", "decompression runs per level", (v) => Number(v), 5)
     .option("--artifacts-dir <dir>", "image builds (reused when the inputs are unchanged)", process.env.ELY_NETBOOT_ARTIFACTS_DIR ?? path.join(os.homedir(), ".cache", "ely", "images"))
@@ -173,6 +196,8 @@ async function main(): Promise<void> {
     .parse(process.argv);
   const o = program.opts<Options>();
   if (!(o.boots >= 0) || !(o.xzRuns >= 1)) throw new Error("--boots must be >= 0 and --xz-runs >= 1");
+  if (!IMAGE_PROFILES.includes(o.profile)) throw new Error(`--profile: received "${o.profile}", expected one of ${IMAGE_PROFILES.join(", ")}`);
+  const agents = PROFILES[o.profile].includeAgents;
   const levels = o.xzLevels.split(",").map((l) => l.trim()).filter(Boolean);
   for (const l of levels) if (!/^[0-9]e?$/.test(l)) throw new Error(`--xz-levels: received "${l}", expected presets 0-9, optionally with e`);
 
@@ -196,30 +221,35 @@ async function main(): Promise<void> {
     node: process.version,
   };
   // The xz level study's reference: the build's level when it builds xz, else xz's default.
-  const buildsXz = PROFILES.test.ramroot.codec === "xz";
-  const defaultLevel = buildsXz ? PROFILES.test.ramroot.level : ramrootCompression("xz").level;
+  const buildsXz = PROFILES[o.profile].ramroot.codec === "xz";
+  const defaultLevel = buildsXz ? PROFILES[o.profile].ramroot.level : ramrootCompression("xz").level;
   progress(`start: ${machine.cpu}, ${machine.cores} cores, load ${load0.map((l) => l.toFixed(2)).join(" ")}; ${o.boots} boots, xz levels ${levels.join(",")} x ${o.xzRuns}; work ${work}`);
 
   // Build (or reuse) and publish the test image with the netboot test's code.
   // QEMU's user network, as the bench has always measured (the bridge network needs the test's lab around each boot).
-  const prepared: PreparedNetboot = await prepareNetboot({ workDir: work, artifactsDir: o.artifactsDir, profile: "test", network: "user", log: progress });
-  const ramrootFile = path.join(prepared.imageDir, ramrootArtifactOf(PROFILES.test.ramroot.codec));
+  // The agents need the netboot test's inventory and util node: no secrets to wait for, the NFS export
+  // their host volumes live on (Nomad requires the node's storage), served by nfs-ganesha for each boot.
+  const inventory = agents ? parseInventory(netbootInventoryInput("user"), "netboot bench inventory") : undefined;
+  const prepared: PreparedNetboot = await prepareNetboot({ workDir: work, artifactsDir: o.artifactsDir, profile: o.profile, network: "user", inventory, log: progress });
+  const ramrootFile = path.join(prepared.imageDir, ramrootArtifactOf(PROFILES[o.profile].ramroot.codec));
   progress(`image ${prepared.imageKey} build ${prepared.buildId} ready: ramroot ${mib(fs.statSync(ramrootFile).size).toFixed(1)} MiB (build ${prepared.timings.build.toFixed(1)} s)`);
 
   // 1. Boots.
   const boots: BootFigures[] = [];
   if (!o.skipBoot) {
     for (let i = 1; i <= o.boots; i++) {
+      const nfs = agents ? await startUtilNfs(prepared) : undefined;
       const result = await bootNetboot(prepared, {
+        forwards: nfs?.forwards,
         serialLog: path.join(work, `serial-${i}.log`),
         timeoutSeconds: o.bootTimeout,
         pollMs: 100,
         log: () => undefined,
-      });
-      const b = bootFigures(result);
+      }).finally(() => nfs?.stop());
+      const b = bootFigures(result, agents);
       boots.push(b);
-      const g = GROUPS.map((name) => `${name} ${b.groups[name]?.toFixed(1) ?? "?"}`).join(", ");
-      progress(`boot ${i}/${o.boots}: ${b.ok ? "node up" : `FAILED: ${b.failure}`} in ${b.totalSeconds.toFixed(1)} s (${g})`);
+      const g = groupsOf(agents).map((name) => `${name} ${b.groups[name]?.toFixed(1) ?? "?"}`).join(", ");
+      progress(`boot ${i}/${o.boots}: ${b.ok ? (agents ? "agents reported" : "node up") : `FAILED: ${b.failure}`} in ${b.totalSeconds.toFixed(1)} s (${g})`);
       if (!b.ok) process.stderr.write(`${result.serialTail}\n`);
     }
   }
@@ -291,23 +321,23 @@ async function main(): Promise<void> {
   out.push(`# Ely netboot benchmark`, ``);
   out.push(
     `Machine: ${machine.cpu}, ${machine.cores} cores, ${machine.memoryGiB} GiB, Linux ${machine.kernel}, ${machine.qemu}; ` +
-      `load average ${load0[0].toFixed(2)} at start, ${load1[0].toFixed(2)} at end. Image ${prepared.imageKey} (test profile) build ${prepared.buildId}, ` +
+      `load average ${load0[0].toFixed(2)} at start, ${load1[0].toFixed(2)} at end. Image ${prepared.imageKey} (${o.profile} profile) build ${prepared.buildId}, ` +
       `build ${prepared.timings.build.toFixed(1)} s${prepared.timings.build < 5 ? " (reused)" : ""}.`,
   );
   let bootSummary: Record<string, Figures> = {};
   if (boots.length) {
     const good = boots.filter((b) => b.ok);
-    out.push(``, `## Boot: QEMU start to ELY-NODE-UP (${good.length} of ${boots.length} boots, QEMU TCG, ${prepared.qemu.cpus} vCPUs, ${prepared.qemu.memoryMb} MiB)`, ``);
+    out.push(``, `## Boot: QEMU start to ${agents ? "the agents' report (ELY-AGENTS)" : "ELY-NODE-UP"} (${good.length} of ${boots.length} boots, QEMU TCG, ${prepared.qemu.cpus} vCPUs, ${prepared.qemu.memoryMb} MiB)`, ``);
     out.push(`| phase | seconds, median (min-max) | what |`, `|---|---|---|`);
     const per = (get: (b: BootFigures) => number | undefined) => {
       const values = good.map(get).filter((v): v is number => v !== undefined);
       return values.length ? figures(values) : undefined;
     };
-    for (const g of GROUPS) {
+    for (const g of groupsOf(agents)) {
       const f = per((b) => b.groups[g]);
       bootSummary[g] = f!;
       out.push(`| **${g}** | **${fmt(f)}** | |`);
-      for (const p of PHASES.filter((x) => x.group === g)) {
+      for (const p of phasesOf(agents).filter((x) => x.group === g)) {
         const pf = per((b) => b.phases[p.key]);
         bootSummary[p.key] = pf!;
         out.push(`| &nbsp;&nbsp;${p.key} | ${fmt(pf)} | ${p.what} |`);
@@ -315,7 +345,8 @@ async function main(): Promise<void> {
     }
     const total = per((b) => b.totalSeconds);
     bootSummary.total = total!;
-    out.push(`| **total** | **${fmt(total)}** | power-on to the node-up marker |`);
+    out.push(`| **total** | **${fmt(total)}** | power-on to ${agents ? "the agents' report" : "the node-up marker"} |`);
+    if (agents) out.push(``, `Node-up marker at ${fmt(per((b) => b.events.marker))} s; Consul started at ${fmt(per((b) => b.events["consul-started"]))} s, Nomad at ${fmt(per((b) => b.events["nomad-started"]))} s.`);
     const http = per((b) => b.ramrootHttp?.seconds);
     const initrd = per((b) => b.initrdUnpack?.seconds);
     out.push(
@@ -426,7 +457,7 @@ async function main(): Promise<void> {
     recommendation = { level: pick?.r.level ?? defaultLevel, reasons };
     out.push(``, `## Recommendation`, ``, buildsXz
         ? `The build uses xz -${defaultLevel} (images/profiles.ts) now.`
-        : `The build uses ${PROFILES.test.ramroot.codec} -${PROFILES.test.ramroot.level} now (images/ramroot-codec.ts; BENCHMARKS.md compares the codecs); these are xz's levels, for --ramroot-codec xz.`, ``, ...reasons.map((r) => `- ${r}`));
+        : `The build uses ${PROFILES[o.profile].ramroot.codec} -${PROFILES[o.profile].ramroot.level} now (images/ramroot-codec.ts; BENCHMARKS.md compares the codecs); these are xz's levels, for --ramroot-codec xz.`, ``, ...reasons.map((r) => `- ${r}`));
   }
 
   console.log(out.join("\n"));

@@ -1,7 +1,13 @@
 /**
  * The Consul and Nomad systemd units, one text for every way a node gets its agents
- * (netbooted images and servers updated over ssh): Consul with Type=notify as its own
- * user, Nomad leaving gracefully on SIGINT (the seed's KillSignal), both restarted on failure.
+ * (netbooted images and servers updated over ssh): Consul as its own user, Nomad leaving
+ * gracefully on SIGINT (the seed's KillSignal), both restarted on failure.
+ *
+ * Consul tells systemd it is ready (Type=notify) only once it has joined a cluster: until then
+ * its unit stays "activating", and every unit ordered after it (Nomad) waits. Servers updated
+ * over ssh keep that (the rollout waits for each to join). A netbooted node starts before its
+ * servers may be up, so its image's unit counts Consul started once its process runs
+ * (Type=exec, `readyWhenJoined: false`): Consul retries its join by itself, Nomad starts beside it.
  */
 import { CONSUL_CONFIG_DIR, CONSUL_CONFIG_FILE, NOMAD_CONFIG_DIR, NOMAD_CONFIG_FILE } from "../nodes/agent-paths";
 
@@ -14,6 +20,14 @@ export interface AgentUnitOptions {
   readonly after?: readonly string[];
   /** Units the agent needs: it does not start when one of them failed (and starts after them). Default: none. */
   readonly requires?: readonly string[];
+}
+
+export interface ConsulUnitOptions extends AgentUnitOptions {
+  /**
+   * Type=notify with no start timeout: the unit is started once Consul has joined a cluster. Else
+   * Type=exec: started once its process runs, joined or not. Default: true.
+   */
+  readonly readyWhenJoined?: boolean;
 }
 
 function ordering(after: readonly string[] = [], requires: readonly string[] = []): string {
@@ -34,10 +48,11 @@ ConditionFileNotEmpty=${configFile}
 `;
 }
 
-export function consulUnit(options: AgentUnitOptions): string {
+export function consulUnit(options: ConsulUnitOptions): string {
+  const readyWhenJoined = options.readyWhenJoined ?? true;
   return `${unitSection("consul", `${CONSUL_CONFIG_DIR}/${CONSUL_CONFIG_FILE}`, options)}
 [Service]
-Type=notify
+Type=${readyWhenJoined ? "notify" : "exec"}
 User=consul
 Group=consul
 ExecStart=${AGENT_BIN_DIR}/consul agent -config-dir=${CONSUL_CONFIG_DIR}
@@ -46,8 +61,7 @@ KillMode=process
 KillSignal=SIGTERM
 Restart=on-failure
 RestartSec=2
-TimeoutStartSec=infinity
-LimitNOFILE=65536
+${readyWhenJoined ? "TimeoutStartSec=infinity\n" : ""}LimitNOFILE=65536
 
 [Install]
 WantedBy=multi-user.target

@@ -19,11 +19,6 @@ export interface ImageProfileSpec {
   readonly keepOnlyInitrdModules: boolean;
   /** The ramroot's codec and level (images/ramroot-codec.ts; an image spec may choose another). */
   readonly ramroot: RamrootCompression;
-  /**
-   * Add the storage probe (images/rootfs-files.ts): after the node's storage is up, it lists and
-   * writes a file on every NFS mount and scratch disk, on the console, for the netboot test.
-   */
-  readonly storageProbe: boolean;
 }
 
 export const PROFILES: Readonly<Record<ImageProfile, ImageProfileSpec>> = {
@@ -33,7 +28,6 @@ export const PROFILES: Readonly<Record<ImageProfile, ImageProfileSpec>> = {
     includeAgents: true,
     keepOnlyInitrdModules: false,
     ramroot: DEFAULT_RAMROOT_COMPRESSION,
-    storageProbe: false,
   },
   test: {
     description: "boot test image: the full image's boot path with a minimal package set and no agents",
@@ -41,7 +35,6 @@ export const PROFILES: Readonly<Record<ImageProfile, ImageProfileSpec>> = {
     includeAgents: false,
     keepOnlyInitrdModules: true,
     ramroot: DEFAULT_RAMROOT_COMPRESSION,
-    storageProbe: true,
   },
 };
 

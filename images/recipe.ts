@@ -84,7 +84,6 @@ export function imageRecipe(spec: ImageSpec): ImageRecipe {
       withAgents: profile.includeAgents,
       withDocker: packages.includes("docker.io"),
       withSsh: packages.includes("openssh-server"),
-      withStorageProbe: profile.storageProbe,
     }),
     initrd: { init: initScript(), udhcpcScript: udhcpcScript(), modules: ["af_packet", ...INITRD_MODULES[spec.arch]] },
     strip: {

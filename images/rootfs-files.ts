@@ -10,6 +10,7 @@
  *   hostname=<h> ely.role=<role> ely.util=<host:port> ely.servers=<ip,ip,ip> ely.image=<key>/<build id>
  */
 import { consulUnit, nomadUnit } from "./agent-units";
+import { agentsReportScript, agentsReportUnit } from "./agents-report";
 import { NFS_MOUNT_TIMEOUT_S, STORAGE_DIR, STORAGE_INDEX } from "../nodes/node-storage";
 import { AUTHORIZED_KEYS_FILE, CONSUL_CONFIG_DIR, CONSUL_CONFIG_FILE, CONSUL_DATA_DIR, NOMAD_CONFIG_DIR, NOMAD_CONFIG_FILE, NOMAD_DATA_DIR, ROOT_SSH_DIR } from "../nodes/agent-paths";
 import { KEY_DISK_CA, KEY_DISK_LABEL, KEY_DISK_NODE_KEY, REMOTE_SECRETS_DIR, SECRETS_BUNDLE } from "../nodes/secret-delivery";
@@ -318,15 +319,18 @@ say "$dev ($named) is mounted on $target, empty"
 
 /** The probe's console lines start with this; the netboot test reads them. */
 export const STORAGE_PROBE_TAG = "ely-storage-probe";
+/** The kernel argument that runs the storage probe (the netboot test's iPXE scripts add it). */
+export const STORAGE_PROBE_KERNEL_ARG = "ely.storage-probe";
 
 /**
- * Test images only (profile "test"): once the node's storage is up, shows on the console what
- * each NFS mount's probe directory and each scratch disk hold, then writes one file named after
- * this boot on each (synced), so that a test can power-cycle the node and see what survived.
+ * In every image, run only when the kernel command line asks (${STORAGE_PROBE_KERNEL_ARG}): once the
+ * node's storage is up, shows on the console what each NFS mount's probe directory and each scratch
+ * disk hold, then writes one file named after this boot on each (synced), so that a test can
+ * power-cycle the node and see what survived.
  */
 function storageProbeScript(): string {
   return `#!/bin/sh
-# Ely test image: what this node's storage holds at boot; then one file per boot on each.
+# Ely storage probe (kernel argument ${STORAGE_PROBE_KERNEL_ARG}): what this node's storage holds at boot; then one file per boot on each.
 set -u
 ${bootEnvLoader}
 load_boot_env
@@ -350,7 +354,8 @@ exit $status
 }
 
 const storageProbeUnit = `[Unit]
-Description=Ely test image: list and write this node's storage (NFS mounts, scratch disk)
+Description=Ely storage probe: list and write this node's storage (NFS mounts, scratch disk)
+ConditionKernelCommandLine=${STORAGE_PROBE_KERNEL_ARG}
 After=ely-storage.service
 Before=ely-node-up.service
 
@@ -456,10 +461,10 @@ ExecStart=/lib/systemd/systemd-networkd-wait-online --any --timeout=60
 `;
 
 /**
- * The files of one image. `withAgents` adds the agent units; `withDocker` orders Nomad after docker;
- * `withStorageProbe` (test images) adds the storage probe. Default: no probe.
+ * The files of one image. `withAgents` adds the agent units and their report; `withDocker` orders
+ * Nomad after docker.
  */
-export function rootfsFiles(options: { withAgents: boolean; withDocker: boolean; withSsh: boolean; withStorageProbe?: boolean }): RootfsFileSet {
+export function rootfsFiles(options: { withAgents: boolean; withDocker: boolean; withSsh: boolean }): RootfsFileSet {
   const files: RootfsFile[] = [
     { path: `${LIB}/fetch-agent-config`, content: fetchAgentConfigScript(options.withSsh), mode: 0o755 },
     { path: `${LIB}/fetch-secrets`, content: fetchSecretsScript(), mode: 0o755 },
@@ -467,23 +472,25 @@ export function rootfsFiles(options: { withAgents: boolean; withDocker: boolean;
     { path: `${LIB}/node-up`, content: nodeUpScript(), mode: 0o755 },
     { path: `${LIB}/storage`, content: storageScript(), mode: 0o755 },
     { path: `${LIB}/scratch-disk`, content: scratchDiskScript(), mode: 0o755 },
+    { path: `${LIB}/storage-probe`, content: storageProbeScript(), mode: 0o755 },
+    { path: `${UNITS}/ely-storage-probe.service`, content: storageProbeUnit },
     { path: `${UNITS}/ely-storage.service`, content: storageUnit },
     { path: `${UNITS}/ely-agent-config.service`, content: agentConfigUnit },
     { path: `${UNITS}/ely-node-up.service`, content: nodeUpUnit },
     { path: "etc/systemd/system/systemd-networkd-wait-online.service.d/ely.conf", content: waitOnlineDropIn },
   ];
-  const enable = ["systemd-networkd.service", "ely-agent-config.service", "ely-secrets.service", "ely-storage.service", "ely-node-up.service"];
-  if (options.withStorageProbe) {
-    files.push({ path: `${LIB}/storage-probe`, content: storageProbeScript(), mode: 0o755 }, { path: `${UNITS}/ely-storage-probe.service`, content: storageProbeUnit });
-    enable.push("ely-storage-probe.service");
-  }
+  const enable = ["systemd-networkd.service", "ely-agent-config.service", "ely-secrets.service", "ely-storage.service", "ely-storage-probe.service", "ely-node-up.service"];
   if (options.withSsh) {
     files.push({ path: `${UNITS}/ely-ssh-host-keys.service`, content: sshHostKeysUnit });
     enable.push("ely-ssh-host-keys.service");
   }
   if (options.withAgents) {
     files.push(
-      { path: `${UNITS}/consul.service`, content: consulUnit({ managedBy: IMAGE_UNIT_HEADER, after: ["ely-agent-config.service"], requires: ["ely-secrets.service"] }) },
+      // Started once its process runs: a worker boots before its servers may be up (agent-units.ts).
+      {
+        path: `${UNITS}/consul.service`,
+        content: consulUnit({ managedBy: IMAGE_UNIT_HEADER, after: ["ely-agent-config.service"], requires: ["ely-secrets.service"], readyWhenJoined: false }),
+      },
       {
         path: `${UNITS}/nomad.service`,
         content: nomadUnit({
@@ -496,8 +503,10 @@ export function rootfsFiles(options: { withAgents: boolean; withDocker: boolean;
       },
       { path: "usr/lib/sysusers.d/ely-consul.conf", content: sysusers },
       { path: "usr/lib/tmpfiles.d/ely-agents.conf", content: tmpfiles },
+      { path: `${LIB}/agents-report`, content: agentsReportScript(), mode: 0o755 },
+      { path: `${UNITS}/ely-agents-report.service`, content: agentsReportUnit(`/${LIB}/agents-report`) },
     );
-    enable.push("consul.service", "nomad.service");
+    enable.push("consul.service", "nomad.service", "ely-agents-report.service");
   }
   return { files: files.sort((a, b) => a.path.localeCompare(b.path)), enable: enable.sort() };
 }

@@ -17,6 +17,9 @@ import { DEFAULT_RAMROOT_COMPRESSION, RAMROOT_ARTIFACTS, ramrootArtifactOf } fro
 
 const DEFAULT_RAMROOT_ARTIFACT = ramrootArtifactOf(DEFAULT_RAMROOT_COMPRESSION.codec);
 
+/** Every node's kernel arguments besides Ely's own: the consoles, the serial one last (/dev/console). */
+export const DEFAULT_KERNEL_ARGS: readonly string[] = ["console=tty0", "console=ttyS0,115200n8"];
+
 /** One netbooted node and the build it boots. */
 export interface BootEntry {
   readonly hostname: string;
@@ -65,7 +68,7 @@ export interface BootServiceProps {
    * the nodes fetch their secrets from it at every boot. Default: none: the nodes fetch no secrets.
    */
   readonly secretsPort?: number;
-  /** Extra kernel arguments. Default: ["console=tty0", "console=ttyS0,115200n8"] (the serial console last: /dev/console). */
+  /** Extra kernel arguments. Default: DEFAULT_KERNEL_ARGS (the tty0 and ttyS0 consoles, the serial one last: /dev/console). */
   readonly kernelArgs?: readonly string[];
   /** Interface dnsmasq listens on. Default: all interfaces. */
   readonly dhcpInterface?: string;
@@ -142,7 +145,7 @@ export function bootConfigOf(props: BootServiceProps): BootConfig {
     remoteRoot,
     domain: props.domain,
     secretsPort: props.secretsPort,
-    kernelArgs: props.kernelArgs ?? ["console=tty0", "console=ttyS0,115200n8"],
+    kernelArgs: props.kernelArgs ?? DEFAULT_KERNEL_ARGS,
     dhcpInterface: props.dhcpInterface,
     nfsExports: props.nfsExports ?? [],
     ipxeBiosPath: props.ipxeBiosPath ?? "/usr/lib/ipxe/undionly.kpxe",

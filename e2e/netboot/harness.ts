@@ -13,7 +13,12 @@
  *     QEMU's user-mode network laid out as the lab's subnet, whose own DHCP/TFTP hand iPXE the
  *     generated chain script, nginx on 127.0.0.1 behind a forward of util:8080. Either way the
  *     chain script (tftp/ely.ipxe) fetches the generated per-MAC script from the util address;
- *  5. wait for the image's node-up marker with the hostname of the kernel command line.
+ *  5. wait for the image's node-up marker with the hostname of the kernel command line, and on an
+ *     image with agents (the full profile) for their report (images/agents-report.ts) after it.
+ * The image is the full profile's (Consul, Nomad, docker) unless ELY_NETBOOT_PROFILE=test (no agents,
+ * a smaller and quicker build). Builds are kept in ~/.cache/ely/images, keyed by their inputs' hash
+ * (the plan's own default): an unchanged image is not built again. Every boot runs the image's storage
+ * probe (its kernel argument ely.storage-probe is added to the generated iPXE scripts).
  * QEMU and the HTTP server are stopped whatever happens.
  */
 import * as fs from "fs";
@@ -22,9 +27,11 @@ import * as path from "path";
 import { App, TerraformStack } from "cdktf";
 import execa from "execa";
 import { Cluster, Netboot, projectRoot } from "../../constructs";
-import { TFTP_CHAIN_SCRIPT } from "../../constructs/netboot/boot-service";
+import { DEFAULT_KERNEL_ARGS, TFTP_CHAIN_SCRIPT } from "../../constructs/netboot/boot-service";
 import { DEFAULT_HTTP_PORT, IMAGE_PROFILES, ImageProfile } from "../../images/layout";
-import { NODE_UP_MARKER } from "../../images/rootfs-files";
+import { NODE_UP_MARKER, STORAGE_PROBE_KERNEL_ARG } from "../../images/rootfs-files";
+import { AGENTS_MARKER } from "../../images/agents-report";
+import { PROFILES } from "../../images/profiles";
 import { INITRD_FATAL } from "../../images/initrd-files";
 import { RAMROOT_ARTIFACTS } from "../../images/ramroot-codec";
 import { DEFAULT_INVENTORY, Inventory, parseInventory } from "../../nodes";
@@ -39,7 +46,7 @@ export type NetbootNetwork = "bridge" | "user";
 export interface NetbootE2eOptions {
   /** Scratch directory. Default: a new directory under the system temp dir (removed on success). */
   readonly workDir?: string;
-  /** Builds directory. Default: $ELY_NETBOOT_ARTIFACTS_DIR, else <workDir>/images (a fresh build). */
+  /** Builds directory. Default: $ELY_NETBOOT_ARTIFACTS_DIR, else $ELY_CACHE/images, else ~/.cache/ely/images (reused when the inputs are unchanged). */
   readonly artifactsDir?: string;
   /** The node to boot. Default: $ELY_NETBOOT_NODE, else the first netbooted node. */
   readonly hostname?: string;
@@ -47,7 +54,7 @@ export interface NetbootE2eOptions {
   readonly bootTimeoutSeconds?: number;
   /** Guest memory. Default: $ELY_NETBOOT_MEMORY_MB, else 2048 (test profile) or 3072 (full). */
   readonly memoryMb?: number;
-  /** Image profile. Default: $ELY_NETBOOT_PROFILE, else "test" (the full profile needs the agent binaries). */
+  /** Image profile. Default: $ELY_NETBOOT_PROFILE, else "full" (the real image: it needs the agent binaries, see e2e/tools/build-tools.sh). */
   readonly profile?: ImageProfile;
   /** The guest's network (see above). Default: $ELY_NETBOOT_NETWORK, else "bridge" where bridgeNetworkMissing() allows, else "user". */
   readonly network?: NetbootNetwork;
@@ -82,7 +89,14 @@ export const MILESTONES: ReadonlyArray<[string, RegExp]> = [
   ["systemd", /systemd\[1\]: .*running in system mode|Welcome to /],
   ["storage-start", /ely-storage: starting /],
   ["storage-ready", /ely-storage: storage ready/],
+  ["node-up", new RegExp(NODE_UP_MARKER)],
+  ["consul-started", /Started consul\.service|Started Consul agent/],
+  ["nomad-started", /Started nomad\.service|Started Nomad agent/],
+  ["agents-report", new RegExp(AGENTS_MARKER)],
 ];
+
+/** Colour and style escapes on the console. */
+const ANSI_SGR = /\x1b\[[0-9;]*m/g;
 
 /** What the test needs on this machine (Debian packages in parentheses). */
 const REQUIRED_TOOLS: Array<[string, string]> = [
@@ -171,8 +185,26 @@ export interface NetbootBootResult {
   readonly timings: Record<string, number>;
   /** Every request to the util server; startS and doneS in seconds after QEMU start. */
   readonly httpRequests: ReadonlyArray<{ path: string; status: number; bytes: number; seconds: number; startS: number; doneS: number }>;
+  /** The agents' report (images/agents-report.ts), on an image with agents. */
+  readonly agentsLine?: string;
   /** Every serial line, with the time (seconds after QEMU start) the harness saw it. */
   readonly lines: ReadonlyArray<{ atS: number; line: string }>;
+}
+
+/**
+ * A copy of the default inventory's input, to edit, as the netboot test serves it (util-nfs.ts):
+ * - ACLs, TLS and gossip encryption off: their secrets reach a node by their own path, which the
+ *   test does not serve (with TLS on and no CA on the node, Consul refuses to start), so that the
+ *   agents start and wait for their servers;
+ * - the util node's export /opt/nfs for the lab's subnet; on QEMU's user network also for 127.0.0.1,
+ *   where that network makes the guest's connections come from.
+ */
+export function netbootInventoryInput(network: NetbootNetwork) {
+  const input = JSON.parse(JSON.stringify(DEFAULT_INVENTORY));
+  input.security = { ...input.security, acl: false, tls: false, gossipEncryption: false };
+  const clients = network === "user" ? [input.network.subnet, "127.0.0.1"] : [input.network.subnet];
+  input.nodes.find((n: { role: string }) => n.role === "util").nfsExports = [{ path: "/opt/nfs", clients }];
+  return input;
 }
 
 /** The network to boot on: `requested`, else $ELY_NETBOOT_NETWORK, else "bridge" where this machine allows it, else "user". */
@@ -190,7 +222,7 @@ export async function prepareNetboot(options: NetbootE2eOptions = {}): Promise<P
   await preflight();
   const work = options.workDir ?? fs.mkdtempSync(path.join(os.tmpdir(), "ely-netboot-"));
   letWorkersRead(work); // nginx's workers (user nobody) read the util node's root below it
-  const artifactsDir = options.artifactsDir ?? process.env.ELY_NETBOOT_ARTIFACTS_DIR ?? path.join(work, "images");
+  const artifactsDir = options.artifactsDir ?? process.env.ELY_NETBOOT_ARTIFACTS_DIR ?? path.join(process.env.ELY_CACHE ?? path.join(os.homedir(), ".cache", "ely"), "images");
   const utilRoot = path.join(work, "util-root");
   const timings: Record<string, number> = {};
   const time = async <T>(name: string, fn: () => Promise<T> | T): Promise<T> => {
@@ -203,7 +235,7 @@ export async function prepareNetboot(options: NetbootE2eOptions = {}): Promise<P
     }
   };
 
-  const profile = options.profile ?? (process.env.ELY_NETBOOT_PROFILE as ImageProfile | undefined) ?? "test";
+  const profile = options.profile ?? (process.env.ELY_NETBOOT_PROFILE as ImageProfile | undefined) ?? "full";
   if (!IMAGE_PROFILES.includes(profile)) throw new Error(`netboot-test: ELY_NETBOOT_PROFILE: received "${profile}", expected one of ${IMAGE_PROFILES.join(", ")}`);
 
   const network = netbootNetwork(options.network);
@@ -231,6 +263,7 @@ export async function prepareNetboot(options: NetbootE2eOptions = {}): Promise<P
       httpStateDir: nginxStateDir,
       dhcpInterface: names?.bridge,
       artifactsDir,
+      kernelArgs: [...DEFAULT_KERNEL_ARGS, STORAGE_PROBE_KERNEL_ARG],
     });
     app.synth();
     const dir = path.join(outdir, "stacks", inventory.name);
@@ -309,6 +342,7 @@ export async function bootNetboot(prepared: PreparedNetboot, options: BootOption
   let qemu: RunningQemu | undefined;
   const seen = new Set<string>();
   let result;
+  const withAgents = PROFILES[prepared.profile].includeAgents;
   try {
     bootStarted = Date.now();
     qemu = startQemu({
@@ -321,11 +355,14 @@ export async function bootNetboot(prepared: PreparedNetboot, options: BootOption
     const timeoutMs = (options.timeoutSeconds ?? Number(process.env.ELY_NETBOOT_TIMEOUT_S ?? 1500)) * 1000;
     result = await waitForSerial(
       serialLog,
-      new RegExp(`${NODE_UP_MARKER} hostname=${prepared.hostname}\\b`),
+      // With agents, their report comes after the node-up marker (its unit is ordered after it).
+      new RegExp(`${withAgents ? AGENTS_MARKER : NODE_UP_MARKER} hostname=${prepared.hostname}\\b`),
       new RegExp(`${INITRD_FATAL}|Kernel panic|not in the Ely inventory|could not load|no boot script for`),
       qemu,
       timeoutMs,
-      (line) => {
+      (raw) => {
+        // systemd colours its status lines ("Started \x1b[0;1;39mconsul.service\x1b[0m"): matched and kept without.
+        const line = raw.replace(ANSI_SGR, "");
         const atMs = Date.now() - bootStarted;
         lines.push({ atS: atMs / 1000, line });
         for (const [name, re] of MILESTONES) {
@@ -361,17 +398,22 @@ export async function bootNetboot(prepared: PreparedNetboot, options: BootOption
     startS: (r.atMs - bootStarted) / 1000,
     doneS: (r.doneMs - bootStarted) / 1000,
   }));
+  const markerLine = lines.find((l) => new RegExp(`${NODE_UP_MARKER} hostname=${prepared.hostname}\\b`).test(l.line))?.line.trim();
+  const awaited = `${withAgents ? AGENTS_MARKER : NODE_UP_MARKER} hostname=${prepared.hostname}`;
   const failure = result.found
-    ? undefined
+    ? markerLine
+      ? undefined
+      : `the agents reported, but no "${NODE_UP_MARKER} hostname=${prepared.hostname}" before`
     : result.reason === "timeout"
-      ? `no "${NODE_UP_MARKER} hostname=${prepared.hostname}" on the serial console within ${(result.elapsedMs / 1000).toFixed(0)} s`
+      ? `no "${awaited}" on the serial console within ${(result.elapsedMs / 1000).toFixed(0)} s`
       : result.reason === "exited"
         ? `QEMU exited before the marker: ${qemu!.output().trim() || "(no output)"}`
         : `boot failed: ${result.line?.trim()}`;
   return {
-    ok: result.found,
+    ok: failure === undefined,
     failure,
-    markerLine: result.found ? result.line?.trim() : undefined,
+    markerLine,
+    agentsLine: withAgents && result.found ? result.line?.trim() : undefined,
     serialLog,
     serialTail: tailOf(serialLog, 60),
     timings,

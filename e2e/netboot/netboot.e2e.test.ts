@@ -1,5 +1,6 @@
 /**
- * Boots a freshly built image of the inventory's first netbooted node in QEMU via iPXE and
+ * Boots the real image (the full profile: Consul, Nomad, docker; ELY_NETBOOT_PROFILE=test for the
+ * smaller image without agents) of the inventory's first netbooted node in QEMU via iPXE and
  * the generated boot configuration, served by nginx with the generated nginx.conf (see
  * harness.ts), twice, with a power cut between (QEMU killed, started again on the same disks).
  * On the bridge network (where root and /dev/net/tun allow; see bridge-network.ts) the QEMU
@@ -9,8 +10,11 @@
  *    serial): it must format and mount it before its agents, at every boot;
  *  - it mounts the util node's NFS export (the generated exports file served by nfs-ganesha,
  *    see util-nfs.ts) with its generated mount unit, before its agents.
- * The test image's storage probe writes a file on each at every boot: the NFS file is still
- * there after the power cut, the scratch disk is empty again.
+ * The image's storage probe (run by a kernel argument the test adds) writes a file on each at every
+ * boot: the NFS file is still there after the power cut, the scratch disk is empty again.
+ * With agents, no server is reachable: at every boot Consul and Nomad must be started and waiting
+ * for the inventory's servers (retrying their join), docker running, no unit failed; the image's
+ * agents report (images/agents-report.ts) says so on the console, from the agents' own HTTP APIs.
  * Needs root, mmdebstrap, qemu-system-x86, ipxe-qemu, busybox-static, rsync, kmod, cpio,
  * xz-utils, nginx, e2fsprogs, nfs-ganesha, nfs-ganesha-vfs, and the compiled project (dist/).
  */
@@ -18,24 +22,22 @@ import { execFileSync, spawnSync } from "child_process";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
-import { DEFAULT_INVENTORY, parseInventory } from "../../nodes";
+import { parseInventory } from "../../nodes";
 import { STORAGE_PROBE_TAG } from "../../images/rootfs-files";
+import { AGENTS_MARKER, AGENTS_REPORT_TAG, CONSUL_JOIN_RETRY_LOG, NOMAD_JOIN_RETRY_LOG } from "../../images/agents-report";
+import { PROFILES } from "../../images/profiles";
+import { NOMAD_RPC_PORT, serversOf } from "../../nodes";
 import { TFTP_CHAIN_SCRIPT } from "../../constructs/netboot/boot-service";
-import { bootNetboot, formatReport, NetbootBootResult, NetbootNetwork, netbootNetwork, PreparedNetboot, prepareNetboot, reportOf } from "./harness";
+import { bootNetboot, formatReport, NetbootBootResult, netbootInventoryInput, NetbootNetwork, netbootNetwork, PreparedNetboot, prepareNetboot, reportOf } from "./harness";
 import { startUtilNfs } from "./util-nfs";
 import { BridgeNetwork, startBridgeNetwork } from "./bridge-network";
 import { QemuOptions } from "./qemu";
 
 const SCRATCH_SERIAL = "ELY-E2E-SCRATCH";
 
-/**
- * The default inventory, w1 with a scratch disk. On QEMU's user network the util node's export
- * also admits 127.0.0.1, where that network makes the guest's connections come from (util-nfs.ts).
- */
+/** The netboot inventory (netbootInventoryInput: no secrets, the util node's NFS export), w1 with a scratch disk. */
 function e2eInventory(network: NetbootNetwork) {
-  const input = JSON.parse(JSON.stringify(DEFAULT_INVENTORY));
-  const clients = network === "user" ? [input.network.subnet, "127.0.0.1"] : [input.network.subnet];
-  input.nodes.find((n: { role: string }) => n.role === "util").nfsExports = [{ path: "/opt/nfs", clients }];
+  const input = netbootInventoryInput(network);
   const w1 = input.nodes.find((n: { hostname: string }) => n.hostname === "w1");
   w1.hardware = { ...w1.hardware, disks: [{ device: "vdb", sizeGb: 1, kind: "ssd", serial: SCRATCH_SERIAL, scratchMountPoint: "/mnt/scratch" }] };
   return parseInventory(input, "netboot test inventory");
@@ -76,7 +78,53 @@ async function bootOnce(prepared: PreparedNetboot, n: number, disk: string, forw
   });
   const t = boot.timings;
   process.stderr.write(`netboot-test: boot ${n}: power-on -> storage started ${t["boot.storage-start"]?.toFixed(1)} s, storage ready ${t["boot.storage-ready"]?.toFixed(1)} s, node up ${t.boot?.toFixed(1)} s\n`);
+  if (boot.agentsLine) process.stderr.write(`netboot-test: boot ${n}: power-on -> consul started ${t["boot.consul-started"]?.toFixed(1)} s, nomad started ${t["boot.nomad-started"]?.toFixed(1)} s, agents' report ${t["boot.agents-report"]?.toFixed(1)} s\n`);
   return { boot, serial, nfs: probe("nfs"), scratch: probe("scratch") };
+}
+
+/**
+ * With agents: both started and waiting for the inventory's servers (none is reachable), as the
+ * agents themselves say through their HTTP APIs and logs (images/agents-report.ts), docker up, no unit failed.
+ */
+function expectAgentsWaitingForServers(prepared: PreparedNetboot, boot: NetbootBootResult, serial: string) {
+  const servers = serversOf(prepared.inventory).map((s) => s.ip);
+  // The console line carries systemd's prefix ("[  252.7] agents-report[537]: "): the facts follow the marker.
+  const report = boot.agentsLine?.slice(boot.agentsLine.indexOf(`${AGENTS_MARKER} `));
+  expect(report).toMatch(new RegExp(`^${AGENTS_MARKER} hostname=${prepared.hostname} `));
+  const facts = Object.fromEntries(report!.split(" ").slice(1).map((kv) => kv.split("=") as [string, string]));
+  expect(facts).toEqual({
+    hostname: prepared.hostname,
+    consul: "active",
+    "consul-joined": "no",
+    "consul-retrying": "yes",
+    nomad: "active",
+    "nomad-servers": "0",
+    "nomad-retrying": "yes",
+    docker: "active",
+    "failed-units": "none",
+  });
+  // Consul's own account: this node alone, alive, a client with no leader, joining the inventory's servers.
+  const consul = new RegExp(`${AGENTS_REPORT_TAG}: consul: active, pid (\\d+), agent (\\S+) client \\S+, members: (.*), leader: (.*), retry_join: (.*)$`, "m").exec(serial);
+  expect(consul).not.toBeNull();
+  expect(Number(consul![1])).toBeGreaterThan(0);
+  expect(consul![2]).toBe(prepared.hostname);
+  expect(consul![3]).toBe(`${prepared.hostname} alive (node)`);
+  expect(consul![4]).toBe("none");
+  expect(consul![5].split(" ")).toEqual(servers);
+  expect(serial).toMatch(new RegExp(`${AGENTS_REPORT_TAG}: consul: .*${CONSUL_JOIN_RETRY_LOG}`));
+  // Nomad's: a client with no known server, joining the inventory's servers, with the inventory's drivers configured.
+  const nomad = new RegExp(`${AGENTS_REPORT_TAG}: nomad: active, pid (\\d+), agent (\\S+) client \\S+, client health: (.*), known servers: (.*), retry_join: (.*), drivers configured: (.*)$`, "m").exec(serial);
+  expect(nomad).not.toBeNull();
+  expect(Number(nomad![1])).toBeGreaterThan(0);
+  expect(nomad![2]).toBe(prepared.hostname);
+  expect(nomad![3]).toBe("no known servers");
+  expect(nomad![4]).toBe("none");
+  expect(nomad![5].split(" ")).toEqual(servers.map((ip) => `${ip}:${NOMAD_RPC_PORT}`));
+  const node = prepared.inventory.nodes.find((n) => n.hostname === prepared.hostname)!;
+  // exec is built in (no plugin block); docker and raw_exec are configured when the node offers them.
+  expect(nomad![6].split(" ").filter(Boolean).sort()).toEqual(node.drivers.filter((d) => d !== "exec").sort());
+  expect(serial).toMatch(new RegExp(`${AGENTS_REPORT_TAG}: nomad: .*${NOMAD_JOIN_RETRY_LOG}`));
+  expect(serial).toMatch(new RegExp(`${AGENTS_REPORT_TAG}: docker: active, server \\S+, storage \\S+`));
 }
 
 test("a netbooted node boots through iPXE (served by nginx), mounts the util node's NFS export and formats its scratch disk; after a power cut the NFS file is still there, the scratch disk empty", async () => {
@@ -115,6 +163,7 @@ test("a netbooted node boots through iPXE (served by nginx), mounts the util nod
     expect(first.boot.markerLine).toContain(`system-hostname=${prepared.hostname}`);
     expect(first.boot.markerLine).toContain("agent-config=active");
     expect(first.boot.markerLine).toContain("storage=active");
+    if (PROFILES[prepared.profile].includeAgents) expectAgentsWaitingForServers(prepared, first.boot, first.serial);
     expect(first.serial).toMatch(new RegExp(`ely-scratch: /dev/vd[a-z] \\(serial ${SCRATCH_SERIAL}\\) is mounted on /mnt/scratch, empty`));
     expect(first.serial).toContain("ely-storage: starting mnt-nfs.mount: Ely: NFS util:/opt/nfs on /mnt/nfs");
     expect(first.serial).toContain(`${STORAGE_PROBE_TAG}: nfs ${prepared.utilAddress}:/opt/nfs on /mnt/nfs/ely-probe holds: nothing`);
@@ -136,6 +185,7 @@ test("a netbooted node boots through iPXE (served by nginx), mounts the util nod
     // Power cut (QEMU was killed), then boot 2 on the same disks.
     const second = await bootOnce(prepared, 2, disk, nfs.forwards, lab);
     expect(second.boot.markerLine).toContain("storage=active");
+    if (PROFILES[prepared.profile].includeAgents) expectAgentsWaitingForServers(prepared, second.boot, second.serial);
     // Through the mount, the node sees what it wrote before the power cut; its scratch disk is empty again.
     expect(second.nfs.held?.split(" ")).toContain(path.basename(first.nfs.wrote!));
     expect(second.scratch.held).toBe("nothing");
