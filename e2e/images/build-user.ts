@@ -62,9 +62,12 @@ export function buildUserFromEnv(projectDir: string, env: NodeJS.ProcessEnv = pr
  * Returns the environment for the build.
  */
 export function prepareBuildAs(user: BuildUser, artifactsDir: string, scratchDir: string, env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
-  if (!fs.existsSync(artifactsDir)) {
-    fs.mkdirSync(artifactsDir, { recursive: true });
-    fs.chownSync(artifactsDir, user.uid, user.gid);
+  // Every directory made here is the user's (its home's .cache/ely/images: each level, not only the last).
+  const made: string[] = [];
+  for (let dir = path.resolve(artifactsDir); !fs.existsSync(dir); dir = path.dirname(dir)) made.unshift(dir);
+  for (const dir of made) {
+    fs.mkdirSync(dir);
+    fs.chownSync(dir, user.uid, user.gid);
   }
   const agents = env.ELY_AGENT_BIN_DIR;
   if (!agents || !fs.existsSync(agents) || spawnSync("runuser", ["-u", user.name, "--", "test", "-r", agents, "-a", "-x", agents]).status === 0) return env;

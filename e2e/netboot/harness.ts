@@ -222,7 +222,11 @@ export async function prepareNetboot(options: NetbootE2eOptions = {}): Promise<P
   await preflight();
   const work = options.workDir ?? fs.mkdtempSync(path.join(os.tmpdir(), "ely-netboot-"));
   letWorkersRead(work); // nginx's workers (user nobody) read the util node's root below it
-  const artifactsDir = options.artifactsDir ?? process.env.ELY_NETBOOT_ARTIFACTS_DIR ?? path.join(process.env.ELY_CACHE ?? path.join(os.homedir(), ".cache", "ely"), "images");
+  // $ELY_BUILD_USER (CI's ely-build): the build runs unprivileged, as in a plan run by that user (e2e/images/build-user.ts),
+  // into that user's own builds cache, as its plan would (root's ~/.cache is not the user's to write).
+  const builder = buildUserFromEnv(projectRoot());
+  const cacheHome = builder ? path.join(builder.home, ".cache", "ely") : (process.env.ELY_CACHE ?? path.join(os.homedir(), ".cache", "ely"));
+  const artifactsDir = options.artifactsDir ?? process.env.ELY_NETBOOT_ARTIFACTS_DIR ?? path.join(cacheHome, "images");
   const utilRoot = path.join(work, "util-root");
   const timings: Record<string, number> = {};
   const time = async <T>(name: string, fn: () => Promise<T> | T): Promise<T> => {
@@ -278,8 +282,6 @@ export async function prepareNetboot(options: NetbootE2eOptions = {}): Promise<P
   // 2. Build and publish, with the synthesized commands, in the plan's order.
   const env = { ...process.env, ELY_PROJECT_DIR: projectRoot(), ELY_PUBLISH_SERVICES: "0", ELY_APT_CACHE_DIR: process.env.ELY_APT_CACHE_DIR ?? path.join(os.homedir(), ".cache", "ely", "apt") };
   const run = (command: string) => execa("sh", ["-c", command], { cwd: stackDir, env, stdio: ["ignore", "inherit", "inherit"] });
-  // $ELY_BUILD_USER (CI's ely-build): the build runs unprivileged, as in a plan run by that user (e2e/images/build-user.ts).
-  const builder = buildUserFromEnv(projectRoot());
   if (builder) log(`netboot-test: the image build runs as ${builder.name} (uid ${builder.uid}), unprivileged`);
   const runBuild = (command: string) =>
     builder
