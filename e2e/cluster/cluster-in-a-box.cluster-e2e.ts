@@ -46,6 +46,8 @@ const SERVERS = ["s1", "s2", "s3"];
 const NET = "10.26.90";
 const UTIL_IP = `${NET}.4`;
 const WORKER = { hostname: "w1", ip: `${NET}.21`, mac: "52:54:00:e1:00:21" };
+/** A machine on the same LAN that the inventory does not know. */
+const STRANGER = { mac: "52:54:00:e1:00:99", ip: `${NET}.99`, tap: `elycx${process.pid % 100000}` };
 const HTTP_PORT = 8080;
 const SECRETS_PORT = 8443;
 const DATACENTER = "box";
@@ -271,7 +273,17 @@ beforeAll(async () => {
 
   const names = bridgeNames();
   progress(`network: bridge ${names.bridge} (${NET}.0/24), router ${names.router}, tap ${names.tap}`);
-  network = await startBridgeNetwork({ names, utilAddress: UTIL_IP, prefixLength: 24, gateway: `${NET}.1`, node: { mac: WORKER.mac, ip: WORKER.ip }, stateDir: path.join(work, "network") });
+  network = await startBridgeNetwork({
+    names,
+    utilAddress: UTIL_IP,
+    prefixLength: 24,
+    gateway: `${NET}.1`,
+    node: { mac: WORKER.mac, ip: WORKER.ip },
+    otherMachines: [{ mac: STRANGER.mac, ip: STRANGER.ip }],
+    stateDir: path.join(work, "network"),
+  });
+  execa.sync("ip", ["tuntap", "add", STRANGER.tap, "mode", "tap"]);
+  execa.sync("ip", ["link", "set", STRANGER.tap, "master", names.bridge, "up"]);
   hosts = new SshHosts({
     hostnames: SERVERS,
     workDir: path.join(work, "ssh"),
@@ -319,6 +331,7 @@ afterAll(async () => {
   await util.boot?.close();
   await util.secrets?.close();
   await hosts?.stop().catch((e) => progress(`servers: ${e.message}`));
+  execa.sync("ip", ["link", "del", STRANGER.tap], { reject: false });
   await network?.stop();
   if (!process.env.ELY_CLUSTER_KEEP) fs.rmSync(work, { recursive: true, force: true });
   else progress(`kept ${work}`);
@@ -357,6 +370,47 @@ describe("the cluster in a box", () => {
     expect(unknown.status).toBe(200);
     expect(unknown.body).toContain("is not in the Ely inventory");
     expect(unknown.body).not.toContain("ely.secrets");
+  });
+
+  step("a machine with a MAC the inventory does not know boots to the 'not in the inventory' script, and asks for no secret", async () => {
+    const serialLog = path.join(work, "stranger.serial.log");
+    // The secrets server's own access log (renderSecretsNginxConf: secrets-access.log in its state directory).
+    const secretsLog = path.join(work, "nginx-secrets", "secrets-access.log");
+    const secretRequests = () => (fs.existsSync(secretsLog) ? fs.readFileSync(secretsLog, "utf8").split("\n").filter(Boolean).length : 0);
+    const before = secretRequests();
+    expect(before).toBeGreaterThan(0); // the earlier step's refused request is there: the log is the right one
+    progress(`QEMU: a machine the inventory does not know (${STRANGER.mac}) powers on`);
+    const stranger = startQemu({
+      subnetCidr: `${NET}.0/24`,
+      hostAddress: UTIL_IP,
+      dhcpStart: STRANGER.ip,
+      mac: STRANGER.mac,
+      tftpDir: "/nonexistent",
+      bootFile: "unused",
+      forwards: [],
+      memoryMb: 512,
+      cpus: 1,
+      serialLog,
+      tap: STRANGER.tap,
+    });
+    try {
+      // iPXE prints on VGA only: the util node's dnsmasq says what it answered. A MAC the inventory does not know
+      // gets the "not in the inventory" script over TFTP at once (dnsmasq.conf), never the chain to a node's script.
+      const sent = new RegExp(`sent \\S+/tftp/(\\S+) to ${STRANGER.ip.replace(/\./g, "\\.")}`, "g");
+      const scripts = await until("the stranger's boot script from the util node's TFTP", 300, async () => {
+        const names = [...network!.utilDnsmasqLog().matchAll(sent)].map((m) => m[1]);
+        return names.some((n) => n.endsWith(".ipxe")) ? names : undefined;
+      });
+      expect(scripts.filter((n) => n.endsWith(".ipxe"))).toEqual(["unknown.ipxe"]);
+      const fallback = fs.readFileSync(path.join(work, "util-root", "boot", "current", "tftp", "unknown.ipxe"), "utf8");
+      expect(fallback).toContain("is not in the Ely inventory");
+      expect(fallback).not.toMatch(/^kernel /m);
+      await new Promise((r) => setTimeout(r, 10_000));
+      expect(util.boot!.requests().filter((r) => r.path.startsWith("/images/")).length).toBe(0);
+      expect(secretRequests()).toBe(before);
+    } finally {
+      await stranger.kill();
+    }
   });
 
   let firstNode: NomadNode;

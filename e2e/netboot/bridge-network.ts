@@ -36,6 +36,8 @@ export interface BridgeNetworkOptions {
   readonly gateway: string;
   /** The node the router gives an address: its MAC and inventory address. */
   readonly node: { readonly mac: string; readonly ip: string };
+  /** More machines the router gives an address, as a home router gives any device one (e.g. one the inventory does not know). Default: none. */
+  readonly otherMachines?: ReadonlyArray<{ readonly mac: string; readonly ip: string }>;
   /**
    * The generated dnsmasq.conf file, run as it is (its dhcpInterface must be names.bridge).
    * Default: none yet: start it later with startUtilDnsmasq (once its TFTP root is published).
@@ -124,6 +126,7 @@ export async function startBridgeNetwork(options: BridgeNetworkOptions): Promise
       [
         "ip", "netns", "exec", router, "dnsmasq", ...common, "--conf-file=/dev/null", "--port=0", "--log-dhcp", "--dhcp-authoritative",
         `--dhcp-range=${options.node.ip},static,1h`, `--dhcp-host=${options.node.mac},${options.node.ip}`, `--dhcp-option=option:router,${options.gateway}`,
+        ...(options.otherMachines ?? []).map((m) => `--dhcp-host=${m.mac},${m.ip}`),
         `--dhcp-leasefile=${path.join(state, "router.leases")}`, `--pid-file=${path.join(state, "router.pid")}`,
       ],
       path.join(state, "router-dnsmasq.log"),
