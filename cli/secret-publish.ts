@@ -21,7 +21,19 @@ import * as os from "os";
 import * as path from "path";
 import { Command } from "commander";
 import execa from "execa";
-import { bundleFilesOf, NODE_KEY_PATTERN, REMOTE_SECRETS_DIR, SECRETS_BUNDLE } from "../nodes/secret-delivery";
+import {
+  bundleFilesOf,
+  NODE_HTPASSWD,
+  NODE_KEY_PATTERN,
+  nodeSecretsDir,
+  REMOTE_SECRETS_DIR,
+  SECRETS_BUNDLE,
+  SECRETS_SERVICE_CERT,
+  SECRETS_SERVICE_CONF,
+  SECRETS_SERVICE_KEY,
+  SECRETS_SERVICE_UNIT,
+} from "../nodes/secret-delivery";
+import { hostLabel } from "../nodes/safe-strings";
 import { secretConfigs, SecretFeatures } from "../constructs/rollout/ssh-node-layout";
 import { parseTarget, publishSshCommand, PublishTarget, runOnTarget } from "../images/publish";
 import { checkGossipKey, checkPem, checkToken, SecretFormError } from "./secret-checks";
@@ -42,19 +54,6 @@ export const NODE_SECRET_ENV = {
 /** Environment of the `service` command. */
 export const SERVICE_SECRET_ENV = { cert: "ELY_SECRET_SERVICE_CERT", key: "ELY_SECRET_SERVICE_KEY" } as const;
 
-/** The secrets server's files under the util node's root. */
-export const SECRETS_SERVICE_CONF = "nginx.conf";
-export const SECRETS_SERVICE_UNIT = "ely-secrets.service";
-export const SECRETS_SERVICE_CERT = "tls/server.pem";
-export const SECRETS_SERVICE_KEY = "tls/server-key.pem";
-/** A node's directory: nodes/<hostname>/{bundle.tar,htpasswd}. */
-export const NODE_HTPASSWD = "htpasswd";
-
-export function nodeSecretsDir(root: string, hostname: string): string {
-  return `${root}/${REMOTE_SECRETS_DIR}/nodes/${hostname}`;
-}
-
-const HOSTNAME = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/;
 
 function variableOf(key: keyof typeof NODE_SECRET_ENV, host: string): string {
   switch (key) {
@@ -181,7 +180,7 @@ export interface PublishNodeOptions {
 
 export async function publishNodeSecrets(options: PublishNodeOptions): Promise<void> {
   const env = options.env ?? process.env;
-  if (!HOSTNAME.test(options.host)) throw new SecretFormError(`--host: received ${JSON.stringify(options.host)}, expected a hostname`);
+  if (!hostLabel.safeParse(options.host).success) throw new SecretFormError(`--host: received ${JSON.stringify(options.host)}, expected a hostname`);
   const bundle = nodeBundle(options.host, options.secretsDir, options.features, env);
   const dir = nodeSecretsDir(options.target.root, options.host);
   const served = { group: options.group ?? DEFAULT_SECRETS_GROUP, servedFrom: `${options.target.root}/${REMOTE_SECRETS_DIR}` };
@@ -192,7 +191,7 @@ export async function publishNodeSecrets(options: PublishNodeOptions): Promise<v
 }
 
 export async function revokeNodeSecrets(host: string, target: PublishTarget): Promise<void> {
-  if (!HOSTNAME.test(host)) throw new SecretFormError(`--host: received ${JSON.stringify(host)}, expected a hostname`);
+  if (!hostLabel.safeParse(host).success) throw new SecretFormError(`--host: received ${JSON.stringify(host)}, expected a hostname`);
   const dir = nodeSecretsDir(target.root, host);
   await runOnTarget(target, `set -eu\nrm -rf "$1"\n`, [dir]);
   log(`${host}: bundle and key removed from ${dir}: the secrets server refuses ${host} from now on`);

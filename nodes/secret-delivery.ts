@@ -34,6 +34,19 @@ export const SECRETS_BUNDLE = "bundle.tar";
 /** The enrollment keys are 32 random bytes, hex. */
 export const NODE_KEY_PATTERN = /^[0-9a-f]{64}$/;
 
+/** Under the util node's secrets directory: the server's configuration, unit, certificate and key. */
+export const SECRETS_SERVICE_CONF = "nginx.conf";
+export const SECRETS_SERVICE_UNIT = "ely-secrets.service";
+export const SECRETS_SERVICE_CERT = "tls/server.pem";
+export const SECRETS_SERVICE_KEY = "tls/server-key.pem";
+/** Beside a node's bundle: the hash of its key, as nginx's auth_basic_user_file reads it. */
+export const NODE_HTPASSWD = "htpasswd";
+
+/** A node's directory on the util node: <root>/secrets/nodes/<hostname>/{bundle.tar,htpasswd}. */
+export function nodeSecretsDir(root: string, hostname: string): string {
+  return `${root}/${REMOTE_SECRETS_DIR}/nodes/${hostname}`;
+}
+
 export function secretsBundleUrlPath(hostname: string): string {
   return `/${REMOTE_SECRETS_DIR}/${hostname}/${SECRETS_BUNDLE}`;
 }

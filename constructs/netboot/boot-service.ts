@@ -108,6 +108,10 @@ export const TFTP_X64_EFI = "ipxe.efi";
 export const TFTP_ARM64_EFI = "snp.efi";
 export const TFTP_CHAIN_SCRIPT = "ely.ipxe";
 export const TFTP_UNKNOWN_SCRIPT = "unknown.ipxe";
+/** What an nginx `listen` may name (a port, or address:port), and a run-time directory: nothing that could end a directive. */
+export const LISTEN_PATTERN = /^((\d{1,3}\.){3}\d{1,3}:|\[[0-9a-fA-F:]+\]:)?\d{1,5}$/;
+export const STATE_DIR_PATTERN = /^\/[A-Za-z0-9._\/-]*$/;
+
 /** The message a machine missing from the inventory shows. */
 export const NOT_IN_INVENTORY = "is not in the Ely inventory";
 
@@ -475,10 +479,10 @@ export class BootService extends Construct {
     }
     errors.push(...exportEntryProblems(this.config.nfsExports));
     // Written into nginx.conf as they are: nothing that could end a directive or start another.
-    if (!/^((\d{1,3}\.){3}\d{1,3}:|\[[0-9a-fA-F:]+\]:)?\d{1,5}$/.test(this.config.httpListen)) {
+    if (!LISTEN_PATTERN.test(this.config.httpListen)) {
       errors.push(`boot service: field httpListen: received ${JSON.stringify(this.config.httpListen)}, expected a port or address:port (8080, 127.0.0.1:18080)`);
     }
-    if (this.config.httpStateDir !== undefined && !/^\/[A-Za-z0-9._\/-]*$/.test(this.config.httpStateDir)) {
+    if (this.config.httpStateDir !== undefined && !STATE_DIR_PATTERN.test(this.config.httpStateDir)) {
       errors.push(`boot service: field httpStateDir: received ${JSON.stringify(this.config.httpStateDir)}, expected an absolute path of letters, digits, ".", "_", "-" and "/"`);
     }
     if (!ipv4Subnet.safeParse(this.config.subnetCidr).success) errors.push(`boot service: field subnetCidr: received "${this.config.subnetCidr}", expected IPv4 CIDR (10.25.89.0/24)`);

@@ -1,9 +1,22 @@
 import { AssetType, Fn, ITerraformDependable, TerraformAsset } from "cdktf";
 import { Construct } from "constructs";
 import { Resource } from "@cdktf/provider-null/lib/resource";
-import { DEFAULT_SECRETS_PORT, REMOTE_SECRETS_DIR, SecretFeatures, secretsBundleUrlPath, SECRETS_BUNDLE } from "../../nodes/secret-delivery";
+import {
+  DEFAULT_SECRETS_PORT,
+  NODE_HTPASSWD,
+  nodeSecretsDir,
+  REMOTE_SECRETS_DIR,
+  SecretFeatures,
+  secretsBundleUrlPath,
+  SECRETS_BUNDLE,
+  SECRETS_SERVICE_CERT,
+  SECRETS_SERVICE_CONF,
+  SECRETS_SERVICE_KEY,
+  SECRETS_SERVICE_UNIT,
+} from "../../nodes/secret-delivery";
+import { hostLabel } from "../../nodes/safe-strings";
 import { contentHashOf, stageFiles } from "../staged-directory";
-import { nginxUnit } from "./boot-service";
+import { LISTEN_PATTERN, nginxUnit, STATE_DIR_PATTERN } from "./boot-service";
 import { projectProgram } from "../project-program";
 import { shellQuote } from "../shell-quote";
 
@@ -54,10 +67,7 @@ export interface SecretDeliveryProps {
   readonly dependsOn?: readonly ITerraformDependable[];
 }
 
-const LISTEN = /^((\d{1,3}\.){3}\d{1,3}:)?\d{1,5}$/;
-const STATE_DIR = /^\/[A-Za-z0-9._\/-]*$/;
 const GROUP = /^[a-z_][a-z0-9_-]{0,31}$/;
-const HOSTNAME = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/;
 
 /** The secrets server's nginx.conf: one location per node, opened by that node's key only; everything else 404. */
 export function renderSecretsNginxConf(options: { root: string; listen: string; stateDir?: string; group: string; workerUser?: string; hostnames: readonly string[] }): string {
@@ -68,15 +78,15 @@ export function renderSecretsNginxConf(options: { root: string; listen: string; 
     .map(
       (h) => `    location = ${secretsBundleUrlPath(h)} {
       auth_basic "ely ${h}";
-      auth_basic_user_file ${dir}/nodes/${h}/htpasswd;
-      alias ${dir}/nodes/${h}/${SECRETS_BUNDLE};
+      auth_basic_user_file ${nodeSecretsDir(options.root, h)}/${NODE_HTPASSWD};
+      alias ${nodeSecretsDir(options.root, h)}/${SECRETS_BUNDLE};
     }
 `,
     )
     .join("");
   return `# Ely: the util node's secrets server. Each netbooted node fetches its own bundle over HTTPS with
 # its key (HTTP basic auth, checked against the key's hash); nothing is served without it.
-# Generated; do not edit. Run as: nginx -c ${dir}/nginx.conf
+# Generated; do not edit. Run as: nginx -c ${dir}/${SECRETS_SERVICE_CONF}
 user ${options.workerUser ?? options.group} ${options.group};
 worker_processes 1;
 pid ${state ? `${state}/secrets-nginx.pid` : "/run/ely-secrets.pid"};
@@ -89,8 +99,8 @@ http {
   access_log ${state ? `${state}/secrets-access.log` : "syslog:server=unix:/dev/log,tag=ely_secrets"} ely_secrets;
 ${temp}  server {
     listen ${options.listen} ssl;
-    ssl_certificate ${dir}/tls/server.pem;
-    ssl_certificate_key ${dir}/tls/server-key.pem;
+    ssl_certificate ${dir}/${SECRETS_SERVICE_CERT};
+    ssl_certificate_key ${dir}/${SECRETS_SERVICE_KEY};
     ssl_protocols TLSv1.2 TLSv1.3;
 ${locations}    location / {
       return 404;
@@ -101,7 +111,7 @@ ${locations}    location / {
 }
 
 export function renderSecretsUnit(root: string): string {
-  return nginxUnit("Ely secrets server: each netbooted node's secrets, over HTTPS, to that node's key only", `${root}/${REMOTE_SECRETS_DIR}/nginx.conf`);
+  return nginxUnit("Ely secrets server: each netbooted node's secrets, over HTTPS, to that node's key only", `${root}/${REMOTE_SECRETS_DIR}/${SECRETS_SERVICE_CONF}`);
 }
 
 /**
@@ -131,8 +141,8 @@ export class SecretDelivery extends Construct {
     this.node.addValidation({ validate: () => this.check(props, { listen, group, port, hostnames }) });
 
     this.files = new Map([
-      ["nginx.conf", renderSecretsNginxConf({ root, listen, stateDir: props.stateDir, group, workerUser: props.workerUser, hostnames })],
-      ["ely-secrets.service", renderSecretsUnit(root)],
+      [SECRETS_SERVICE_CONF, renderSecretsNginxConf({ root, listen, stateDir: props.stateDir, group, workerUser: props.workerUser, hostnames })],
+      [SECRETS_SERVICE_UNIT, renderSecretsUnit(root)],
     ]);
     this.contentHash = contentHashOf(this.files);
     this.asset = new TerraformAsset(this, "files", { path: stageFiles(this, "secrets-service", this.contentHash, this.files), type: AssetType.DIRECTORY, assetHash: this.contentHash.slice(0, 32) });
@@ -188,16 +198,16 @@ export class SecretDelivery extends Construct {
 
   private check(props: SecretDeliveryProps, o: { listen: string; group: string; port: number; hostnames: string[] }): string[] {
     const errors: string[] = [];
-    if (!LISTEN.test(o.listen)) errors.push(`secret delivery: field listen: received ${JSON.stringify(o.listen)}, expected a port or address:port (8443, 127.0.0.1:18443)`);
+    if (!LISTEN_PATTERN.test(o.listen)) errors.push(`secret delivery: field listen: received ${JSON.stringify(o.listen)}, expected a port or address:port (8443, 127.0.0.1:18443)`);
     if (!Number.isInteger(o.port) || o.port < 1 || o.port > 65535) errors.push(`secret delivery: field port: received ${JSON.stringify(o.port)}, expected a TCP port (1-65535)`);
-    if (props.stateDir !== undefined && !STATE_DIR.test(props.stateDir)) {
+    if (props.stateDir !== undefined && !STATE_DIR_PATTERN.test(props.stateDir)) {
       errors.push(`secret delivery: field stateDir: received ${JSON.stringify(props.stateDir)}, expected an absolute path of letters, digits, ".", "_", "-" and "/"`);
     }
     if (!GROUP.test(o.group)) errors.push(`secret delivery: field group: received ${JSON.stringify(o.group)}, expected a system group name (lower case letters, digits, "_", "-")`);
     if (props.workerUser !== undefined && !GROUP.test(props.workerUser)) {
       errors.push(`secret delivery: field workerUser: received ${JSON.stringify(props.workerUser)}, expected a system user name (lower case letters, digits, "_", "-")`);
     }
-    for (const h of o.hostnames) if (!HOSTNAME.test(h)) errors.push(`secret delivery: field nodes: received the hostname ${JSON.stringify(h)}, expected a DNS label`);
+    for (const h of o.hostnames) if (!hostLabel.safeParse(h).success) errors.push(`secret delivery: field nodes: received the hostname ${JSON.stringify(h)}, expected a DNS label`);
     const f = props.features;
     const need = (on: boolean, value: unknown, field: string, why: string) => {
       if (on && !value) errors.push(`secret delivery: field ${field}: received nothing, expected it (${why})`);
