@@ -61,12 +61,38 @@ describe("secret delivery in the default stack", () => {
     expect(secrets.provisioner[0]["local-exec"].environment.ELY_SECRET_CONSUL_AGENT_TOKEN).toBeUndefined();
   });
 
-  test("the tokens' secrets are read after the servers are rolled out, as every Consul and Nomad resource", () => {
+  test("the tokens' secrets are read after the servers are rolled out, as every Consul resource; Nomad's after the last Nomad server has its Consul token", () => {
     expect(json.data.consul_acl_token_secret_id["agent-token-secret-w1"].depends_on).toEqual([expect.stringMatching(/^null_resource\.server-rollout_m3_update_/)]);
     for (const [type, resources] of Object.entries(json.resource as Record<string, Record<string, any>>)) {
       if (!/^(consul|nomad)_/.test(type)) continue;
-      for (const [id, r] of Object.entries(resources)) expect([type, id, r.depends_on]).toEqual([type, id, expect.arrayContaining([expect.stringMatching(/^null_resource\.server-rollout_m3_update_/)])]);
+      const after = type.startsWith("nomad_") ? /^null_resource\.server-rollout_m3_nomad-consul-token_/ : /^null_resource\.server-rollout_m3_update_/;
+      for (const [id, r] of Object.entries(resources)) expect([type, id, r.depends_on]).toEqual([type, id, expect.arrayContaining([expect.stringMatching(after)])]);
     }
+  });
+
+  test("each Nomad server gets the Consul token consul-acl made for the Nomad servers, one after the other once all are up: no nomad_server_consul_token variable", () => {
+    expect(json.variable.nomad_server_consul_token).toBeUndefined();
+    const all = Object.entries(json.resource.null_resource as Record<string, any>);
+    const steps = all.filter(([id]) => /^server-rollout_m\d_nomad-consul-token_/.test(id)).sort(([a], [b]) => a.localeCompare(b));
+    expect(steps.map(([id]) => id.slice(0, "server-rollout_m1".length))).toEqual(["server-rollout_m1", "server-rollout_m2", "server-rollout_m3"]);
+    const [, m2] = steps[1];
+    expect(m2.provisioner[0]["local-exec"].environment).toEqual({ ELY_SECRET_NOMAD_CONSUL_TOKEN: "${data.consul_acl_token_secret_id.nomad-server-token-secret.secret_id}" });
+    expect(m2.provisioner[0]["local-exec"].command).toMatch(/server-step\.js" nomad-consul-token --host m2 --address 10\.25\.89\.20 .* --servers m1=10\.25\.89\.10,m2=10\.25\.89\.20,m3=10\.25\.89\.30 /);
+    expect(m2.depends_on).toEqual(
+      expect.arrayContaining([
+        expect.stringMatching(/^null_resource\.server-rollout_m3_update_/),
+        expect.stringMatching(/^null_resource\.server-rollout_m2_agent-token_/),
+        expect.stringMatching(/^null_resource\.server-rollout_m1_nomad-consul-token_/),
+      ]),
+    );
+    expect(m2.triggers.token_sha256).toBe("${sha256(data.consul_acl_token_secret_id.nomad-server-token-secret.secret_id)}");
+    expect(json.data.consul_acl_token_secret_id["nomad-server-token-secret"].accessor_id).toMatch(/^\$\{consul_acl_token\.cluster_consul-acl_nomad-server-token_[0-9A-F]+\.accessor_id\}$/);
+    // The servers' secrets steps carry no Consul token for Nomad any more.
+    const [, secrets] = all.find(([id]) => id.startsWith("server-rollout_m2_secrets_"))!;
+    expect(secrets.provisioner[0]["local-exec"].environment.ELY_SECRET_NOMAD_CONSUL_TOKEN).toBeUndefined();
+    // The workers' reimage starts once the last Nomad server has its token.
+    const [, reimage] = all.find(([id]) => id.startsWith("worker-reimage_w1_reimage_"))!;
+    expect(reimage.depends_on).toEqual(expect.arrayContaining([expect.stringMatching(/^null_resource\.server-rollout_m3_nomad-consul-token_/)]));
   });
 
   test("each netbooted node is told where its secrets are: ely.secrets=<util>:8443 on its kernel command line", () => {
@@ -133,6 +159,25 @@ describe("secret delivery: each rule's message", () => {
       "secret delivery: field nodes.w1.nomadCert/nomadKey: received nothing, expected it (security.tls is on)",
       "secret delivery: field nodes.w1.consulAgentToken: received nothing, expected it (security.acl is on)",
     ]));
+});
+
+describe("the nomad-consul-token step's own checks (cli/server-step.ts pushNomadConsulToken)", () => {
+  const options = {
+    target: { host: "m2", address: "127.0.0.1", user: "root", port: 22, options: [] },
+    secretsDir: "/etc/ely/secrets",
+    features: { gossip: true, tls: true, acl: true },
+    label: "m2 nomad consul token",
+    cluster: { servers: [{ host: "m2", ip: "127.0.0.1" }], datacenter: "dc1", region: "global", timeoutSeconds: 5 },
+  };
+  test("no token, or a malformed one: named, no value shown, nothing reached", async () => {
+    const { pushNomadConsulToken } = await import("../cli/server-step");
+    await expect(pushNomadConsulToken(options, {})).rejects.toThrow(
+      "m2: ELY_SECRET_NOMAD_CONSUL_TOKEN (the Nomad servers' Consul token, consul-acl): received nothing, expected a token",
+    );
+    await expect(pushNomadConsulToken(options, { ELY_SECRET_NOMAD_CONSUL_TOKEN: "a\nb" })).rejects.toThrow(
+      "ELY_SECRET_NOMAD_CONSUL_TOKEN (the Nomad servers' Consul token (consul-acl)): received a value with spaces, quotes or newlines, expected a token",
+    );
+  });
 });
 
 describe("the agent-token step's own checks (cli/server-step.ts setAgentToken)", () => {

@@ -61,7 +61,7 @@ describe("worker reimage", () => {
     const [, w3] = byWorker.get("w3")!;
     const build = stack.netboot.entryOf("w1")!.buildId;
     expect(w1.triggers).toEqual({ worker: "w1", image: "client-amd64", build_id: build, channel: "latest" });
-    expect(w1.depends_on).toEqual(expect.arrayContaining([expect.stringMatching(/^null_resource\.netboot_boot-publish_/), expect.stringMatching(/^null_resource\.server-rollout_m3_update_/)]));
+    expect(w1.depends_on).toEqual(expect.arrayContaining([expect.stringMatching(/^null_resource\.netboot_boot-publish_/), expect.stringMatching(/^null_resource\.server-rollout_m3_nomad-consul-token_/)]));
     expect(w2.depends_on).toContain(`null_resource.${w1Id}`);
     expect(w3.depends_on).toContain(`null_resource.${w2Id}`);
     const exec = w1.provisioner![0]["local-exec"];

@@ -53,6 +53,7 @@ import {
   CONSUL_USER,
   gateEnvFile,
   NODE_STEP_PATH,
+  nomadConsulTokenFile,
   NodeFile,
   nodeDirs,
   PLACEHOLDER_GOSSIP_KEY,
@@ -518,6 +519,40 @@ export async function pushSecrets(options: SecretsOptions): Promise<void> {
   progress.line(`secrets: ${changed} of ${files.length} files changed`);
 }
 
+export interface NomadConsulTokenOptions extends SecretsOptions {
+  readonly cluster: ClusterOptions;
+}
+
+/**
+ * Gives a Nomad server the Consul token consul-acl made for the Nomad servers (from the plan itself,
+ * in ELY_SECRET_NOMAD_CONSUL_TOKEN): a file of its own beside Nomad's configuration
+ * (nomadConsulTokenFile), written only when it differs, after the quorum gate; then Nomad restarts
+ * on it and the step waits until it is healthy and a Raft voter again. An unchanged token touches
+ * nothing. It is a step of its own because the token exists only once the servers are up.
+ */
+export async function pushNomadConsulToken(options: NomadConsulTokenOptions, env: NodeJS.ProcessEnv = process.env): Promise<void> {
+  const { target, secretsDir, features, cluster } = options;
+  const progress = new Progress(options.label);
+  const token = envValue(env, SECRET_ENV.nomadConsulToken);
+  if (!token) throw new StepError(`${target.host}: ${SECRET_ENV.nomadConsulToken} (the Nomad servers' Consul token, consul-acl): received nothing, expected a token`);
+  checkToken(SECRET_ENV.nomadConsulToken, token, "the Nomad servers' Consul token (consul-acl)");
+  const content = JSON.stringify({ consul: { token } }, null, 2) + "\n";
+  const file: ManifestFile = { file: nomadConsulTokenFile(), content: Buffer.from(content), sha256: sha256(content) };
+  await installNodeScript(target, progress);
+  const remote = await remoteHashes(target, progress, [file.file.path]);
+  if (remote.get(file.file.path) === file.sha256) {
+    progress.line(`Nomad on ${target.host} holds the Nomad servers' Consul token already: nothing to do`);
+    return;
+  }
+  await quorumGate(target, cluster, features, secretsDir, progress, ["nomad"]);
+  await nodeStep(target, progress, ["install-inline"], [...manifestHead(secretsDir), fileLine(file, file.content!.toString("base64"))].join("\n") + "\n");
+  await nodeStep(target, progress, ["apply", "nomad", ...watchedFiles("nomad", secretsDir, features), file.file.path]);
+  progress.line(`waiting up to ${cluster.timeoutSeconds}s for nomad on ${target.host}`);
+  await nodeStep(target, progress, ["gate", ...healthArgs(target, cluster, features, secretsDir), "quorum=yes", `timeout=${cluster.timeoutSeconds}`, "agents=nomad"]);
+  await nodeStep(target, progress, ["commit"]);
+  progress.line(`Nomad on ${target.host} uses the Nomad servers' Consul token consul-acl made (value never shown)`);
+}
+
 // ---------------------------------------------------------------- update
 
 export interface UpdateOptions extends ClusterOptions {
@@ -722,21 +757,43 @@ function main(): void {
       .requiredOption("--secrets-dir <dir>")
       .option("--features <list>", "gossip,tls,acl", "")
       .option("--label <text>", "progress label");
-  sshOptions(program.command("secrets"))
-    .option("--servers <list>", "every server, host=ip comma-separated: the quorum gate runs when a secret that restarts an agent changes")
-    .option("--datacenter <dc>", "Consul datacenter", "dc1")
-    .option("--region <region>", "Nomad region", "global")
-    .option("--timeout <seconds>", "bound of the health gate (the quorum gate waits up to a minute of it)", "300")
+  /** The cluster the quorum and health gates read: required, or optional (a step run by hand has no gate). */
+  const withCluster = (c: Command, required: boolean) =>
+    (required
+      ? c.requiredOption("--servers <list>", "every server, host=ip (or its address alone), comma-separated")
+      : c.option("--servers <list>", "every server, host=ip comma-separated: the quorum gate runs when a secret that restarts an agent changes")
+    )
+      .option("--datacenter <dc>", "Consul datacenter", "dc1")
+      .option("--region <region>", "Nomad region", "global")
+      .option("--timeout <seconds>", "bound of the health gate (the quorum gate waits up to a minute of it)", "300");
+  const clusterOf = (o: { servers: string; datacenter: string; region: string; timeout: string }): ClusterOptions => ({
+    servers: parseServers(o.servers),
+    datacenter: o.datacenter,
+    region: o.region,
+    timeoutSeconds: Number(o.timeout),
+  });
+  withCluster(sshOptions(program.command("secrets")), false)
     .action((o) =>
       pushSecrets({
         target: targetOf(o),
         secretsDir: o.secretsDir,
         features: parseFeatures(o.features),
         label: o.label ?? `${o.host} secrets`,
-        cluster: o.servers ? { servers: parseServers(o.servers), datacenter: o.datacenter, region: o.region, timeoutSeconds: Number(o.timeout) } : undefined,
+        cluster: o.servers ? clusterOf(o) : undefined,
       }),
     );
-  sshOptions(program.command("update"))
+  withCluster(sshOptions(program.command("nomad-consul-token")), true)
+    .description("give a Nomad server the Consul token consul-acl made for the Nomad servers (ELY_SECRET_NOMAD_CONSUL_TOKEN), restarting Nomad behind the quorum gate")
+    .action((o) =>
+      pushNomadConsulToken({
+        target: targetOf(o),
+        secretsDir: o.secretsDir,
+        features: parseFeatures(o.features),
+        label: o.label ?? `${o.host} nomad consul token`,
+        cluster: clusterOf(o),
+      }),
+    );
+  const updateCommand = sshOptions(program.command("update"))
     .requiredOption("--arch <arch>", "amd64 or arm64")
     .requiredOption("--configs <dir>")
     .requiredOption("--consul-version <v>")
@@ -745,11 +802,8 @@ function main(): void {
     .option("--pin <name=sha256>", "sha256 of the official zip archive (repeatable)", collect)
     .option("--expect-agents <sha256>", "the agents' hash recorded in the plan")
     .requiredOption("--position <n>")
-    .requiredOption("--count <n>")
-    .requiredOption("--servers <list>", "every server, host=ip (or its address alone), comma-separated")
-    .requiredOption("--datacenter <dc>")
-    .option("--region <region>", "Nomad region", "global")
-    .option("--timeout <seconds>", "bound of the health gate", "300")
+    .requiredOption("--count <n>");
+  withCluster(updateCommand, true)
     .action((o) => {
       if (o.arch !== "amd64" && o.arch !== "arm64") throw new StepError(`--arch: received "${o.arch}", expected amd64 or arm64`);
       return update({
@@ -763,10 +817,7 @@ function main(): void {
         features: parseFeatures(o.features),
         position: Number(o.position),
         count: Number(o.count),
-        servers: parseServers(o.servers),
-        datacenter: o.datacenter,
-        region: o.region,
-        timeoutSeconds: Number(o.timeout),
+        ...clusterOf(o),
       });
     });
   program

@@ -61,13 +61,15 @@ export class ElyStack extends TerraformStack {
       nomadToken: this.cluster.providers.nomadToken.stringValue,
       // The tokens consul-acl creates for the servers, given to them once they are up: no variable carries them.
       agentTokens: acl ? new Map(this.cluster.servers.map((s) => [s.hostname, this.agentTokenSecret(s.hostname)!])) : undefined,
+      nomadServerConsulToken: acl ? new DataConsulAclTokenSecretId(this, "nomad-server-token-secret", { accessorId: acl.nomadServerToken.accessorId }).secretId : undefined,
       ...props.serverRollout,
       inventory,
       nodes: this.cluster.servers,
       agentConfigs: this.cluster.agentConfigs,
     });
     // Workers move to their new builds once the util node serves them, and after the servers.
-    const lastServerStep = this.serverRollout.steps[this.serverRollout.steps.length - 1]?.update;
+    const lastServer = this.serverRollout.steps[this.serverRollout.steps.length - 1];
+    const lastServerStep = lastServer?.nomadConsulToken ?? lastServer?.update;
     this.workerReimage = new WorkerReimage(this, "worker-reimage", {
       nomadToken: this.cluster.providers.nomadToken.stringValue,
       consulToken: this.cluster.providers.consulToken.stringValue,
@@ -170,7 +172,11 @@ export class ElyStack extends TerraformStack {
     return this.tokenSecrets.get(hostname);
   }
 
-  /** Consul and Nomad resources and data sources wait for the last server's rollout step (a fresh cluster has no servers before it). */
+  /**
+   * Consul and Nomad resources and data sources wait for the last server's rollout step (a fresh cluster
+   * has no servers before it); Nomad's also for the last Nomad server to get its Consul token (each
+   * restarts Nomad on one server: the API the provider talks to may be the one restarting).
+   */
   private afterServerRollout(): void {
     const last = this.serverRollout.steps[this.serverRollout.steps.length - 1];
     if (!last) return;
@@ -178,7 +184,8 @@ export class ElyStack extends TerraformStack {
       const type = c instanceof TerraformResource ? c.terraformResourceType : c instanceof TerraformDataSource ? c.terraformResourceType : undefined;
       if (!type || !/^(consul|nomad)_/.test(type)) continue;
       const element = c as TerraformResource | TerraformDataSource;
-      element.dependsOn = [...(element.dependsOn ?? []), dependable(last.update)];
+      const after = type.startsWith("nomad_") ? last.nomadConsulToken ?? last.update : last.update;
+      element.dependsOn = [...(element.dependsOn ?? []), dependable(after)];
     }
   }
 }

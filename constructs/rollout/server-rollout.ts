@@ -72,8 +72,16 @@ export interface ServerRolloutProps {
    * servers are up, and no consul_agent_tokens variable exists. Default: none (the variable).
    */
   readonly agentTokens?: ReadonlyMap<string, string>;
-  /** The token Nomad servers use with Consul. Default: the sensitive variable nomad_server_consul_token (default "": none). */
+  /** The token Nomad servers use with Consul. Default: the sensitive variable nomad_server_consul_token (default "": none). Ignored when `nomadServerConsulToken` is given. */
   readonly nomadConsulToken?: string;
+  /**
+   * The Nomad servers' Consul token as the plan itself creates it (ConsulAcl's nomad-server token, read by
+   * consul_acl_token_secret_id), as a Terraform expression. When given, a step per server
+   * (<hostname>/nomad-consul-token), after the servers are up and one server at a time, gives Nomad
+   * that token and restarts it behind the quorum gate, and no nomad_server_consul_token variable
+   * exists. Default: none (the variable).
+   */
+  readonly nomadServerConsulToken?: string;
   /**
    * Where the Consul and Nomad binaries come from. Default: the environment at synth and at
    * apply ($ELY_AGENT_SOURCE=official: HashiCorp's release archives checked against their
@@ -103,6 +111,8 @@ export interface ServerSteps {
   readonly update: Resource;
   /** Gives the server's Consul agent the token the plan created for it (with ServerRolloutProps.agentTokens). */
   readonly agentToken?: Resource;
+  /** Gives the server's Nomad the Consul token the plan created for the Nomad servers (with ServerRolloutProps.nomadServerConsulToken). */
+  readonly nomadConsulToken?: Resource;
 }
 
 /**
@@ -118,7 +128,8 @@ export interface ServerSteps {
  * Secrets come from sensitive variables through the local-exec environment: none is in the
  * synthesized configuration, on a command line, or in the output.
  *
- * Construct ids (a public contract): validate, <hostname>/secrets, <hostname>/update.
+ * Construct ids (a public contract): validate, <hostname>/secrets, <hostname>/update,
+ * <hostname>/agent-token (with agentTokens), <hostname>/nomad-consul-token (with nomadServerConsulToken).
  */
 export class ServerRollout extends Construct {
   /** The servers the rollout updates, in order. */
@@ -185,7 +196,7 @@ export class ServerRollout extends Construct {
       ? props.consulAgentTokens ??
         secret(ROLLOUT_VARIABLES.consulAgentTokens, "Consul agent token per server (hostname -> token); a server without one runs without an agent token.", "map(string)", { default: {} }).value
       : undefined;
-    const nomadConsulToken = f.acl
+    const nomadConsulToken = f.acl && !props.nomadServerConsulToken
       ? props.nomadConsulToken ?? secret(ROLLOUT_VARIABLES.nomadConsulToken, "The Consul token of the Nomad servers (empty: none).", "string", { default: "" }).stringValue
       : undefined;
 
@@ -224,6 +235,8 @@ export class ServerRollout extends Construct {
     const servers = this.servers.map((n) => `${n.hostname}=${n.ip}`).join(",");
     const cluster = ` --servers ${servers} --datacenter ${shellQuote(inventory.datacenter)} --region ${shellQuote(inventory.region)} --timeout ${timeout}`;
     let previous: Resource | undefined;
+    /** Each server's ssh target and secrets options on a step's command line. */
+    const commonOf = new Map<string, string>();
     this.servers.forEach((n, i) => {
       const ssh = sshTargetOf(n.spec);
       const position = i + 1;
@@ -232,6 +245,7 @@ export class ServerRollout extends Construct {
         ` --host ${n.hostname} --address ${n.ip} --user ${shellQuote(ssh.user)} --port ${ssh.port}` +
         withSshTimeouts(sshOptions).map((o) => ` --ssh-option ${shellQuote(o)}`).join("") +
         ` --secrets-dir ${shellQuote(inventory.security.secretsDir)}${featureFlag}`;
+      commonOf.set(n.hostname, common);
       const target = `${ssh.user}@${n.ip}:${ssh.port}`;
 
       const environment: Record<string, string> = {};
@@ -313,7 +327,34 @@ export class ServerRollout extends Construct {
       steps.push({ hostname: n.hostname, position, secrets, update, agentToken });
       previous = update;
     });
-    this.steps = steps;
+    this.steps = f.acl && props.nomadServerConsulToken ? this.nomadConsulTokenSteps(steps, props.nomadServerConsulToken, program, commonOf, cluster) : steps;
+  }
+
+  /**
+   * <hostname>/nomad-consul-token, one server after the other once every server is up (the token
+   * exists only then): again after the server's update (a reinstalled server lost it) and when the
+   * token changes. The step restarts Nomad only when the file on the node differs.
+   */
+  private nomadConsulTokenSteps(steps: ServerSteps[], token: string, program: string, commonOf: ReadonlyMap<string, string>, cluster: string): ServerSteps[] {
+    let previous: Resource | undefined;
+    return steps.map((s) => {
+      const n = this.servers[s.position - 1];
+      const resource = new Resource(this.node.findChild(n.hostname) as Construct, "nomad-consul-token", {
+        triggers: { token_sha256: Fn.sha256(token), update_step: s.update.id },
+        dependsOn: [...steps.map((x) => x.update), ...(s.agentToken ? [s.agentToken] : []), ...(previous ? [previous] : [])],
+        provisioners: [
+          {
+            type: "local-exec",
+            command:
+              `${program} nomad-consul-token${commonOf.get(n.hostname)}${cluster} --label ${shellQuote(`${n.hostname} ${s.position}/${steps.length} nomad consul token`)}`,
+            environment: { ELY_SECRET_NOMAD_CONSUL_TOKEN: token },
+          },
+        ],
+      });
+      resource.addOverride("//", { description: `Ely server rollout: Nomad on ${n.hostname} gets the Consul token consul-acl made for the Nomad servers (restarted behind the quorum gate when it changes)` });
+      previous = resource;
+      return { ...s, nomadConsulToken: resource };
+    });
   }
 
   private check(props: ServerRolloutProps, timeout: number, sshOptions: readonly string[]): string[] {

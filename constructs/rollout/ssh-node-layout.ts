@@ -109,6 +109,15 @@ export function secretsFileOf(agent: Agent): NodeFile {
   return { path: `${configDirOf(agent)}/${SECRETS_FILE}`, mode: 0o600, ...ownerOf(agent) };
 }
 
+/**
+ * The Consul token of a Nomad server: the one consul-acl made for the Nomad servers, delivered by
+ * ServerRollout's <hostname>/nomad-consul-token step once the ACLs exist. Nomad merges it over its
+ * other files (`nomad agent -config=<dir>`). Root only.
+ */
+export function nomadConsulTokenFile(): NodeFile {
+  return { path: `${NOMAD_CONFIG_DIR}/consul-token.json`, mode: 0o600, owner: "root", group: "root" };
+}
+
 /** TLS files of an agent: CA and certificate are public (0644), the key is the agent's alone (0600). */
 export function tlsNodeFiles(secretsDir: string, agent: Agent): { ca: NodeFile; cert: NodeFile; key: NodeFile } {
   const tls = tlsFilesOf(secretsDir, agent);
