@@ -68,6 +68,8 @@ describe("worker reimage", () => {
     expect(exec.command).toContain(`/dist/cli/worker-reimage.js" reimage --node w1 --address 10.25.89.21 --build ${build} --batch w1`);
     expect(exec.command).toContain(" --nomad https://10.25.89.10:4646 --consul https://10.25.89.10:8501 --workers w1,w2,w3 --max-unavailable 1 --drain-deadline 600 --boot-timeout 1200");
     expect(exec.command).toContain(" --ssh-option BatchMode=yes --ssh-option ConnectTimeout=10");
+    // A netbooted worker makes new host keys at every boot: the reboot does not check them (WORKER_SSH_OPTIONS).
+    expect(exec.command).toContain(" --ssh-option StrictHostKeyChecking=no --ssh-option UserKnownHostsFile=/dev/null ");
     // Tokens reach the program through its environment, from the sensitive variables: never on the command line.
     expect(exec.environment).toEqual({ ELY_SECRET_NOMAD_TOKEN: "${var.nomad_token}", ELY_SECRET_CONSUL_TOKEN: "${var.consul_token}" });
     expect(exec.command).not.toContain("token");

@@ -2,11 +2,19 @@ import { ITerraformDependable } from "cdktf";
 import { Construct } from "constructs";
 import { Resource } from "@cdktf/provider-null/lib/resource";
 import { consulEndpoint, DEFAULT_SSH_USER, Inventory, nomadEndpoint, reimageOrder, sshTargetOf } from "../../nodes";
-import { withSshTimeouts } from "../../nodes/network-timeouts";
+import { SSH_UNATTENDED_OPTIONS, withSshTimeouts } from "../../nodes/network-timeouts";
 import { ClusterNode } from "../cluster/cluster-node";
 import { projectProgram } from "../project-program";
 import { shellQuote } from "../shell-quote";
-import { DEFAULT_SSH_OPTIONS } from "./server-rollout";
+
+/**
+ * ssh -o options of the reboot over ssh. A netbooted worker makes new host keys at every boot (its
+ * root is in RAM, images/rootfs-files.ts), so a key remembered from its last boot would refuse the
+ * next reimage: the reimage does not check host keys. What it risks is small: it only runs
+ * `systemctl reboot`, no secret crosses the connection (public-key authentication signs this session
+ * only), and an impostor that swallows the reboot fails the step's wait for the new build.
+ */
+export const WORKER_SSH_OPTIONS: readonly string[] = [...SSH_UNATTENDED_OPTIONS, "StrictHostKeyChecking=no", "UserKnownHostsFile=/dev/null", "LogLevel=ERROR"];
 
 /** One worker and the build it must boot. */
 export interface ReimageWorker {
@@ -35,7 +43,7 @@ export interface WorkerReimageProps {
    * worker (`ssh` of the inventory node, the keys of `images.rollout.sshAuthorizedKeys`) and `systemctl reboot`.
    */
   readonly rebootCommand?: string;
-  /** ssh -o options. Default: the server rollout's (DEFAULT_SSH_OPTIONS); the connection bounds are always added. */
+  /** ssh -o options. Default: WORKER_SSH_OPTIONS (host keys not checked: a worker's change at every boot); the connection bounds are always added. */
   readonly sshOptions?: readonly string[];
   /** The step program. Default: projectProgram("worker-reimage.js", "cli"). */
   readonly stepCommand?: string;
@@ -72,7 +80,7 @@ export class WorkerReimage extends Construct {
     const rollout = inventory.images.rollout;
     const workers = orderedWorkers(props.workers);
     const program = props.stepCommand ?? projectProgram("worker-reimage.js", "cli");
-    const sshOptions = withSshTimeouts(props.sshOptions ?? DEFAULT_SSH_OPTIONS);
+    const sshOptions = withSshTimeouts(props.sshOptions ?? WORKER_SSH_OPTIONS);
     const names = workers.map((w) => w.node.hostname);
     const environment: Record<string, string> = {};
     if (props.nomadToken) environment.ELY_SECRET_NOMAD_TOKEN = props.nomadToken;

@@ -1,20 +1,25 @@
 /**
- * The cluster in a box: one `terraform apply` of the synthesized ElyStack (real Terraform, the
- * real consul, nomad and null providers) converges a small real cluster on this machine, on one
- * bridge with a router namespace (e2e/netboot/bridge-network.ts):
+ * The cluster in a box: `cdktf deploy` (the cdktf CLI, real Terraform, the real consul, nomad and
+ * null providers) of the box's ElyStack (box.ts, run by box-app.ts) converges a small real cluster
+ * on this machine, on one bridge with a router namespace (e2e/netboot/bridge-network.ts):
  *   - three servers: systemd-nspawn hosts (e2e/ssh-hosts/hosts.ts) rolled out over ssh;
  *   - the util node's role, served by this machine at the bridge's util address: the generated
  *     dnsmasq.conf (proxy DHCP, TFTP), the generated nginx.conf (images, iPXE, agent files) and the
- *     generated secrets server (HTTPS), all published by the apply into a local directory;
- *   - one worker, netbooted in QEMU with the real client image (full profile), its key disk
- *     attached: ACLs, TLS and gossip encryption on.
+ *     generated secrets server (HTTPS), all published by the deploy into a local directory;
+ *   - two workers, netbooted in QEMU with the real client image (full profile), each with its key
+ *     disk: ACLs, TLS and gossip encryption on. w1 follows the image channel "latest" (the canary),
+ *     w2 "stable".
  * Checked through the agents' HTTP APIs with the tokens and CA of the plan: both clusters have
- * three servers and a leader, the worker is an alive Consul member and a ready Nomad node with
- * the class, meta and build id the inventory and image say, a job placed on it answers HTTP at
- * its Consul registration; after a power cycle the worker comes back with no operator action,
- * and the job runs on it again; an unknown MAC gets the "not in the inventory" script and a
- * request for secrets without a key is refused; a second plan is empty; destroy removes what
- * the plan made in Consul and Nomad and leaves the servers running.
+ * three servers and a leader, the Nomad servers registered in Consul with the token the plan made
+ * for them, each worker is an alive Consul member and a ready Nomad node with the class, meta and
+ * build id the inventory and image say, a job with an allocation on each worker answers HTTP at
+ * its Consul registrations; after a power cycle a worker comes back with no operator action and
+ * the job runs on it again; an unknown MAC gets the "not in the inventory" script and a request
+ * for secrets without a key is refused; a second `cdktf diff` is empty. Day 2: a new image
+ * revision, deployed, drains the canary (w1), reboots it over ssh onto the new build while w2 stays
+ * on stable, the job keeping a passing allocation at every moment; promoting stable then moves w2
+ * alone, the same way; the diff is empty after each. `cdktf destroy` removes what the plan made in
+ * Consul and Nomad and leaves the servers running.
  *
  * Run: npm run test:cluster   (as root; ELY_CLUSTER_KEEP=1 keeps the work directory)
  */
@@ -24,34 +29,29 @@ import * as https from "https";
 import * as http from "http";
 import * as os from "os";
 import * as path from "path";
-import { App } from "cdktf";
 import execa from "execa";
-import { ElyStack } from "../../constructs";
-import { JobDefinition } from "../../jobs";
 import { initSecrets, TFVARS_FILE, writeKeyDisk } from "../../cli/secrets";
 import { BUILD_ID_META } from "../../images/rootfs-files";
-import { InventoryInput, nodeClassOf, parseInventory } from "../../nodes";
+import { Inventory, nodeClassOf, parseInventory } from "../../nodes";
 import { secretsBundleUrlPath } from "../../nodes/secret-delivery";
 import { SshHosts } from "../ssh-hosts/hosts";
 import { toolsEnv } from "../tools-env";
 import { BridgeNetwork, bridgeNames, startBridgeNetwork } from "../netboot/bridge-network";
-import { RunningQemu, startQemu, tailOf, waitForSerial } from "../netboot/qemu";
+import { startQemu, tailOf, waitForSerial } from "../netboot/qemu";
 import { letWorkersRead, startUtilNginx, UtilNginx } from "../netboot/util-nginx";
 import { INITRD_FATAL } from "../../images/initrd-files";
+import { BOX_CONFIG_ENV, BoxConfig, boxInventory, BoxWorker, HTTP_PORT, JOB, NET, SECRETS_PORT, SERVERS, STACK, UTIL_IP, WORKERS } from "./box";
+import { WorkerMachine } from "./worker-machine";
 
 const root = path.resolve(__dirname, "../..");
 const work = fs.mkdtempSync(path.join(os.tmpdir(), "ely-cluster-"));
 const started = Date.now();
-const SERVERS = ["s1", "s2", "s3"];
-const NET = "10.26.90";
-const UTIL_IP = `${NET}.4`;
-const WORKER = { hostname: "w1", ip: `${NET}.21`, mac: "52:54:00:e1:00:21" };
+const [W1, W2] = WORKERS;
 /** A machine on the same LAN that the inventory does not know. */
 const STRANGER = { mac: "52:54:00:e1:00:99", ip: `${NET}.99`, tap: `elycx${process.pid % 100000}` };
-const HTTP_PORT = 8080;
-const SECRETS_PORT = 8443;
-const DATACENTER = "box";
-const JOB = "hello-box";
+/** The image revisions of the day-2 steps: "r2" adds one package to the client image. */
+const R1 = { name: "r1" };
+const R2 = { name: "r2", extraPackages: { "client-amd64": ["tree"] } };
 /** The boot failed, or the node says it cannot get its secrets (the unit retries a refusal: that is not fatal). */
 const SECRETS_FAILED = new RegExp(`${INITRD_FATAL}|ely-secrets: (no ely\\.secrets=|no key disk|cannot mount|the key disk (holds no|is ))`);
 
@@ -59,58 +59,20 @@ function progress(step: string): void {
   process.stderr.write(`[cluster] ${step} (${Math.round((Date.now() - started) / 1000)}s)\n`);
 }
 
-/** A web server from the image's busybox: the job needs nothing but the client's raw_exec driver. */
-const helloJob: JobDefinition = {
-  id: JOB,
-  props: () => ({
-    driver: "raw_exec",
-    command: "/bin/busybox",
-    args: ["httpd", "-f", "-p", "${NOMAD_IP_http}:${NOMAD_PORT_http}", "-h", "${NOMAD_TASK_DIR}"],
-    cpuMhz: 50,
-    memoryMb: 32,
-    ports: [{ label: "http" }],
-    templates: [{ destination: "local/index.html", data: "hello from the box\n" }],
-    checks: [{ type: "http", port: "http", path: "/index.html", intervalSeconds: 2 }],
-  }),
-};
-
-function inventoryInput(secretsDir: string): InventoryInput {
-  return {
-    name: "box",
-    datacenter: DATACENTER,
-    region: "global",
-    network: { subnet: `${NET}.0/24`, gateway: `${NET}.1`, internalDomain: "box.ely.test", servicesDomain: "apps.box.ely.test", ingressAddress: `${NET}.5` },
-    security: { acl: true, tls: true, gossipEncryption: true },
-    versions: { consul: "1.16.3", nomad: "1.6.3" },
-    endpoints: { consul: `https://${NET}.11:8501`, nomad: `https://${NET}.11:4646`, caFile: path.join(secretsDir, "ca.pem") },
-    nodes: [
-      { hostname: "util", role: "util", arch: "amd64", ip: UTIL_IP, boot: "local", hardware: { model: "this machine", cores: 2, cpuMhz: 2000, memoryMb: 2048 } },
-      ...SERVERS.map((h, i) => ({ hostname: h, role: "server" as const, arch: "amd64" as const, ip: `${NET}.${11 + i}`, boot: "ssh" as const, ssh: { user: "root", port: 22 } })),
-      {
-        hostname: WORKER.hostname,
-        role: "client",
-        arch: "amd64",
-        ip: WORKER.ip,
-        mac: WORKER.mac,
-        drivers: ["raw_exec"],
-        hardware: { model: "QEMU", cores: 2, cpuMhz: 2000, memoryMb: 3072 },
-      },
-    ],
-  } as InventoryInput;
-}
-
 let env: NodeJS.ProcessEnv;
 let hosts: SshHosts;
 let network: BridgeNetwork | undefined;
-let stack: ElyStack;
-let stackDir: string;
+let config: BoxConfig;
+let inventory: Inventory;
 let tfvars: Record<string, unknown>;
 let ca: string;
 const tokens = { consul: crypto.randomUUID(), nomad: crypto.randomUUID() };
 const util: { boot?: UtilNginx; secrets?: UtilNginx } = {};
-let qemu: RunningQemu | undefined;
-let keyDisk: string;
-const serialLogs: string[] = [];
+const machines = new Map<string, WorkerMachine>();
+const extraTaps: string[] = [];
+const configFile = path.join(work, "box.json");
+const outDir = path.join(work, "cdktf.out");
+const stackDir = path.join(outDir, "stacks", STACK);
 /** Boot phases, by the serial line that marks them (the first line that matches), as the netboot bench splits them. */
 const PHASES: ReadonlyArray<[string, RegExp]> = [
   ["ipxe", /iPXE/],
@@ -118,23 +80,27 @@ const PHASES: ReadonlyArray<[string, RegExp]> = [
   ["ramroot-unpacked", /ely-initrd: unpacked /],
   ["systemd", /Welcome to /],
   ["node-up", /ELY-NODE-UP/],
-  ["secrets", /ely-secrets: secrets of w1 in place/],
+  ["secrets", /ely-secrets: secrets of w\d in place/],
 ];
 /** Seconds after power-on of each phase, per boot; written to $ELY_CLUSTER_REPORT when set (BENCHMARKS.md takes them from there). */
 const phases: Record<string, Record<string, number>> = {};
 
-/** Waits for the worker's secrets on the serial console, noting each boot phase's time. */
-async function waitForSecrets(label: string, serialLog: string, vm: RunningQemu, poweredOn: number) {
+/** Waits for a worker's secrets on the serial console of its current boot, noting each boot phase's time. */
+async function waitForSecrets(label: string, m: WorkerMachine, hostname: string) {
   const seen: Record<string, number> = (phases[label] = {});
-  const result = await waitForSerial(serialLog, /ely-secrets: secrets of w1 in place/, SECRETS_FAILED, vm, 1_500_000, (line) => {
+  const poweredOn = m.poweredOn[m.poweredOn.length - 1];
+  const marker = new RegExp(`ely-secrets: secrets of ${hostname} in place`);
+  const result = await waitForSerial(m.serialLog, marker, SECRETS_FAILED, m.qemu, 1_500_000, (line) => {
     for (const [name, pattern] of PHASES) if (seen[name] === undefined && pattern.test(line)) seen[name] = Math.round((Date.now() - poweredOn) / 100) / 10;
   });
-  return result;
+  expect({ host: hostname, found: result.found, reason: result.reason, tail: result.found ? "" : tailOf(m.serialLog, 40) }).toEqual({ host: hostname, found: true, reason: "marker", tail: "" });
+  progress(`${hostname}: secrets in place after ${Math.round((Date.now() - poweredOn) / 1000)} s`);
 }
 
-function notePhase(label: string, name: string, poweredOn: number): void {
-  phases[label][name] = Math.round((Date.now() - poweredOn) / 100) / 10;
-  progress(`${label}: ${name} ${phases[label][name]} s after power-on`);
+function notePhase(label: string, name: string, since: number): void {
+  phases[label] = phases[label] ?? {};
+  phases[label][name] = Math.round((Date.now() - since) / 100) / 10;
+  progress(`${label}: ${name} ${phases[label][name]} s`);
 }
 
 /** The steps build on each other: after the first failure the rest fail at once, saying so. */
@@ -152,14 +118,43 @@ function step(name: string, fn: () => Promise<void>, timeoutMs = 600_000): void 
   }, timeoutMs);
 }
 
-function terraform(args: string[], stream = false) {
-  const child = execa(env.TERRAFORM_BINARY_NAME || "terraform", args, { cwd: stackDir, env, reject: false, all: true });
-  if (stream) {
-    child.all!.on("data", (chunk: Buffer) => {
-      for (const line of chunk.toString().split("\n").filter((l) => /\[ely-|Creation complete|Destruction complete|Error|ely-build|ely-publish/.test(l))) process.stderr.write(`  ${line.trim().slice(0, 200)}\n`);
-    });
-  }
-  return child;
+/** The lines of the cdktf CLI's output worth showing while it runs (the steps' progress, errors). */
+const SHOWN = /\[ely-|Creation complete|Destruction complete|Error|ely-build|ely-publish|No changes|Plan: /;
+
+/** The cdktf CLI (as a user runs it: `cdktf <command> box`), in the work directory whose cdktf.json runs box-app.js. */
+async function cdktf(args: string[]): Promise<string> {
+  progress(`cdktf ${args.join(" ")}`);
+  const child = execa(process.execPath, [require.resolve("cdktf-cli/bundle/bin/cdktf"), ...args, "--output", outDir], { cwd: work, env, reject: false, all: true });
+  child.all!.on("data", (chunk: Buffer) => {
+    for (const line of chunk.toString().split("\n").filter((l) => SHOWN.test(l))) process.stderr.write(`  ${line.trim().slice(0, 200)}\n`);
+  });
+  const r = await child;
+  const out = r.all ?? "";
+  expect({ command: `cdktf ${args[0]}`, exit: r.exitCode, tail: r.exitCode === 0 ? "" : out.split("\n").slice(-60).join("\n") }).toEqual({ command: `cdktf ${args[0]}`, exit: 0, tail: "" });
+  return out;
+}
+
+const deploy = () => cdktf(["deploy", STACK, "--auto-approve", "--skip-provider-lock"]);
+
+/** `cdktf diff` finds nothing to do. */
+async function expectEmptyDiff(): Promise<void> {
+  const out = await cdktf(["diff", STACK, "--skip-provider-lock"]);
+  const changes = out.split("\n").filter((l) => /will be|must be|Plan: /.test(l));
+  expect({ noChanges: /No changes\./.test(out), changes }).toEqual({ noChanges: true, changes: [] });
+}
+
+/** Writes the box's configuration for the next cdktf command. */
+function configure(change: Partial<Pick<BoxConfig, "revisions" | "channels">>): void {
+  config = { ...config, ...change };
+  fs.writeFileSync(configFile, JSON.stringify(config, null, 2));
+  inventory = parseInventory(boxInventory(config), "cluster-in-a-box");
+}
+
+/** The deploy's output: per netbooted node, the build it boots next (ClusterOutputs' node_image_builds). */
+async function plannedBuilds(): Promise<Record<string, { build_id: string; channel: string }>> {
+  const r = await execa(env.TERRAFORM_BINARY_NAME || "terraform", ["output", "-json", "node_image_builds"], { cwd: stackDir, env, reject: false, all: true });
+  if (r.exitCode !== 0) throw new Error(`terraform output failed:\n${r.all}`);
+  return JSON.parse(r.stdout);
 }
 
 /** GET over HTTPS with the cluster CA and a token (X-Consul-Token / X-Nomad-Token). */
@@ -207,7 +202,10 @@ async function until<T>(what: string, timeoutS: number, probe: () => Promise<T |
     } catch (e) {
       last = e;
     }
-    if (Date.now() > deadline) throw new Error(`${what}: not within ${timeoutS} s${last ? ` (last error: ${(last as Error).message})` : ""}\n--- worker serial:\n${serialLogs.length ? tailOf(serialLogs[serialLogs.length - 1], 40) : "(none)"}`);
+    if (Date.now() > deadline) {
+      const consoles = [...machines.entries()].map(([h, m]) => `--- ${h} serial:\n${m.boots ? tailOf(m.serialLog, 30) : "(not powered on)"}`).join("\n");
+      throw new Error(`${what}: not within ${timeoutS} s${last ? ` (last error: ${(last as Error).message})` : ""}\n${consoles}`);
+    }
     await new Promise((r) => setTimeout(r, 3000));
   }
 }
@@ -218,72 +216,84 @@ interface NomadNode {
   Status: string;
   SchedulingEligibility: string;
   NodeClass: string;
+  Meta?: Record<string, string>;
 }
 
-async function readyWorker(notId?: string): Promise<NomadNode> {
-  return until(`${WORKER.hostname} a ready Nomad node`, 900, async () => {
+async function readyNode(hostname: string, notId?: string): Promise<NomadNode> {
+  const listed = await until(`${hostname} a ready, eligible Nomad node`, 900, async () => {
     const nodes = await nomad<NomadNode[]>("/v1/nodes");
-    return nodes.find((n) => n.Name === WORKER.hostname && n.Status === "ready" && n.ID !== notId);
+    return nodes.find((n) => n.Name === hostname && n.Status === "ready" && n.SchedulingEligibility === "eligible" && n.ID !== notId);
   });
+  return nomad<NomadNode>(`/v1/node/${listed.ID}`);
 }
 
-function bootWorker(label: string): RunningQemu {
-  const serialLog = path.join(work, `w1-${label}.serial.log`);
-  serialLogs.push(serialLog);
-  progress(`QEMU: ${WORKER.hostname} (${WORKER.mac}) powers on (${label})`);
-  return startQemu({
-    subnetCidr: `${NET}.0/24`,
-    hostAddress: UTIL_IP,
-    dhcpStart: WORKER.ip,
-    mac: WORKER.mac,
-    tftpDir: "/nonexistent",
-    bootFile: "unused",
-    forwards: [],
-    memoryMb: 3072,
-    cpus: Math.min(2, os.cpus().length),
-    serialLog,
-    tap: network!.tap,
-    disks: [{ file: keyDisk, serial: "ELY-KEY-W1" }],
+/** The passing instances of the job's service in Consul, sampled every 2 s while `during` runs: the fewest seen, and how often. */
+async function passingThroughout<T>(during: () => Promise<T>): Promise<{ result: T; fewest: number; samples: number }> {
+  let fewest = Number.POSITIVE_INFINITY;
+  let samples = 0;
+  let running = true;
+  const poll = (async () => {
+    while (running) {
+      try {
+        const passing = await consul<unknown[]>(`/v1/health/service/${JOB}?passing=true`);
+        fewest = Math.min(fewest, passing.length);
+        samples++;
+        if (passing.length === 0) progress(`${JOB}: no passing instance in Consul!`);
+      } catch (e) {
+        progress(`${JOB}: Consul's health not read (${(e as Error).message})`);
+      }
+      await new Promise((r) => setTimeout(r, 2000));
+    }
+  })();
+  try {
+    const result = await during();
+    return { result, fewest, samples };
+  } finally {
+    running = false;
+    await poll;
+  }
+}
+
+/** The job's allocation on this node runs, its service passes in Consul at the node's address, and answers there. */
+async function answersOn(worker: BoxWorker, nodeId: string): Promise<void> {
+  await until(`${JOB} running on ${worker.hostname}`, 600, async () => {
+    const allocs = await nomad<Array<{ NodeID: string; ClientStatus: string }>>(`/v1/job/${JOB}/allocations`);
+    return allocs.find((a) => a.NodeID === nodeId && a.ClientStatus === "running");
   });
+  const entry = await until(`${JOB} on ${worker.hostname} passing in Consul`, 300, async () => {
+    const services = await consul<Array<{ Service: { Address: string; Port: number } }>>(`/v1/health/service/${JOB}?passing=true`);
+    return services.find((s) => s.Service.Address === worker.ip)?.Service;
+  });
+  const page = await plainGet(`http://${entry.Address}:${entry.Port}/index.html`);
+  expect({ host: worker.hostname, ...page }).toEqual({ host: worker.hostname, status: 200, body: "hello from the box\n" });
+}
+
+function addTap(name: string, bridge: string): void {
+  execa.sync("ip", ["tuntap", "add", name, "mode", "tap"]);
+  execa.sync("ip", ["link", "set", name, "master", bridge, "up"]);
+  extraTaps.push(name);
 }
 
 beforeAll(async () => {
   if (process.getuid?.() !== 0) throw new Error("the cluster suite needs root (network namespaces, systemd-nspawn, tap devices, QEMU)");
-  env = { ...process.env, ...(await toolsEnv(root, progress)), CHECKPOINT_DISABLE: "1", TF_IN_AUTOMATION: "1", ELY_PROJECT_DIR: root, ELY_PUBLISH_SERVICES: "0" };
+  env = { ...process.env, ...(await toolsEnv(root, progress)), CHECKPOINT_DISABLE: "1", TF_IN_AUTOMATION: "1", CI: "1", ELY_PROJECT_DIR: root, ELY_PUBLISH_SERVICES: "0", [BOX_CONFIG_ENV]: configFile };
   process.env.ELY_AGENT_BIN_DIR = env.ELY_AGENT_BIN_DIR;
   letWorkersRead(work);
 
-  const secretsDir = path.join(work, "secrets");
-  const inventory = parseInventory(inventoryInput(secretsDir), "cluster-in-a-box");
-  progress("secrets: ely secrets init (consul tls, consul keygen)");
-  await initSecrets({ dir: secretsDir, inventory, progress: (s) => progress(`secrets: ${s}`) });
-  tfvars = JSON.parse(fs.readFileSync(path.join(secretsDir, TFVARS_FILE), "utf8"));
-  ca = fs.readFileSync(path.join(secretsDir, "ca.pem"), "utf8");
-  keyDisk = path.join(work, "w1-key.img");
-  await writeKeyDisk({ dir: secretsDir, inventory, hostname: WORKER.hostname, out: keyDisk });
-  Object.assign(env, {
-    TF_CLI_ARGS_plan: `-var-file=${path.join(secretsDir, TFVARS_FILE)}`,
-    TF_CLI_ARGS_apply: `-var-file=${path.join(secretsDir, TFVARS_FILE)}`,
-    TF_CLI_ARGS_destroy: `-var-file=${path.join(secretsDir, TFVARS_FILE)}`,
-    TF_VAR_consul_token: tokens.consul,
-    TF_VAR_nomad_token: tokens.nomad,
-    // The Nomad servers use the operator token with Consul here.
-    TF_VAR_nomad_server_consul_token: tokens.consul,
-  });
-
   const names = bridgeNames();
-  progress(`network: bridge ${names.bridge} (${NET}.0/24), router ${names.router}, tap ${names.tap}`);
+  progress(`network: bridge ${names.bridge} (${NET}.0/24), router ${names.router}, taps ${names.tap} and more`);
   network = await startBridgeNetwork({
     names,
     utilAddress: UTIL_IP,
     prefixLength: 24,
     gateway: `${NET}.1`,
-    node: { mac: WORKER.mac, ip: WORKER.ip },
-    otherMachines: [{ mac: STRANGER.mac, ip: STRANGER.ip }],
+    node: { mac: W1.mac, ip: W1.ip },
+    otherMachines: [{ mac: W2.mac, ip: W2.ip }, { mac: STRANGER.mac, ip: STRANGER.ip }],
     stateDir: path.join(work, "network"),
   });
-  execa.sync("ip", ["tuntap", "add", STRANGER.tap, "mode", "tap"]);
-  execa.sync("ip", ["link", "set", STRANGER.tap, "master", names.bridge, "up"]);
+  const w2Tap = `elycw${process.pid % 100000}`;
+  addTap(w2Tap, names.bridge);
+  addTap(STRANGER.tap, names.bridge);
   hosts = new SshHosts({
     hostnames: SERVERS,
     workDir: path.join(work, "ssh"),
@@ -292,60 +302,66 @@ beforeAll(async () => {
   });
   progress("servers: three systemd-nspawn hosts on the bridge");
   await hosts.start();
+  // The reimage logs in to the workers as root with the same key (images.rollout.sshAuthorizedKeys).
+  fs.appendFileSync(hosts.sshConfigFile, `Host ${WORKERS.map((w) => w.ip).join(" ")}\n  IdentityFile ${hosts.keyFile}\n  IdentitiesOnly yes\n`);
   env.ELY_SSH_CONFIG = hosts.sshConfigFile;
 
-  progress("synth: ElyStack of the box's inventory");
-  const utilRoot = path.join(work, "util-root");
-  fs.mkdirSync(utilRoot, { recursive: true });
-  const app = new App({ outdir: path.join(work, "cdktf.out") });
-  stack = new ElyStack(app, "box", {
-    inventory,
-    jobs: [helloJob],
-    netboot: {
-      imageProfile: "full",
-      publishTarget: utilRoot,
-      remoteRoot: utilRoot,
-      httpPort: HTTP_PORT,
-      httpListen: `${UTIL_IP}:${HTTP_PORT}`,
-      httpStateDir: path.join(work, "nginx-boot"),
-      dhcpInterface: names.bridge,
-      artifactsDir: process.env.ELY_CLUSTER_ARTIFACTS_DIR || path.join(os.homedir(), ".cache", "ely", "images"),
-    },
-    nodeSecrets: { listen: `${UTIL_IP}:${SECRETS_PORT}`, stateDir: path.join(work, "nginx-secrets"), group: "nogroup", workerUser: "nobody" },
+  const secretsDir = path.join(work, "secrets");
+  config = {
+    work,
+    secretsDir,
+    bridge: names.bridge,
+    artifactsDir: process.env.ELY_CLUSTER_ARTIFACTS_DIR || path.join(os.homedir(), ".cache", "ely", "images"),
+    sshPublicKey: fs.readFileSync(`${hosts.keyFile}.pub`, "utf8").trim(),
+    revisions: [R1],
+    channels: { stable: R1.name },
+  };
+  configure({});
+  progress("secrets: ely secrets init (consul tls, consul keygen)");
+  await initSecrets({ dir: secretsDir, inventory, progress: (s) => progress(`secrets: ${s}`) });
+  tfvars = JSON.parse(fs.readFileSync(path.join(secretsDir, TFVARS_FILE), "utf8"));
+  ca = fs.readFileSync(path.join(secretsDir, "ca.pem"), "utf8");
+  const taps: Record<string, string> = { [W1.hostname]: network.tap, [W2.hostname]: w2Tap };
+  for (const w of WORKERS) {
+    const keyDisk = path.join(work, `${w.hostname}-key.img`);
+    await writeKeyDisk({ dir: secretsDir, inventory, hostname: w.hostname, out: keyDisk });
+    machines.set(
+      w.hostname,
+      new WorkerMachine({ hostname: w.hostname, mac: w.mac, ip: w.ip, tap: taps[w.hostname], subnetCidr: `${NET}.0/24`, utilAddress: UTIL_IP, keyDisk, workDir: work, memoryMb: 3072, cpus: Math.min(2, os.cpus().length), log: progress }),
+    );
+  }
+  // `ely secrets env`'s way: Terraform reads the variables file; the operator tokens come from the environment.
+  Object.assign(env, {
+    TF_CLI_ARGS_plan: `-var-file=${path.join(secretsDir, TFVARS_FILE)}`,
+    TF_CLI_ARGS_apply: `-var-file=${path.join(secretsDir, TFVARS_FILE)}`,
+    TF_CLI_ARGS_destroy: `-var-file=${path.join(secretsDir, TFVARS_FILE)}`,
+    TF_VAR_consul_token: tokens.consul,
+    TF_VAR_nomad_token: tokens.nomad,
   });
-  const errors = stack.node.findAll().flatMap((c) => c.node.validate());
-  if (errors.length) throw new Error(`the box's stack does not validate:\n${errors.join("\n")}`);
-  app.synth();
-  stackDir = path.join(work, "cdktf.out", "stacks", "box");
-  for (const d of ["nginx-boot", "nginx-secrets"]) fs.mkdirSync(path.join(work, d), { recursive: true });
-  progress("terraform init");
-  const init = await terraform(["init", "-input=false", "-no-color"]);
-  if (init.exitCode !== 0) throw new Error(`terraform init failed:\n${init.all}`);
+  fs.writeFileSync(path.join(work, "cdktf.json"), JSON.stringify({ language: "typescript", app: `node ${path.join(root, "dist", "e2e", "cluster", "box-app.js")}`, sendCrashReports: "false" }));
+  for (const d of ["nginx-boot", "nginx-secrets", "util-root"]) fs.mkdirSync(path.join(work, d), { recursive: true });
 }, 900_000);
 
 afterAll(async () => {
-  for (const [label, times] of Object.entries(phases)) progress(`phases (${label}), s after power-on: ${Object.entries(times).map(([k, v]) => `${k} ${v}`).join(", ")}`);
+  for (const [label, times] of Object.entries(phases)) progress(`phases (${label}), s: ${Object.entries(times).map(([k, v]) => `${k} ${v}`).join(", ")}`);
   if (process.env.ELY_CLUSTER_REPORT) fs.writeFileSync(process.env.ELY_CLUSTER_REPORT, JSON.stringify(phases, null, 2) + "\n");
   progress("stopping: QEMU, the util services, the servers, the network");
-  await qemu?.kill();
+  for (const m of machines.values()) await m.stop();
   await util.boot?.close();
   await util.secrets?.close();
   await hosts?.stop().catch((e) => progress(`servers: ${e.message}`));
-  execa.sync("ip", ["link", "del", STRANGER.tap], { reject: false });
+  for (const tap of extraTaps) execa.sync("ip", ["link", "del", tap], { reject: false });
   await network?.stop();
   if (!process.env.ELY_CLUSTER_KEEP) fs.rmSync(work, { recursive: true, force: true });
   else progress(`kept ${work}`);
 }, 180_000);
 
 describe("the cluster in a box", () => {
-  step("one apply converges the servers, the util node's boot and secrets services, the ACLs and the job", async () => {
-    progress("terraform apply (image build, publish, server rollout, ACLs, secrets, job)");
-    const r = await terraform(["apply", "-auto-approve", "-input=false", "-no-color"], true);
-    expect({ exit: r.exitCode, tail: r.exitCode === 0 ? "" : (r.all ?? "").split("\n").slice(-60).join("\n") }).toEqual({ exit: 0, tail: "" });
-    // Nothing secret in what Terraform printed.
-    const out = r.all ?? "";
+  step("one cdktf deploy converges the servers, the util node's boot and secrets services, the ACLs and the job", async () => {
+    const out = await deploy();
+    // Nothing secret in what the deploy printed.
     const nodeSecrets = tfvars.netboot_node_secrets as Record<string, { key: string }>;
-    expect(out).not.toContain(nodeSecrets.w1.key);
+    for (const w of WORKERS) expect(out).not.toContain(nodeSecrets[w.hostname].key);
     expect(out).not.toContain(tokens.consul);
     expect(out).not.toMatch(/PRIVATE KEY/);
 
@@ -359,11 +375,20 @@ describe("the cluster in a box", () => {
     expect(await consul<string>("/v1/status/leader")).toMatch(/^10\.26\.90\.1[123]:8300$/);
     expect((await nomad<string[]>("/v1/status/peers")).length).toBe(3);
     expect(await nomad<string>("/v1/status/leader")).toMatch(/^10\.26\.90\.1[123]:4647$/);
+    // The Nomad servers registered themselves in Consul (default-deny ACLs): with the token consul-acl made for
+    // them, which the deploy's <server>/nomad-consul-token steps gave them; no variable carries it.
+    const registered = await until("the three Nomad servers registered in Consul", 120, async () => {
+      const entries = await consul<Array<{ Node: string }>>("/v1/catalog/service/nomad");
+      const nodes = [...new Set(entries.map((e) => e.Node))].sort();
+      return nodes.length === 3 ? nodes : undefined;
+    });
+    expect(registered).toEqual(SERVERS);
+    for (const h of SERVERS) expect(out).toMatch(new RegExp(`server-rollout_${h}_nomad-consul-token_[0-9A-F]+: Creation complete`));
   }, 3_600_000);
 
   step("a request for secrets without the node's key is refused; an unknown MAC gets the 'not in the inventory' script", async () => {
     const noKey = await new Promise<number>((resolve, reject) =>
-      https.get(`https://${UTIL_IP}:${SECRETS_PORT}${secretsBundleUrlPath(WORKER.hostname)}`, { ca }, (res) => (res.resume(), resolve(res.statusCode ?? 0))).on("error", reject),
+      https.get(`https://${UTIL_IP}:${SECRETS_PORT}${secretsBundleUrlPath(W1.hostname)}`, { ca }, (res) => (res.resume(), resolve(res.statusCode ?? 0))).on("error", reject),
     );
     expect(noKey).toBe(401);
     const unknown = await plainGet(`http://${UTIL_IP}:${HTTP_PORT}/ipxe/52-54-00-00-00-99.ipxe`);
@@ -413,49 +438,98 @@ describe("the cluster in a box", () => {
     }
   });
 
-  let firstNode: NomadNode;
-  step("the netbooted worker gets its secrets, joins Consul and Nomad, and runs the job, answering at its Consul address", async () => {
-    const poweredOn = Date.now();
-    qemu = bootWorker("first boot");
-    const booted = await waitForSecrets("first boot", serialLogs[0], qemu, poweredOn);
-    expect({ found: booted.found, reason: booted.reason, tail: booted.found ? "" : tailOf(serialLogs[0], 40) }).toEqual({ found: true, reason: "marker", tail: "" });
-    progress(`w1: secrets in place after ${Math.round(booted.elapsedMs / 1000)} s`);
-    await until(`${WORKER.hostname} an alive Consul member`, 600, async () => {
-      const members = await consul<Array<{ Name: string; Status: number }>>("/v1/agent/members");
-      return members.find((m) => m.Name === WORKER.hostname && m.Status === 1);
-    });
-    notePhase("first boot", "consul-member", poweredOn);
-    firstNode = await readyWorker();
-    notePhase("first boot", "nomad-ready", poweredOn);
-    const node = await nomad<{ NodeClass: string; Meta: Record<string, string> }>(`/v1/node/${firstNode.ID}`);
-    expect(node.NodeClass).toBe(nodeClassOf(stack.cluster.nodes.get("w1")!.spec));
-    expect(node.Meta[BUILD_ID_META]).toBe(stack.netboot.entryOf("w1")!.buildId);
-    expect(node.Meta.ely_image).toBe("client-amd64");
-    await answersAtConsulAddress(firstNode.ID);
-    notePhase("first boot", "job-answers", poweredOn);
+  const nodeIds: Record<string, string> = {};
+  step("both netbooted workers get their secrets, join Consul and Nomad, and run the job, each answering at its Consul address", async () => {
+    const builds = await plannedBuilds();
+    for (const w of WORKERS) machines.get(w.hostname)!.powerOn("first boot");
+    // Both consoles watched at once: each phase's time is when it happened.
+    await Promise.all(WORKERS.map((w) => waitForSecrets(`first boot ${w.hostname}`, machines.get(w.hostname)!, w.hostname)));
+    for (const w of WORKERS) {
+      const m = machines.get(w.hostname)!;
+      const label = `first boot ${w.hostname}`;
+      await until(`${w.hostname} an alive Consul member`, 600, async () => {
+        const members = await consul<Array<{ Name: string; Status: number }>>("/v1/agent/members");
+        return members.find((x) => x.Name === w.hostname && x.Status === 1);
+      });
+      notePhase(label, "consul-member", m.poweredOn[0]);
+      const node = await readyNode(w.hostname);
+      notePhase(label, "nomad-ready", m.poweredOn[0]);
+      nodeIds[w.hostname] = node.ID;
+      const spec = inventory.nodes.find((n) => n.hostname === w.hostname)!;
+      expect({ host: w.hostname, class: node.NodeClass, build: node.Meta?.[BUILD_ID_META], image: node.Meta?.ely_image }).toEqual({
+        host: w.hostname,
+        class: nodeClassOf(spec),
+        build: builds[w.hostname].build_id,
+        image: "client-amd64",
+      });
+    }
+    // Both channels name the same revision yet: one build.
+    expect(builds[W1.hostname].build_id).toBe(builds[W2.hostname].build_id);
+    for (const w of WORKERS) await answersOn(w, nodeIds[w.hostname]);
+    notePhase(`first boot ${W1.hostname}`, "job-answers", machines.get(W1.hostname)!.poweredOn[0]);
   }, 2_400_000);
 
-  step("power cycled, the worker boots again, gets its secrets with no operator action, rejoins, and the job runs on it again", async () => {
-    await qemu!.kill();
-    const poweredOn = Date.now();
-    qemu = bootWorker("after power cycle");
-    const booted = await waitForSecrets("after power cycle", serialLogs[1], qemu, poweredOn);
-    expect({ found: booted.found, tail: booted.found ? "" : tailOf(serialLogs[1], 40) }).toEqual({ found: true, tail: "" });
-    const again = await readyWorker(firstNode.ID);
-    notePhase("after power cycle", "nomad-ready", poweredOn);
-    await answersAtConsulAddress(again.ID);
-    notePhase("after power cycle", "job-answers", poweredOn);
+  step("power cycled, a worker boots again, gets its secrets with no operator action, rejoins, and the job runs on it again", async () => {
+    const m = machines.get(W1.hostname)!;
+    await m.powerCycle("after power cycle");
+    await waitForSecrets("after power cycle", m, W1.hostname);
+    const again = await readyNode(W1.hostname, nodeIds[W1.hostname]);
+    nodeIds[W1.hostname] = again.ID;
+    notePhase("after power cycle", "nomad-ready", m.poweredOn[m.poweredOn.length - 1]);
+    await answersOn(W1, again.ID);
+    notePhase("after power cycle", "job-answers", m.poweredOn[m.poweredOn.length - 1]);
   }, 2_400_000);
 
-  step("a second plan is empty", async () => {
-    const r = await terraform(["plan", "-detailed-exitcode", "-input=false", "-no-color"]);
-    expect({ exit: r.exitCode, changes: r.exitCode === 0 ? "" : (r.all ?? "").split("\n").filter((l) => /will be|must be/.test(l)).join("\n") }).toEqual({ exit: 0, changes: "" });
-  }, 600_000);
+  step("a second cdktf diff is empty", expectEmptyDiff, 900_000);
 
-  step("destroy removes the job and the ACLs the plan made, and leaves the servers running with their leader", async () => {
-    await qemu!.kill();
-    const r = await terraform(["destroy", "-auto-approve", "-input=false", "-no-color"], true);
-    expect({ exit: r.exitCode, tail: r.exitCode === 0 ? "" : (r.all ?? "").split("\n").slice(-40).join("\n") }).toEqual({ exit: 0, tail: "" });
+  /**
+   * Deploys `change` and checks that exactly `moves` rebooted onto `build` (its Nomad node replaced, on the
+   * new build, ready and eligible, the job back on it) while the other worker was not touched, the job
+   * passing in Consul at every sample; then the diff is empty.
+   */
+  async function rollsOnto(change: Partial<BoxConfig>, moves: BoxWorker, stays: BoxWorker, label: string): Promise<string> {
+    configure(change);
+    const before = await plannedBuilds();
+    const bootsBefore = machines.get(moves.hostname)!.boots;
+    const startedAt = Date.now();
+    const { result: out, fewest, samples } = await passingThroughout(deploy);
+    const builds = await plannedBuilds();
+    const moved = builds[moves.hostname].build_id;
+    expect(moved).not.toBe(before[moves.hostname].build_id);
+    expect(builds[stays.hostname].build_id).toBe(before[stays.hostname].build_id);
+    // The reimage step of the moving worker ran (Terraform hides its output: it holds the tokens); the other's was not planned.
+    const done = new RegExp(`worker-reimage_${moves.hostname}_reimage_[0-9A-F]+: Creation complete after (?:(\\d+)m)?(\\d+)s`).exec(out);
+    expect({ host: moves.hostname, reimaged: Boolean(done) }).toEqual({ host: moves.hostname, reimaged: true });
+    expect(out).not.toMatch(new RegExp(`worker-reimage_${stays.hostname}_reimage_[0-9A-F]+: (Creating|Destroying)`));
+    expect(machines.get(moves.hostname)!.boots).toBe(bootsBefore + 1);
+    notePhase(label, "deploy (build, publish, drain, reboot, ready)", startedAt);
+    phases[label]["reimage step (drain, reboot, ready, eligible)"] = Number(done![1] ?? 0) * 60 + Number(done![2]);
+    // The job kept a passing allocation at every sample of the deploy.
+    expect({ fewest, enoughSamples: samples >= 10 }).toEqual({ fewest: 1, enoughSamples: true });
+
+    const node = await readyNode(moves.hostname);
+    expect({ host: moves.hostname, replaced: node.ID !== nodeIds[moves.hostname], build: node.Meta?.[BUILD_ID_META] }).toEqual({ host: moves.hostname, replaced: true, build: moved });
+    nodeIds[moves.hostname] = node.ID;
+    const other = await nomad<NomadNode>(`/v1/node/${nodeIds[stays.hostname]}`);
+    expect({ host: stays.hostname, status: other.Status, build: other.Meta?.[BUILD_ID_META] }).toEqual({ host: stays.hostname, status: "ready", build: before[stays.hostname].build_id });
+    await answersOn(moves, node.ID);
+    await expectEmptyDiff();
+    return moved;
+  }
+
+  let newBuild = "";
+  step("canary: a new image revision, deployed, drains w1 (latest), reboots it over ssh onto the new build; w2 stays on stable; the job passes throughout", async () => {
+    newBuild = await rollsOnto({ revisions: [R1, R2] }, W1, W2, "canary reimage w1");
+  }, 3_600_000);
+
+  step("promote: stable moves to the new revision in one line; the deploy reimages w2 alone onto the canary's build", async () => {
+    const moved = await rollsOnto({ channels: { stable: R2.name } }, W2, W1, "promotion reimage w2");
+    expect(moved).toBe(newBuild);
+  }, 3_600_000);
+
+  step("cdktf destroy removes the job and the ACLs the plan made, and leaves the servers running with their leader", async () => {
+    for (const m of machines.values()) await m.stop();
+    await cdktf(["destroy", STACK, "--auto-approve", "--skip-provider-lock"]);
     const jobs = await nomad<Array<{ Name: string; Status: string }>>("/v1/jobs");
     expect(jobs.filter((j) => j.Name === JOB && j.Status !== "dead")).toEqual([]);
     const policies = await consul<Array<{ Name: string }>>("/v1/acl/policies");
@@ -464,18 +538,3 @@ describe("the cluster in a box", () => {
     expect(await nomad<string>("/v1/status/leader")).toMatch(/:4647$/);
   }, 1_200_000);
 });
-
-/** The job's allocation runs on the node, its service passes in Consul, and answers at the registered address. */
-async function answersAtConsulAddress(nodeId: string): Promise<void> {
-  await until(`${JOB} running on ${WORKER.hostname}`, 600, async () => {
-    const allocs = await nomad<Array<{ NodeID: string; ClientStatus: string }>>(`/v1/job/${JOB}/allocations`);
-    return allocs.find((a) => a.NodeID === nodeId && a.ClientStatus === "running");
-  });
-  const entry = await until(`${JOB} passing in Consul`, 300, async () => {
-    const services = await consul<Array<{ Service: { Address: string; Port: number } }>>(`/v1/health/service/${JOB}?passing=true`);
-    return services[0]?.Service;
-  });
-  expect(entry.Address).toBe(WORKER.ip);
-  const page = await plainGet(`http://${entry.Address}:${entry.Port}/index.html`);
-  expect(page).toEqual({ status: 200, body: "hello from the box\n" });
-}
