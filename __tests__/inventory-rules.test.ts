@@ -119,6 +119,18 @@ describe("inventory rules", () => {
     expect(m).toContain("error: node w1, field nodes[4].mac: received nothing, expected the MAC of the boot interface: the node netboots and its iPXE script is chosen by MAC");
   });
 
+  test("a netbooted server while security is on: it would get no secrets", () => {
+    const m = messages(inventoryWith((i) => ((i.nodes[1] as Record<string, unknown>).boot = "netboot")));
+    expect(m).toContain(
+      'error: node m1, field nodes[1].boot: received "netboot" for a server while security is on, expected "ssh": a netbooted node\'s secrets bundle holds a client\'s files only, and a server\'s certificates, gossip keys and Raft data would be lost from RAM at every reboot; the server rollout delivers them over ssh to a node with a disk',
+    );
+    const open = messages(inventoryWith((i) => {
+      (i.nodes[1] as Record<string, unknown>).boot = "netboot";
+      i.security = { acl: false, tls: false, gossipEncryption: false };
+    }));
+    expect(open.filter((line) => line.includes("nodes[1].boot"))).toEqual([]);
+  });
+
   test("hostname that is not a DNS label", () => {
     const m = messages(inventoryWith((i) => (i.nodes[4].hostname = "W_1")));
     expect(m).toContain('error: node W_1, field nodes[4].hostname: received "W_1", expected a DNS label (lowercase letters, digits, -)');

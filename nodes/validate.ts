@@ -117,6 +117,15 @@ export function validateInventory(inventory: Inventory): Problem[] {
     if (bootModeOf(node) === "netboot" && node.mac === undefined) {
       error(`${at}.mac`, `received nothing, expected the MAC of the boot interface: the node netboots and its iPXE script is chosen by MAC`, subject);
     }
+    const { security } = inventory;
+    if (node.role === "server" && bootModeOf(node) === "netboot" && (security.acl || security.tls || security.gossipEncryption)) {
+      error(
+        `${at}.boot`,
+        `received "netboot" for a server while security is on, expected "ssh": a netbooted node's secrets bundle holds a client's files only, ` +
+          `and a server's certificates, gossip keys and Raft data would be lost from RAM at every reboot; the server rollout delivers them over ssh to a node with a disk`,
+        subject,
+      );
+    }
     checkHardware(node, at, error);
 
     const volumes = new UniqueIndex("host volume name");
