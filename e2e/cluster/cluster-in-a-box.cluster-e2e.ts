@@ -30,6 +30,7 @@ import * as http from "http";
 import * as os from "os";
 import * as path from "path";
 import execa from "execa";
+import { ClusterApi } from "../../cli/cluster-api";
 import { initSecrets, TFVARS_FILE, writeKeyDisk } from "../../cli/secrets";
 import { BUILD_ID_META } from "../../images/rootfs-files";
 import { Inventory, nodeClassOf, parseInventory } from "../../nodes";
@@ -157,30 +158,16 @@ async function plannedBuilds(): Promise<Record<string, { build_id: string; chann
   return JSON.parse(r.stdout);
 }
 
-/** GET over HTTPS with the cluster CA and a token (X-Consul-Token / X-Nomad-Token). */
-function api<T>(url: string, token: string): Promise<{ status: number; body: T }> {
-  return new Promise((resolve, reject) => {
-    const req = https.request(url, { ca, headers: { "X-Consul-Token": token, "X-Nomad-Token": token }, timeout: 10_000 }, (res) => {
-      let text = "";
-      res.on("data", (d) => (text += d));
-      res.on("end", () => {
-        let body: unknown = text;
-        try {
-          body = JSON.parse(text);
-        } catch {
-          /* not JSON */
-        }
-        resolve({ status: res.statusCode ?? 0, body: body as T });
-      });
-    });
-    req.on("timeout", () => req.destroy(new Error(`${url}: timeout`)));
-    req.on("error", reject);
-    req.end();
-  });
+/** The agents' APIs through the first server, as `ely status` reads them: the cluster's CA, the operator tokens. */
+let consulApi: ClusterApi;
+let nomadApi: ClusterApi;
+async function found<T>(api: ClusterApi, p: string): Promise<T> {
+  const body = await api.get<T>(p);
+  if (body === undefined) throw new Error(`${api.address}${p}: 404`);
+  return body;
 }
-
-const consul = <T>(p: string) => api<T>(`https://${NET}.11:8501${p}`, tokens.consul).then((r) => r.body);
-const nomad = <T>(p: string) => api<T>(`https://${NET}.11:4646${p}`, tokens.nomad).then((r) => r.body);
+const consul = <T>(p: string) => found<T>(consulApi, p);
+const nomad = <T>(p: string) => found<T>(nomadApi, p);
 
 function plainGet(url: string): Promise<{ status: number; body: string }> {
   return new Promise((resolve, reject) => {
@@ -321,6 +308,8 @@ beforeAll(async () => {
   await initSecrets({ dir: secretsDir, inventory, progress: (s) => progress(`secrets: ${s}`) });
   tfvars = JSON.parse(fs.readFileSync(path.join(secretsDir, TFVARS_FILE), "utf8"));
   ca = fs.readFileSync(path.join(secretsDir, "ca.pem"), "utf8");
+  consulApi = new ClusterApi({ agent: "Consul", address: `https://${NET}.11:8501`, token: tokens.consul, caPem: ca });
+  nomadApi = new ClusterApi({ agent: "Nomad", address: `https://${NET}.11:4646`, token: tokens.nomad, caPem: ca });
   const taps: Record<string, string> = { [W1.hostname]: network.tap, [W2.hostname]: w2Tap };
   for (const w of WORKERS) {
     const keyDisk = path.join(work, `${w.hostname}-key.img`);
