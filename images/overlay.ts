@@ -9,7 +9,6 @@
  * which that namespace may write.
  */
 import * as fs from "fs";
-import * as path from "path";
 import execa from "execa";
 
 export interface OverlayDirs {
@@ -56,7 +55,7 @@ export async function unmountOverlay(merged: string): Promise<void> {
 export async function materializeOverlay(merged: string): Promise<void> {
   const copy = `${merged}.kept`;
   fs.mkdirSync(copy);
-  await execa("cp", ["-a", path.join(merged, "."), copy]);
+  await execa("cp", ["-a", `${merged}/.`, copy]); // not path.join: it drops the "/."
   await unmountOverlay(merged);
   fs.rmdirSync(merged);
   fs.renameSync(copy, merged);
