@@ -21,12 +21,13 @@ import {
   installAgents,
 } from "./agents";
 import { installExtraPackages } from "./apt-layer";
-import { BaseSpec, defaultBaseCacheDir, ensureBase } from "./base-rootfs";
+import { BaseRootfs, BaseSpec, defaultBaseCacheDir, ensureBase } from "./base-rootfs";
 import { buildInitrd } from "./initrd";
 import { readModuleIndex, resolveModules } from "./kernel-modules";
 import { bootableKernel } from "./kernel-image";
 import { artifactNamesOf, ImageArch, buildIdOf } from "./layout";
 import { createManifest, ImageManifest, readManifest, verifyManifest, writeManifest } from "./manifest";
+import { packLayered } from "./layered-ramroot";
 import { materializeOverlay, mountOverlay, unmountOverlay } from "./overlay";
 import { packRamroot } from "./pack-ramroot";
 import { StepRunner } from "./progress";
@@ -108,6 +109,7 @@ export async function buildImage(options: BuildImageOptions): Promise<BuildImage
   const keepOnSignal = options.keepWork ? () => undefined : removeOnSignal(work, options.write);
   const rootfs = path.join(work, "rootfs");
   let mounted = false;
+  let base: BaseRootfs | undefined;
   const artifacts = path.join(work, "artifacts");
   const logFile = path.join(work, "build.log");
   fs.mkdirSync(artifacts);
@@ -120,7 +122,7 @@ export async function buildImage(options: BuildImageOptions): Promise<BuildImage
     await runner.step(
       "rootfs",
       async () => {
-        const base = await ensureBase({
+        base = await ensureBase({
           cacheDir: options.baseCacheDir ?? defaultBaseCacheDir(),
           spec: baseSpecOf(recipe, options.mirror),
           logFile,
@@ -167,14 +169,28 @@ export async function buildImage(options: BuildImageOptions): Promise<BuildImage
     await runner.step("strip", () => strip(recipe, rootfs, kernelVersion, release), logTail);
     await runner.step(
       "ramroot",
-      () =>
-        packRamroot({
-          rootfs,
-          dest: path.join(artifacts, recipe.ramroot.artifact),
-          compression: recipe.ramroot,
-          logFile,
-          progress: (line) => writeLine(`${label} ramroot (${recipe.ramroot.codec} -${recipe.ramroot.level}): ${line}`),
-        }),
+      async () => {
+        const dest = path.join(artifacts, recipe.ramroot.artifact);
+        const progress = (line: string) => writeLine(`${label} ramroot (${recipe.ramroot.codec} -${recipe.ramroot.level}): ${line}`);
+        // gzip: the cached base's layer and the build's own (images/layered-ramroot.ts); xz: the whole tree.
+        if (base && recipe.ramroot.codec === "gzip") {
+          const layered = await packLayered({
+            lower: base.rootfs,
+            upper: path.join(work, "upper"),
+            merged: rootfs,
+            layerCacheDir: path.join(path.dirname(base.rootfs), "packed"),
+            baseName: base.name,
+            dest,
+            compression: recipe.ramroot,
+            logFile,
+            workDir: work,
+            progress,
+          });
+          if (layered) return;
+          progress("a path name tar's file lists cannot carry: packing the whole tree");
+        }
+        await packRamroot({ rootfs, dest, compression: recipe.ramroot, logFile, progress });
+      },
       logTail,
     );
     const manifest = await runner.step("manifest", () => {

@@ -30,7 +30,7 @@ import { RamrootCompression, ramrootArtifactOf } from "./ramroot-codec";
 import { rootfsFiles, RootfsFileSet } from "./rootfs-files";
 
 /** Bump when a build step changes what it produces for the same data. */
-export const RECIPE_FORMAT = 1;
+export const RECIPE_FORMAT = 2;
 
 export interface ImageSpec {
   readonly role: ImageRole;
