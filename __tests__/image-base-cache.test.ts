@@ -4,6 +4,7 @@ import execa from "execa";
 import { APT_LAYER_SCRIPT, installExtraPackages } from "../images/apt-layer";
 import { BASE_FORMAT, BaseSpec, baseInputs, baseKeyOf, baseMmdebstrapArgs, baseNameOf, ensureBase, mmdebstrapVersion } from "../images/base-rootfs";
 import { baseSpecOf } from "../images/build-image";
+import { baseLayerKey } from "../images/layered-ramroot";
 import { overlayMountArgs } from "../images/overlay";
 import { imageRecipe, inputHashOf, recipeInputs } from "../images/recipe";
 import { changeElyFile, ELY_FILE_CHANGED, ELY_FILE_MARKER, parseBuildOutput } from "../bench/image-rebuild";
@@ -199,5 +200,88 @@ describe("bench:rebuild's reading of a build", () => {
     expect(() => changeElyFile("nothing")).toThrow(/must hold "content: waitOnlineDropIn }" exactly once/);
     const compiled = path.join(root, "dist", "images", "rootfs-files.js");
     if (fs.existsSync(compiled)) expect(() => changeElyFile(fs.readFileSync(compiled, "utf8"))).not.toThrow();
+  });
+});
+
+describe("the layered gzip ramroot (real overlayfs, own mount namespace; busybox unpacks it as the initrd does)", () => {
+  const js = (name: string) => path.join(root, "dist", "images", `${name}.js`);
+  const busybox = execa.sync("sh", ["-c", "command -v busybox"], { reject: false }).stdout.trim();
+  const ready = fs.existsSync(js("layered-ramroot")) && busybox !== "";
+
+  /** The base, a build's changes through the overlay, then both archives: layered (twice: the second reuses the base layer) and whole. */
+  function buildAndPack(dir: string, change: string) {
+    const lower = path.join(dir, "base");
+    fs.mkdirSync(path.join(lower, "etc"), { recursive: true });
+    fs.mkdirSync(path.join(lower, "d"));
+    fs.writeFileSync(path.join(lower, "etc", "a"), "base\n");
+    fs.writeFileSync(path.join(lower, "etc", "gone"), "base\n");
+    fs.writeFileSync(path.join(lower, "etc", "h1"), "linked\n");
+    fs.linkSync(path.join(lower, "etc", "h1"), path.join(lower, "etc", "h2"));
+    fs.writeFileSync(path.join(lower, "d", "old"), "base\n");
+    fs.symlinkSync("etc/a", path.join(lower, "l"));
+    const script = `
+      const fs = require("fs");
+      const o = require(${JSON.stringify(js("overlay"))});
+      const l = require(${JSON.stringify(js("layered-ramroot"))});
+      const p = require(${JSON.stringify(js("pack-ramroot"))});
+      const dir = ${JSON.stringify(dir)};
+      const d = { lower: dir + "/base", upper: dir + "/upper", work: dir + "/ow", merged: dir + "/rootfs" };
+      (async () => {
+        await o.mountOverlay(d, ${process.getuid?.() !== 0});
+        const m = d.merged;
+        fs.appendFileSync(m + "/etc/a", ${JSON.stringify(change)});
+        fs.rmSync(m + "/etc/gone");
+        fs.writeFileSync(m + "/etc/h1", "rewritten\\n");
+        fs.rmSync(m + "/d", { recursive: true }); fs.mkdirSync(m + "/d"); fs.writeFileSync(m + "/d/new", "build\\n");
+        fs.rmSync(m + "/l"); fs.mkdirSync(m + "/l"); fs.writeFileSync(m + "/l/x", "build\\n");
+        fs.mkdirSync(m + "/usr/local/bin", { recursive: true }); fs.writeFileSync(m + "/usr/local/bin/agent", "agent\\n");
+        const opts = (dest) => ({ lower: d.lower, upper: d.upper, merged: m, layerCacheDir: dir + "/packed", baseName: "b", dest,
+          compression: { codec: "gzip", level: "6" }, logFile: dir + "/log", workDir: dir, progress: () => undefined });
+        const plan = l.planLayers(d.lower, d.upper, m);
+        const first = await l.packLayered(opts(dir + "/layered.tar.gz"));
+        const second = await l.packLayered(opts(dir + "/layered-again.tar.gz"));
+        await p.packRamroot({ rootfs: m, dest: dir + "/whole.tar.gz", compression: { codec: "gzip", level: "6" }, logFile: dir + "/log", progress: () => undefined });
+        console.log(JSON.stringify({ plan, first: first.baseLayer.reused, second: second.baseLayer.reused }));
+      })().catch((e) => { console.error(e.stack); process.exit(1); });
+    `;
+    const ns = process.getuid?.() === 0 ? ["--mount"] : ["--user", "--map-root-user", "--mount"];
+    const run = execa.sync("unshare", [...ns, "--", process.execPath, "-e", script], { reject: false });
+    expect([run.exitCode, run.stderr]).toEqual([0, ""]);
+    return JSON.parse(run.stdout) as { plan: { excluded: string[]; top: string[] }; first: boolean; second: boolean };
+  }
+
+  /** The tree busybox unpacks from an archive: kind, mode, size, link target and content of every path. */
+  function unpacked(archive: string, into: string): string[] {
+    fs.mkdirSync(into);
+    execa.sync("sh", ["-c", 'busybox gunzip -c "$1" | busybox tar -x -C "$2"', "sh", archive, into]);
+    const out = execa.sync("sh", ["-c", 'cd "$1" && find . -printf "%y %m %s %l %n %p\\n" | sort && find . -type f | sort | xargs md5sum', "sh", into]).stdout;
+    return out.split("\n");
+  }
+
+  (ready ? test : test.skip)("the base layer leaves out what the build removed or rewrote through a hard link; unpacked, the two members are the whole tree", () => {
+    const dir = tempDir();
+    const got = buildAndPack(dir, "build\n");
+    expect(got.plan.excluded).toEqual(["d/old", "etc/gone", "etc/h1", "l"]);
+    expect(got.plan.top).toEqual(["d", "d/new", "etc", "etc/a", "etc/h1", "l", "l/x", "usr", "usr/local", "usr/local/bin", "usr/local/bin/agent"]);
+    expect([got.first, got.second]).toEqual([false, true]); // made once, then from the cache
+    const whole = unpacked(path.join(dir, "whole.tar.gz"), path.join(dir, "x-whole"));
+    expect(unpacked(path.join(dir, "layered.tar.gz"), path.join(dir, "x-layered"))).toEqual(whole);
+    expect(unpacked(path.join(dir, "layered-again.tar.gz"), path.join(dir, "x-again"))).toEqual(whole);
+    expect(fs.readFileSync(path.join(dir, "x-layered", "etc", "h2"), "utf8")).toBe("linked\n");
+    expect(fs.readFileSync(path.join(dir, "x-layered", "etc", "h1"), "utf8")).toBe("rewritten\n");
+    expect(fs.existsSync(path.join(dir, "x-layered", "etc", "gone"))).toBe(false);
+    expect(fs.readdirSync(path.join(dir, "x-layered", "d"))).toEqual(["new"]);
+    expect(fs.readFileSync(path.join(lower(dir), "etc", "a"), "utf8")).toBe("base\n");
+  });
+
+  const lower = (dir: string) => path.join(dir, "base");
+
+  test("the base layer's key: the base, the codec, and the paths left out", () => {
+    const gz = { codec: "gzip" as const, level: "6" };
+    const key = baseLayerKey("b", gz, ["etc/gone"]);
+    expect(baseLayerKey("b", gz, ["etc/gone"])).toBe(key);
+    expect(baseLayerKey("c", gz, ["etc/gone"])).not.toBe(key);
+    expect(baseLayerKey("b", { codec: "gzip", level: "9" }, ["etc/gone"])).not.toBe(key);
+    expect(baseLayerKey("b", gz, ["etc/gone", "etc/h1"])).not.toBe(key);
   });
 });

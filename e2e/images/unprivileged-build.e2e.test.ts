@@ -133,10 +133,11 @@ describe("the image build as an unprivileged user", () => {
     expect(fs.readdirSync(path.dirname(unprivileged.outDir)).filter((n) => n.includes(".work-"))).toEqual([]);
   });
 
-  test("each made its base with mmdebstrap; the user's second build used its cached base and made the same archive", () => {
+  test("each made its base with mmdebstrap; the user's second build used its cached base and base layer and made the same archive", () => {
     for (const b of [unprivileged, root]) expect(b.stderr).toMatch(/rootfs: base bookworm-amd64-[0-9a-f]{16} made by mmdebstrap/);
     expect(again.stderr).toMatch(/rootfs: base bookworm-amd64-[0-9a-f]{16} from the cache/);
     expect(again.stderr).toMatch(/\[3\/11\] packages: ok/);
+    expect(again.stderr).toMatch(/ramroot \(gzip -6\): base layer gzip-6-[0-9a-f]{16}\.tar\.gz from the cache/);
     const shape = (entries: Entry[]) => entries.map((e) => `${e.mode} ${e.uid}/${e.gid} ${e.size} ${e.name}`).sort();
     expect(shape(again.entries)).toEqual(shape(unprivileged.entries));
     expect(fs.readdirSync(path.join(work, "unprivileged", "bases")).filter((n) => !n.startsWith("."))).toHaveLength(1);
