@@ -8,6 +8,7 @@ import { baseLayerKey } from "../images/layered-ramroot";
 import { overlayMountArgs } from "../images/overlay";
 import { imageRecipe, inputHashOf, recipeInputs } from "../images/recipe";
 import { changeElyFile, ELY_FILE_CHANGED, ELY_FILE_MARKER, parseBuildOutput } from "../bench/image-rebuild";
+import { MEASURE_INIT, parseMeasureLines } from "../bench/ramroot-unpack";
 import { TEST_OUTDIR_ROOT } from "./setup";
 
 const root = path.resolve(__dirname, "..");
@@ -283,5 +284,18 @@ describe("the layered gzip ramroot (real overlayfs, own mount namespace; busybox
     expect(baseLayerKey("c", gz, ["etc/gone"])).not.toBe(key);
     expect(baseLayerKey("b", { codec: "gzip", level: "9" }, ["etc/gone"])).not.toBe(key);
     expect(baseLayerKey("b", gz, ["etc/gone", "etc/h1"])).not.toBe(key);
+  });
+});
+
+describe("bench:unpack's reading of a guest's console", () => {
+  test("the /init start and the end of the unpack, with the files found and whether /sbin/init is there", () => {
+    const console = "noise\r\nELY-BENCH init-start 4.21\r\nmore\r\nELY-BENCH done 31.07 files=13731 init=1\r\n";
+    expect(parseMeasureLines(console)).toEqual({ initStart: 4.21, done: 31.07, files: 13731, init: true });
+    expect(parseMeasureLines("Kernel panic")).toEqual({ initStart: undefined, done: undefined, files: undefined, init: undefined });
+  });
+
+  test("the measuring /init times the busybox decoders into a tmpfs and leaves the kernel's unpack to the kernel", () => {
+    expect(MEASURE_INIT).toContain('gzip) mount -t tmpfs -o size=90% ramroot /newroot; gunzip -c /ramroot.tar.gz | tar -x -C /newroot ;;');
+    expect(MEASURE_INIT).not.toMatch(/kernel\)/);
   });
 });
