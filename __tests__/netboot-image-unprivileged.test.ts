@@ -95,7 +95,7 @@ describe("unprivileged build preflight", () => {
   });
 
   test("the namespace maps the user to root and the subordinate ids above it (util-linux)", () => {
-    expect(UNSHARE_ARGS).toEqual(["--user", "--map-auto", "--map-root-user", "--"]);
+    expect(UNSHARE_ARGS).toEqual(["--user", "--map-auto", "--map-root-user", "--mount", "--"]);
   });
 });
 

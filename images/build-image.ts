@@ -1,5 +1,6 @@
 /**
- * The image build: Debian root filesystem (mmdebstrap), Ely's files, kernel, initrd, the
+ * The image build: Debian root filesystem (the cached base, images/base-rootfs.ts, made by mmdebstrap
+ * when the cache lacks it, with the build's changes in an overlay above it), extra packages, Ely's files, kernel, initrd, the
  * ramroot (ramroot.tar.gz or .tar.xz, images/ramroot-codec.ts) and manifest.json, built in a
  * work directory next to the output and renamed into place only when every step succeeded. A build whose output already holds
  * a complete build of the same inputs does nothing.
@@ -19,16 +20,21 @@ import {
   InstalledAgent,
   installAgents,
 } from "./agents";
+import { installExtraPackages } from "./apt-layer";
+import { BaseRootfs, BaseSpec, defaultBaseCacheDir, ensureBase } from "./base-rootfs";
 import { buildInitrd } from "./initrd";
 import { readModuleIndex, resolveModules } from "./kernel-modules";
 import { bootableKernel } from "./kernel-image";
 import { artifactNamesOf, ImageArch, buildIdOf } from "./layout";
 import { createManifest, ImageManifest, readManifest, verifyManifest, writeManifest } from "./manifest";
+import { packLayered } from "./layered-ramroot";
+import { materializeOverlay, mountOverlay, unmountOverlay } from "./overlay";
 import { packRamroot } from "./pack-ramroot";
 import { StepRunner } from "./progress";
 import { ramrootHostTool } from "./ramroot-codec";
 import { ImageRecipe, imageRecipe, ImageSpec, inputHashOf } from "./recipe";
 import { enableUnit } from "./systemd-enable";
+import { inBuildNamespace, inUserNamespace } from "./user-namespace";
 import { createWorkDir, keepWorkDir, removeOnSignal, removeStaleWorkDirs, removeTreeAsync } from "./work-dir";
 
 /** What to build (the image's spec, as synth hashes it) and how. */
@@ -45,6 +51,10 @@ export interface BuildImageOptions extends ImageSpec {
   readonly force?: boolean;
   /** Keep the work directory (root filesystem) after the build, for debugging. Default: false. */
   readonly keepWork?: boolean;
+  /** Where cached base root filesystems live (images/base-rootfs.ts). Default: $ELY_BASE_CACHE_DIR, else ~/.cache/ely/bases. */
+  readonly baseCacheDir?: string;
+  /** Run mmdebstrap for the base again even when the cache holds it. Default: false. */
+  readonly freshBase?: boolean;
   /** Project checkout for the git revision. Default: the directory above images/. */
   readonly projectDir?: string;
   /** Progress lines. Default: stderr. */
@@ -59,7 +69,7 @@ export interface BuildImageResult {
   readonly durations: Readonly<Record<string, number>>;
 }
 
-const STEPS = ["inputs", "rootfs", "agents", "system-files", "kernel", "initrd", "strip", "ramroot", "manifest", "install"];
+const STEPS = ["inputs", "rootfs", "packages", "agents", "system-files", "kernel", "initrd", "strip", "ramroot", "manifest", "install"];
 
 export async function buildImage(options: BuildImageOptions): Promise<BuildImageResult> {
   const recipe = imageRecipe({
@@ -98,6 +108,8 @@ export async function buildImage(options: BuildImageOptions): Promise<BuildImage
   const work = createWorkDir(outDir);
   const keepOnSignal = options.keepWork ? () => undefined : removeOnSignal(work, options.write);
   const rootfs = path.join(work, "rootfs");
+  let mounted = false;
+  let base: BaseRootfs | undefined;
   const artifacts = path.join(work, "artifacts");
   const logFile = path.join(work, "build.log");
   fs.mkdirSync(artifacts);
@@ -107,7 +119,28 @@ export async function buildImage(options: BuildImageOptions): Promise<BuildImage
       await checkHost(recipe);
       if (recipe.includeAgents) checkAgentsAvailable(options.agentSource, options.agentVersions, options.arch);
     });
-    await runner.step("rootfs", () => debootstrap(recipe, rootfs, logFile, options), logTail);
+    await runner.step(
+      "rootfs",
+      async () => {
+        base = await ensureBase({
+          cacheDir: options.baseCacheDir ?? defaultBaseCacheDir(),
+          spec: baseSpecOf(recipe, options.mirror),
+          logFile,
+          aptCacheDir: options.aptCacheDir,
+          fresh: options.freshBase,
+          write: (line) => writeLine(`${label} rootfs: ${line}`),
+        });
+        writeLine(`${label} rootfs: base ${base.name} ${base.reused ? "from the cache" : "made by mmdebstrap"} (${path.dirname(base.rootfs)})`);
+        await mountOverlay({ lower: base.rootfs, upper: path.join(work, "upper"), work: path.join(work, "overlay-work"), merged: rootfs }, inUserNamespace());
+        mounted = true;
+      },
+      logTail,
+    );
+    if (recipe.extraPackages.length) {
+      await runner.step("packages", () => installExtraPackages({ rootfs, packages: recipe.extraPackages, aptCacheDir: options.aptCacheDir, logFile }), logTail);
+    } else {
+      runner.skip("packages", "no extra packages");
+    }
     let agents: InstalledAgent[] = [];
     if (recipe.includeAgents) {
       agents = await runner.step("agents", () =>
@@ -136,14 +169,28 @@ export async function buildImage(options: BuildImageOptions): Promise<BuildImage
     await runner.step("strip", () => strip(recipe, rootfs, kernelVersion, release), logTail);
     await runner.step(
       "ramroot",
-      () =>
-        packRamroot({
-          rootfs,
-          dest: path.join(artifacts, recipe.ramroot.artifact),
-          compression: recipe.ramroot,
-          logFile,
-          progress: (line) => writeLine(`${label} ramroot (${recipe.ramroot.codec} -${recipe.ramroot.level}): ${line}`),
-        }),
+      async () => {
+        const dest = path.join(artifacts, recipe.ramroot.artifact);
+        const progress = (line: string) => writeLine(`${label} ramroot (${recipe.ramroot.codec} -${recipe.ramroot.level}): ${line}`);
+        // gzip: the cached base's layer and the build's own (images/layered-ramroot.ts); xz: the whole tree.
+        if (base && recipe.ramroot.codec === "gzip") {
+          const layered = await packLayered({
+            lower: base.rootfs,
+            upper: path.join(work, "upper"),
+            merged: rootfs,
+            layerCacheDir: path.join(path.dirname(base.rootfs), "packed"),
+            baseName: base.name,
+            dest,
+            compression: recipe.ramroot,
+            logFile,
+            workDir: work,
+            progress,
+          });
+          if (layered) return;
+          progress("a path name tar's file lists cannot carry: packing the whole tree");
+        }
+        await packRamroot({ rootfs, dest, compression: recipe.ramroot, logFile, progress });
+      },
       logTail,
     );
     const manifest = await runner.step("manifest", () => {
@@ -166,6 +213,10 @@ export async function buildImage(options: BuildImageOptions): Promise<BuildImage
     await runner.step("install", () => installOutput(artifacts, outDir, artifactNames));
     return { manifest, outDir, built: true, durations: runner.durations };
   } finally {
+    if (mounted) {
+      // A mount left behind goes with the build's namespace; the work directory's removal stays on its file system.
+      await (options.keepWork ? materializeOverlay(rootfs) : unmountOverlay(rootfs)).catch((e: Error) => writeLine(`${label}: ${e.message}`));
+    }
     if (options.keepWork) {
       keepWorkDir(work);
       (options.write ?? console.error)(`ely-image ${recipe.key}: work directory kept: ${work}`);
@@ -177,10 +228,12 @@ export async function buildImage(options: BuildImageOptions): Promise<BuildImage
 }
 
 async function checkHost(recipe: ImageRecipe): Promise<void> {
-  if (process.getuid && process.getuid() !== 0) {
-    throw new Error("the image build runs as root, or as another user through node dist/images/build.js, which runs it in a user namespace (images/user-namespace.ts)");
+  if (!inBuildNamespace()) {
+    throw new Error(
+      "the image build runs in its own mount namespace, as root or as another user in a user namespace: run it through node dist/images/build.js, which makes them (images/user-namespace.ts)",
+    );
   }
-  const tools = ["mmdebstrap", "tar", "xz", "cpio", "gzip", "depmod", "modinfo", "find"];
+  const tools = ["mmdebstrap", "tar", "xz", "cpio", "gzip", "depmod", "modinfo", "find", "mount", "umount", "unshare", "chroot"];
   const packages = ["mmdebstrap", "xz-utils", "cpio", "kmod", "unzip"];
   const codecTool = ramrootHostTool(recipe.ramroot.codec);
   if (!tools.includes(codecTool.tool)) {
@@ -223,34 +276,17 @@ function checkAgentsAvailable(source: AgentSource, versions: AgentVersions, arch
   }
 }
 
-async function debootstrap(recipe: ImageRecipe, rootfs: string, logFile: string, options: BuildImageOptions): Promise<void> {
-  // unshare: as real root, a private mount namespace (nothing stays mounted after a failure); in the
-  // unprivileged build's user namespace (already root there) the same, with /dev bind-mounted, not made.
-  const args = [
-    "--mode=unshare",
-    "--variant=minbase",
-    `--architectures=${recipe.spec.arch}`,
-    `--components=${recipe.components.join(",")}`,
-    `--include=${recipe.packages.join(",")}`,
-    ...recipe.dpkg.excludes.map((p) => `--dpkgopt=path-exclude=${p}`),
-    ...recipe.dpkg.includes.map((p) => `--dpkgopt=path-include=${p}`),
-  ];
-  if (options.aptCacheDir) {
-    const cache = path.resolve(options.aptCacheDir);
-    fs.mkdirSync(cache, { recursive: true });
-    args.push(
-      "--skip=download/empty",
-      "--skip=essential/unlink",
-      `--setup-hook=mkdir -p "$1/var/cache/apt/archives/" && find "${cache}" -maxdepth 1 -name '*.deb' -exec cp -t "$1/var/cache/apt/archives/" {} +`,
-      `--customize-hook=find "$1/var/cache/apt/archives/" -maxdepth 1 -name '*.deb' -exec cp -n -t "${cache}" {} + ; rm -f "$1"/var/cache/apt/archives/*.deb`,
-    );
-  }
-  args.push(recipe.suite, rootfs);
-  if (options.mirror) {
-    args.push(`deb ${options.mirror} ${recipe.suite} ${recipe.components.join(" ")}`);
-    args.push(`deb ${options.mirror} ${recipe.suite}-updates ${recipe.components.join(" ")}`);
-  }
-  await runLogged("mmdebstrap", args, logFile);
+/** The cached base an image's recipe builds on: the profile's packages, mmdebstrap's way. */
+export function baseSpecOf(recipe: ImageRecipe, mirror?: string): BaseSpec {
+  return {
+    suite: recipe.suite,
+    arch: recipe.spec.arch,
+    components: recipe.components,
+    packages: recipe.basePackages,
+    dpkgExcludes: recipe.dpkg.excludes,
+    dpkgIncludes: recipe.dpkg.includes,
+    mirror,
+  };
 }
 
 async function writeSystemFiles(recipe: ImageRecipe, rootfs: string): Promise<void> {
@@ -353,19 +389,6 @@ export async function gitRevisionOf(dir: string): Promise<string> {
   if (rev.exitCode !== 0) return "unknown";
   const status = await execa("git", [...git, "status", "--porcelain", "--untracked-files=no"], { reject: false });
   return rev.stdout.trim() + (status.exitCode === 0 && status.stdout.trim() ? "+dirty" : "");
-}
-
-async function runLogged(command: string, args: string[], logFile: string): Promise<void> {
-  const log = fs.openSync(logFile, "a");
-  try {
-    fs.writeSync(log, `$ ${command} ${args.map((a) => JSON.stringify(a)).join(" ")}\n`);
-    await execa(command, args, { stdout: log, stderr: log, stdin: "ignore" });
-  } catch (e) {
-    const error = e as execa.ExecaError;
-    throw new Error(`${command} exited with ${error.exitCode ?? error.signal ?? "an error"}`);
-  } finally {
-    fs.closeSync(log);
-  }
 }
 
 function tail(file: string, lines: number): string | undefined {

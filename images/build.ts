@@ -5,8 +5,9 @@
  *   node dist/images/build.js --role client --arch amd64 --profile full --out <dir>/<image>/<build id> \
  *     --consul-version 1.16.6 --nomad-version 1.6.10 --input-hash <sha256>
  *
- * Prints one progress line per step; exits 1 naming the failed step and why. Run by a user other than
- * root, it runs itself again in a user namespace where it is root (images/user-namespace.ts), after
+ * Prints one progress line per step; exits 1 naming the failed step and why. It runs itself again in a
+ * private mount namespace (the root filesystem is an overlay on the cached base, images/overlay.ts); run
+ * by a user other than root, in a user namespace where it is root (images/user-namespace.ts), after
  * checking that this machine allows that (else it exits 1 naming what to install or configure).
  */
 import { Command, Option } from "commander";
@@ -38,19 +39,13 @@ export async function main(argv: string[]): Promise<number> {
     .option("--apt-cache <dir>", "keep downloaded packages here between builds (default: $ELY_APT_CACHE_DIR, else none)")
     .option("--force", "rebuild even when the output holds a complete build of the same inputs", false)
     .option("--keep-work", "keep the work directory (root filesystem) for debugging", false)
+    .option("--base-cache <dir>", "cached base root filesystems (default: $ELY_BASE_CACHE_DIR, else ~/.cache/ely/bases)")
+    .option("--fresh-base", "run mmdebstrap again for the base even when the cache holds it (new package versions)", false)
     .exitOverride();
   try {
     program.parse(argv, { from: "user" });
   } catch (e) {
     return (e as { exitCode?: number }).exitCode ?? 2;
-  }
-  if (process.getuid && process.getuid() !== 0 && !inBuildNamespace()) {
-    const missing = await unprivilegedBuildMissing();
-    if (missing) {
-      process.stderr.write(`ely-image: ${missing}\n`);
-      return 1;
-    }
-    return runInBuildNamespace(__filename, argv);
   }
   const o = program.opts<{
     role: ImageRole;
@@ -68,9 +63,23 @@ export async function main(argv: string[]): Promise<number> {
     aptCache?: string;
     force: boolean;
     keepWork: boolean;
+    baseCache?: string;
+    freshBase: boolean;
   }>();
   try {
     if (o.ramrootLevel !== undefined && o.ramrootCodec === undefined) throw new Error(`--ramroot-level ${o.ramrootLevel} needs --ramroot-codec (gzip or xz)`);
+    const ramroot = o.ramrootCodec ? ramrootCompression(o.ramrootCodec, o.ramrootLevel) : undefined;
+    if (!inBuildNamespace()) {
+      if (process.getuid && process.getuid() !== 0) {
+        const missing = await unprivilegedBuildMissing();
+        if (missing) {
+          process.stderr.write(`ely-image: ${missing}\n`);
+          return 1;
+        }
+        return runInBuildNamespace(__filename, argv, "user");
+      }
+      return runInBuildNamespace(__filename, argv, "root");
+    }
     const result = await buildImage({
       role: o.role,
       arch: o.arch,
@@ -79,12 +88,14 @@ export async function main(argv: string[]): Promise<number> {
       agentVersions: { consul: o.consulVersion, nomad: o.nomadVersion },
       agentSource: o.agents ? parseAgentSource(o.agents) : agentSourceFromEnv(),
       extraPackages: o.extraPackages ? o.extraPackages.split(",").filter(Boolean) : undefined,
-      ramroot: o.ramrootCodec ? ramrootCompression(o.ramrootCodec, o.ramrootLevel) : undefined,
+      ramroot,
       expectedInputHash: o.inputHash,
       mirror: o.mirror,
       aptCacheDir: o.aptCache ?? process.env.ELY_APT_CACHE_DIR,
       force: o.force,
       keepWork: o.keepWork,
+      baseCacheDir: o.baseCache,
+      freshBase: o.freshBase,
     });
     const a = result.manifest.artifacts;
     const mib = (n: number) => (n / 1048576).toFixed(1);

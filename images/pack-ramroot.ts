@@ -5,6 +5,7 @@
  * to be counted; tar's and the compressor's stderr go to the build log.
  */
 import { spawn } from "child_process";
+import { Transform, TransformCallback } from "stream";
 import * as fs from "fs";
 import * as path from "path";
 import { RamrootCompression, ramrootCompressCommand } from "./ramroot-codec";
@@ -74,6 +75,37 @@ export interface PackRamrootOptions {
   readonly intervalMs?: number;
   /** Compressor threads. Default: every core. */
   readonly threads?: number;
+  /** tar's arguments. Default: ramrootTarArgs(rootfs), the whole tree. */
+  readonly tarArgs?: readonly string[];
+  /** Append to `dest` instead of replacing it (a gzip file may hold several members, read as one stream). Default: false. */
+  readonly append?: boolean;
+  /**
+   * Drop tar's end-of-archive (its last 1024 bytes, which must be zeros: tar with -b1 writes no more),
+   * so that another tar stream can follow this one. Default: false.
+   */
+  readonly withoutEnd?: boolean;
+  /** The progress line's "of ~N MiB". Default: estimated from `rootfs`. */
+  readonly expectedBytesIn?: number;
+}
+
+/** tar's end of archive: two 512-byte blocks of zeros. */
+export const TAR_END_BYTES = 1024;
+
+/** Passes a stream on but its last `n` bytes, which `held()` returns at the end. */
+class HoldBackEnd extends Transform {
+  private tailBuf = Buffer.alloc(0);
+  constructor(private readonly n: number) {
+    super();
+  }
+  _transform(chunk: Buffer, _enc: BufferEncoding, done: TransformCallback): void {
+    const all = Buffer.concat([this.tailBuf, chunk]);
+    const cut = Math.max(0, all.length - this.n);
+    this.tailBuf = all.subarray(cut);
+    done(null, cut > 0 ? all.subarray(0, cut) : undefined);
+  }
+  held(): Buffer {
+    return this.tailBuf;
+  }
 }
 
 export interface PackRamrootResult {
@@ -84,16 +116,18 @@ export interface PackRamrootResult {
 
 export async function packRamroot(options: PackRamrootOptions): Promise<PackRamrootResult> {
   const started = Date.now();
-  const expectedBytesIn = estimateTarBytes(options.rootfs);
+  const expectedBytesIn = options.expectedBytesIn ?? estimateTarBytes(options.rootfs);
   const compressor = ramrootCompressCommand(options.compression, options.threads);
+  const tarArgs = options.tarArgs ?? ramrootTarArgs(options.rootfs);
   const log = fs.openSync(options.logFile, "a");
-  const out = fs.openSync(options.dest, "w");
+  const out = fs.openSync(options.dest, options.append ? "a" : "w");
+  const startSize = fs.fstatSync(out).size;
   let bytesIn = 0;
-  const snapshot = (): PackProgress => ({ bytesIn, bytesOut: fs.fstatSync(out).size, seconds: (Date.now() - started) / 1000, expectedBytesIn });
+  const snapshot = (): PackProgress => ({ bytesIn, bytesOut: fs.fstatSync(out).size - startSize, seconds: (Date.now() - started) / 1000, expectedBytesIn });
   const timer = setInterval(() => options.progress(formatPackProgress(snapshot())), options.intervalMs ?? 5000);
   try {
-    fs.writeSync(log, `$ tar ${ramrootTarArgs(options.rootfs).join(" ")} | ${compressor.join(" ")} > ${options.dest}\n`);
-    const tar = spawn("tar", ramrootTarArgs(options.rootfs), { stdio: ["ignore", "pipe", log] });
+    fs.writeSync(log, `$ tar ${tarArgs.join(" ")} | ${options.withoutEnd ? "(all but the last 1024 bytes) | " : ""}${compressor.join(" ")} >${options.append ? ">" : ""} ${options.dest}\n`);
+    const tar = spawn("tar", [...tarArgs], { stdio: ["ignore", "pipe", log] });
     const comp = spawn(compressor[0], compressor.slice(1), { stdio: ["pipe", out, log] });
     tar.stdout!.on("data", (chunk: Buffer) => (bytesIn += chunk.length));
     // A compressor that dies closes its stdin: the stream stops, so tar is stopped too (it
@@ -102,13 +136,18 @@ export async function packRamroot(options: PackRamrootOptions): Promise<PackRamr
     comp.on("close", (code) => {
       if (code !== 0 && tar.exitCode === null) tar.kill();
     });
-    tar.stdout!.pipe(comp.stdin!);
+    const hold = options.withoutEnd ? new HoldBackEnd(TAR_END_BYTES) : undefined;
+    if (hold) tar.stdout!.pipe(hold).pipe(comp.stdin!);
+    else tar.stdout!.pipe(comp.stdin!);
     const exit = (child: ReturnType<typeof spawn>, name: string) =>
       new Promise<string | undefined>((resolve) => {
         child.on("error", (e) => resolve(`${name} could not start: ${e.message}`));
         child.on("close", (code, signal) => resolve(code === 0 ? undefined : `${name} exited with ${code ?? signal}`));
       });
     const problems = (await Promise.all([exit(tar, "tar"), exit(comp, compressor[0])])).filter((p): p is string => p !== undefined);
+    if (hold && (hold.held().length !== TAR_END_BYTES || hold.held().some((b) => b !== 0))) {
+      problems.push(`tar's stream did not end with ${TAR_END_BYTES} bytes of zeros (its end of archive; tar -b1 writes no padding after it)`);
+    }
     if (problems.length) throw new Error(`packing ${path.basename(options.dest)}: ${problems.join("; ")}`);
     const last = snapshot();
     options.progress(`${formatPackProgress({ ...last, expectedBytesIn: undefined })}: done`);

@@ -30,7 +30,7 @@ import { RamrootCompression, ramrootArtifactOf } from "./ramroot-codec";
 import { rootfsFiles, RootfsFileSet } from "./rootfs-files";
 
 /** Bump when a build step changes what it produces for the same data. */
-export const RECIPE_FORMAT = 1;
+export const RECIPE_FORMAT = 2;
 
 export interface ImageSpec {
   readonly role: ImageRole;
@@ -50,7 +50,12 @@ export interface ImageRecipe {
   readonly spec: ImageSpec;
   readonly suite: string;
   readonly components: readonly string[];
+  /** Every package of the image: the profile's and the extra ones, sorted. */
   readonly packages: readonly string[];
+  /** The profile's packages: the cached base's (images/base-rootfs.ts). */
+  readonly basePackages: readonly string[];
+  /** The extra packages the profile lacks, sorted: installed by apt on the base (images/apt-layer.ts). */
+  readonly extraPackages: readonly string[];
   readonly rootfs: RootfsFileSet;
   readonly initrd: { readonly init: string; readonly udhcpcScript: string; readonly modules: readonly string[] };
   readonly strip: {
@@ -73,13 +78,17 @@ export interface ImageRecipe {
 
 export function imageRecipe(spec: ImageSpec): ImageRecipe {
   const profile = PROFILES[spec.profile];
-  const packages = [...new Set([...packagesOf(spec.profile, spec.role, spec.arch), ...(spec.extraPackages ?? [])])].sort();
+  const basePackages = packagesOf(spec.profile, spec.role, spec.arch);
+  const extraPackages = [...new Set(spec.extraPackages ?? [])].filter((p) => !basePackages.includes(p)).sort();
+  const packages = [...basePackages, ...extraPackages].sort();
   return {
     key: imageKeyOf(spec.role, spec.arch),
     spec,
     suite: DEBIAN_SUITE,
     components: profile.components,
     packages,
+    basePackages,
+    extraPackages,
     rootfs: rootfsFiles({
       withAgents: profile.includeAgents,
       withDocker: packages.includes("docker.io"),
@@ -126,6 +135,9 @@ export function recipeInputs(recipe: ImageRecipe): Array<[string, string]> {
     ["ramroot", `${recipe.ramroot.codec}-${recipe.ramroot.level}`],
     ["rootfs.enable", recipe.rootfs.enable.join(",")],
   ];
+  // The extra packages are installed by apt on the base, not by mmdebstrap with the rest: the same list
+  // split otherwise is another image. Named only when there are some, so an image without keeps its hash.
+  if (recipe.extraPackages.length) inputs.push(["packages.extra", recipe.extraPackages.join(",")]);
   for (const file of recipe.rootfs.files) inputs.push([`rootfs:${file.path}:${(file.mode ?? 0o644).toString(8)}`, file.content]);
   if (recipe.includeAgents) {
     for (const [name, value] of Object.entries(agentInputs(recipe.spec.agentSource, recipe.spec.agentVersions, recipe.spec.arch))) {

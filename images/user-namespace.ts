@@ -14,6 +14,10 @@
  * map the subordinate ids that /etc/subuid and /etc/subgid grant the user.
  *
  * What the machine needs is checked first, and every missing piece is named at once.
+ *
+ * Either way the build runs in a private mount namespace (`--mount`; run by root, `unshare --mount`
+ * alone): it mounts its root filesystem as an overlay on the cached base (images/overlay.ts), and the
+ * mount goes with the namespace when the build ends, however it ends.
  */
 import { spawn } from "child_process";
 import * as fs from "fs";
@@ -22,12 +26,16 @@ import execa from "execa";
 
 /** Set in the namespace's environment: the build is the re-run one. */
 export const USERNS_ENV = "ELY_IMAGE_USERNS";
+/** Set in the environment of a build re-run in its private mount namespace (root's and the user namespace's). */
+export const MOUNTNS_ENV = "ELY_IMAGE_MOUNTNS";
 
 /** Ids an image uses: 0 (mapped to the user) and 1-65535 (nobody and nogroup are 65534): the subordinate range must hold this many. */
 export const SUBORDINATE_IDS_NEEDED = 65535;
 
 /** The command that makes the namespace; the build's own command line follows it. */
-export const UNSHARE_ARGS = ["--user", "--map-auto", "--map-root-user", "--"];
+export const UNSHARE_ARGS = ["--user", "--map-auto", "--map-root-user", "--mount", "--"];
+/** The same for a build run by root: a private mount namespace only. */
+export const ROOT_UNSHARE_ARGS = ["--mount", "--"];
 
 /** What decides whether this machine can build unprivileged (readUsernsFacts reads it; tests make it up). */
 export interface UsernsFacts {
@@ -150,18 +158,26 @@ export async function unprivilegedBuildMissing(): Promise<string | undefined> {
   return `the image build runs as root or, unprivileged, in a user namespace; for that this machine lacks: ${problems.join("; ")}`;
 }
 
-/** True in the namespace the build re-runs in. */
+/** True in the namespace the build re-runs in: root there, in a private mount namespace. */
 export function inBuildNamespace(env: NodeJS.ProcessEnv = process.env): boolean {
-  return env[USERNS_ENV] === "1" && process.getuid?.() === 0;
+  return env[MOUNTNS_ENV] === "1" && process.getuid?.() === 0;
+}
+
+/** True in the user namespace an unprivileged build re-runs in. */
+export function inUserNamespace(env: NodeJS.ProcessEnv = process.env): boolean {
+  return inBuildNamespace(env) && env[USERNS_ENV] === "1";
 }
 
 /**
- * Runs `node <script> <args>` in the build's user namespace, passing on SIGINT, SIGTERM and SIGHUP
- * (the build inside removes its work directory on them); resolves with its exit code.
+ * Runs `node <script> <args>` in the build's namespace (`user`: the user namespace with its own mount
+ * namespace; `root`: a private mount namespace), passing on SIGINT, SIGTERM and SIGHUP (the build inside
+ * removes its work directory on them); resolves with its exit code.
  */
-export function runInBuildNamespace(script: string, args: readonly string[]): Promise<number> {
+export function runInBuildNamespace(script: string, args: readonly string[], kind: "user" | "root" = "user"): Promise<number> {
   return new Promise((resolve) => {
-    const child = spawn("unshare", [...UNSHARE_ARGS, process.execPath, script, ...args], { stdio: "inherit", env: { ...process.env, [USERNS_ENV]: "1" } });
+    const unshare = kind === "user" ? UNSHARE_ARGS : ROOT_UNSHARE_ARGS;
+    const env = { ...process.env, [MOUNTNS_ENV]: "1", ...(kind === "user" ? { [USERNS_ENV]: "1" } : {}) };
+    const child = spawn("unshare", [...unshare, process.execPath, script, ...args], { stdio: "inherit", env });
     const forward = (signal: NodeJS.Signals) => () => child.kill(signal);
     const handlers = (["SIGINT", "SIGTERM", "SIGHUP"] as const).map((s) => [s, forward(s)] as const);
     for (const [s, h] of handlers) process.on(s, h);

@@ -2,6 +2,8 @@
  * The image build as an unprivileged user (images/user-namespace.ts), through the real parts:
  * `node dist/images/build.js` run by $ELY_BUILD_USER (runuser; mmdebstrap in a user namespace)
  * and by root, of the same image (client-amd64, test profile), each into its own fresh directory.
+ * Each builds on its own fresh base cache (mmdebstrap in both modes) with one extra package (apt on the
+ * base, in the build's overlay); a second unprivileged build into another directory reuses its base.
  * The unprivileged build's archive must be the root build's: the same entries with the same
  * modes and numeric owners (root's files 0:0, never the build user's or a subordinate id), the
  * same manifest facts; the initrd's entries are root's. A user without subordinate ids is refused
@@ -26,10 +28,15 @@ const SPEC = {
   profile: "test" as const,
   agentVersions: { consul: "1.16.6", nomad: "1.6.10" },
   agentSource: { kind: "official" as const },
+  extraPackages: ["tree"],
 };
 const BUILD_ID = buildIdOfRecipe(imageRecipe(SPEC));
 const PROGRAM = path.join(projectRoot(), "dist", "images", "build.js");
-const buildArgs = (out: string) => [PROGRAM, "--role", SPEC.role, "--arch", SPEC.arch, "--profile", SPEC.profile, "--out", out];
+const buildArgs = (out: string, baseCache?: string) => [
+  PROGRAM,
+  ...["--role", SPEC.role, "--arch", SPEC.arch, "--profile", SPEC.profile, "--extra-packages", SPEC.extraPackages.join(","), "--out", out],
+  ...(baseCache ? ["--base-cache", baseCache] : []),
+];
 
 /** One archive entry as `tar -tv --numeric-owner` lists it. */
 interface Entry {
@@ -65,11 +72,11 @@ interface Build {
   readonly stderr: string;
 }
 
-async function build(outDir: string, runAs?: BuildUser): Promise<Build> {
+async function build(outDir: string, baseCache: string, runAs?: BuildUser): Promise<Build> {
   const started = Date.now();
   const run = runAs
-    ? await execa("runuser", asUser(runAs, ["node", ...buildArgs(outDir)]), { reject: false, cwd: os.tmpdir() })
-    : await execa("node", buildArgs(outDir), { reject: false, cwd: os.tmpdir() });
+    ? await execa("runuser", asUser(runAs, ["node", ...buildArgs(outDir, baseCache)]), { reject: false, cwd: os.tmpdir() })
+    : await execa("node", buildArgs(outDir, baseCache), { reject: false, cwd: os.tmpdir() });
   const seconds = (Date.now() - started) / 1000;
   process.stderr.write(`image-build-test: ${runAs ? `as ${runAs.name}` : "as root"}: exit ${run.exitCode} in ${seconds.toFixed(0)} s\n${run.stderr.split("\n").slice(-4).join("\n")}\n`);
   if (run.exitCode !== 0) throw new Error(`the build ${runAs ? `as ${runAs.name}` : "as root"} exited ${run.exitCode}:\n${run.stderr}`);
@@ -83,6 +90,7 @@ const missing = buildUserMissing(userName, projectRoot());
 let work: string;
 let user: BuildUser;
 let unprivileged: Build;
+let again: Build;
 let root: Build;
 
 beforeAll(async () => {
@@ -93,13 +101,14 @@ beforeAll(async () => {
   const mine = path.join(work, "unprivileged");
   fs.mkdirSync(mine);
   fs.chownSync(mine, user.uid, user.gid);
-  unprivileged = await build(path.join(mine, "client-amd64", BUILD_ID), user);
-  root = await build(path.join(work, "root", "client-amd64", BUILD_ID));
+  unprivileged = await build(path.join(mine, "client-amd64", BUILD_ID), path.join(mine, "bases"), user);
+  again = await build(path.join(mine, "again", "client-amd64", BUILD_ID), path.join(mine, "bases"), user);
+  root = await build(path.join(work, "root", "client-amd64", BUILD_ID), path.join(work, "root", "bases"));
 });
 
 afterAll(() => {
   if (unprivileged && root) {
-    process.stderr.write(`image-build-test: client-amd64, test profile: unprivileged ${unprivileged.seconds.toFixed(0)} s, root ${root.seconds.toFixed(0)} s\n`);
+    process.stderr.write(`image-build-test: client-amd64, test profile: unprivileged ${unprivileged.seconds.toFixed(0)} s (again, base cached: ${again ? again.seconds.toFixed(0) : "-"} s), root ${root.seconds.toFixed(0)} s\n`);
   }
   if (work && process.env.ELY_IMAGE_BUILD_KEEP !== "1") fs.rmSync(work, { recursive: true, force: true });
 });
@@ -110,17 +119,32 @@ describe("the image build as an unprivileged user", () => {
     const run = spawnSync("runuser", ["-u", "nobody", "--", "node", ...buildArgs(out)], { encoding: "utf8", cwd: os.tmpdir() });
     expect(run.status).toBe(1);
     expect(run.stderr).toMatch(/lacks: .*\/etc\/subuid has no range for nobody \(uid 65534\): as root, once: usermod --add-subuids \d+-\d+ --add-subgids \d+-\d+ nobody/);
-    expect(run.stderr).not.toMatch(/\[1\/10\]/);
+    expect(run.stderr).not.toMatch(/\[1\/\d+\]/);
     expect(fs.existsSync(out)).toBe(false);
   });
 
   test("it runs every step in its user namespace; what it leaves is the user's own, and no work directory", () => {
-    expect(unprivileged.stderr).toMatch(/\[2\/10\] rootfs: ok/);
-    expect(unprivileged.stderr).toMatch(/\[10\/10\] install: ok/);
+    expect(unprivileged.stderr).toMatch(/\[2\/11\] rootfs: ok/);
+    expect(unprivileged.stderr).toMatch(/\[3\/11\] packages: ok/);
+    expect(unprivileged.stderr).toMatch(/\[11\/11\] install: ok/);
     for (const name of [".", ...Object.keys(unprivileged.manifest.artifacts), "manifest.json"]) {
       expect([name, fs.statSync(path.join(unprivileged.outDir, name)).uid]).toEqual([name, user.uid]);
     }
     expect(fs.readdirSync(path.dirname(unprivileged.outDir)).filter((n) => n.includes(".work-"))).toEqual([]);
+  });
+
+  test("each made its base with mmdebstrap; the user's second build used its cached base and base layer and made the same archive", () => {
+    for (const b of [unprivileged, root]) expect(b.stderr).toMatch(/rootfs: base bookworm-amd64-[0-9a-f]{16} made by mmdebstrap/);
+    expect(again.stderr).toMatch(/rootfs: base bookworm-amd64-[0-9a-f]{16} from the cache/);
+    expect(again.stderr).toMatch(/\[3\/11\] packages: ok/);
+    expect(again.stderr).toMatch(/ramroot \(gzip -6\): base layer gzip-6-[0-9a-f]{16}\.tar\.gz from the cache/);
+    const shape = (entries: Entry[]) => entries.map((e) => `${e.mode} ${e.uid}/${e.gid} ${e.size} ${e.name}`).sort();
+    expect(shape(again.entries)).toEqual(shape(unprivileged.entries));
+    expect(fs.readdirSync(path.join(work, "unprivileged", "bases")).filter((n) => !n.startsWith("."))).toHaveLength(1);
+  });
+
+  test("the extra package is in both archives, installed on the base", () => {
+    for (const b of [unprivileged, root]) expect(b.entries.find((e) => e.name === "./usr/bin/tree")).toMatchObject({ uid: 0, gid: 0, mode: "-rwxr-xr-x" });
   });
 
   test("the same manifest facts as the root build", () => {

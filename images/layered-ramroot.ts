@@ -1,0 +1,190 @@
+/**
+ * The gzip ramroot in two members, so that a rebuild compresses only what it changed: gzip reads
+ * concatenated members as one stream, and the initrd's `gunzip -c | tar -x` (busybox) sees one tar:
+ *
+ *   member 1, the base layer  the cached base's files (images/base-rootfs.ts) as tar without its end of
+ *                             archive, less every path the build removed or turned into another kind of
+ *                             file, and less hard-linked files the build rewrote; cached beside the base,
+ *                             keyed by the base, the codec and that list of paths
+ *   member 2, the top layer   every file the build wrote (the overlay's upper directory: extra packages,
+ *                             agents, Ely's files, depmod's output), read through the overlay, then tar's end
+ *
+ * tar -x writes later members over earlier ones (a file the build changed is in both; the second wins),
+ * and nothing the build removed is in either. An unchanged base layer (a one-package, Ely-file or agent
+ * change keeps the strip step's removals) is copied from the cache, not compressed again.
+ */
+import * as crypto from "crypto";
+import * as fs from "fs";
+import * as path from "path";
+import { packRamroot, PackRamrootResult } from "./pack-ramroot";
+import { RamrootCompression } from "./ramroot-codec";
+
+/** Bump when the layers' making changes what they hold. */
+export const LAYERED_FORMAT = 1;
+
+/** Base layers kept per base: the most recently made or used. */
+export const BASE_LAYERS_KEPT = 3;
+
+export interface LayerPlan {
+  /** Base paths ("usr/share/doc") left out of the base layer: removed, of another kind now, or a rewritten hard link. */
+  readonly excluded: readonly string[];
+  /** Every path of the upper directory but whiteouts, parents first. */
+  readonly top: readonly string[];
+}
+
+type Kind = "dir" | "file" | "symlink" | "other";
+const kindOf = (st: fs.Stats): Kind => (st.isDirectory() ? "dir" : st.isFile() ? "file" : st.isSymbolicLink() ? "symlink" : "other");
+const lstatOrUndefined = (p: string) => fs.lstatSync(p, { throwIfNoEntry: false });
+
+/** overlayfs's whiteout: a character device 0/0 in the upper directory. */
+const isWhiteout = (st: fs.Stats) => st.isCharacterDevice() && st.rdev === 0;
+
+/**
+ * What goes in which layer, from the base (`lower`), the build's changes (`upper`) and the tree the build
+ * sees (`merged`). Undefined when a path name is one tar's file lists cannot carry as it is (a newline or a
+ * backslash): the caller packs the whole tree instead.
+ */
+export function planLayers(lower: string, upper: string, merged: string): LayerPlan | undefined {
+  const excluded: string[] = [];
+  const top: string[] = [];
+  let unsupported = false;
+  const check = (rel: string) => {
+    if (/[\n\\]/.test(rel)) unsupported = true;
+  };
+  const walkLower = (rel: string) => {
+    for (const name of fs.readdirSync(path.join(lower, rel)).sort()) {
+      const p = rel ? `${rel}/${name}` : name;
+      const was = fs.lstatSync(path.join(lower, p));
+      const now = lstatOrUndefined(path.join(merged, p));
+      if (!now || kindOf(now) !== kindOf(was)) {
+        check(p);
+        excluded.push(p);
+      } else if (was.isDirectory()) {
+        walkLower(p);
+      } else if (was.nlink > 1 && lstatOrUndefined(path.join(upper, p))) {
+        // tar -x makes hard links last: one from the base layer would collide with the top layer's file.
+        check(p);
+        excluded.push(p);
+      }
+    }
+  };
+  const walkUpper = (rel: string) => {
+    for (const name of fs.readdirSync(path.join(upper, rel)).sort()) {
+      const p = rel ? `${rel}/${name}` : name;
+      const st = fs.lstatSync(path.join(upper, p));
+      if (isWhiteout(st)) continue;
+      check(p);
+      top.push(p);
+      if (st.isDirectory()) walkUpper(p);
+    }
+  };
+  walkLower("");
+  walkUpper("");
+  return unsupported ? undefined : { excluded, top };
+}
+
+/** The base layer's cache key: the base, the codec and what it leaves out. */
+export function baseLayerKey(baseName: string, compression: RamrootCompression, excluded: readonly string[]): string {
+  return crypto
+    .createHash("sha256")
+    .update(JSON.stringify([LAYERED_FORMAT, baseName, `${compression.codec}-${compression.level}`, excluded]))
+    .digest("hex");
+}
+
+/** tar of the base without the excluded paths and without its end of archive (-b1: no padding after it). */
+export function baseLayerTarArgs(lower: string, excludeFile: string): string[] {
+  return ["-C", lower, "--numeric-owner", "--xattrs", "--acls", "--sort=name", "-b1", "--anchored", "--no-wildcards", `--exclude-from=${excludeFile}`, "-cf", "-", "."];
+}
+
+/** tar of the listed paths as the build sees them, each alone (its directory's content is listed too). */
+export function topLayerTarArgs(merged: string, listFile: string): string[] {
+  return ["-C", merged, "--numeric-owner", "--xattrs", "--acls", "--no-recursion", "--verbatim-files-from", "-T", listFile, "-cf", "-"];
+}
+
+export interface PackLayeredOptions {
+  readonly lower: string;
+  readonly upper: string;
+  readonly merged: string;
+  /** Where base layers are kept (a directory of the base's own, beside its root filesystem). */
+  readonly layerCacheDir: string;
+  readonly baseName: string;
+  readonly dest: string;
+  readonly compression: RamrootCompression;
+  readonly logFile: string;
+  /** Temporary files (the path lists). */
+  readonly workDir: string;
+  readonly progress: (line: string) => void;
+}
+
+export interface PackLayeredResult extends PackRamrootResult {
+  /** The base layer's file, and whether the cache held it. */
+  readonly baseLayer: { readonly file: string; readonly reused: boolean; readonly bytes: number };
+  readonly topBytesIn: number;
+}
+
+/** Packs the ramroot as base layer + top layer; undefined when planLayers cannot (the caller packs the whole tree). */
+export async function packLayered(options: PackLayeredOptions): Promise<PackLayeredResult | undefined> {
+  const started = Date.now();
+  const plan = planLayers(options.lower, options.upper, options.merged);
+  if (!plan) return undefined;
+  const key = baseLayerKey(options.baseName, options.compression, plan.excluded);
+  const ext = options.compression.codec === "gzip" ? "gz" : options.compression.codec;
+  const layer = path.join(options.layerCacheDir, `${options.compression.codec}-${options.compression.level}-${key.slice(0, 16)}.tar.${ext}`);
+  let reused = fs.existsSync(layer);
+  if (reused) {
+    fs.utimesSync(layer, new Date(), new Date());
+    options.progress(`base layer ${path.basename(layer)} from the cache (${(fs.statSync(layer).size / 1048576).toFixed(1)} MiB; ${plan.excluded.length} base paths left out)`);
+  } else {
+    fs.mkdirSync(options.layerCacheDir, { recursive: true });
+    const excludeFile = path.join(options.workDir, "base-layer.exclude");
+    fs.writeFileSync(excludeFile, plan.excluded.map((p) => `./${p}\n`).join(""));
+    const temp = path.join(options.layerCacheDir, `.${path.basename(layer)}.tmp-${process.pid}`);
+    try {
+      await packRamroot({
+        rootfs: options.lower,
+        dest: temp,
+        compression: options.compression,
+        logFile: options.logFile,
+        tarArgs: baseLayerTarArgs(options.lower, excludeFile),
+        withoutEnd: true,
+        progress: (line) => options.progress(`base layer: ${line}`),
+      });
+      fs.renameSync(temp, layer);
+    } finally {
+      fs.rmSync(temp, { force: true });
+    }
+    reused = false;
+    evictLayers(options.layerCacheDir, layer);
+  }
+  fs.copyFileSync(layer, options.dest);
+  const listFile = path.join(options.workDir, "top-layer.list");
+  fs.writeFileSync(listFile, plan.top.map((p) => `./${p}\n`).join(""));
+  const top = await packRamroot({
+    rootfs: options.upper,
+    dest: options.dest,
+    append: true,
+    compression: options.compression,
+    logFile: options.logFile,
+    tarArgs: topLayerTarArgs(options.merged, listFile),
+    progress: (line) => options.progress(`top layer (${plan.top.length} paths): ${line}`),
+  });
+  const bytes = fs.statSync(options.dest).size;
+  const layerBytes = fs.statSync(layer).size;
+  return {
+    bytesIn: top.bytesIn,
+    bytesOut: bytes,
+    seconds: (Date.now() - started) / 1000,
+    topBytesIn: top.bytesIn,
+    baseLayer: { file: layer, reused, bytes: layerBytes },
+  };
+}
+
+function evictLayers(dir: string, keep: string): void {
+  const layers = fs
+    .readdirSync(dir)
+    .filter((n) => !n.startsWith("."))
+    .map((n) => path.join(dir, n))
+    .filter((f) => f !== keep)
+    .sort((a, b) => fs.statSync(b).mtimeMs - fs.statSync(a).mtimeMs);
+  for (const old of layers.slice(BASE_LAYERS_KEPT - 1)) fs.rmSync(old, { force: true });
+}
