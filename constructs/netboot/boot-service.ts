@@ -1,11 +1,10 @@
-import { AssetType, TerraformAsset } from "cdktf";
 import { Construct } from "constructs";
 import { networkAndMask } from "../../nodes";
 import { problem, Problem } from "../../nodes/problems";
 import { absolutePath, shapeProblemOf } from "../../nodes/safe-strings";
 import { addChecks } from "../checks";
 import { EXPORTS_INSTALL_PATH, exportEntryProblems, NfsExportEntry, renderExports } from "./nfs-exports";
-import { contentHashOf, stageFiles } from "../staged-directory";
+import { contentHashOf, GeneratedDirectory } from "../generated-directory";
 import {
   agentConfigUrlPath,
   BUILD_ID_PATTERN,
@@ -463,17 +462,14 @@ export class BootService extends Construct {
   /** Relative path -> content. */
   readonly files: ReadonlyMap<string, string>;
   readonly contentHash: string;
-  readonly asset: TerraformAsset;
-  /** The rendered directory on this machine (what the asset copies). */
-  readonly stagedDir: string;
+  readonly asset: GeneratedDirectory;
 
   constructor(scope: Construct, id: string, props: BootServiceProps) {
     super(scope, id);
     this.config = bootConfigOf(props);
     this.files = renderBootFiles(this.config);
     this.contentHash = contentHashOf(this.files);
-    this.stagedDir = stageFiles(this, "boot-configs", this.contentHash, this.files);
-    this.asset = new TerraformAsset(this, "files", { path: this.stagedDir, type: AssetType.DIRECTORY, assetHash: this.contentHash.slice(0, 32) });
+    this.asset = new GeneratedDirectory(this, "files", { files: this.files, assetHash: this.contentHash.slice(0, 32) });
     addChecks(this, () => this.validateEntries());
   }
 

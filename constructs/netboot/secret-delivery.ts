@@ -1,4 +1,4 @@
-import { AssetType, Fn, ITerraformDependable, TerraformAsset } from "cdktf";
+import { Fn, ITerraformDependable } from "cdktf";
 import { Construct } from "constructs";
 import { Resource } from "@cdktf/provider-null/lib/resource";
 import {
@@ -15,7 +15,7 @@ import {
   SECRETS_SERVICE_UNIT,
 } from "../../nodes/secret-delivery";
 import { hostLabel } from "../../nodes/safe-strings";
-import { contentHashOf, stageFiles } from "../staged-directory";
+import { contentHashOf, GeneratedDirectory } from "../generated-directory";
 import { listenProblems, nginxUnit, runDirectoryProblems } from "./boot-service";
 import { problem, Problem } from "../../nodes/problems";
 import { addChecks } from "../checks";
@@ -131,7 +131,7 @@ export class SecretDelivery extends Construct {
   readonly nodeSteps: ReadonlyMap<string, Resource>;
   readonly files: ReadonlyMap<string, string>;
   readonly contentHash: string;
-  readonly asset: TerraformAsset;
+  readonly asset: GeneratedDirectory;
 
   constructor(scope: Construct, id: string, props: SecretDeliveryProps) {
     super(scope, id);
@@ -147,7 +147,7 @@ export class SecretDelivery extends Construct {
       [SECRETS_SERVICE_UNIT, renderSecretsUnit(root)],
     ]);
     this.contentHash = contentHashOf(this.files);
-    this.asset = new TerraformAsset(this, "files", { path: stageFiles(this, "secrets-service", this.contentHash, this.files), type: AssetType.DIRECTORY, assetHash: this.contentHash.slice(0, 32) });
+    this.asset = new GeneratedDirectory(this, "files", { files: this.files, assetHash: this.contentHash.slice(0, 32) });
     const program = props.publishCommand ?? projectProgram("secret-publish.js", "cli");
     const target = shellQuote(props.target);
     const groupFlag = ` --group ${shellQuote(group)}`;
