@@ -71,15 +71,15 @@ describe("loading an inventory", () => {
     input.nodes[1].role = "master";
     input.nodes[6].mac = input.nodes[5].mac;
     const message = problemsOf(() => parseInventory(input, "inv.yaml"));
-    expect(message).toContain('error ELY-SCH-003: inv.yaml, node m1, field nodes[1].role: received "master"');
+    expect(message).toContain('error ELY-SCH-003: inv.yaml, node m1, field nodes[1].role: received "master", expected one of "util", "server", "client"');
     expect(message).toContain("received 2 servers, expected an odd number of at least 3");
     expect(message).toContain('error ELY-INV-006: inv.yaml, node w3, field nodes[6].mac: received "00:1e:06:45:20:02", expected a unique MAC address; node w2 has it already');
   });
 
   test("an unreadable or unparsable file is named", () => {
-    expect(problemsOf(() => readInventoryFile(path.join(dir, "missing.json")))).toMatch(/error ELY-FILE-001: \S*missing\.json: cannot read it/);
+    expect(problemsOf(() => readInventoryFile(path.join(dir, "missing.json")))).toMatch(/error ELY-FILE-001: \S*missing\.json: received a file it cannot read/);
     const broken = write("broken.yaml", "nodes: [\n");
-    expect(problemsOf(() => readInventoryFile(broken))).toMatch(/error ELY-FILE-002: \S*broken\.yaml: cannot parse it/);
+    expect(problemsOf(() => readInventoryFile(broken))).toMatch(/error ELY-FILE-002: \S*broken\.yaml: received text that does not parse/);
   });
 
   test("an unknown key is named with where it is and the closest known key, not the whole object", () => {

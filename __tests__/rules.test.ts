@@ -45,6 +45,20 @@ describe("rule ids", () => {
     expect(untested).toEqual([]);
   });
 
+  test("every message the tests check says what was received and what was expected", () => {
+    const tests = fs
+      .readdirSync(__dirname)
+      .filter((f) => f.endsWith(".test.ts"))
+      .map((f) => fs.readFileSync(path.join(__dirname, f), "utf8"))
+      .join("\n");
+    // Whole string literals ('...', "..." or `...`) that hold a formatted problem.
+    const literals = ["'", '"', "`"].flatMap((q) => [...tests.matchAll(new RegExp(`${q}((?:error|warning) ELY-[A-Z]+-\\d{3}: (?:\\\\.|[^${q}\\\\\\n])*)${q}`, "g"))].map((m) => m[1]));
+    expect(literals.length).toBeGreaterThan(100);
+    // Template literals (with ${...}) and short prefixes are left out: the whole message is not in them.
+    const vague = literals.filter((m) => m.length > 40 && !m.includes("${") && !/received .*expected/.test(m));
+    expect(vague).toEqual([]);
+  });
+
   test("every rule of the code is in the table, and each id in the table is used by the code", () => {
     const sources = ["nodes", "constructs", "cli"].flatMap((dir) => filesUnder(path.join(ROOT, dir))).map((f) => fs.readFileSync(f, "utf8"));
     const code = sources.join("\n").replace(fs.readFileSync(path.join(ROOT, "nodes/rules.ts"), "utf8"), "");

@@ -195,21 +195,21 @@ describe("placement checks at synth", () => {
   test("a job larger than any client names the job and the clients", () => {
     const errors = errorsWith([jobDef("huge", { ...small, memoryMb: 40000 })]);
     expect(errors).toEqual([
-      "error ELY-PLC-006: job huge: one allocation asks for 100 MHz CPU and 40000 MB memory, expected it to fit a client after 10% headroom (w1 5400 MHz/29491 MB, w2 5400 MHz/29491 MB, w3 5400 MHz/29491 MB)",
+      "error ELY-PLC-006: job huge: received one allocation asking for 100 MHz CPU and 40000 MB memory, expected it to fit a client after 10% headroom (w1 5400 MHz/29491 MB, w2 5400 MHz/29491 MB, w3 5400 MHz/29491 MB)",
     ]);
   });
 
   test("a job whose allocations together exceed its clients' capacity", () => {
     const errors = errorsWith([jobDef("many", { ...small, count: 10, memoryMb: 10000 })]);
     expect(errors).toContain(
-      "error ELY-PLC-007: job many: 10 allocations ask for 1000 MHz CPU and 100000 MB memory, expected at most what its clients w1, w2, w3 offer after 10% headroom: 16200 MHz and 88473 MB",
+      "error ELY-PLC-007: job many: received 10 allocations asking for 1000 MHz CPU and 100000 MB memory, expected at most what its clients w1, w2, w3 offer after 10% headroom: 16200 MHz and 88473 MB",
     );
   });
 
   test("jobs that fit one by one but not together are reported in total", () => {
     const errors = errorsWith([jobDef("a", { ...small, count: 3, memoryMb: 16000 }), jobDef("b", { ...small, count: 3, memoryMb: 16000 })]);
     expect(errors).toEqual([
-      "error ELY-PLC-011: all jobs: 2 jobs ask for 600 MHz CPU and 96000 MB memory in total, expected at most what the clients offer after 10% headroom: 16200 MHz and 88473 MB",
+      "error ELY-PLC-011: all jobs: received 2 jobs asking for 600 MHz CPU and 96000 MB memory in total, expected at most what the clients offer after 10% headroom: 16200 MHz and 88473 MB",
     ]);
   });
 
@@ -242,7 +242,7 @@ describe("placement checks at synth", () => {
 
   test("more allocations of a static port than eligible clients", () => {
     expect(errorsWith([jobDef("a", { ...small, count: 4, ports: [{ label: "p", static: 7000 }] })])).toEqual([
-      "error ELY-PLC-008: job a, field ports: 4 allocations each need static port 7000, expected at most one per client (3 eligible clients: w1, w2, w3)",
+      "error ELY-PLC-008: job a, field ports: received 4 allocations each needing static port 7000, expected at most one per client (3 eligible clients: w1, w2, w3)",
     ]);
   });
 
@@ -264,7 +264,7 @@ describe("placement checks at synth", () => {
     expect(ramScratch).toEqual(
       ["w1", "w2", "w3"].map(
         (n) =>
-          `error ELY-PLC-005: job db, field volumes[0].source: host volume "scratch" on node ${n} (/mnt/scratch) is on RAM, lost at every reboot, expected "nfs" or "local" storage: job db is stateful and its data must survive a reboot`,
+          `error ELY-PLC-005: job db, field volumes[0].source: received host volume "scratch" on node ${n} (/mnt/scratch) is on RAM, lost at every reboot, expected "nfs" or "local" storage: job db is stateful and its data must survive a reboot`,
       ),
     );
     // The same volume is fine for a job that keeps nothing.
@@ -280,7 +280,7 @@ describe("placement checks at synth", () => {
     });
     const gitea = ALL_JOBS.find((j) => j.id === "gitea")!;
     expect(errorsWith([gitea], inventory)).toEqual([
-      'error ELY-PLC-005: job gitea, field volumes[0].source: host volume "gitea-data" on node w1 (/mnt/scratch/gitea) is on the scratch disk, reformatted at every boot, expected "nfs" or "local" storage: job gitea is stateful and its data must survive a reboot',
+      'error ELY-PLC-005: job gitea, field volumes[0].source: received host volume "gitea-data" on node w1 (/mnt/scratch/gitea) is on the scratch disk, reformatted at every boot, expected "nfs" or "local" storage: job gitea is stateful and its data must survive a reboot',
     ]);
   });
 

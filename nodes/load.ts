@@ -160,14 +160,14 @@ export function readInventoryFile(file: string): Inventory {
   try {
     text = fs.readFileSync(file, "utf8");
   } catch (e) {
-    throw new InventoryError(file, [problem("ELY-FILE-001", {}, `cannot read it (${(e as Error).message}), expected a readable JSON or YAML file`)]);
+    throw new InventoryError(file, [problem("ELY-FILE-001", {}, `received a file it cannot read (${(e as Error).message}), expected a readable JSON or YAML file`)]);
   }
   let data: unknown;
   try {
     // yaml is loaded only for YAML files: synth of a JSON or built-in inventory skips its load time.
     data = /\.ya?ml$/i.test(file) ? (require("yaml") as typeof import("yaml")).parse(text) : JSON.parse(text);
   } catch (e) {
-    throw new InventoryError(file, [problem("ELY-FILE-002", {}, `cannot parse it: ${(e as Error).message.split("\n")[0]}; expected ${path.extname(file) || "JSON"} syntax`)]);
+    throw new InventoryError(file, [problem("ELY-FILE-002", {}, `received text that does not parse (${(e as Error).message.split("\n")[0]}), expected ${path.extname(file) || "JSON"} syntax`)]);
   }
   return parseInventory(data, file);
 }

@@ -67,7 +67,7 @@ function statefulVolumeProblems(inventory: Inventory, job: string, hostVolumes: 
         problem(
           "ELY-PLC-005",
           { job, field: `volumes[${i}].source` },
-          `host volume ${JSON.stringify(source)} on node ${node.hostname} (${volume.path}) is on ${LOST_AT_REBOOT[backing]}, ` +
+          `received host volume ${JSON.stringify(source)} on node ${node.hostname} (${volume.path}) is on ${LOST_AT_REBOOT[backing]}, ` +
             `expected ${PERSISTENT_BACKINGS.map((b) => JSON.stringify(b)).join(" or ")} storage: job ${job} is stateful and its data must survive a reboot`,
         ),
       );
@@ -136,14 +136,14 @@ export function checkPlacement(inventory: Inventory, services: readonly NomadSer
     const fitting = eligible.filter((n) => usable.get(n.hostname)!.cpuMhz >= service.cpuMhz && usable.get(n.hostname)!.memoryMb >= service.memoryMb);
     if (fitting.length === 0) {
       const biggest = eligible.map((n) => `${n.hostname} ${usable.get(n.hostname)!.cpuMhz} MHz/${usable.get(n.hostname)!.memoryMb} MB`).join(", ");
-      errors.push(problem("ELY-PLC-006", { job }, `one allocation asks for ${service.cpuMhz} MHz CPU and ${service.memoryMb} MB memory, expected it to fit a client after ${inventory.scheduler.headroomPercent}% headroom (${biggest})`));
+      errors.push(problem("ELY-PLC-006", { job }, `received one allocation asking for ${service.cpuMhz} MHz CPU and ${service.memoryMb} MB memory, expected it to fit a client after ${inventory.scheduler.headroomPercent}% headroom (${biggest})`));
     }
     const jobCpu = allocations * service.cpuMhz;
     const jobMemory = allocations * service.memoryMb;
     const offerCpu = eligible.reduce((s, n) => s + usable.get(n.hostname)!.cpuMhz, 0);
     const offerMemory = eligible.reduce((s, n) => s + usable.get(n.hostname)!.memoryMb, 0);
     if (fitting.length > 0 && (jobCpu > offerCpu || jobMemory > offerMemory)) {
-      errors.push(problem("ELY-PLC-007", { job }, `${plural(allocations, "allocation")} ask for ${jobCpu} MHz CPU and ${jobMemory} MB memory, expected at most what its clients ${names} offer after ${inventory.scheduler.headroomPercent}% headroom: ${offerCpu} MHz and ${offerMemory} MB`));
+      errors.push(problem("ELY-PLC-007", { job }, `received ${plural(allocations, "allocation")} asking for ${jobCpu} MHz CPU and ${jobMemory} MB memory, expected at most what its clients ${names} offer after ${inventory.scheduler.headroomPercent}% headroom: ${offerCpu} MHz and ${offerMemory} MB`));
     }
     totalCpu += jobCpu;
     totalMemory += jobMemory;
@@ -156,7 +156,7 @@ export function checkPlacement(inventory: Inventory, services: readonly NomadSer
     const staticPorts = (p.ports ?? []).flatMap((port) => (port.static !== undefined ? [port.static] : []));
     for (const port of staticPorts) {
       if (service.type !== "system" && allocations > eligible.length) {
-        errors.push(problem("ELY-PLC-008", { job, field: "ports" }, `${plural(allocations, "allocation")} each need static port ${port}, expected at most one per client (${plural(eligible.length, "eligible client")}: ${names})`));
+        errors.push(problem("ELY-PLC-008", { job, field: "ports" }, `received ${plural(allocations, "allocation")} each needing static port ${port}, expected at most one per client (${plural(eligible.length, "eligible client")}: ${names})`));
       }
       const owners = portOwners.get(port) ?? new Map<string, string>();
       portOwners.set(port, owners);
@@ -182,7 +182,7 @@ export function checkPlacement(inventory: Inventory, services: readonly NomadSer
   const allCpu = [...usable.values()].reduce((s, c) => s + c.cpuMhz, 0);
   const allMemory = [...usable.values()].reduce((s, c) => s + c.memoryMb, 0);
   if (clients.length > 0 && (totalCpu > allCpu || totalMemory > allMemory)) {
-    errors.push(problem("ELY-PLC-011", { component: "all jobs" }, `${plural(services.length, "job")} ask for ${totalCpu} MHz CPU and ${totalMemory} MB memory in total, expected at most what the clients offer after ${inventory.scheduler.headroomPercent}% headroom: ${allCpu} MHz and ${allMemory} MB`));
+    errors.push(problem("ELY-PLC-011", { component: "all jobs" }, `received ${plural(services.length, "job")} asking for ${totalCpu} MHz CPU and ${totalMemory} MB memory in total, expected at most what the clients offer after ${inventory.scheduler.headroomPercent}% headroom: ${allCpu} MHz and ${allMemory} MB`));
   } else errors.push(...reimageRoomProblems(inventory, usable, movedCpu, movedMemory));
   return errors;
 }
