@@ -15,6 +15,15 @@ import { defaultInput } from "./helpers/inventory";
 
 const ROOT = path.join(__dirname, "..");
 
+/** The text of every test file, this one included. */
+function testSources(): string {
+  return fs
+    .readdirSync(__dirname)
+    .filter((f) => f.endsWith(".test.ts"))
+    .map((f) => fs.readFileSync(path.join(__dirname, f), "utf8"))
+    .join("\n");
+}
+
 describe("rule ids", () => {
   test("docs/rules.md is generated from the rules in the code (npm run docs:rules)", () => {
     expect(fs.readFileSync(path.join(ROOT, RULES_DOC), "utf8")).toBe(rulesDoc());
@@ -36,21 +45,13 @@ describe("rule ids", () => {
   });
 
   test("every rule has a test that checks its message with its id", () => {
-    const tests = fs
-      .readdirSync(__dirname)
-      .filter((f) => f.endsWith(".test.ts"))
-      .map((f) => fs.readFileSync(path.join(__dirname, f), "utf8"))
-      .join("\n");
+    const tests = testSources();
     const untested = Object.keys(RULES).filter((id) => !tests.includes(id));
     expect(untested).toEqual([]);
   });
 
   test("every message the tests check says what was received and what was expected", () => {
-    const tests = fs
-      .readdirSync(__dirname)
-      .filter((f) => f.endsWith(".test.ts"))
-      .map((f) => fs.readFileSync(path.join(__dirname, f), "utf8"))
-      .join("\n");
+    const tests = testSources();
     // Whole string literals ('...', "..." or `...`) that hold a formatted problem.
     const literals = ["'", '"', "`"].flatMap((q) => [...tests.matchAll(new RegExp(`${q}((?:error|warning) ELY-[A-Z]+-\\d{3}: (?:\\\\.|[^${q}\\\\\\n])*)${q}`, "g"))].map((m) => m[1]));
     expect(literals.length).toBeGreaterThan(100);
