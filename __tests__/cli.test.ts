@@ -33,8 +33,8 @@ describe("ely CLI", () => {
     const result = await run(["validate", "--inventory", file]);
     expect(result.exitCode).toBe(1);
     expect(result.stderr).toContain(`${file}: 2 problems:`);
-    expect(result.stderr).toContain(`error: ${file}, node w2, field nodes[5].ip: received "10.0.0.1", expected an address inside the subnet 10.25.89.0/24`);
-    expect(result.stderr).toContain(`error: ${file}, node w3, field nodes[6].mac: received "00:1e:06:45:28:5c", expected a unique MAC address; node w1 has it already`);
+    expect(result.stderr).toContain(`error ELY-INV-002: ${file}, node w2, field nodes[5].ip: received "10.0.0.1", expected an address inside the subnet 10.25.89.0/24`);
+    expect(result.stderr).toContain(`error ELY-INV-006: ${file}, node w3, field nodes[6].mac: received "00:1e:06:45:28:5c", expected a unique MAC address; node w1 has it already`);
   });
 
   test("synth fails on the same problems and leaves the previous output intact", async () => {
@@ -65,7 +65,7 @@ describe("ely CLI", () => {
     );
     const result = await run(["synth"], { ELY_INVENTORY: file });
     expect(result.exitCode).toBe(0);
-    expect(result.stderr).toContain("warning: " + file + ", field nodes[].role: received 1 server, expected 3 or 5");
+    expect(result.stderr).toContain("warning ELY-INV-012: " + file + ", field nodes[].role: received 1 server, expected 3 or 5");
     expect(fs.existsSync(path.join(dir, "cdktf.out", "stacks", "lab", "cdk.tf.json"))).toBe(true);
   });
 

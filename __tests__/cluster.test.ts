@@ -120,21 +120,21 @@ describe("validation through the construct tree", () => {
       i.nodes = i.nodes.filter((n) => n.hostname !== "m3");
     })));
     expect(errors).toEqual([
-      'error: node w3, field nodes[5].mac: received "00:1e:06:45:20:02", expected a unique MAC address; node w2 has it already',
-      "error: field nodes[].role: received 2 servers, expected an odd number of at least 3 (or 1 for a lab)",
+      'error ELY-INV-006: node w3, field nodes[5].mac: received "00:1e:06:45:20:02", expected a unique MAC address; node w2 has it already',
+      "error ELY-INV-011: field nodes[].role: received 2 servers, expected an odd number of at least 3 (or 1 for a lab)",
     ]);
   });
 
   test("a duplicate hostname is reported, not thrown while building the tree", () => {
     const errors = validationErrorsOf(stackOf(inventoryWith((i) => (i.nodes[5].hostname = "w1"))));
-    expect(errors).toContain('error: node w1, field nodes[5].hostname: received "w1", expected a unique hostname; nodes[4] has it already');
+    expect(errors).toContain('error ELY-INV-005: node w1, field nodes[5].hostname: received "w1", expected a unique hostname; nodes[4] has it already');
   });
 
   test("a typed inventory built in TypeScript is schema-checked too", () => {
     const inventory = inventoryWith(() => undefined);
     (inventory.nodes[4] as { arch: string }).arch = "riscv64";
     expect(validationErrorsOf(stackOf(inventory))).toEqual([
-      'error: node w1, field nodes[4].arch: received "riscv64", expected one of "amd64", "arm64"',
+      'error ELY-SCH-003: node w1, field nodes[4].arch: received "riscv64", expected one of "amd64", "arm64"',
     ]);
   });
 });

@@ -50,31 +50,31 @@ describe("image channel rules", () => {
 
   test("a node on an unknown channel", () => {
     expect(errorsWith((i) => (i.nodes[5].imageChannel = "beta"))).toEqual([
-      'error: mine.yaml, node w2, field nodes[5].imageChannel: received "beta", expected one of "latest", "stable" (a channel of images.channels, or "latest" or "stable")',
+      'error ELY-IMG-004: mine.yaml, node w2, field nodes[5].imageChannel: received "beta", expected one of "latest", "stable" (a channel of images.channels, or "latest" or "stable")',
     ]);
   });
 
   test("a channel naming a revision that does not exist", () => {
     expect(errorsWith((i) => (i.images.channels.stable = "2026-12"))).toEqual([
-      'error: mine.yaml, field images.channels.stable: received "2026-12", expected the name of a revision in images.revisions: "initial"',
+      'error ELY-IMG-003: mine.yaml, field images.channels.stable: received "2026-12", expected the name of a revision in images.revisions: "initial"',
     ]);
   });
 
   test("latest cannot be pinned", () => {
     expect(errorsWith((i) => (i.images.channels.latest = "initial"))).toEqual([
-      'error: mine.yaml, field images.channels.latest: received "initial", expected no entry: "latest" always boots the newest revision (the last of images.revisions, "initial")',
+      'error ELY-IMG-002: mine.yaml, field images.channels.latest: received "initial", expected no entry: "latest" always boots the newest revision (the last of images.revisions, "initial")',
     ]);
   });
 
   test("a revision name given twice", () => {
     expect(errorsWith((i) => i.images.revisions.push({ name: "initial" }))).toEqual([
-      'error: mine.yaml, field images.revisions[1].name: received "initial", expected a unique revision name; images.revisions[0] has it already',
+      'error ELY-IMG-001: mine.yaml, field images.revisions[1].name: received "initial", expected a unique revision name; images.revisions[0] has it already',
     ]);
   });
 
   test("extra packages for an image no netbooted node boots", () => {
     expect(errorsWith((i) => (i.images.revisions[0].extraPackages = { "server-arm64": ["htop"] }))).toEqual([
-      'error: mine.yaml, field images.revisions[0].extraPackages.server-arm64: received packages for an image no netbooted node boots, expected one of "client-amd64"',
+      'error ELY-IMG-005: mine.yaml, field images.revisions[0].extraPackages.server-arm64: received packages for an image no netbooted node boots, expected one of "client-amd64"',
     ]);
   });
 
@@ -87,14 +87,14 @@ describe("image channel rules", () => {
         i.images.rollout = { maxUnavailable: 0, bootTimeoutSeconds: 5 };
       }),
     ).toEqual([
-      'error: mine.yaml, field images.revisions[0].extraPackages.client-riscv: received "client-riscv", expected an image name <role>-<arch> like client-amd64 (roles util, server, client; architectures amd64, arm64)',
-      'error: mine.yaml, field images.revisions[0].extraPackages.client-amd64[0]: received "-rf", expected a Debian package name like htop (lowercase letters, digits, +, - and .)',
-      'error: mine.yaml, field images.channels.stable: received "initial; reboot", expected the name of a revision in images.revisions (lowercase letters, digits, - and _, at most 32)',
-      "error: mine.yaml, field images.rollout.maxUnavailable: received 0, expected at least 1",
-      "error: mine.yaml, field images.rollout.bootTimeoutSeconds: received 5, expected at least 30",
-      'error: mine.yaml, node w1, field nodes[4].imageChannel: received "Latest", expected a channel name like stable or latest (lowercase letters, digits, - and _, at most 32)',
+      'error ELY-STR-025: mine.yaml, field images.revisions[0].extraPackages.client-riscv: received "client-riscv", expected an image name <role>-<arch> like client-amd64 (roles util, server, client; architectures amd64, arm64)',
+      'error ELY-STR-018: mine.yaml, field images.revisions[0].extraPackages.client-amd64[0]: received "-rf", expected a Debian package name like htop (lowercase letters, digits, +, - and .)',
+      'error ELY-STR-017: mine.yaml, field images.channels.stable: received "initial; reboot", expected the name of a revision in images.revisions (lowercase letters, digits, - and _, at most 32)',
+      "error ELY-SCH-005: mine.yaml, field images.rollout.maxUnavailable: received 0, expected at least 1",
+      "error ELY-SCH-005: mine.yaml, field images.rollout.bootTimeoutSeconds: received 5, expected at least 30",
+      'error ELY-STR-017: mine.yaml, node w1, field nodes[4].imageChannel: received "Latest", expected a channel name like stable or latest (lowercase letters, digits, - and _, at most 32)',
     ]);
-    expect(errorsWith((i) => (i.images.revisions = []))).toEqual(["error: mine.yaml, field images.revisions: received [], expected at least 1 item(s)"]);
+    expect(errorsWith((i) => (i.images.revisions = []))).toEqual(["error ELY-SCH-005: mine.yaml, field images.revisions: received [], expected at least 1 item(s)"]);
   });
 
   test("every channel problem at once, with the inventory's other problems", () => {

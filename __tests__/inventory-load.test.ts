@@ -60,10 +60,10 @@ describe("loading an inventory", () => {
     const file = write("bad.json", JSON.stringify(input));
     const message = problemsOf(() => readInventoryFile(file));
     expect(message).toContain(`${file}: the inventory has 4 problems`);
-    expect(message).toContain(`error: ${file}, node m1, field nodes[1].role: received "master", expected one of "util", "server", "client"`);
-    expect(message).toContain(`error: ${file}, node m2, field nodes[2].arch: received "armhf", expected one of "amd64", "arm64"`);
-    expect(message).toContain(`error: ${file}, node w1, field nodes[4].ip: received 21, expected a string`);
-    expect(message).toContain(`error: ${file}, node w2, field nodes[5].colour: received an unknown key "colour", expected one of "hostname", "role",`);
+    expect(message).toContain(`error ELY-SCH-003: ${file}, node m1, field nodes[1].role: received "master", expected one of "util", "server", "client"`);
+    expect(message).toContain(`error ELY-SCH-003: ${file}, node m2, field nodes[2].arch: received "armhf", expected one of "amd64", "arm64"`);
+    expect(message).toContain(`error ELY-SCH-002: ${file}, node w1, field nodes[4].ip: received 21, expected a string`);
+    expect(message).toContain(`error ELY-SCH-001: ${file}, node w2, field nodes[5].colour: received an unknown key "colour", expected one of "hostname", "role",`);
   });
 
   test("a wrong role still lets the whole-inventory rules report", () => {
@@ -71,15 +71,15 @@ describe("loading an inventory", () => {
     input.nodes[1].role = "master";
     input.nodes[6].mac = input.nodes[5].mac;
     const message = problemsOf(() => parseInventory(input, "inv.yaml"));
-    expect(message).toContain('error: inv.yaml, node m1, field nodes[1].role: received "master"');
+    expect(message).toContain('error ELY-SCH-003: inv.yaml, node m1, field nodes[1].role: received "master", expected one of "util", "server", "client"');
     expect(message).toContain("received 2 servers, expected an odd number of at least 3");
-    expect(message).toContain('error: inv.yaml, node w3, field nodes[6].mac: received "00:1e:06:45:20:02", expected a unique MAC address; node w2 has it already');
+    expect(message).toContain('error ELY-INV-006: inv.yaml, node w3, field nodes[6].mac: received "00:1e:06:45:20:02", expected a unique MAC address; node w2 has it already');
   });
 
   test("an unreadable or unparsable file is named", () => {
-    expect(problemsOf(() => readInventoryFile(path.join(dir, "missing.json")))).toMatch(/missing\.json, field \(file\): cannot read it/);
+    expect(problemsOf(() => readInventoryFile(path.join(dir, "missing.json")))).toMatch(/error ELY-FILE-001: \S*missing\.json: received a file it cannot read/);
     const broken = write("broken.yaml", "nodes: [\n");
-    expect(problemsOf(() => readInventoryFile(broken))).toMatch(/broken\.yaml, field \(file\): cannot parse it/);
+    expect(problemsOf(() => readInventoryFile(broken))).toMatch(/error ELY-FILE-002: \S*broken\.yaml: received text that does not parse/);
   });
 
   test("an unknown key is named with where it is and the closest known key, not the whole object", () => {
@@ -88,7 +88,7 @@ describe("loading an inventory", () => {
     input.nodes[4].macc = "00:1e:06:45:28:5c";
     input.state = { backend: "consul", pth: "x" };
     const message = problemsOf(() => parseInventory(input, "inv.json"));
-    expect(message).toContain('error: inv.json, field nodess: received an unknown key "nodess", expected one of "name", "datacenter",');
+    expect(message).toContain('error ELY-SCH-001: inv.json, field nodess: received an unknown key "nodess", expected one of "name", "datacenter",');
     expect(message).toMatch(/field nodess: .*; did you mean "nodes"\?$/m);
     expect(message).toMatch(/node w1, field nodes\[4\]\.macc: received an unknown key "macc", expected one of "hostname", .*; did you mean "mac"\?$/m);
     expect(message).toMatch(/field state\.pth: received an unknown key "pth", expected one of "backend", "address", "scheme", "path"; did you mean "path"\?$/m);
@@ -102,7 +102,7 @@ describe("loading an inventory", () => {
     delete input.nodes[2].ip;
     input.datacenter = "x".repeat(5000);
     const message = problemsOf(() => parseInventory(input, "inv.json"));
-    expect(message).toContain("error: inv.json, node m2, field nodes[2].ip: received nothing, expected a string");
+    expect(message).toContain("error ELY-SCH-002: inv.json, node m2, field nodes[2].ip: received nothing, expected a string");
     expect(message).not.toMatch(/received nothing: Invalid input/);
     expect(message).toMatch(/field datacenter: received "x{60,80}\.\.\." \(5000 characters\), expected a datacenter name/);
   });

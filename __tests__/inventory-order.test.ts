@@ -60,7 +60,7 @@ describe("node order", () => {
     const app = testApp();
     const stack = new ElyStack(app, "ely", { inventory: parseInventory({ ...input, nodes: input.nodes }, "test") as Inventory, jobs: ALL_JOBS });
     expect(stack.node.findAll().flatMap((c) => c.node.validate())).toContain(
-      'error: node w2, field nodes[1].mac: received "00:1e:06:45:20:02", expected a unique MAC address; node w3 has it already',
+      'error ELY-INV-006: node w2, field nodes[1].mac: received "00:1e:06:45:20:02", expected a unique MAC address; node w3 has it already',
     );
   });
 });

@@ -52,7 +52,7 @@ describe("synth leaves nothing in cdktf.out/.staging", () => {
     expect(ok.exitCode).toBe(0);
     expect(fs.readdirSync(path.join(dir, "cdktf.out")).sort()).toEqual(["manifest.json", "stacks"]);
     const assets = path.join(dir, "cdktf.out", "stacks", "ely", "assets");
-    expect(fs.readdirSync(assets).length).toBe(3); // the agent configurations, the boot service and the secrets server, copied from .staging
+    expect(fs.readdirSync(assets).length).toBe(3); // the agent configurations, the boot service and the secrets server, written at synth
   }, 60_000);
 });
 

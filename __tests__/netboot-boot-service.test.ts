@@ -128,15 +128,18 @@ describe("iPXE scripts", () => {
     expect(kernelCommandLine(config, { ...entries[0], ramrootArtifact: "ramroot.tar.gz" })).toContain("/0123456789abcdef/ramroot.tar.gz ");
   });
 
-  test("a ramroot artifact of no known codec is a validation error naming the node", () => {
+  test.each([
+    ["a ramroot artifact of no known codec", { ramrootArtifact: "ramroot.tar.zst" }, 'error ELY-NET-004: boot service, node w1, field ramrootArtifact: received "ramroot.tar.zst", expected one of ramroot.tar.gz, ramroot.tar.xz'],
+    ["a build id other than 16 hex digits", { buildId: "0123" }, 'error ELY-NET-003: boot service, node w1, field buildId: received "0123", expected 16 hex digits'],
+  ])("%s is a validation error naming the node", (_what, change, message) => {
     const stack = new TerraformStack(testApp(), "boot");
     const service = new BootService(stack, "boot-service", {
-      entries: [{ ...entries[0], ramrootArtifact: "ramroot.tar.zst" }],
+      entries: [{ ...entries[0], ...change }],
       utilAddress: "10.25.89.4",
       subnetCidr: "10.25.89.0/24",
       serverAddresses: ["10.25.89.10"],
     });
-    expect(service.node.validate()).toEqual(['boot service: node w1, field ramrootArtifact: received "ramroot.tar.zst", expected one of ramroot.tar.gz, ramroot.tar.xz']);
+    expect(service.node.validate()).toEqual([message]);
   });
 
   test("kernel and initrd come from the node's own build (canary: w1 and w2 differ)", () => {

@@ -149,15 +149,15 @@ describe("Netboot", () => {
     const stack = netbootStack({ props: { httpListen: "8080; include /etc/passwd", httpStateDir: "/tmp/x y" } });
     const bootErrors = stack.netboot.bootService!.node.validate();
     expect(bootErrors).toEqual([
-      'boot service: field httpListen: received "8080; include /etc/passwd", expected a port or address:port (8080, 127.0.0.1:18080)',
-      'boot service: field httpStateDir: received "/tmp/x y", expected an absolute path of letters, digits, ".", "_", "-" and "/"',
+      'error ELY-NET-006: boot service, field httpListen: received "8080; include /etc/passwd", expected a port or address:port (8080, 127.0.0.1:18080)',
+      'error ELY-STR-005: boot service, field httpStateDir: received "/tmp/x y", expected a run-time directory such as /var/lib/ely/nginx: an absolute path like /mnt/nfs/gitea (segments of letters, digits, ., _ and -; no spaces, no "..", no trailing /)',
     ]);
     expect(netbootStack({ props: { httpListen: "127.0.0.1:18080", httpStateDir: "/tmp/ely-x/nginx" } }).netboot.bootService!.node.validate()).toEqual([]);
   });
 
   test("extra packages for an image no node boots are an error", () => {
     const stack = netbootStack({ props: { extraPackages: { "server-arm64": ["htop"] } } });
-    expect(errorsOf(stack)).toEqual(["netboot: field extraPackages.server-arm64: received packages for an image no netbooted node boots, expected one of client-amd64"]);
+    expect(errorsOf(stack)).toEqual(["error ELY-NET-002: netboot, field extraPackages.server-arm64: received packages for an image no netbooted node boots, expected one of client-amd64"]);
   });
 
   test("netbooted nodes without a util node are an error", () => {
@@ -165,7 +165,7 @@ describe("Netboot", () => {
       i.nodes = i.nodes.filter((n) => n.role !== "util");
     });
     const stack = netbootStack({ inventory });
-    expect(errorsOf(stack)).toEqual(['netboot: nodes w1, w2, w3 netboot: received no node with role "util", expected one to serve them']);
+    expect(errorsOf(stack)).toEqual(['error ELY-NET-001: netboot, field nodes[].role: received no node with role "util" while w1, w2, w3 netboot, expected one to serve them']);
     expect(stack.netboot.bootService).toBeUndefined();
   });
 

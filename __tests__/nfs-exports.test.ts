@@ -3,6 +3,7 @@ import { bootConfigOf, renderActivateScript } from "../constructs/netboot/boot-s
 import { exportEntryProblems, exportOptions, nfsExportEntries, renderExports } from "../constructs/netboot/nfs-exports";
 import { netbootStack } from "../e2e/netboot/netboot-stack";
 import { defaultInventory, inventoryWith } from "./helpers/inventory";
+import { formatProblem } from "../nodes";
 
 /** exports(5) lines, comments and blank lines left out, as [path, [client, options][]]. */
 function parseExports(text: string): Array<[string, Array<[string, string[]]>]> {
@@ -48,10 +49,11 @@ describe("NFS exports of the util node", () => {
   });
 
   test("entries given to the boot service directly are checked too", () => {
-    expect(exportEntryProblems([{ path: "/a b", clients: [], readOnly: false, rootSquash: false, directories: ["/a/\"x"] }])).toEqual([
-      'boot service: field nfsExports[0].path: received "/a b", expected an absolute path of letters, digits, ".", "_", "-" and "/" (no whitespace, quotes or newlines)',
-      'boot service: field nfsExports[0].directories[0]: received "/a/\\"x", expected an absolute path of letters, digits, ".", "_", "-" and "/" (no whitespace, quotes or newlines)',
-      "boot service: field nfsExports[0].clients: received none, expected at least one subnet or address",
+    expect(exportEntryProblems([{ path: "/a b", clients: ["everyone"], readOnly: false, rootSquash: false, directories: ["/a/\"x"] }, { path: "/b", clients: [], readOnly: false, rootSquash: false }]).map((p) => formatProblem(p))).toEqual([
+      'error ELY-STR-005: boot service, field nfsExports[0].path: received "/a b", expected a directory on the util node: an absolute path like /mnt/nfs/gitea (segments of letters, digits, ., _ and -; no spaces, no "..", no trailing /)',
+      'error ELY-STR-005: boot service, field nfsExports[0].directories[0]: received "/a/\\"x", expected a directory on the util node: an absolute path like /mnt/nfs/gitea (segments of letters, digits, ., _ and -; no spaces, no "..", no trailing /)',
+      'error ELY-STR-027: boot service, field nfsExports[0].clients[0]: received "everyone", expected an IPv4 subnet (10.25.89.0/24) or address',
+      "error ELY-NET-005: boot service, field nfsExports[1].clients: received none, expected at least one subnet or address",
     ]);
     expect(exportOptions({ path: "/x", clients: ["1.2.3.4"], readOnly: true, rootSquash: false })).toBe("ro,sync,no_subtree_check,no_root_squash");
   });

@@ -138,26 +138,26 @@ describe("secret delivery: each rule's message", () => {
   };
 
   test("valid props: no error", () => expect(errorsOf({})).toEqual([]));
-  test("listen", () => expect(errorsOf({ listen: "8443; x" })).toEqual(['secret delivery: field listen: received "8443; x", expected a port or address:port (8443, 127.0.0.1:18443)']));
-  test("port", () => expect(errorsOf({ port: 70000 })).toEqual(["secret delivery: field port: received 70000, expected a TCP port (1-65535)"]));
+  test("listen", () => expect(errorsOf({ listen: "8443; x" })).toEqual(['error ELY-NET-006: secret delivery, field listen: received "8443; x", expected a port or address:port (8443, 127.0.0.1:18443)']));
+  test("port", () => expect(errorsOf({ port: 70000 })).toEqual(["error ELY-SEC-001: secret delivery, field port: received 70000, expected a TCP port (1-65535)"]));
   test("stateDir", () =>
-    expect(errorsOf({ stateDir: "rel;x" })).toEqual(['secret delivery: field stateDir: received "rel;x", expected an absolute path of letters, digits, ".", "_", "-" and "/"']));
+    expect(errorsOf({ stateDir: "rel;x" })).toEqual(['error ELY-STR-005: secret delivery, field stateDir: received "rel;x", expected a run-time directory such as /var/lib/ely/nginx: an absolute path like /mnt/nfs/gitea (segments of letters, digits, ., _ and -; no spaces, no "..", no trailing /)']));
   test("group and workerUser", () =>
     expect(errorsOf({ group: "Bad Group", workerUser: "x;y" })).toEqual([
-      'secret delivery: field group: received "Bad Group", expected a system group name (lower case letters, digits, "_", "-")',
-      'secret delivery: field workerUser: received "x;y", expected a system user name (lower case letters, digits, "_", "-")',
+      'error ELY-SEC-002: secret delivery, field group: received "Bad Group", expected a system group name (lower case letters, digits, "_", "-")',
+      'error ELY-SEC-002: secret delivery, field workerUser: received "x;y", expected a system user name (lower case letters, digits, "_", "-")',
     ]));
   test("hostnames", () =>
     expect(errorsOf({ nodes: new Map([["W_1", { nodeKey: "k", nomadCert: "c", nomadKey: "k", consulAgentToken: "t" }]]) })).toEqual([
-      'secret delivery: field nodes: received the hostname "W_1", expected a DNS label',
+      'error ELY-STR-013: secret delivery, field nodes: received the hostname "W_1", expected a DNS label',
     ]));
   test("a secret the security settings need, missing: every one named", () =>
     expect(errorsOf({ consulGossipKey: undefined, tlsCaCert: undefined, nomadConsulToken: undefined, nodes: new Map([["w1", { nodeKey: "k" }]]) })).toEqual([
-      "secret delivery: field consulGossipKey: received nothing, expected it (security.gossipEncryption is on)",
-      "secret delivery: field tlsCaCert: received nothing, expected it (security.tls is on)",
-      "secret delivery: field nomadConsulToken: received nothing, expected it (security.acl is on)",
-      "secret delivery: field nodes.w1.nomadCert/nomadKey: received nothing, expected it (security.tls is on)",
-      "secret delivery: field nodes.w1.consulAgentToken: received nothing, expected it (security.acl is on)",
+      "error ELY-SEC-003: secret delivery, field consulGossipKey: received nothing, expected it (security.gossipEncryption is on)",
+      "error ELY-SEC-003: secret delivery, field tlsCaCert: received nothing, expected it (security.tls is on)",
+      "error ELY-SEC-003: secret delivery, field nomadConsulToken: received nothing, expected it (security.acl is on)",
+      "error ELY-SEC-003: secret delivery, field nodes.w1.nomadCert/nomadKey: received nothing, expected it (security.tls is on)",
+      "error ELY-SEC-003: secret delivery, field nodes.w1.consulAgentToken: received nothing, expected it (security.acl is on)",
     ]));
 });
 

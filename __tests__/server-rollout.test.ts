@@ -270,7 +270,7 @@ describe("which nodes, and how ssh reaches them", () => {
 
 describe("validation", () => {
   function errorsOf(extra: Partial<ServerRolloutProps>, inventory = defaultInventory()): string[] {
-    return validationErrorsOf(synth(inventory, extra).stack).filter((e) => e.startsWith("server rollout"));
+    return validationErrorsOf(synth(inventory, extra).stack).filter((e) => e.startsWith("error ELY-RLO-"));
   }
 
   test("the default wiring is valid", () => {
@@ -279,8 +279,8 @@ describe("validation", () => {
 
   test("ACLs on need both operator tokens: the health gate reads the Raft peers with them", () => {
     expect(errorsOf({ consulToken: undefined, nomadToken: undefined })).toEqual([
-      "server rollout: field consulToken: received nothing, expected the Consul operator token (security.acl is on: the health gate lists the Raft peers with it)",
-      "server rollout: field nomadToken: received nothing, expected the Nomad operator token (security.acl is on: the health gate lists the Raft peers with it)",
+      "error ELY-RLO-003: server rollout, field consulToken: received nothing, expected the Consul operator token (security.acl is on: the health gate lists the Raft peers with it)",
+      "error ELY-RLO-003: server rollout, field nomadToken: received nothing, expected the Nomad operator token (security.acl is on: the health gate lists the Raft peers with it)",
     ]);
   });
 
@@ -298,10 +298,10 @@ describe("validation", () => {
       sshOptions: ["-v"],
     });
     expect(validationErrorsOf(stack)).toEqual([
-      'server rollout: node w1, field role: received "client", expected "server" (the rollout updates servers only)',
-      "server rollout: node m1, field hostname: received it twice, expected each server once",
-      "server rollout: field healthTimeoutSeconds: received 0, expected whole seconds from 10 to 3600",
-      'server rollout: field sshOptions: received "-v", expected Key=Value as ssh -o takes it',
+      'error ELY-RLO-001: server rollout, node w1, field role: received "client", expected "server" (the rollout updates servers only)',
+      "error ELY-RLO-001: server rollout, node m1, field hostname: received it twice, expected each server once",
+      "error ELY-RLO-004: server rollout, field healthTimeoutSeconds: received 0, expected whole seconds from 10 to 3600",
+      'error ELY-RLO-005: server rollout, field sshOptions: received "-v", expected Key=Value as ssh -o takes it',
     ]);
   });
 
@@ -317,14 +317,14 @@ describe("validation", () => {
       agentSource: fakeAgents(),
     });
     expect(validationErrorsOf(stack)).toEqual([
-      'server rollout: node m1, field agentConfigs: received ["consul.json","nomad.json"], expected consul.json rendered in the agent configuration bundle',
-      'server rollout: node m1, field agentConfigs: received ["consul.json","nomad.json"], expected nomad.json rendered in the agent configuration bundle',
+      'error ELY-RLO-002: server rollout, node m1, field agentConfigs: received ["consul.json","nomad.json"], expected consul.json rendered in the agent configuration bundle',
+      'error ELY-RLO-002: server rollout, node m1, field agentConfigs: received ["consul.json","nomad.json"], expected nomad.json rendered in the agent configuration bundle',
     ]);
   });
 
   test("an invalid ssh field of the inventory is reported with node and field", () => {
     expect(() => inventoryWith((i) => (i.nodes[1].ssh = { user: "Pi User", port: 70000 }))).toThrow(
-      /node m1, field nodes\[1\]\.ssh\.user: received "Pi User", expected a Unix user name[\s\S]*node m1, field nodes\[1\]\.ssh\.port: received 70000/,
+      /error ELY-STR-023: test, node m1, field nodes\[1\]\.ssh\.user: received "Pi User", expected a Unix user name[\s\S]*error ELY-SCH-005: test, node m1, field nodes\[1\]\.ssh\.port: received 70000/,
     );
   });
 });

@@ -170,13 +170,18 @@ describe("what follows from expose", () => {
     expect(Object.keys(j.variable).filter((v) => /dns|namecheap/.test(v))).toEqual([]);
   });
 
+  test("the public ingress name outside every zone is an error", () => {
+    const inventory = inventoryWith((i) => (i.dns.ingressName = "home.elsewhere.net"));
+    expect(errorsWith([], inventory)).toContain('error ELY-DNS-001: field dns.ingressName: received "home.elsewhere.net", expected a name inside one of the zones kyleondy.com, ondy.org, 509ely.com');
+  });
+
   test("a host outside every zone, or at a zone apex, is an error naming the job", () => {
     const errors = errorsWith([
       jobDef("a", { ...plain, expose: { host: "www.elsewhere.net" } }),
       jobDef("b", { ...plain, expose: { host: "kyleondy.com" } }),
     ]);
-    expect(errors).toContain('job a, field expose.host: received "www.elsewhere.net", expected a host inside one of the DNS zones (kyleondy.com, ondy.org, 509ely.com)');
-    expect(errors).toContain('job b, field expose.host: received "kyleondy.com", the apex of zone kyleondy.com; expected a name below it (a CNAME cannot sit at a zone apex)');
+    expect(errors).toContain('error ELY-DNS-002: job a, field expose.host: received "www.elsewhere.net", expected a host inside one of the DNS zones (kyleondy.com, ondy.org, 509ely.com)');
+    expect(errors).toContain('error ELY-DNS-003: job b, field expose.host: received "kyleondy.com", the apex of zone kyleondy.com; expected a name below it (a CNAME cannot sit at a zone apex)');
   });
 });
 
@@ -190,28 +195,28 @@ describe("placement checks at synth", () => {
   test("a job larger than any client names the job and the clients", () => {
     const errors = errorsWith([jobDef("huge", { ...small, memoryMb: 40000 })]);
     expect(errors).toEqual([
-      "job huge: one allocation asks for 100 MHz CPU and 40000 MB memory, expected it to fit a client after 10% headroom (w1 5400 MHz/29491 MB, w2 5400 MHz/29491 MB, w3 5400 MHz/29491 MB)",
+      "error ELY-PLC-006: job huge: received one allocation asking for 100 MHz CPU and 40000 MB memory, expected it to fit a client after 10% headroom (w1 5400 MHz/29491 MB, w2 5400 MHz/29491 MB, w3 5400 MHz/29491 MB)",
     ]);
   });
 
   test("a job whose allocations together exceed its clients' capacity", () => {
     const errors = errorsWith([jobDef("many", { ...small, count: 10, memoryMb: 10000 })]);
     expect(errors).toContain(
-      "job many: 10 allocations ask for 1000 MHz CPU and 100000 MB memory, expected at most what its clients w1, w2, w3 offer after 10% headroom: 16200 MHz and 88473 MB",
+      "error ELY-PLC-007: job many: received 10 allocations asking for 1000 MHz CPU and 100000 MB memory, expected at most what its clients w1, w2, w3 offer after 10% headroom: 16200 MHz and 88473 MB",
     );
   });
 
   test("jobs that fit one by one but not together are reported in total", () => {
     const errors = errorsWith([jobDef("a", { ...small, count: 3, memoryMb: 16000 }), jobDef("b", { ...small, count: 3, memoryMb: 16000 })]);
     expect(errors).toEqual([
-      "all jobs: 2 jobs ask for 600 MHz CPU and 96000 MB memory in total, expected at most what the clients offer after 10% headroom: 16200 MHz and 88473 MB",
+      "error ELY-PLC-011: all jobs: received 2 jobs asking for 600 MHz CPU and 96000 MB memory in total, expected at most what the clients offer after 10% headroom: 16200 MHz and 88473 MB",
     ]);
   });
 
   test("jobs that fit every client but not while a worker reimages: images.rollout.maxUnavailable is named", () => {
     const errors = errorsWith([jobDef("a", { ...small, count: 3, memoryMb: 20000 })]);
     expect(errors).toEqual([
-      "images.rollout.maxUnavailable: received 1, expected the clients that stay up while 1 worker reimages to hold the service and batch jobs: " +
+      "error ELY-PLC-012: field images.rollout.maxUnavailable: received 1, expected the clients that stay up while 1 worker reimages to hold the service and batch jobs: " +
         "they ask for 300 MHz CPU and 60000 MB memory, and without w1 the clients offer 10800 MHz and 58982 MB after 10% headroom",
     ]);
     // With every client out at once nothing could hold them: the rule leaves that to the program's refusal.
@@ -223,7 +228,7 @@ describe("placement checks at synth", () => {
       jobDef("ssh-a", { ...small, ports: [{ label: "ssh", static: 2222 }] }),
       jobDef("ssh-b", { ...small, ports: [{ label: "ssh", static: 2222 }], constraints: [{ attribute: "${node.unique.name}", value: "w2" }] }),
     ]);
-    expect(errors).toEqual(["job ssh-b and job ssh-a both claim static port 2222 on w2: expected each static port to belong to one job per node"]);
+    expect(errors).toEqual(["error ELY-PLC-009: job ssh-b, field ports: received static port 2222 on w2, expected each static port to belong to one job per node; job ssh-a claims it there"]);
   });
 
   test("the same static port on disjoint nodes is fine", () => {
@@ -237,20 +242,20 @@ describe("placement checks at synth", () => {
 
   test("more allocations of a static port than eligible clients", () => {
     expect(errorsWith([jobDef("a", { ...small, count: 4, ports: [{ label: "p", static: 7000 }] })])).toEqual([
-      "job a: 4 allocations each need static port 7000, expected at most one per client (3 eligible clients: w1, w2, w3)",
+      "error ELY-PLC-008: job a, field ports: received 4 allocations each needing static port 7000, expected at most one per client (3 eligible clients: w1, w2, w3)",
     ]);
   });
 
   test("duplicate exposed hosts", () => {
     const web = { ...small, ports: [{ label: "http" }] };
     expect(errorsWith([jobDef("a", { ...web, expose: { host: "www.kyleondy.com" } }), jobDef("b", { ...web, expose: { host: "WWW.kyleondy.com" } })])).toEqual([
-      'job b, field expose.host: received "www.kyleondy.com", expected a host not exposed already; job a exposes it',
+      'error ELY-PLC-010: job b, field expose.host: received "www.kyleondy.com", expected a host not exposed already; job a exposes it',
     ]);
   });
 
   test("a volume no client provides", () => {
     expect(errorsWith([jobDef("a", { ...small, volumes: [{ kind: "host", source: "media", destination: "/media" }] })])).toEqual([
-      'job a, field volumes[0].source: received "media", expected a host volume some client provides (gitea-data, prometheus-data, registry-data, scratch, traefik-acme)',
+      'error ELY-PLC-002: job a, field volumes[0].source: received "media", expected a host volume some client provides (gitea-data, prometheus-data, registry-data, scratch, traefik-acme)',
     ]);
   });
 
@@ -259,7 +264,7 @@ describe("placement checks at synth", () => {
     expect(ramScratch).toEqual(
       ["w1", "w2", "w3"].map(
         (n) =>
-          `job db, field volumes[0].source: host volume "scratch" on node ${n} (/mnt/scratch) is on RAM, lost at every reboot, expected "nfs" or "local" storage: job db is stateful and its data must survive a reboot`,
+          `error ELY-PLC-005: job db, field volumes[0].source: received host volume "scratch" on node ${n} (/mnt/scratch) is on RAM, lost at every reboot, expected "nfs" or "local" storage: job db is stateful and its data must survive a reboot`,
       ),
     );
     // The same volume is fine for a job that keeps nothing.
@@ -275,7 +280,7 @@ describe("placement checks at synth", () => {
     });
     const gitea = ALL_JOBS.find((j) => j.id === "gitea")!;
     expect(errorsWith([gitea], inventory)).toEqual([
-      'job gitea, field volumes[0].source: host volume "gitea-data" on node w1 (/mnt/scratch/gitea) is on the scratch disk, reformatted at every boot, expected "nfs" or "local" storage: job gitea is stateful and its data must survive a reboot',
+      'error ELY-PLC-005: job gitea, field volumes[0].source: received host volume "gitea-data" on node w1 (/mnt/scratch/gitea) is on the scratch disk, reformatted at every boot, expected "nfs" or "local" storage: job gitea is stateful and its data must survive a reboot',
     ]);
   });
 
@@ -286,42 +291,42 @@ describe("placement checks at synth", () => {
 
   test("an NFS volume outside the util node's exports", () => {
     expect(errorsWith([jobDef("a", { ...small, volumes: [{ kind: "nfs", path: "/srv/other", destination: "/data" }] })])).toEqual([
-      'job a, field volumes[0].path: received "/srv/other", expected a path under an NFS export of the util node (/opt/nfs)',
+      'error ELY-PLC-003: job a, field volumes[0].path: received "/srv/other", expected a path under an NFS export of the util node (/opt/nfs)',
     ]);
     expect(errorsWith([jobDef("b", { ...small, volumes: [{ kind: "nfs", path: "/opt/nfs/b", destination: "/data" }] })])).toEqual([]);
   });
 
   test("a driver no client offers", () => {
     expect(errorsWith([jobDef("a", { driver: "raw_exec", command: "/bin/true" })])).toEqual([
-      'job a, field driver: received "raw_exec", expected a driver some client offers (docker, exec)',
+      'error ELY-PLC-001: job a, field driver: received "raw_exec", expected a driver some client offers (docker, exec)',
     ]);
   });
 
   test("constraints no client satisfies", () => {
     expect(errorsWith([jobDef("a", { ...small, constraints: [{ attribute: "${attr.cpu.arch}", value: "arm64" }] })])).toEqual([
-      "job a: no client can run it (driver docker, host volumes none, 1 constraint); clients: w1, w2, w3",
+      "error ELY-PLC-004: job a: received driver docker, host volumes none, 1 constraint, expected a client that can run it; clients: w1, w2, w3",
     ]);
   });
 });
 
 describe("a service's own props", () => {
   test.each<[string, NomadServiceProps, string]>([
-    ["docker without image", {}, "job x, field image: received nothing, expected a container image: the docker driver needs one"],
-    ["exec without command", { driver: "exec" }, "job x, field command: received nothing, expected a command: the exec driver needs one"],
-    ["count below 1", { image: "a", count: 0 }, "job x, field count: received 0, expected a whole number of at least 1"],
-    ["count on a system job", { image: "a", type: "system", count: 2 }, "job x, field count: received 2, expected no count: a system job runs on every eligible client"],
-    ["memory max below memory", { image: "a", memoryMb: 256, memoryMaxMb: 128 }, "job x, field memoryMaxMb: received 128, expected at least memoryMb (256)"],
-    ["duplicate port label", { image: "a", ports: [{ label: "p" }, { label: "p" }] }, 'job x, field ports[1].label: received "p", expected a label not used by another port'],
-    ["port out of range", { image: "a", ports: [{ label: "p", static: 70000 }] }, "job x, field ports[0].static: received 70000, expected a port number 1-65535"],
-    ["check on an unknown port", { image: "a", ports: [{ label: "p" }], checks: [{ type: "tcp", port: "q" }] }, 'job x, field checks[0].port: received "q", expected one of the job\'s port labels (p)'],
-    ["expose without a port", { image: "a", expose: { host: "x.kyleondy.com" } }, "job x, field expose: received an exposure of x.kyleondy.com, expected the job to declare a port for the ingress to reach"],
-    ["expose a malformed host", { image: "a", ports: [{ label: "p" }], expose: { host: "localhost" } }, 'job x, field expose.host: received "localhost", expected a DNS name like www.example.com'],
-    ["malformed port label", { image: "a", ports: [{ label: "http${x}" }] }, 'job x, field ports[0].label: received "http${x}", expected a port label of lowercase letters, digits and _ (it names NOMAD_PORT_<label>)'],
-    ["expose a path that ends the ingress rule", { image: "a", ports: [{ label: "p" }], expose: { host: "x.kyleondy.com", path: "/a`) || Host(`evil.com" } }, 'job x, field expose.path: received "/a`) || Host(`evil.com", expected a URL path starting with / (no spaces, quotes or backticks)'],
-    ["canaries on a system job", { image: "a", type: "system", update: { canaries: 1 } }, "job x, field update.canaries: received 1, expected 0: canaries exist for service jobs only"],
-    ["template outside the task directory", { image: "a", templates: [{ destination: "/etc/passwd", data: "" }] }, 'job x, field templates[0].destination: received "/etc/passwd", expected a path inside the task directory (local/..., secrets/...)'],
-    ["periodic service", { image: "a", periodicCron: "* * * * *" }, 'job x, field periodicCron: received "* * * * *" on a service job, expected a batch job: only batch jobs run on a schedule'],
-    ["malformed job name", { image: "a", name: "My_Job" }, 'job My_Job, field name: received "My_Job", expected lowercase letters, digits and -'],
+    ["docker without image", {}, "error ELY-JOB-002: job x, field image: received nothing, expected a container image: the docker driver needs one"],
+    ["exec without command", { driver: "exec" }, "error ELY-JOB-002: job x, field command: received nothing, expected a command: the exec driver needs one"],
+    ["count below 1", { image: "a", count: 0 }, "error ELY-JOB-003: job x, field count: received 0, expected a whole number of at least 1"],
+    ["count on a system job", { image: "a", type: "system", count: 2 }, "error ELY-JOB-003: job x, field count: received 2, expected no count: a system job runs on every eligible client"],
+    ["memory max below memory", { image: "a", memoryMb: 256, memoryMaxMb: 128 }, "error ELY-JOB-004: job x, field memoryMaxMb: received 128, expected at least memoryMb (256)"],
+    ["duplicate port label", { image: "a", ports: [{ label: "p" }, { label: "p" }] }, 'error ELY-JOB-005: job x, field ports[1].label: received "p", expected a label not used by another port'],
+    ["port out of range", { image: "a", ports: [{ label: "p", static: 70000 }] }, "error ELY-JOB-005: job x, field ports[0].static: received 70000, expected a port number 1-65535"],
+    ["check on an unknown port", { image: "a", ports: [{ label: "p" }], checks: [{ type: "tcp", port: "q" }] }, 'error ELY-JOB-006: job x, field checks[0].port: received "q", expected one of the job\'s port labels (p)'],
+    ["expose without a port", { image: "a", expose: { host: "x.kyleondy.com" } }, "error ELY-JOB-006: job x, field expose: received an exposure of x.kyleondy.com, expected the job to declare a port for the ingress to reach"],
+    ["expose a malformed host", { image: "a", ports: [{ label: "p" }], expose: { host: "localhost" } }, 'error ELY-JOB-007: job x, field expose.host: received "localhost", expected a DNS name like www.example.com'],
+    ["malformed port label", { image: "a", ports: [{ label: "http${x}" }] }, 'error ELY-JOB-005: job x, field ports[0].label: received "http${x}", expected a port label of lowercase letters, digits and _ (it names NOMAD_PORT_<label>)'],
+    ["expose a path that ends the ingress rule", { image: "a", ports: [{ label: "p" }], expose: { host: "x.kyleondy.com", path: "/a`) || Host(`evil.com" } }, 'error ELY-JOB-007: job x, field expose.path: received "/a`) || Host(`evil.com", expected a URL path starting with / (no spaces, quotes or backticks)'],
+    ["canaries on a system job", { image: "a", type: "system", update: { canaries: 1 } }, "error ELY-JOB-009: job x, field update.canaries: received 1, expected 0: canaries exist for service jobs only"],
+    ["template outside the task directory", { image: "a", templates: [{ destination: "/etc/passwd", data: "" }] }, 'error ELY-JOB-010: job x, field templates[0].destination: received "/etc/passwd", expected a path inside the task directory (local/..., secrets/...)'],
+    ["periodic service", { image: "a", periodicCron: "* * * * *" }, 'error ELY-JOB-008: job x, field periodicCron: received "* * * * *" on a service job, expected a batch job: only batch jobs run on a schedule'],
+    ["malformed job name", { image: "a", name: "My_Job" }, 'error ELY-JOB-001: job My_Job, field name: received "My_Job", expected lowercase letters, digits and -'],
   ])("%s", (_, props, message) => {
     expect(errorsWith([jobDef("x", props)])).toContain(message);
   });

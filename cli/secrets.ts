@@ -322,28 +322,26 @@ export function registerSecretsCommand(program: Command, loadInventory: () => In
       const nodes = await initSecrets({ dir, inventory, progress: (step) => console.error(`[secrets] ${step} (${((Date.now() - started) / 1000).toFixed(1)}s)`) });
       console.log(`${dir}: CA, gossip keys and certificates of ${nodes.join(", ")}; the plan reads ${TFVARS_FILE}: eval "$(npx ely secrets env)"`);
     });
-  secrets
-    .command("cert")
-    .description("renew one node's certificates with the cluster CA (then deploy: only that node's secrets step runs)")
-    .requiredOption("--node <hostname>", "the node")
-    .option("--dir <dir>", dirOption("<cluster>"))
-    .action(async (o: { node: string; dir?: string }) => {
-      const inventory = loadInventory();
-      const dir = o.dir ?? defaultSecretsDir(inventory.name);
-      await renewNodeCertificates({ dir, inventory, hostname: o.node });
-      console.log(`${dir}: new certificates for ${o.node}; deploy to deliver them`);
-    });
-  secrets
-    .command("node")
-    .description("replace a netbooted client's key and Nomad certificate (then deploy, and write its new key disk): its old key opens nothing any more")
-    .requiredOption("--node <hostname>", "the node")
-    .option("--dir <dir>", dirOption("<cluster>"))
-    .action(async (o: { node: string; dir?: string }) => {
-      const inventory = loadInventory();
-      const dir = o.dir ?? defaultSecretsDir(inventory.name);
-      await replaceNodeKey({ dir, inventory, hostname: o.node });
-      console.log(`${dir}: new key and certificate for ${o.node}; deploy, then: npx ely secrets key-disk --node ${o.node} --out ${o.node}-key.img`);
-    });
+  /** A command that renews one node's secrets in the directory, then says what to do next. */
+  const nodeCommand = (name: string, description: string, renew: (o: { dir: string; inventory: Inventory; hostname: string }) => Promise<unknown>, done: (dir: string, node: string) => string) =>
+    secrets
+      .command(name)
+      .description(description)
+      .requiredOption("--node <hostname>", "the node")
+      .option("--dir <dir>", dirOption("<cluster>"))
+      .action(async (o: { node: string; dir?: string }) => {
+        const inventory = loadInventory();
+        const dir = o.dir ?? defaultSecretsDir(inventory.name);
+        await renew({ dir, inventory, hostname: o.node });
+        console.log(done(dir, o.node));
+      });
+  nodeCommand("cert", "renew one node's certificates with the cluster CA (then deploy: only that node's secrets step runs)", renewNodeCertificates, (dir, node) => `${dir}: new certificates for ${node}; deploy to deliver them`);
+  nodeCommand(
+    "node",
+    "replace a netbooted client's key and Nomad certificate (then deploy, and write its new key disk): its old key opens nothing any more",
+    replaceNodeKey,
+    (dir, node) => `${dir}: new key and certificate for ${node}; deploy, then: npx ely secrets key-disk --node ${node} --out ${node}-key.img`,
+  );
   secrets
     .command("key-disk")
     .description(`write a netbooted client's key disk: an ext4 image labelled ${KEY_DISK_LABEL} with its key and the cluster CA, to copy onto a small partition or USB stick of the node`)

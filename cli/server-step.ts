@@ -34,6 +34,7 @@ import * as os from "os";
 import * as path from "path";
 import { Readable } from "stream";
 import { Command } from "commander";
+import { stepProgram, withAgentSourceOptions, withSshOptions } from "./step-options";
 import execa from "execa";
 import {
   AgentSource,
@@ -45,7 +46,7 @@ import {
   sha256File,
 } from "../images/agents";
 import { ImageArch } from "../images/layout";
-import { secretsDirectory } from "../nodes/safe-strings";
+import { secretsDirectory, shapeProblemOf } from "../nodes/safe-strings";
 import {
   Agent,
   AGENTS,
@@ -230,8 +231,8 @@ function manifestWords(line: readonly (string | number)[]): string {
 }
 
 export function manifestHead(secretsDir: string): string[] {
-  const dir = secretsDirectory.safeParse(secretsDir);
-  if (!dir.success) throw new StepError(`--secrets-dir: received ${JSON.stringify(secretsDir)}, ${dir.error.issues[0].message}`);
+  const wrong = shapeProblemOf(secretsDirectory, secretsDir);
+  if (wrong) throw new StepError(`--secrets-dir: received ${JSON.stringify(secretsDir)}, ${wrong.message} (${wrong.rule})`);
   return [
     `user ${CONSUL_USER} ${CONSUL_DATA_DIR}`,
     ...nodeDirs(secretsDir).map((d) => manifestWords(["dir", octal(d.mode), d.owner, d.group, d.path])),
@@ -724,19 +725,13 @@ function sourceOf(text?: string, pins: string[] = []): AgentSource {
   return { ...source, pinnedSha256 };
 }
 
-const collect = (value: string, previous: string[] = []) => [...previous, value];
-
 function main(): void {
-  const program = new Command();
-  program.name("server-step").description("the steps of Ely's server rollout over ssh (run by Terraform)");
-  program
-    .command("validate")
+  const program = stepProgram("server-step", "the steps of Ely's server rollout over ssh (run by Terraform)");
+  withAgentSourceOptions(program.command("validate"))
     .requiredOption("--configs <dir>", "the rendered agent configuration bundle (<host>/consul.json, <host>/nomad.json)")
     .requiredOption("--hosts <list>", "comma-separated hostnames")
     .requiredOption("--consul-version <v>")
     .requiredOption("--nomad-version <v>")
-    .option("--agents <source>", 'binary source: "official" or "dir:<path>"; default from $ELY_AGENT_SOURCE / $ELY_AGENT_BIN_DIR')
-    .option("--pin <name=sha256>", "sha256 of the official zip archive (repeatable)", collect)
     .option("--features <list>", "gossip,tls,acl: the secret files whose shape is validated too", "")
     .action((o) =>
       validate({
@@ -748,15 +743,9 @@ function main(): void {
       }),
     );
   const sshOptions = (c: Command) =>
-    c
-      .requiredOption("--host <name>", "the node's hostname")
-      .requiredOption("--address <ip>", "where ssh connects")
-      .option("--user <user>", "ssh user", "root")
-      .option("--port <port>", "ssh port", "22")
-      .option("--ssh-option <option>", "an ssh -o option (repeatable)", collect)
+    withSshOptions(c.requiredOption("--host <name>", "the node's hostname"))
       .requiredOption("--secrets-dir <dir>")
-      .option("--features <list>", "gossip,tls,acl", "")
-      .option("--label <text>", "progress label");
+      .option("--features <list>", "gossip,tls,acl", "");
   /** The cluster the quorum and health gates read: required, or optional (a step run by hand has no gate). */
   const withCluster = (c: Command, required: boolean) =>
     (required
@@ -793,13 +782,11 @@ function main(): void {
         cluster: clusterOf(o),
       }),
     );
-  const updateCommand = sshOptions(program.command("update"))
+  const updateCommand = withAgentSourceOptions(sshOptions(program.command("update")))
     .requiredOption("--arch <arch>", "amd64 or arm64")
     .requiredOption("--configs <dir>")
     .requiredOption("--consul-version <v>")
     .requiredOption("--nomad-version <v>")
-    .option("--agents <source>", 'binary source: "official" or "dir:<path>"; default from $ELY_AGENT_SOURCE / $ELY_AGENT_BIN_DIR')
-    .option("--pin <name=sha256>", "sha256 of the official zip archive (repeatable)", collect)
     .option("--expect-agents <sha256>", "the agents' hash recorded in the plan")
     .requiredOption("--position <n>")
     .requiredOption("--count <n>");

@@ -25,7 +25,7 @@
  * them from the sensitive variables), never from the command line.
  * Progress: "[ely-reimage w1 1/3] ... (1.2s)".
  */
-import { Command } from "commander";
+import { stepProgram, withSshOptions } from "./step-options";
 import execa from "execa";
 import { BUILD_ID_META } from "../images/rootfs-files";
 import { ClusterApi, ClusterApiError } from "./cluster-api";
@@ -279,16 +279,12 @@ export async function rebootWithCommand(command: string, env: Record<string, str
   if (result.exitCode !== 0) throw new Error(`the reboot command exited with ${result.exitCode}: ${(result.stderr || result.stdout).trim().split("\n").slice(-3).join(" / ") || "no output"}`);
 }
 
-const collect = (value: string, previous: string[] = []) => [...previous, value];
 const list = (value: string | undefined) => (value ?? "").split(",").filter(Boolean);
 
 function main(): void {
-  const program = new Command();
-  program.name("worker-reimage").description("drain one worker in Nomad, reboot it onto its new build, wait until it is back (run by Terraform)");
-  program
-    .command("reimage")
+  const program = stepProgram("worker-reimage", "drain one worker in Nomad, reboot it onto its new build, wait until it is back (run by Terraform)");
+  withSshOptions(program.command("reimage"))
     .requiredOption("--node <name>", "the worker's hostname (its Nomad node name)")
-    .requiredOption("--address <ip>", "where ssh connects")
     .requiredOption("--build <id>", "the build it must come back on (Nomad meta ely_build_id)")
     .requiredOption("--nomad <url>", "Nomad's HTTP(S) address")
     .option("--consul <url>", "Consul's HTTP(S) address: the worker's Consul agent must be back too")
@@ -298,11 +294,7 @@ function main(): void {
     .option("--max-unavailable <n>", "workers down at once", "1")
     .option("--drain-deadline <seconds>", "Nomad's drain deadline", "600")
     .option("--boot-timeout <seconds>", "bound of the wait for the worker to be back", "1200")
-    .option("--user <user>", "ssh user", "root")
-    .option("--port <port>", "ssh port", "22")
-    .option("--ssh-option <option>", "an ssh -o option (repeatable)", collect)
     .option("--reboot-command <sh>", "reboot with this command (sh -c; ELY_REIMAGE_NODE, ELY_REIMAGE_ADDRESS, ELY_REIMAGE_BUILD) instead of ssh")
-    .option("--label <text>", "progress label")
     .action(async (o) => {
       const numberOf = (flag: string, value: string, min: number) => {
         const n = Number(value);

@@ -16,6 +16,13 @@
  */
 import { initrdDecoderCase, RAMROOT_ARTIFACTS } from "./ramroot-codec";
 import { BOOT_ENV_FILE } from "./rootfs-files";
+import { cmdlineCaseArms } from "./kernel-cmdline";
+
+/** The kernel parameters the init reads, and its variables. */
+const INIT_PARAMS = [
+  ["ramroot", "ramroot"], ["hostname", "hostname"], ["BOOTIF", "bootif"], ["ramroot.size", "size"], ["ely.onfail", "onfail"], ["ely.role", "role"],
+  ["ely.util", "util"], ["ely.servers", "servers"], ["ely.image", "image"], ["ely.secrets", "secrets"], ["ely.domain", "domain"],
+] as const;
 
 /** Every console line of the initrd starts with this. */
 export const INITRD_LOG_PREFIX = "ely-initrd:";
@@ -44,17 +51,7 @@ log() { echo "${INITRD_LOG_PREFIX} $*"; }
 ramroot= ; hostname= ; bootif= ; onfail=reboot ; size= ; role= ; util= ; servers= ; image= ; secrets= ; domain=
 for word in $(cat /proc/cmdline); do
   case "$word" in
-    ramroot=*) ramroot="\${word#ramroot=}" ;;
-    hostname=*) hostname="\${word#hostname=}" ;;
-    BOOTIF=*) bootif="\${word#BOOTIF=}" ;;
-    ramroot.size=*) size="\${word#ramroot.size=}" ;;
-    ely.onfail=*) onfail="\${word#ely.onfail=}" ;;
-    ely.role=*) role="\${word#ely.role=}" ;;
-    ely.util=*) util="\${word#ely.util=}" ;;
-    ely.servers=*) servers="\${word#ely.servers=}" ;;
-    ely.image=*) image="\${word#ely.image=}" ;;
-    ely.secrets=*) secrets="\${word#ely.secrets=}" ;;
-    ely.domain=*) domain="\${word#ely.domain=}" ;;
+${cmdlineCaseArms(INIT_PARAMS, "    ")}
   esac
 done
 

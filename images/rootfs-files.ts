@@ -10,6 +10,7 @@
  *   hostname=<h> ely.role=<role> ely.util=<host:port> ely.servers=<ip,ip,ip> ely.image=<key>/<build id>
  */
 import { consulUnit, nomadUnit } from "./agent-units";
+import { cmdlineCaseArms } from "./kernel-cmdline";
 import { agentsReportScript, agentsReportUnit } from "./agents-report";
 import { NFS_MOUNT_TIMEOUT_S, STORAGE_DIR, STORAGE_INDEX } from "../nodes/node-storage";
 import { AUTHORIZED_KEYS_FILE, CONSUL_CONFIG_DIR, CONSUL_CONFIG_FILE, CONSUL_DATA_DIR, NOMAD_CONFIG_DIR, NOMAD_CONFIG_FILE, NOMAD_DATA_DIR, ROOT_SSH_DIR } from "../nodes/agent-paths";
@@ -42,6 +43,9 @@ export const NODE_UP_MARKER = "ELY-NODE-UP";
 const LIB = "usr/local/lib/ely";
 const UNITS = "usr/lib/systemd/system";
 
+/** The kernel parameters boot.env holds, and their variables. */
+const BOOT_ENV_PARAMS = [["hostname", "ELY_HOSTNAME"], ["ely.role", "ELY_ROLE"], ["ely.util", "ELY_UTIL"], ["ely.image", "ELY_IMAGE"], ["ely.secrets", "ELY_SECRETS"]] as const;
+
 /** Reads /etc/ely/boot.env, or the kernel command line when the initrd wrote none. */
 const bootEnvLoader = `load_boot_env() {
   if [ -r ${BOOT_ENV_FILE} ]; then
@@ -50,11 +54,7 @@ const bootEnvLoader = `load_boot_env() {
   fi
   for word in $(cat /proc/cmdline); do
     case "$word" in
-      hostname=*) ELY_HOSTNAME="\${word#hostname=}" ;;
-      ely.role=*) ELY_ROLE="\${word#ely.role=}" ;;
-      ely.util=*) ELY_UTIL="\${word#ely.util=}" ;;
-      ely.image=*) ELY_IMAGE="\${word#ely.image=}" ;;
-      ely.secrets=*) ELY_SECRETS="\${word#ely.secrets=}" ;;
+${cmdlineCaseArms(BOOT_ENV_PARAMS, "      ")}
     esac
   done
 }

@@ -5,7 +5,8 @@
  * revision is data in the inventory, so every channel's build id follows from the inventory and
  * Ely's code alone, on a fresh machine as on the one that built it.
  */
-import { Problem, shown } from "./problems";
+import { problem, Problem, shown } from "./problems";
+import { RuleId } from "./rules";
 import { ARCHES, DEFAULT_IMAGE_CHANNEL, ImageRevision, ImagesConfig, Inventory, InventoryNode, LATEST_IMAGE_CHANNEL, ROLES } from "./schema";
 import { bootModeOf } from "./topology";
 
@@ -61,7 +62,7 @@ export function reimageOrder<T extends { hostname: string; channel: string }>(en
 
 export function validateImageChannels(inventory: Inventory): Problem[] {
   const problems: Problem[] = [];
-  const error = (field: string, message: string, subject?: string) => problems.push({ severity: "error", field, message, subject });
+  const error = (rule: RuleId, field: string, message: string, node?: string) => problems.push(problem(rule, { field, node }, message));
   const { images } = inventory;
   const names = images.revisions.map((r) => r.name);
   const quotedNames = names.map((n) => JSON.stringify(n)).join(", ");
@@ -70,18 +71,19 @@ export function validateImageChannels(inventory: Inventory): Problem[] {
   images.revisions.forEach((revision, i) => {
     const first = firstAt.get(revision.name);
     if (first !== undefined) {
-      error(`images.revisions[${i}].name`, `received ${shown(revision.name)}, expected a unique revision name; images.revisions[${first}] has it already`);
+      error("ELY-IMG-001", `images.revisions[${i}].name`, `received ${shown(revision.name)}, expected a unique revision name; images.revisions[${first}] has it already`);
     } else firstAt.set(revision.name, i);
   });
 
   for (const [channel, revision] of Object.entries(images.channels)) {
     if (channel === LATEST_IMAGE_CHANNEL) {
       error(
+        "ELY-IMG-002",
         `images.channels.${channel}`,
         `received ${shown(revision)}, expected no entry: "latest" always boots the newest revision (the last of images.revisions, ${shown(latestRevisionOf(images).name)})`,
       );
     } else if (!firstAt.has(revision)) {
-      error(`images.channels.${channel}`, `received ${shown(revision)}, expected the name of a revision in images.revisions: ${quotedNames}`);
+      error("ELY-IMG-003", `images.channels.${channel}`, `received ${shown(revision)}, expected the name of a revision in images.revisions: ${quotedNames}`);
     }
   }
 
@@ -89,6 +91,7 @@ export function validateImageChannels(inventory: Inventory): Problem[] {
   inventory.nodes.forEach((node, i) => {
     if (node.imageChannel === undefined || known.includes(node.imageChannel)) return;
     error(
+      "ELY-IMG-004",
       `nodes[${i}].imageChannel`,
       `received ${shown(node.imageChannel)}, expected one of ${known.map((c) => JSON.stringify(c)).join(", ")} (a channel of images.channels, or "latest" or "stable")`,
       node.hostname,
@@ -105,6 +108,7 @@ export function validateImageChannels(inventory: Inventory): Problem[] {
     for (const image of Object.keys(revision.extraPackages)) {
       if (!booted.has(image)) {
         error(
+          "ELY-IMG-005",
           `images.revisions[${i}].extraPackages.${image}`,
           `received packages for an image no netbooted node boots, expected one of ${[...booted].sort().map((k) => JSON.stringify(k)).join(", ") || "(none: no node netboots)"}`,
         );

@@ -1,5 +1,6 @@
 export * from "./schema";
 export * from "./problems";
+export * from "./rules";
 export * from "./topology";
 export * from "./storage";
 export * from "./validate";

@@ -6,7 +6,8 @@ import * as fs from "fs";
 import * as path from "path";
 import { z } from "zod";
 import { DEFAULT_INVENTORY } from "./default-inventory";
-import { formatProblem, Problem, shown } from "./problems";
+import { formatProblem, problem, Problem, shapeRuleOf, shown } from "./problems";
+import { RuleId } from "./rules";
 import { Inventory, inventorySchema, lenientInventorySchema } from "./schema";
 import { validateInventory } from "./validate";
 
@@ -83,14 +84,17 @@ function closestKey(key: string, known: readonly string[]): string | undefined {
 }
 
 /** What one zod issue says, in the inventory's words: the field, what was received, what was expected. */
-function issueProblems(issue: z.core.$ZodIssue, root: AnySchema, input: unknown): { field: string; message: string }[] {
+function issueProblems(issue: z.core.$ZodIssue, root: AnySchema, input: unknown): { rule: RuleId; field: string; message: string }[] {
   const received = "input" in issue ? shown(issue.input) : shown(valueAt(input, issue.path));
+  // A string shape of safe-strings.ts names its own rule in its message.
+  const shape = shapeRuleOf(issue.code === "invalid_key" ? (issue.issues[0]?.message ?? issue.message) : issue.message);
   switch (issue.code) {
     case "unrecognized_keys": {
       const known = knownKeysAt(root, issue.path, input);
       return issue.keys.map((key) => {
         const near = closestKey(key, known);
         return {
+          rule: "ELY-SCH-001" as const,
           field: fieldOf([...issue.path, key]),
           message:
             `received an unknown key ${JSON.stringify(key)}, expected one of ${known.map((k) => JSON.stringify(k)).join(", ")}` +
@@ -99,24 +103,26 @@ function issueProblems(issue: z.core.$ZodIssue, root: AnySchema, input: unknown)
       });
     }
     case "invalid_key": {
-      const inner = issue.issues[0]?.message ?? issue.message;
-      return [{ field: fieldOf(issue.path), message: `received ${received}, ${inner.startsWith("expected ") ? inner : `expected a valid key: ${inner}`}` }];
+      const inner = shape.message;
+      return [{ rule: shape.rule ?? "ELY-SCH-006", field: fieldOf(issue.path), message: `received ${received}, ${inner.startsWith("expected ") ? inner : `expected a valid key: ${inner}`}` }];
     }
     case "invalid_type":
-      return [{ field: fieldOf(issue.path), message: `received ${received}, expected ${issue.expected === "string" ? "a string" : `a value of type ${issue.expected}`}` }];
+      return [{ rule: "ELY-SCH-002", field: fieldOf(issue.path), message: `received ${received}, expected ${issue.expected === "string" ? "a string" : `a value of type ${issue.expected}`}` }];
     case "invalid_value":
-      return [{ field: fieldOf(issue.path), message: `received ${received}, expected one of ${issue.values.map((v) => JSON.stringify(v)).join(", ")}` }];
+      return [{ rule: "ELY-SCH-003", field: fieldOf(issue.path), message: `received ${received}, expected one of ${issue.values.map((v) => JSON.stringify(v)).join(", ")}` }];
     case "invalid_union":
-      return [{ field: fieldOf(issue.path), message: `received ${received}, expected ${issue.message.replace(/^Invalid input:?\s*/, "") || "one of the documented shapes"}` }];
+      // zod words a wrong discriminator "Invalid discriminator value. Expected 'local' | 'consul'".
+      const shapes = issue.message.replace(/^Invalid input:?\s*/, "").replace(/^Invalid discriminator value\. Expected /, "one of ");
+      return [{ rule: "ELY-SCH-004", field: fieldOf(issue.path), message: `received ${received}, expected ${shapes || "one of the documented shapes"}` }];
     case "too_small":
     case "too_big": {
-      const custom = issue.message.startsWith("expected ");
+      const custom = shape.message.startsWith("expected ");
       const bound = issue.code === "too_small" ? `at least ${issue.minimum}` : `at most ${issue.maximum}`;
       const unit = issue.origin === "array" ? " item(s)" : issue.origin === "string" ? " character(s)" : "";
-      return [{ field: fieldOf(issue.path), message: `received ${received}, ${custom ? issue.message : `expected ${bound}${unit}`}` }];
+      return [{ rule: shape.rule ?? "ELY-SCH-005", field: fieldOf(issue.path), message: `received ${received}, ${custom ? shape.message : `expected ${bound}${unit}`}` }];
     }
     default:
-      return [{ field: fieldOf(issue.path), message: `received ${received}, ${issue.message.startsWith("expected ") ? issue.message : `expected: ${issue.message}`}` }];
+      return [{ rule: shape.rule ?? "ELY-SCH-007", field: fieldOf(issue.path), message: `received ${received}, ${shape.message.startsWith("expected ") ? shape.message : `expected: ${shape.message}`}` }];
   }
 }
 
@@ -124,18 +130,19 @@ function issueProblems(issue: z.core.$ZodIssue, root: AnySchema, input: unknown)
 export function schemaProblems(input: unknown, issues: readonly z.core.$ZodIssue[], root: AnySchema = inventorySchema): Problem[] {
   const nodes = (input as { nodes?: unknown })?.nodes;
   return issues.flatMap((issue) => {
-    let subject: string | undefined;
+    let node: string | undefined;
     if (issue.path[0] === "nodes" && typeof issue.path[1] === "number" && Array.isArray(nodes)) {
       const hostname = (nodes[issue.path[1]] as { hostname?: unknown })?.hostname;
-      subject = typeof hostname === "string" ? hostname : `#${issue.path[1]}`;
+      node = typeof hostname === "string" ? hostname : `#${issue.path[1]}`;
     }
-    return issueProblems(issue, root, input).map(({ field, message }) => ({ severity: "error" as const, subject, field, message }));
+    return issueProblems(issue, root, input).map(({ rule, field, message }) => problem(rule, { node, field }, message));
   });
 }
 
 /**
- * Parses and fills defaults; throws InventoryError listing every schema problem, and
- * also the whole-inventory rules' errors when only a role, arch or boot mode was wrong.
+ * Parses and fills defaults; throws InventoryError listing every schema problem, and also the
+ * whole-inventory rules' errors when only fields they relate (a role, an address, a path...) were
+ * of the wrong shape: the schema checks a field's shape, the whole-inventory rules never again.
  */
 export function parseInventory(input: unknown, source: string): Inventory {
   const result = inventorySchema.safeParse(input, { reportInput: true });
@@ -145,9 +152,7 @@ export function parseInventory(input: unknown, source: string): Inventory {
   if (lenient.success) {
     problems.push(...validateInventory(lenient.data as unknown as Inventory).filter((p) => p.severity === "error"));
   }
-  // A format rule checked by both the schema and the whole-inventory rules is reported once.
-  const seen = new Set<string>();
-  throw new InventoryError(source, problems.filter((p) => !seen.has(formatProblem(p)) && !!seen.add(formatProblem(p))));
+  throw new InventoryError(source, problems);
 }
 
 export function readInventoryFile(file: string): Inventory {
@@ -155,18 +160,14 @@ export function readInventoryFile(file: string): Inventory {
   try {
     text = fs.readFileSync(file, "utf8");
   } catch (e) {
-    throw new InventoryError(file, [
-      { severity: "error", field: "(file)", message: `cannot read it (${(e as Error).message}), expected a readable JSON or YAML file` },
-    ]);
+    throw new InventoryError(file, [problem("ELY-FILE-001", {}, `received a file it cannot read (${(e as Error).message}), expected a readable JSON or YAML file`)]);
   }
   let data: unknown;
   try {
     // yaml is loaded only for YAML files: synth of a JSON or built-in inventory skips its load time.
     data = /\.ya?ml$/i.test(file) ? (require("yaml") as typeof import("yaml")).parse(text) : JSON.parse(text);
   } catch (e) {
-    throw new InventoryError(file, [
-      { severity: "error", field: "(file)", message: `cannot parse it: ${(e as Error).message.split("\n")[0]}; expected ${path.extname(file) || "JSON"} syntax` },
-    ]);
+    throw new InventoryError(file, [problem("ELY-FILE-002", {}, `received text that does not parse (${(e as Error).message.split("\n")[0]}), expected ${path.extname(file) || "JSON"} syntax`)]);
   }
   return parseInventory(data, file);
 }

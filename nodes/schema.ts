@@ -11,6 +11,8 @@ import {
   absolutePath,
   accountName,
   debianPackage,
+  directoryPath,
+  diskIdentity,
   dnsName,
   dnsNameOrFqdn,
   freeText,
@@ -20,6 +22,7 @@ import {
   identifier,
   imageChannelName,
   ipv4Address,
+  ipv4AddressOrSubnet,
   ipv4Subnet,
   macAddress,
   metaKey,
@@ -28,6 +31,7 @@ import {
   secretsDirectory,
   sshPublicKey,
 } from "./safe-strings";
+import { ruleTagged as tag } from "./problems";
 
 export const ROLES = ["util", "server", "client"] as const;
 export const ARCHES = ["amd64", "arm64"] as const;
@@ -41,19 +45,19 @@ export const BOOT_MODES = ["netboot", "ssh", "local"] as const;
 export const diskSchema = z
   .object({
     /** Device name as the node sees it, e.g. "nvme0n1". */
-    device: z.string().regex(/^[a-z][a-z0-9]{1,31}$/, "expected a device name like nvme0n1 or sda (lowercase letters and digits)"),
+    device: z.string().regex(/^[a-z][a-z0-9]{1,31}$/, tag("ELY-STR-020", "expected a device name like nvme0n1 or sda (lowercase letters and digits)")),
     sizeGb: z.number().positive(),
     kind: z.enum(DISK_KINDS),
     /** Stable identity: the disk's name under /dev/disk/by-id/, e.g. "nvme-Samsung_SSD_970_EVO_Plus_1TB_S4EWNX0R123456". */
-    byId: z.string().min(1).optional(),
+    byId: diskIdentity("a name under /dev/disk/by-id/").optional(),
     /** Stable identity: the disk's serial number, as udev reports it (ID_SERIAL_SHORT; lsblk -o SERIAL). */
-    serial: z.string().min(1).optional(),
+    serial: diskIdentity("a serial number").optional(),
     /**
      * Makes this disk the node's scratch disk: formatted (ext4) and mounted here at every
      * boot, its content lost each time. Needs `byId` or `serial`: Ely formats only a disk it
      * finds by one of them. Default: not formatted, not mounted.
      */
-    scratchMountPoint: z.string().optional(),
+    scratchMountPoint: directoryPath("the scratch disk's mount point").optional(),
   })
   .strict();
 
@@ -71,7 +75,7 @@ export const hardwareSchema = z
 
 export const hostVolumeSchema = z
   .object({
-    name: z.string().regex(/^[a-z0-9][a-z0-9_-]*$/, "expected a lowercase name of letters, digits, - and _"),
+    name: z.string().regex(/^[a-z0-9][a-z0-9_-]*$/, tag("ELY-STR-021", "expected a lowercase name of letters, digits, - and _")),
     path: absolutePath("the volume's directory on the node"),
     readOnly: z.boolean().default(false),
     /**
@@ -89,11 +93,11 @@ export const hostVolumeSchema = z
 export const nfsExportSchema = z
   .object({
     /** The exported directory on the node, e.g. "/opt/nfs". */
-    path: z.string(),
+    path: directoryPath("the exported directory"),
     /** Where clients mount it. Default: "/mnt/" + the path's last part ("/opt/nfs" -> "/mnt/nfs"). */
-    mountPoint: z.string().optional(),
+    mountPoint: directoryPath("the export's mount point").optional(),
     /** Who may mount it: IPv4 subnets (CIDR) or addresses. Default: the inventory's subnet. */
-    clients: z.array(z.string()).optional(),
+    clients: z.array(ipv4AddressOrSubnet).optional(),
     readOnly: z.boolean().default(false),
     /** Map clients' root to nobody. Default: false (the seed's: containers such as the registry write as root). */
     rootSquash: z.boolean().default(false),
@@ -121,7 +125,7 @@ export const nodeSchema = z
      */
     ssh: z
       .object({
-        user: z.string().regex(/^[a-z_][a-z0-9_-]*\$?$/, "expected a Unix user name").optional(),
+        user: z.string().regex(/^[a-z_][a-z0-9_-]*\$?$/, tag("ELY-STR-023", "expected a Unix user name")).optional(),
         port: z.number().int().min(1).max(65535).optional(),
       })
       .strict()
@@ -207,7 +211,7 @@ export const stateSchema = z.discriminatedUnion("backend", [
       /** KV path of the state. */
       path: z
         .string()
-        .regex(/^[A-Za-z0-9_][A-Za-z0-9._-]*(\/[A-Za-z0-9_][A-Za-z0-9._-]*)*$/, "expected a Consul KV path like ely/terraform/state (letters, digits, ., _, - and /)")
+        .regex(/^[A-Za-z0-9_][A-Za-z0-9._-]*(\/[A-Za-z0-9_][A-Za-z0-9._-]*)*$/, tag("ELY-STR-024", "expected a Consul KV path like ely/terraform/state (letters, digits, ., _, - and /)"))
         .default("ely/terraform/state"),
     })
     .strict(),
@@ -268,7 +272,7 @@ export const DEFAULT_IMAGE_CHANNEL = "stable";
 /** What an image revision's `extraPackages` is keyed by: "<role>-<arch>", e.g. "client-amd64". */
 export const imageKeySchema = z
   .string()
-  .regex(new RegExp(`^(${ROLES.join("|")})-(${ARCHES.join("|")})$`), `expected an image name <role>-<arch> like client-amd64 (roles ${ROLES.join(", ")}; architectures ${ARCHES.join(", ")})`);
+  .regex(new RegExp(`^(${ROLES.join("|")})-(${ARCHES.join("|")})$`), tag("ELY-STR-025", `expected an image name <role>-<arch> like client-amd64 (roles ${ROLES.join(", ")}; architectures ${ARCHES.join(", ")})`));
 
 /**
  * One image revision: a named, frozen set of the inputs of the netboot images that the
@@ -327,7 +331,7 @@ export const imagesSchema = z
 export const inventorySchema = z
   .object({
     /** Cluster name; also the Terraform stack name. */
-    name: z.string().regex(/^[a-z][a-z0-9-]*$/, "expected a lowercase name of letters, digits and -"),
+    name: z.string().regex(/^[a-z][a-z0-9-]*$/, tag("ELY-STR-022", "expected a lowercase name of letters, digits and -")),
     datacenter: identifier("a datacenter name like 509ely"),
     region: identifier("a region name like global").default("global"),
     network: networkSchema,
@@ -362,9 +366,10 @@ export type ImagesConfig = Inventory["images"];
 export type ImageRevision = ImagesConfig["revisions"][number];
 
 /**
- * The inventory schema with roles, architectures, boot modes, hostnames and addresses as
- * free strings: when only those are wrong, the whole-inventory rules (which check their
- * format again) still run, so every problem is reported at once.
+ * The inventory schema with the fields the whole-inventory rules relate as free strings (roles,
+ * architectures, boot modes, hostnames, addresses, storage paths and disk identities): when only
+ * their format is wrong (the schema's error), the whole-inventory rules still run on the rest (they
+ * skip a value of the wrong format), so every problem is reported at once, each once.
  */
 export const lenientInventorySchema = inventorySchema.extend({
   network: networkSchema.extend({ subnet: z.string(), gateway: z.string(), ingressAddress: z.string(), dnsServers: z.array(z.string()).optional() }),
@@ -378,6 +383,11 @@ export const lenientInventorySchema = inventorySchema.extend({
         role: z.string(),
         arch: z.string(),
         boot: z.string().optional(),
+        hardware: hardwareSchema
+          .extend({ disks: z.array(diskSchema.extend({ byId: z.string().optional(), serial: z.string().optional(), scratchMountPoint: z.string().optional() })).default([]) })
+          .optional(),
+        hostVolumes: z.array(hostVolumeSchema.extend({ path: z.string() })).default([]),
+        nfsExports: z.array(nfsExportSchema.extend({ path: z.string(), mountPoint: z.string().optional(), clients: z.array(z.string()).optional() })).default([]),
       }),
     )
     .min(1),

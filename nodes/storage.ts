@@ -1,24 +1,21 @@
 /**
  * Storage from the inventory: the util node's NFS exports and who mounts them, each node's
  * scratch disk, and what backs each host volume (nfs, scratch, ram, local). The rules here
- * check the storage fields; inventory strings end up in /etc/exports, systemd units and
- * shell scripts, so paths and disk identities are held to characters that cannot break a line.
+ * relate the storage fields. Inventory strings end up in /etc/exports, systemd units and shell
+ * scripts: the schema holds paths and disk identities to characters that cannot break a line
+ * (safe-strings.ts), and the rules here skip a path of another shape (the schema's error).
  */
 import * as ipaddr from "ipaddr.js";
-import { Problem, shown } from "./problems";
+import { problem, Problem, shown } from "./problems";
+import { RuleId } from "./rules";
+import { absolutePath } from "./safe-strings";
 import { Disk, HostVolume, Inventory, InventoryNode, NfsExport, VolumeBacking } from "./schema";
 import { bootModeOf } from "./topology";
 
-/** An absolute path of letters, digits, ".", "_", "-" and "/": safe in exports(5), unit files and sh. */
-const SAFE_PATH = /^\/[A-Za-z0-9._/-]*$/;
-/** A disk's by-id name or serial: no whitespace, quotes, "/" or shell metacharacters. */
-const SAFE_DISK_ID = /^[A-Za-z0-9._:+@-]+$/;
-
-/** Why `value` is not a path Ely writes into configuration files, or undefined when it is fine. */
-export function unsafePathReason(value: string): string | undefined {
-  if (!SAFE_PATH.test(value)) return 'expected an absolute path of letters, digits, ".", "_", "-" and "/" (no whitespace, quotes or newlines)';
-  if (value.split("/").some((part) => part === "." || part === "..")) return 'expected a path without "." or ".." parts';
-  return undefined;
+const SAFE_PATH = absolutePath("a path");
+/** True when `value` is an absolute path of the shape Ely writes into configuration files (ELY-STR-005). */
+export function isSafePath(value: string): boolean {
+  return SAFE_PATH.safeParse(value).success;
 }
 
 /** "/opt/nfs/" -> "/opt/nfs". */
@@ -100,51 +97,32 @@ export const PERSISTENT_BACKINGS: readonly VolumeBacking[] = ["nfs", "local"];
 /** Rules over the storage fields: exports, scratch disks, host volumes and their backing. */
 export function validateStorage(inventory: Inventory): Problem[] {
   const problems: Problem[] = [];
-  const error = (field: string, message: string, subject?: string) => problems.push({ severity: "error", field, message, subject });
-  const checkPath = (field: string, value: string, subject: string) => {
-    const reason = unsafePathReason(value);
-    if (reason) error(field, `received ${shown(value)}, ${reason}`, subject);
-    return reason === undefined;
-  };
+  const error = (rule: RuleId, field: string, message: string, node?: string) => problems.push(problem(rule, { field, node }, message));
 
   inventory.nodes.forEach((node, i) => {
     const at = `nodes[${i}]`;
     const subject = node.hostname;
     if (node.nfsExports.length > 0 && node.role !== "util") {
-      error(`${at}.nfsExports`, `received ${node.nfsExports.length} export(s) on a node with role ${shown(node.role)}, expected exports on the util node only (the NFS host clients mount)`, subject);
+      error("ELY-STO-001", `${at}.nfsExports`, `received ${node.nfsExports.length} export(s) on a node with role ${shown(node.role)}, expected exports on the util node only (the NFS host clients mount)`, subject);
     }
-    node.nfsExports.forEach((e, j) => {
-      checkPath(`${at}.nfsExports[${j}].path`, e.path, subject);
-      if (e.mountPoint !== undefined) checkPath(`${at}.nfsExports[${j}].mountPoint`, e.mountPoint, subject);
-      (e.clients ?? []).forEach((c, k) => {
-        const valid = c.includes("/") ? ipaddr.IPv4.isValidCIDR(c) : ipaddr.IPv4.isValidFourPartDecimal(c);
-        if (!valid) error(`${at}.nfsExports[${j}].clients[${k}]`, `received ${shown(c)}, expected an IPv4 subnet (10.25.89.0/24) or address`, subject);
-      });
-    });
 
     const scratchMounts = new Map<string, number>();
     (node.hardware?.disks ?? []).forEach((disk, j) => {
       const field = `${at}.hardware.disks[${j}]`;
-      if (disk.byId !== undefined && !SAFE_DISK_ID.test(disk.byId)) {
-        error(`${field}.byId`, `received ${shown(disk.byId)}, expected a name under /dev/disk/by-id/ (letters, digits, ".", "_", ":", "+", "@", "-")`, subject);
-      }
-      if (disk.serial !== undefined && !SAFE_DISK_ID.test(disk.serial)) {
-        error(`${field}.serial`, `received ${shown(disk.serial)}, expected a serial number of letters, digits, ".", "_", ":", "+", "@", "-"`, subject);
-      }
       if (disk.scratchMountPoint === undefined) return;
-      checkPath(`${field}.scratchMountPoint`, disk.scratchMountPoint, subject);
       if (disk.byId === undefined && disk.serial === undefined) {
         error(
+          "ELY-STO-002",
           `${field}.byId`,
           `received nothing (only device ${shown(disk.device)}), expected byId or serial: the disk is formatted at every boot, and a device name can name another disk after a reboot`,
           subject,
         );
       }
       if (bootModeOf(node) !== "netboot") {
-        error(`${field}.scratchMountPoint`, `received ${shown(disk.scratchMountPoint)} on a node that boots ${shown(bootModeOf(node))}, expected a netbooted node: its boot image formats and mounts scratch disks`, subject);
+        error("ELY-STO-003", `${field}.scratchMountPoint`, `received ${shown(disk.scratchMountPoint)} on a node that boots ${shown(bootModeOf(node))}, expected a netbooted node: its boot image formats and mounts scratch disks`, subject);
       }
       const other = scratchMounts.get(disk.scratchMountPoint);
-      if (other !== undefined) error(`${field}.scratchMountPoint`, `received ${shown(disk.scratchMountPoint)}, expected one disk per mount point; disks[${other}] mounts there already`, subject);
+      if (other !== undefined) error("ELY-STO-004", `${field}.scratchMountPoint`, `received ${shown(disk.scratchMountPoint)}, expected one disk per mount point; disks[${other}] mounts there already`, subject);
       else scratchMounts.set(disk.scratchMountPoint, j);
     });
 
@@ -153,12 +131,13 @@ export function validateStorage(inventory: Inventory): Problem[] {
     const addressInSubnet = clientsCover([inventory.network.subnet], node.ip);
     node.hostVolumes.forEach((volume, j) => {
       const field = `${at}.hostVolumes[${j}]`;
-      if (!checkPath(`${field}.path`, volume.path, subject)) return;
+      if (!isSafePath(volume.path)) return;
       const onNfs = volumeBackingOf(inventory, node, volume) === "nfs";
       if (onNfs && addressInSubnet && !mounts.some((e) => isUnder(volume.path, e.mountPoint))) {
         const offered = mounts.map((e) => `${e.mountPoint} (${e.server.hostname}:${e.path})`).join(", ");
         const why = node.role === "client" ? "no export of the util node includes this node's address" : "only clients mount the util node's exports";
         error(
+          "ELY-STO-005",
           `${field}.path`,
           `received ${shown(volume.path)} for NFS-backed volume ${shown(volume.name)}, expected a path under an NFS mount point of this node: ${offered || `none: ${why}`}`,
           subject,
@@ -166,13 +145,13 @@ export function validateStorage(inventory: Inventory): Problem[] {
       }
       if (volume.backing === "scratch" && !scratchDisksOf(node).some((d) => isUnder(volume.path, d.scratchMountPoint))) {
         const offered = scratchDisksOf(node).map((d) => d.scratchMountPoint).join(", ");
-        error(`${field}.path`, `received ${shown(volume.path)} for scratch-backed volume ${shown(volume.name)}, expected a path under a scratch disk's mount point of this node: ${offered || "none (hardware.disks[].scratchMountPoint)"}`, subject);
+        error("ELY-STO-006", `${field}.path`, `received ${shown(volume.path)} for scratch-backed volume ${shown(volume.name)}, expected a path under a scratch disk's mount point of this node: ${offered || "none (hardware.disks[].scratchMountPoint)"}`, subject);
       }
       if (volume.backing === "local" && bootModeOf(node) === "netboot") {
-        error(`${field}.backing`, `received "local" on a netbooted node, expected "nfs", "scratch" or "ram": a netbooted node has no root disk`, subject);
+        error("ELY-STO-007", `${field}.backing`, `received "local" on a netbooted node, expected "nfs", "scratch" or "ram": a netbooted node has no root disk`, subject);
       }
       if (volume.backing === "ram" && bootModeOf(node) !== "netboot") {
-        error(`${field}.backing`, `received "ram" on a node that boots ${shown(bootModeOf(node))}, expected "local": only a netbooted node runs from RAM`, subject);
+        error("ELY-STO-008", `${field}.backing`, `received "ram" on a node that boots ${shown(bootModeOf(node))}, expected "local": only a netbooted node runs from RAM`, subject);
       }
     });
   });

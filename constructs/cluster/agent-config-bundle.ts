@@ -1,8 +1,7 @@
 import * as crypto from "crypto";
-import { AssetType, TerraformAsset } from "cdktf";
 import { Construct } from "constructs";
 import { ClusterNode } from "./cluster-node";
-import { contentHashOf, stageFiles } from "../staged-directory";
+import { contentHashOf, GeneratedDirectory } from "../generated-directory";
 
 export interface AgentConfigBundleProps {
   /** The nodes whose rendered agent configuration files go into the bundle. */
@@ -18,7 +17,7 @@ export interface AgentConfigBundleProps {
  * The asset hash is the content hash, so a changed file changes the path.
  */
 export class AgentConfigBundle extends Construct {
-  readonly asset: TerraformAsset;
+  readonly asset: GeneratedDirectory;
   /** Relative path of each file inside the bundle -> its JSON text. */
   readonly files: ReadonlyMap<string, string>;
   readonly contentHash: string;
@@ -34,11 +33,7 @@ export class AgentConfigBundle extends Construct {
     for (const [file, text] of props.extraFiles ?? []) files.set(file, text);
     this.files = files;
     this.contentHash = contentHashOf([...files].sort(([a], [b]) => a.localeCompare(b)));
-    this.asset = new TerraformAsset(this, "files", {
-      path: stageFiles(this, "agent-configs", this.contentHash, files),
-      type: AssetType.DIRECTORY,
-      assetHash: this.contentHash.slice(0, 32),
-    });
+    this.asset = new GeneratedDirectory(this, "files", { files, assetHash: this.contentHash.slice(0, 32) });
   }
 
   /** Where Terraform finds the bundle, relative to the stack's directory. */

@@ -1,6 +1,6 @@
-import { Annotations } from "cdktf";
+import { addChecks } from "../checks";
 import { Construct } from "constructs";
-import { AUTHORIZED_KEYS_FILE, bootModeOf, formatProblem, inCanonicalOrder, Inventory, inventorySchema, schemaProblems, validateInventory } from "../../nodes";
+import { AUTHORIZED_KEYS_FILE, bootModeOf, inCanonicalOrder, Inventory, Problem, inventorySchema, schemaProblems, validateInventory } from "../../nodes";
 import { AgentConfigBundle } from "./agent-config-bundle";
 import { ClusterMetadata } from "./cluster-metadata";
 import { ClusterNode } from "./cluster-node";
@@ -40,7 +40,7 @@ export class Cluster extends Construct {
     super(scope, id);
     const inventory = inCanonicalOrder(props.inventory);
     this.inventory = inventory;
-    this.node.addValidation({ validate: () => this.validateInventory(props.inventory, props.inventorySource) });
+    addChecks(this, () => inventoryProblems(props.inventory), props.inventorySource);
 
     this.providers = new ClusterProviders(this, "providers", { inventory });
 
@@ -75,20 +75,16 @@ export class Cluster extends Construct {
   get clients(): ClusterNode[] {
     return [...this.nodes.values()].filter((n) => n.role === "client");
   }
+}
 
-  /** Schema and whole-inventory rules; warnings become annotations, errors fail synth. */
-  private validateInventory(asWritten: Inventory, source?: string): string[] {
-    // The inventory may come from TypeScript rather than a checked file: check its shape too.
-    // Messages index the nodes as they are written, not in canonical order.
-    const parsed = inventorySchema.safeParse(asWritten, { reportInput: true });
-    const problems = parsed.success ? validateInventory(asWritten) : schemaProblems(asWritten, parsed.error.issues);
-    const errors: string[] = [];
-    for (const problem of problems) {
-      if (problem.severity === "warning") Annotations.of(this).addWarning(formatProblem(problem, source));
-      else errors.push(formatProblem(problem, source));
-    }
-    return errors;
-  }
+/**
+ * The schema's and the whole-inventory rules' problems (warnings among them). The inventory may
+ * come from TypeScript rather than a checked file: its shape is checked too. Messages index the
+ * nodes as they are written, not in canonical order.
+ */
+function inventoryProblems(asWritten: Inventory): Problem[] {
+  const parsed = inventorySchema.safeParse(asWritten, { reportInput: true });
+  return parsed.success ? validateInventory(asWritten) : schemaProblems(asWritten, parsed.error.issues);
 }
 
 /**

@@ -1,9 +1,10 @@
-import { AssetType, TerraformAsset } from "cdktf";
 import { Construct } from "constructs";
 import { networkAndMask } from "../../nodes";
-import { ipv4Subnet } from "../../nodes/safe-strings";
+import { problem, Problem } from "../../nodes/problems";
+import { absolutePath, shapeProblemOf } from "../../nodes/safe-strings";
+import { addChecks } from "../checks";
 import { EXPORTS_INSTALL_PATH, exportEntryProblems, NfsExportEntry, renderExports } from "./nfs-exports";
-import { contentHashOf, stageFiles } from "../staged-directory";
+import { contentHashOf, GeneratedDirectory } from "../generated-directory";
 import {
   agentConfigUrlPath,
   BUILD_ID_PATTERN,
@@ -110,7 +111,19 @@ export const TFTP_CHAIN_SCRIPT = "ely.ipxe";
 export const TFTP_UNKNOWN_SCRIPT = "unknown.ipxe";
 /** What an nginx `listen` may name (a port, or address:port), and a run-time directory: nothing that could end a directive. */
 export const LISTEN_PATTERN = /^((\d{1,3}\.){3}\d{1,3}:|\[[0-9a-fA-F:]+\]:)?\d{1,5}$/;
-export const STATE_DIR_PATTERN = /^\/[A-Za-z0-9._\/-]*$/;
+/** A run-time directory (nginx's, the secrets server's): a node's absolute path (ELY-STR-005). */
+export const RUN_DIRECTORY = absolutePath("a run-time directory such as /var/lib/ely/nginx");
+
+/** The problem of a construct's listen address (ELY-NET-006), or none. */
+export function listenProblems(component: string, field: string, listen: string, example: string): Problem[] {
+  return LISTEN_PATTERN.test(listen) ? [] : [problem("ELY-NET-006", { component, field }, `received ${JSON.stringify(listen)}, expected a port or address:port (${example})`)];
+}
+
+/** The problem of a construct's run-time directory (ELY-STR-005), or none. */
+export function runDirectoryProblems(component: string, field: string, dir: string | undefined): Problem[] {
+  const wrong = dir === undefined ? undefined : shapeProblemOf(RUN_DIRECTORY, dir);
+  return wrong ? [problem(wrong.rule, { component, field }, `received ${JSON.stringify(dir)}, ${wrong.message}`)] : [];
+}
 
 /** The message a machine missing from the inventory shows. */
 export const NOT_IN_INVENTORY = "is not in the Ely inventory";
@@ -449,18 +462,15 @@ export class BootService extends Construct {
   /** Relative path -> content. */
   readonly files: ReadonlyMap<string, string>;
   readonly contentHash: string;
-  readonly asset: TerraformAsset;
-  /** The rendered directory on this machine (what the asset copies). */
-  readonly stagedDir: string;
+  readonly asset: GeneratedDirectory;
 
   constructor(scope: Construct, id: string, props: BootServiceProps) {
     super(scope, id);
     this.config = bootConfigOf(props);
     this.files = renderBootFiles(this.config);
     this.contentHash = contentHashOf(this.files);
-    this.stagedDir = stageFiles(this, "boot-configs", this.contentHash, this.files);
-    this.asset = new TerraformAsset(this, "files", { path: this.stagedDir, type: AssetType.DIRECTORY, assetHash: this.contentHash.slice(0, 32) });
-    this.node.addValidation({ validate: () => this.validateEntries() });
+    this.asset = new GeneratedDirectory(this, "files", { files: this.files, assetHash: this.contentHash.slice(0, 32) });
+    addChecks(this, () => this.validateEntries());
   }
 
   /** Where Terraform finds the directory, relative to the stack's directory. */
@@ -468,24 +478,20 @@ export class BootService extends Construct {
     return this.asset.path;
   }
 
-  private validateEntries(): string[] {
-    const errors: string[] = [];
+  private validateEntries(): Problem[] {
+    const component = "boot service";
+    const errors: Problem[] = [];
     // MACs (format, uniqueness) are the inventory's rules (nodes/validate.ts), reported once there.
     for (const e of this.config.entries) {
-      if (!BUILD_ID_PATTERN.test(e.buildId)) errors.push(`boot service: node ${e.hostname}, field buildId: received "${e.buildId}", expected 16 hex digits`);
+      if (!BUILD_ID_PATTERN.test(e.buildId)) errors.push(problem("ELY-NET-003", { component, node: e.hostname, field: "buildId" }, `received "${e.buildId}", expected 16 hex digits`));
       if (e.ramrootArtifact !== undefined && !RAMROOT_ARTIFACTS.includes(e.ramrootArtifact)) {
-        errors.push(`boot service: node ${e.hostname}, field ramrootArtifact: received "${e.ramrootArtifact}", expected one of ${RAMROOT_ARTIFACTS.join(", ")}`);
+        errors.push(problem("ELY-NET-004", { component, node: e.hostname, field: "ramrootArtifact" }, `received "${e.ramrootArtifact}", expected one of ${RAMROOT_ARTIFACTS.join(", ")}`));
       }
     }
     errors.push(...exportEntryProblems(this.config.nfsExports));
     // Written into nginx.conf as they are: nothing that could end a directive or start another.
-    if (!LISTEN_PATTERN.test(this.config.httpListen)) {
-      errors.push(`boot service: field httpListen: received ${JSON.stringify(this.config.httpListen)}, expected a port or address:port (8080, 127.0.0.1:18080)`);
-    }
-    if (this.config.httpStateDir !== undefined && !STATE_DIR_PATTERN.test(this.config.httpStateDir)) {
-      errors.push(`boot service: field httpStateDir: received ${JSON.stringify(this.config.httpStateDir)}, expected an absolute path of letters, digits, ".", "_", "-" and "/"`);
-    }
-    if (!ipv4Subnet.safeParse(this.config.subnetCidr).success) errors.push(`boot service: field subnetCidr: received "${this.config.subnetCidr}", expected IPv4 CIDR (10.25.89.0/24)`);
+    errors.push(...listenProblems(component, "httpListen", this.config.httpListen, "8080, 127.0.0.1:18080"));
+    errors.push(...runDirectoryProblems(component, "httpStateDir", this.config.httpStateDir));
     return errors;
   }
 }

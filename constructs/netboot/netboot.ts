@@ -14,6 +14,8 @@ import { NodeImage, nodeImageRecipe, NodeImageProps } from "./node-image";
 import { buildIdOfRecipe } from "../../images/recipe";
 import { projectProgram } from "../project-program";
 import { DEFAULT_SECRETS_PORT } from "../../nodes/secret-delivery";
+import { problem, Problem } from "../../nodes/problems";
+import { addChecks } from "../checks";
 
 export interface NetbootProps {
   /** The cluster whose netbooted nodes (boot mode "netboot") get images and boot scripts. */
@@ -118,10 +120,10 @@ export class Netboot extends Construct {
     const publishCommand = props.publishCommand ?? projectProgram("publish.js");
     this.publishTarget = props.publishTarget ?? (this.utilNode ? `${props.sshUser ?? sshTargetOf(this.utilNode.spec).user}@${this.utilNode.ip}:${remoteRoot}` : undefined);
 
-    const errors: string[] = [];
-    this.node.addValidation({ validate: () => errors });
+    const errors: Problem[] = [];
+    addChecks(this, () => errors);
     if (netbooted.length && !this.utilNode) {
-      errors.push(`netboot: nodes ${netbooted.map((n) => n.hostname).join(", ")} netboot: received no node with role "util", expected one to serve them`);
+      errors.push(problem("ELY-NET-001", { component: "netboot", field: "nodes[].role" }, `received no node with role "util" while ${netbooted.map((n) => n.hostname).join(", ")} netboot, expected one to serve them`));
     }
 
     // The revision each node boots; a node on an unknown channel, or a channel naming no revision, is the inventory's error.
@@ -189,7 +191,7 @@ export class Netboot extends Construct {
     const keys = [...new Set(netbooted.map((n) => imageKeyOf(n.role, n.arch)))].sort();
     for (const key of Object.keys(props.extraPackages ?? {})) {
       if (!keys.includes(key)) {
-        errors.push(`netboot: field extraPackages.${key}: received packages for an image no netbooted node boots, expected one of ${keys.join(", ") || "(none)"}`);
+        errors.push(problem("ELY-NET-002", { component: "netboot", field: `extraPackages.${key}` }, `received packages for an image no netbooted node boots, expected one of ${keys.join(", ") || "(none)"}`));
       }
     }
 

@@ -4,7 +4,9 @@
  * activation step, which then runs `exportfs -ra`.
  */
 import { Inventory } from "../../nodes/schema";
-import { isUnder, nfsExportsOf, unsafePathReason, volumeBackingOf } from "../../nodes/storage";
+import { problem, Problem } from "../../nodes/problems";
+import { absolutePath, ipv4AddressOrSubnet, shapeProblemOf } from "../../nodes/safe-strings";
+import { isUnder, nfsExportsOf, volumeBackingOf } from "../../nodes/storage";
 
 /** One exported directory. */
 export interface NfsExportEntry {
@@ -38,20 +40,24 @@ export function renderExports(entries: readonly NfsExportEntry[]): string {
 }
 
 /** Problems of entries given to the boot service directly (the inventory's rules catch them first). */
-export function exportEntryProblems(entries: readonly NfsExportEntry[]): string[] {
-  const problems: string[] = [];
+export function exportEntryProblems(entries: readonly NfsExportEntry[]): Problem[] {
+  const problems: Problem[] = [];
+  const check = (field: string, shape: Parameters<typeof shapeProblemOf>[0], value: string) => {
+    const wrong = shapeProblemOf(shape, value);
+    if (wrong) problems.push(problem(wrong.rule, { component: "boot service", field }, `received ${JSON.stringify(value)}, ${wrong.message}`));
+  };
   entries.forEach((e, i) => {
-    for (const [field, value] of [["path", e.path], ...(e.directories ?? []).map((d, j) => [`directories[${j}]`, d])]) {
-      const reason = unsafePathReason(value);
-      if (reason) problems.push(`boot service: field nfsExports[${i}].${field}: received ${JSON.stringify(value)}, ${reason}`);
+    check(`nfsExports[${i}].path`, EXPORT_PATH, e.path);
+    (e.directories ?? []).forEach((d, j) => check(`nfsExports[${i}].directories[${j}]`, EXPORT_PATH, d));
+    if (e.clients.length === 0) {
+      problems.push(problem("ELY-NET-005", { component: "boot service", field: `nfsExports[${i}].clients` }, "received none, expected at least one subnet or address"));
     }
-    if (e.clients.length === 0) problems.push(`boot service: field nfsExports[${i}].clients: received none, expected at least one subnet or address`);
-    e.clients.forEach((c, j) => {
-      if (!/^\d{1,3}(\.\d{1,3}){3}(\/\d{1,2})?$/.test(c)) problems.push(`boot service: field nfsExports[${i}].clients[${j}]: received ${JSON.stringify(c)}, expected an IPv4 subnet or address`);
-    });
+    e.clients.forEach((c, j) => check(`nfsExports[${i}].clients[${j}]`, ipv4AddressOrSubnet, c));
   });
   return problems;
 }
+
+const EXPORT_PATH = absolutePath("a directory on the util node");
 
 /**
  * The util node's exports for its boot service: each with the directories of the clients'

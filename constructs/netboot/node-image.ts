@@ -2,7 +2,7 @@ import * as crypto from "crypto";
 import { Construct } from "constructs";
 import { Resource } from "@cdktf/provider-null/lib/resource";
 import { AgentSource, AgentVersions, agentSourceFromEnv, formatAgentSource } from "../../images/agents";
-import { buildIdOf, IMAGE_PROFILES, ImageArch, ImageProfile, ImageRole } from "../../images/layout";
+import { buildIdOf, ImageArch, ImageProfile, ImageRole } from "../../images/layout";
 import { RamrootCompression } from "../../images/ramroot-codec";
 import { imageRecipe, ImageRecipe, inputHashOf, recipeInputs } from "../../images/recipe";
 import { projectProgram } from "../project-program";
@@ -96,12 +96,6 @@ export class NodeImage extends Construct {
       provisioners: [{ type: "local-exec", command: this.command }],
     });
 
-    this.node.addValidation({
-      validate: () =>
-        IMAGE_PROFILES.includes(this.profile)
-          ? []
-          : [`image ${this.key}: profile "${this.profile}" is not one of ${IMAGE_PROFILES.join(", ")}`],
-    });
   }
 }
 

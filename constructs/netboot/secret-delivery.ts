@@ -1,4 +1,4 @@
-import { AssetType, Fn, ITerraformDependable, TerraformAsset } from "cdktf";
+import { Fn, ITerraformDependable } from "cdktf";
 import { Construct } from "constructs";
 import { Resource } from "@cdktf/provider-null/lib/resource";
 import {
@@ -15,8 +15,10 @@ import {
   SECRETS_SERVICE_UNIT,
 } from "../../nodes/secret-delivery";
 import { hostLabel } from "../../nodes/safe-strings";
-import { contentHashOf, stageFiles } from "../staged-directory";
-import { LISTEN_PATTERN, nginxUnit, STATE_DIR_PATTERN } from "./boot-service";
+import { contentHashOf, GeneratedDirectory } from "../generated-directory";
+import { listenProblems, nginxUnit, runDirectoryProblems } from "./boot-service";
+import { problem, Problem } from "../../nodes/problems";
+import { addChecks } from "../checks";
 import { projectProgram } from "../project-program";
 import { shellQuote } from "../shell-quote";
 
@@ -129,7 +131,7 @@ export class SecretDelivery extends Construct {
   readonly nodeSteps: ReadonlyMap<string, Resource>;
   readonly files: ReadonlyMap<string, string>;
   readonly contentHash: string;
-  readonly asset: TerraformAsset;
+  readonly asset: GeneratedDirectory;
 
   constructor(scope: Construct, id: string, props: SecretDeliveryProps) {
     super(scope, id);
@@ -138,14 +140,14 @@ export class SecretDelivery extends Construct {
     const listen = props.listen ?? String(port);
     const group = props.group ?? "ely-secrets";
     const hostnames = [...props.nodes.keys()].sort();
-    this.node.addValidation({ validate: () => this.check(props, { listen, group, port, hostnames }) });
+    addChecks(this, () => this.check(props, { listen, group, port, hostnames }));
 
     this.files = new Map([
       [SECRETS_SERVICE_CONF, renderSecretsNginxConf({ root, listen, stateDir: props.stateDir, group, workerUser: props.workerUser, hostnames })],
       [SECRETS_SERVICE_UNIT, renderSecretsUnit(root)],
     ]);
     this.contentHash = contentHashOf(this.files);
-    this.asset = new TerraformAsset(this, "files", { path: stageFiles(this, "secrets-service", this.contentHash, this.files), type: AssetType.DIRECTORY, assetHash: this.contentHash.slice(0, 32) });
+    this.asset = new GeneratedDirectory(this, "files", { files: this.files, assetHash: this.contentHash.slice(0, 32) });
     const program = props.publishCommand ?? projectProgram("secret-publish.js", "cli");
     const target = shellQuote(props.target);
     const groupFlag = ` --group ${shellQuote(group)}`;
@@ -196,21 +198,21 @@ export class SecretDelivery extends Construct {
     this.nodeSteps = steps;
   }
 
-  private check(props: SecretDeliveryProps, o: { listen: string; group: string; port: number; hostnames: string[] }): string[] {
-    const errors: string[] = [];
-    if (!LISTEN_PATTERN.test(o.listen)) errors.push(`secret delivery: field listen: received ${JSON.stringify(o.listen)}, expected a port or address:port (8443, 127.0.0.1:18443)`);
-    if (!Number.isInteger(o.port) || o.port < 1 || o.port > 65535) errors.push(`secret delivery: field port: received ${JSON.stringify(o.port)}, expected a TCP port (1-65535)`);
-    if (props.stateDir !== undefined && !STATE_DIR_PATTERN.test(props.stateDir)) {
-      errors.push(`secret delivery: field stateDir: received ${JSON.stringify(props.stateDir)}, expected an absolute path of letters, digits, ".", "_", "-" and "/"`);
-    }
-    if (!GROUP.test(o.group)) errors.push(`secret delivery: field group: received ${JSON.stringify(o.group)}, expected a system group name (lower case letters, digits, "_", "-")`);
+  private check(props: SecretDeliveryProps, o: { listen: string; group: string; port: number; hostnames: string[] }): Problem[] {
+    const component = "secret delivery";
+    const errors: Problem[] = [...listenProblems(component, "listen", o.listen, "8443, 127.0.0.1:18443")];
+    if (!Number.isInteger(o.port) || o.port < 1 || o.port > 65535) errors.push(problem("ELY-SEC-001", { component, field: "port" }, `received ${JSON.stringify(o.port)}, expected a TCP port (1-65535)`));
+    errors.push(...runDirectoryProblems(component, "stateDir", props.stateDir));
+    if (!GROUP.test(o.group)) errors.push(problem("ELY-SEC-002", { component, field: "group" }, `received ${JSON.stringify(o.group)}, expected a system group name (lower case letters, digits, "_", "-")`));
     if (props.workerUser !== undefined && !GROUP.test(props.workerUser)) {
-      errors.push(`secret delivery: field workerUser: received ${JSON.stringify(props.workerUser)}, expected a system user name (lower case letters, digits, "_", "-")`);
+      errors.push(problem("ELY-SEC-002", { component, field: "workerUser" }, `received ${JSON.stringify(props.workerUser)}, expected a system user name (lower case letters, digits, "_", "-")`));
     }
-    for (const h of o.hostnames) if (!hostLabel.safeParse(h).success) errors.push(`secret delivery: field nodes: received the hostname ${JSON.stringify(h)}, expected a DNS label`);
+    for (const h of o.hostnames) {
+      if (!hostLabel.safeParse(h).success) errors.push(problem("ELY-STR-013", { component, field: "nodes" }, `received the hostname ${JSON.stringify(h)}, expected a DNS label`));
+    }
     const f = props.features;
     const need = (on: boolean, value: unknown, field: string, why: string) => {
-      if (on && !value) errors.push(`secret delivery: field ${field}: received nothing, expected it (${why})`);
+      if (on && !value) errors.push(problem("ELY-SEC-003", { component, field }, `received nothing, expected it (${why})`));
     };
     need(f.gossip, props.consulGossipKey, "consulGossipKey", "security.gossipEncryption is on");
     need(f.tls, props.tlsCaCert, "tlsCaCert", "security.tls is on");

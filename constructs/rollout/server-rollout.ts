@@ -10,6 +10,8 @@ import { projectProgram } from "../project-program";
 import { SSH_UNATTENDED_OPTIONS, withSshTimeouts } from "../../nodes/network-timeouts";
 import { agentsHash, SecretFeatures, sha256, SSH_LAYOUT_VERSION, unitOf } from "./ssh-node-layout";
 import { shellQuote } from "../shell-quote";
+import { addChecks } from "../checks";
+import { problem, Problem } from "../../nodes/problems";
 
 /** Default bound of each server's health gate. */
 export const DEFAULT_HEALTH_TIMEOUT_SECONDS = 300;
@@ -152,7 +154,7 @@ export class ServerRollout extends Construct {
     this.servers = props.nodes.filter((n, i) => n.bootMode === "ssh" && n.role === "server" && props.nodes.findIndex((m) => m.hostname === n.hostname) === i);
     const timeout = props.healthTimeoutSeconds ?? DEFAULT_HEALTH_TIMEOUT_SECONDS;
     const sshOptions = props.sshOptions ?? DEFAULT_SSH_OPTIONS;
-    this.node.addValidation({ validate: () => this.check(props, timeout, sshOptions) });
+    addChecks(this, () => this.check(props, timeout, sshOptions));
 
     const variables = new Map<string, TerraformVariable>();
     this.variables = variables;
@@ -357,31 +359,33 @@ export class ServerRollout extends Construct {
     });
   }
 
-  private check(props: ServerRolloutProps, timeout: number, sshOptions: readonly string[]): string[] {
-    const errors: string[] = [];
+  private check(props: ServerRolloutProps, timeout: number, sshOptions: readonly string[]): Problem[] {
+    const component = "server rollout";
+    const errors: Problem[] = [];
     const seen = new Set<string>();
     for (const n of props.nodes) {
-      if (n.role !== "server") errors.push(`server rollout: node ${n.hostname}, field role: received "${n.role}", expected "server" (the rollout updates servers only)`);
-      if (seen.has(n.hostname)) errors.push(`server rollout: node ${n.hostname}, field hostname: received it twice, expected each server once`);
+      if (n.role !== "server") errors.push(problem("ELY-RLO-001", { component, node: n.hostname, field: "role" }, `received "${n.role}", expected "server" (the rollout updates servers only)`));
+      if (seen.has(n.hostname)) errors.push(problem("ELY-RLO-001", { component, node: n.hostname, field: "hostname" }, "received it twice, expected each server once"));
       seen.add(n.hostname);
     }
     for (const n of this.servers) {
       const files = [...n.agentConfigs.keys()];
       for (const file of [CONSUL_CONFIG_FILE, NOMAD_CONFIG_FILE]) {
         if (props.agentConfigs.fileHash(n.hostname, file) === undefined) {
-          errors.push(`server rollout: node ${n.hostname}, field agentConfigs: received ${JSON.stringify(files)}, expected ${file} rendered in the agent configuration bundle`);
+          errors.push(problem("ELY-RLO-002", { component, node: n.hostname, field: "agentConfigs" }, `received ${JSON.stringify(files)}, expected ${file} rendered in the agent configuration bundle`));
         }
       }
     }
     if (this.servers.length > 0 && this.features.acl) {
-      if (!props.consulToken) errors.push(`server rollout: field consulToken: received nothing, expected the Consul operator token (security.acl is on: the health gate lists the Raft peers with it)`);
-      if (!props.nomadToken) errors.push(`server rollout: field nomadToken: received nothing, expected the Nomad operator token (security.acl is on: the health gate lists the Raft peers with it)`);
+      const why = "(security.acl is on: the health gate lists the Raft peers with it)";
+      if (!props.consulToken) errors.push(problem("ELY-RLO-003", { component, field: "consulToken" }, `received nothing, expected the Consul operator token ${why}`));
+      if (!props.nomadToken) errors.push(problem("ELY-RLO-003", { component, field: "nomadToken" }, `received nothing, expected the Nomad operator token ${why}`));
     }
     if (!Number.isInteger(timeout) || timeout < 10 || timeout > 3600) {
-      errors.push(`server rollout: field healthTimeoutSeconds: received ${JSON.stringify(timeout)}, expected whole seconds from 10 to 3600`);
+      errors.push(problem("ELY-RLO-004", { component, field: "healthTimeoutSeconds" }, `received ${JSON.stringify(timeout)}, expected whole seconds from 10 to 3600`));
     }
     for (const o of sshOptions) {
-      if (!/^[A-Za-z]+=\S+$/.test(o)) errors.push(`server rollout: field sshOptions: received ${JSON.stringify(o)}, expected Key=Value as ssh -o takes it`);
+      if (!/^[A-Za-z]+=\S+$/.test(o)) errors.push(problem("ELY-RLO-005", { component, field: "sshOptions" }, `received ${JSON.stringify(o)}, expected Key=Value as ssh -o takes it`));
     }
     return errors;
   }

@@ -40,22 +40,6 @@ export const NODE_STEP_PATH = "/usr/local/lib/ely/ely-node-step";
 /** What the agents last (re)started with, per agent: the restart decision compares against it. */
 export const ROLLOUT_STATE_DIR = "/var/lib/ely/rollout";
 
-/** A directory the steps create (mode and owner are enforced on every run). */
-export interface NodeDir {
-  readonly path: string;
-  readonly mode: number;
-  readonly owner: string;
-  readonly group: string;
-}
-
-/** A file the steps install. */
-export interface NodeFile {
-  readonly path: string;
-  readonly mode: number;
-  readonly owner: string;
-  readonly group: string;
-}
-
 export function binaryPath(agent: Agent): string {
   return `${AGENT_BIN_DIR}/${agent}`;
 }
@@ -74,6 +58,22 @@ export function configFileOf(agent: Agent): string {
 
 function ownerOf(agent: Agent): { owner: string; group: string } {
   return agent === "consul" ? { owner: CONSUL_USER, group: CONSUL_USER } : { owner: "root", group: "root" };
+}
+
+/** A file the steps install. */
+export interface NodeFile {
+  readonly path: string;
+  readonly mode: number;
+  readonly owner: string;
+  readonly group: string;
+}
+
+/** A directory the steps create (mode and owner are enforced on every run). */
+export interface NodeDir {
+  readonly path: string;
+  readonly mode: number;
+  readonly owner: string;
+  readonly group: string;
 }
 
 /** The directories, created before any file (parents first). */

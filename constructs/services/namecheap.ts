@@ -5,8 +5,8 @@
 import { TerraformProvider, TerraformResource } from "cdktf";
 import { Construct } from "constructs";
 
-export const NAMECHEAP_PROVIDER_SOURCE = "namecheap/namecheap";
-export const NAMECHEAP_PROVIDER_VERSION = "2.2.0";
+/** The provider's registry source and the version Ely pins. */
+export const NAMECHEAP_PROVIDER = { source: "namecheap/namecheap", version: "2.2.0" } as const;
 
 export interface NamecheapProviderConfig {
   readonly userName: string;
@@ -23,8 +23,8 @@ export class NamecheapProvider extends TerraformProvider {
   constructor(scope: Construct, id: string, config: NamecheapProviderConfig) {
     super(scope, id, {
       terraformResourceType: "namecheap",
-      terraformProviderSource: NAMECHEAP_PROVIDER_SOURCE,
-      terraformGeneratorMetadata: { providerName: "namecheap", providerVersion: NAMECHEAP_PROVIDER_VERSION },
+      terraformProviderSource: NAMECHEAP_PROVIDER.source,
+      terraformGeneratorMetadata: { providerName: "namecheap", providerVersion: NAMECHEAP_PROVIDER.version },
     });
     this.config = config;
   }
@@ -65,7 +65,7 @@ export class NamecheapDomainRecords extends TerraformResource {
   constructor(scope: Construct, id: string, config: NamecheapDomainRecordsConfig) {
     super(scope, id, {
       terraformResourceType: "namecheap_domain_records",
-      terraformGeneratorMetadata: { providerName: "namecheap", providerVersion: NAMECHEAP_PROVIDER_VERSION },
+      terraformGeneratorMetadata: { providerName: "namecheap", providerVersion: NAMECHEAP_PROVIDER.version },
       provider: config.provider,
     });
     this.config = config;

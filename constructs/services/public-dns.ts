@@ -4,6 +4,8 @@ import { CnameRecord } from "@cdktf/provider-dns/lib/cname-record";
 import { DnsProvider } from "@cdktf/provider-dns/lib/provider";
 import { DnsConfig } from "../../nodes";
 import { zoneOf } from "../../nodes/dns-zones";
+import { problem, Problem } from "../../nodes/problems";
+import { addChecks } from "../checks";
 import { NamecheapDomainRecords, NamecheapProvider } from "./namecheap";
 
 export interface PublicDnsProps {
@@ -27,21 +29,21 @@ export class PublicDns extends Construct {
     super(scope, id);
     const dns = props.dns;
     const records = new Map<string, { zone: string; name: string; target: string }>();
-    const problems: string[] = [];
+    const problems: Problem[] = [];
     if (dns.provider !== "none") {
       if (!zoneOf(dns.ingressName, dns.zones)) {
-        problems.push(`field dns.ingressName: received ${JSON.stringify(dns.ingressName)}, expected a name inside one of the zones ${dns.zones.join(", ")}`);
+        problems.push(problem("ELY-DNS-001", { field: "dns.ingressName" }, `received ${JSON.stringify(dns.ingressName)}, expected a name inside one of the zones ${dns.zones.join(", ")}`));
       }
       for (const { host, job } of props.hosts) {
         if (records.has(host) || host.toLowerCase() === dns.ingressName.toLowerCase()) continue;
         const zoned = zoneOf(host, dns.zones);
-        if (!zoned) problems.push(`job ${job}, field expose.host: received ${JSON.stringify(host)}, expected a host inside one of the DNS zones (${dns.zones.join(", ")})`);
-        else if (zoned.name === "@") problems.push(`job ${job}, field expose.host: received ${JSON.stringify(host)}, the apex of zone ${zoned.zone}; expected a name below it (a CNAME cannot sit at a zone apex)`);
+        if (!zoned) problems.push(problem("ELY-DNS-002", { job, field: "expose.host" }, `received ${JSON.stringify(host)}, expected a host inside one of the DNS zones (${dns.zones.join(", ")})`));
+        else if (zoned.name === "@") problems.push(problem("ELY-DNS-003", { job, field: "expose.host" }, `received ${JSON.stringify(host)}, the apex of zone ${zoned.zone}; expected a name below it (a CNAME cannot sit at a zone apex)`));
         else records.set(host, { zone: zoned.zone, name: zoned.name, target: dns.ingressName });
       }
     }
     this.records = records;
-    this.node.addValidation({ validate: () => problems });
+    addChecks(this, () => problems);
 
     if (dns.provider === "rfc2136") {
       const secret = new TerraformVariable(this, "dns_tsig_secret", { type: "string", sensitive: true, description: `TSIG secret of key ${dns.keyName} for dynamic updates on ${dns.server}` });

@@ -8,6 +8,7 @@
 import { bootModeOf, capacityOf, clientsOf, hardwareMeta, Inventory, InventoryNode, isUnder, nfsExportsOf, nodeClassOf, PERSISTENT_BACKINGS, VolumeBacking, volumeBackingOf } from "../../nodes";
 import { NomadService } from "./nomad-service";
 import { PlacementConstraint } from "../../jobs/service-props";
+import { problem, Problem } from "../../nodes/problems";
 
 /** Value of a Nomad interpolation target on a node, or undefined when the inventory does not know it. */
 function attributeOf(node: InventoryNode, inventory: Inventory, attribute: string): string | undefined {
@@ -54,8 +55,8 @@ const LOST_AT_REBOOT: Partial<Record<VolumeBacking, string>> = {
 };
 
 /** A stateful job's host volumes must be on storage that survives a reboot on every client that may run it. */
-function statefulVolumeProblems(inventory: Inventory, job: string, hostVolumes: ReadonlyArray<readonly [number, string]>, eligible: readonly InventoryNode[]): string[] {
-  const problems: string[] = [];
+function statefulVolumeProblems(inventory: Inventory, job: string, hostVolumes: ReadonlyArray<readonly [number, string]>, eligible: readonly InventoryNode[]): Problem[] {
+  const problems: Problem[] = [];
   for (const [i, source] of hostVolumes) {
     for (const node of eligible) {
       const volume = node.hostVolumes.find((v) => v.name === source);
@@ -63,16 +64,20 @@ function statefulVolumeProblems(inventory: Inventory, job: string, hostVolumes: 
       const backing = volumeBackingOf(inventory, node, volume);
       if (PERSISTENT_BACKINGS.includes(backing)) continue;
       problems.push(
-        `job ${job}, field volumes[${i}].source: host volume ${JSON.stringify(source)} on node ${node.hostname} (${volume.path}) is on ${LOST_AT_REBOOT[backing]}, ` +
-          `expected ${PERSISTENT_BACKINGS.map((b) => JSON.stringify(b)).join(" or ")} storage: job ${job} is stateful and its data must survive a reboot`,
+        problem(
+          "ELY-PLC-005",
+          { job, field: `volumes[${i}].source` },
+          `received host volume ${JSON.stringify(source)} on node ${node.hostname} (${volume.path}) is on ${LOST_AT_REBOOT[backing]}, ` +
+            `expected ${PERSISTENT_BACKINGS.map((b) => JSON.stringify(b)).join(" or ")} storage: job ${job} is stateful and its data must survive a reboot`,
+        ),
       );
     }
   }
   return problems;
 }
 
-export function checkPlacement(inventory: Inventory, services: readonly NomadService[]): string[] {
-  const errors: string[] = [];
+export function checkPlacement(inventory: Inventory, services: readonly NomadService[]): Problem[] {
+  const errors: Problem[] = [];
   const clients = clientsOf(inventory);
   const headroom = inventory.scheduler.headroomPercent / 100;
   const usable = new Map(clients.map((n) => {
@@ -96,17 +101,17 @@ export function checkPlacement(inventory: Inventory, services: readonly NomadSer
     const p = service.props;
     const before = errors.length;
     if (!drivers.has(service.driver)) {
-      errors.push(`job ${job}, field driver: received ${JSON.stringify(service.driver)}, expected a driver some client offers (${[...drivers].sort().join(", ") || "no client"})`);
+      errors.push(problem("ELY-PLC-001", { job, field: "driver" }, `received ${JSON.stringify(service.driver)}, expected a driver some client offers (${[...drivers].sort().join(", ") || "no client"})`));
     }
     const hostVolumes = (p.volumes ?? []).flatMap((v, i) => (v.kind === "host" ? [[i, v.source] as const] : []));
     for (const [i, source] of hostVolumes) {
       if (!volumes.has(source)) {
-        errors.push(`job ${job}, field volumes[${i}].source: received ${JSON.stringify(source)}, expected a host volume some client provides (${[...volumes].sort().join(", ") || "none declared"})`);
+        errors.push(problem("ELY-PLC-002", { job, field: `volumes[${i}].source` }, `received ${JSON.stringify(source)}, expected a host volume some client provides (${[...volumes].sort().join(", ") || "none declared"})`));
       }
     }
     (p.volumes ?? []).forEach((v, i) => {
       if (v.kind === "nfs" && !exportPaths.some((e) => isUnder(v.path, e))) {
-        errors.push(`job ${job}, field volumes[${i}].path: received ${JSON.stringify(v.path)}, expected a path under an NFS export of the util node (${exportPaths.join(", ") || "none declared: nodes[].nfsExports"})`);
+        errors.push(problem("ELY-PLC-003", { job, field: `volumes[${i}].path` }, `received ${JSON.stringify(v.path)}, expected a path under an NFS export of the util node (${exportPaths.join(", ") || "none declared: nodes[].nfsExports"})`));
       }
     });
     const eligible = clients.filter(
@@ -117,7 +122,10 @@ export function checkPlacement(inventory: Inventory, services: readonly NomadSer
     );
     if (eligible.length === 0) {
       // Said already when a missing driver or volume explains it.
-      if (errors.length === before) errors.push(`job ${job}: no client can run it (driver ${service.driver}, host volumes ${hostVolumes.map(([, s]) => s).join(", ") || "none"}, ${plural((p.constraints ?? []).length, "constraint")}); clients: ${clients.map((n) => n.hostname).join(", ")}`);
+      if (errors.length === before) {
+        const asked = `driver ${service.driver}, host volumes ${hostVolumes.map(([, s]) => s).join(", ") || "none"}, ${plural((p.constraints ?? []).length, "constraint")}`;
+        errors.push(problem("ELY-PLC-004", { job }, `received ${asked}, expected a client that can run it; clients: ${clients.map((n) => n.hostname).join(", ")}`));
+      }
       continue;
     }
     if (p.stateful) errors.push(...statefulVolumeProblems(inventory, job, hostVolumes, eligible));
@@ -128,14 +136,14 @@ export function checkPlacement(inventory: Inventory, services: readonly NomadSer
     const fitting = eligible.filter((n) => usable.get(n.hostname)!.cpuMhz >= service.cpuMhz && usable.get(n.hostname)!.memoryMb >= service.memoryMb);
     if (fitting.length === 0) {
       const biggest = eligible.map((n) => `${n.hostname} ${usable.get(n.hostname)!.cpuMhz} MHz/${usable.get(n.hostname)!.memoryMb} MB`).join(", ");
-      errors.push(`job ${job}: one allocation asks for ${service.cpuMhz} MHz CPU and ${service.memoryMb} MB memory, expected it to fit a client after ${inventory.scheduler.headroomPercent}% headroom (${biggest})`);
+      errors.push(problem("ELY-PLC-006", { job }, `received one allocation asking for ${service.cpuMhz} MHz CPU and ${service.memoryMb} MB memory, expected it to fit a client after ${inventory.scheduler.headroomPercent}% headroom (${biggest})`));
     }
     const jobCpu = allocations * service.cpuMhz;
     const jobMemory = allocations * service.memoryMb;
     const offerCpu = eligible.reduce((s, n) => s + usable.get(n.hostname)!.cpuMhz, 0);
     const offerMemory = eligible.reduce((s, n) => s + usable.get(n.hostname)!.memoryMb, 0);
     if (fitting.length > 0 && (jobCpu > offerCpu || jobMemory > offerMemory)) {
-      errors.push(`job ${job}: ${plural(allocations, "allocation")} ask for ${jobCpu} MHz CPU and ${jobMemory} MB memory, expected at most what its clients ${names} offer after ${inventory.scheduler.headroomPercent}% headroom: ${offerCpu} MHz and ${offerMemory} MB`);
+      errors.push(problem("ELY-PLC-007", { job }, `received ${plural(allocations, "allocation")} asking for ${jobCpu} MHz CPU and ${jobMemory} MB memory, expected at most what its clients ${names} offer after ${inventory.scheduler.headroomPercent}% headroom: ${offerCpu} MHz and ${offerMemory} MB`));
     }
     totalCpu += jobCpu;
     totalMemory += jobMemory;
@@ -148,7 +156,7 @@ export function checkPlacement(inventory: Inventory, services: readonly NomadSer
     const staticPorts = (p.ports ?? []).flatMap((port) => (port.static !== undefined ? [port.static] : []));
     for (const port of staticPorts) {
       if (service.type !== "system" && allocations > eligible.length) {
-        errors.push(`job ${job}: ${plural(allocations, "allocation")} each need static port ${port}, expected at most one per client (${plural(eligible.length, "eligible client")}: ${names})`);
+        errors.push(problem("ELY-PLC-008", { job, field: "ports" }, `received ${plural(allocations, "allocation")} each needing static port ${port}, expected at most one per client (${plural(eligible.length, "eligible client")}: ${names})`));
       }
       const owners = portOwners.get(port) ?? new Map<string, string>();
       portOwners.set(port, owners);
@@ -159,14 +167,14 @@ export function checkPlacement(inventory: Inventory, services: readonly NomadSer
         else owners.set(n.hostname, job);
       }
       for (const [other, nodes] of clashes) {
-        errors.push(`job ${job} and job ${other} both claim static port ${port} on ${nodes.join(", ")}: expected each static port to belong to one job per node`);
+        errors.push(problem("ELY-PLC-009", { job, field: "ports" }, `received static port ${port} on ${nodes.join(", ")}, expected each static port to belong to one job per node; job ${other} claims it there`));
       }
     }
 
     if (p.expose) {
       const key = `${p.expose.host.toLowerCase()}${p.expose.path ?? ""}`;
       const other = exposedHosts.get(key);
-      if (other !== undefined) errors.push(`job ${job}, field expose.host: received ${JSON.stringify(key)}, expected a host not exposed already; job ${other} exposes it`);
+      if (other !== undefined) errors.push(problem("ELY-PLC-010", { job, field: "expose.host" }, `received ${JSON.stringify(key)}, expected a host not exposed already; job ${other} exposes it`));
       else exposedHosts.set(key, job);
     }
   }
@@ -174,7 +182,7 @@ export function checkPlacement(inventory: Inventory, services: readonly NomadSer
   const allCpu = [...usable.values()].reduce((s, c) => s + c.cpuMhz, 0);
   const allMemory = [...usable.values()].reduce((s, c) => s + c.memoryMb, 0);
   if (clients.length > 0 && (totalCpu > allCpu || totalMemory > allMemory)) {
-    errors.push(`all jobs: ${plural(services.length, "job")} ask for ${totalCpu} MHz CPU and ${totalMemory} MB memory in total, expected at most what the clients offer after ${inventory.scheduler.headroomPercent}% headroom: ${allCpu} MHz and ${allMemory} MB`);
+    errors.push(problem("ELY-PLC-011", { component: "all jobs" }, `received ${plural(services.length, "job")} asking for ${totalCpu} MHz CPU and ${totalMemory} MB memory in total, expected at most what the clients offer after ${inventory.scheduler.headroomPercent}% headroom: ${allCpu} MHz and ${allMemory} MB`));
   } else errors.push(...reimageRoomProblems(inventory, usable, movedCpu, movedMemory));
   return errors;
 }
@@ -185,7 +193,7 @@ export function checkPlacement(inventory: Inventory, services: readonly NomadSer
  * workers those are (the largest taken out). The program checks the same against what Nomad runs
  * before each drain (cli/worker-capacity.ts). Left out where no client would stay up (a one-worker lab).
  */
-function reimageRoomProblems(inventory: Inventory, usable: ReadonlyMap<string, { cpuMhz: number; memoryMb: number }>, cpu: number, memory: number): string[] {
+function reimageRoomProblems(inventory: Inventory, usable: ReadonlyMap<string, { cpuMhz: number; memoryMb: number }>, cpu: number, memory: number): Problem[] {
   const down = inventory.images.rollout.maxUnavailable;
   const workers = clientsOf(inventory).filter((n) => bootModeOf(n) === "netboot");
   if (workers.length === 0 || cpu + memory === 0) return [];
@@ -200,7 +208,11 @@ function reimageRoomProblems(inventory: Inventory, usable: ReadonlyMap<string, {
   if (clientsOf(inventory).length <= down) return [];
   if (c.offer >= cpu && m.offer >= memory) return [];
   return [
-    `images.rollout.maxUnavailable: received ${down}, expected the clients that stay up while ${plural(down, "worker")} reimage${down === 1 ? "s" : ""} to hold the service and batch jobs: ` +
+    problem(
+      "ELY-PLC-012",
+      { field: "images.rollout.maxUnavailable" },
+      `received ${down}, expected the clients that stay up while ${plural(down, "worker")} reimage${down === 1 ? "s" : ""} to hold the service and batch jobs: ` +
       `they ask for ${cpu} MHz CPU and ${memory} MB memory, and without ${[...new Set([...c.out, ...m.out])].join(", ")} the clients offer ${c.offer} MHz and ${m.offer} MB after ${inventory.scheduler.headroomPercent}% headroom`,
+    ),
   ];
 }

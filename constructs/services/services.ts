@@ -3,6 +3,7 @@ import { Inventory, utilNodeOf } from "../../nodes";
 import { NomadService } from "./nomad-service";
 import { NomadServiceProps } from "../../jobs/service-props";
 import { checkPlacement } from "./service-placement";
+import { addChecks } from "../checks";
 
 export interface ServicesProps {
   /** The cluster the jobs run on: datacenter, NFS server (util), clients' capacity. */
@@ -21,7 +22,7 @@ export class Services extends Construct {
   constructor(scope: Construct, id: string, props: ServicesProps) {
     super(scope, id);
     this.inventory = props.inventory;
-    this.node.addValidation({ validate: () => checkPlacement(this.inventory, this.all) });
+    addChecks(this, () => checkPlacement(this.inventory, this.all));
   }
 
   add(id: string, props: NomadServiceProps): NomadService {
