@@ -7,6 +7,7 @@ import { baseSpecOf } from "../images/build-image";
 import { baseLayerKey } from "../images/layered-ramroot";
 import { overlayMountArgs } from "../images/overlay";
 import { imageRecipe, inputHashOf, recipeInputs } from "../images/recipe";
+import { clientImageSpec } from "./helpers/image-spec";
 import { changeElyFile, ELY_FILE_CHANGED, ELY_FILE_MARKER, parseBuildOutput } from "../bench/image-rebuild";
 import { MEASURE_INIT, parseMeasureLines } from "../bench/ramroot-unpack";
 import { TEST_OUTDIR_ROOT } from "./setup";
@@ -14,13 +15,7 @@ import { TEST_OUTDIR_ROOT } from "./setup";
 const root = path.resolve(__dirname, "..");
 const tempDir = () => fs.mkdtempSync(path.join(TEST_OUTDIR_ROOT, "base-cache-"));
 
-const spec = {
-  role: "client" as const,
-  arch: "amd64" as const,
-  profile: "full" as const,
-  agentVersions: { consul: "1.16.6", nomad: "1.6.10" },
-  agentSource: { kind: "official" as const },
-};
+const spec = clientImageSpec("full");
 const base: BaseSpec = baseSpecOf(imageRecipe(spec));
 const VERSION = "mmdebstrap 1.3.5";
 

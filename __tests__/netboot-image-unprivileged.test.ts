@@ -11,6 +11,7 @@ import {
   usernsProblems,
 } from "../images/user-namespace";
 import { imageRecipe, recipeInputs } from "../images/recipe";
+import { clientImageSpec } from "./helpers/image-spec";
 
 /** A machine where the build can run: ely-build (uid 1001) with 65536 subordinate ids. */
 const READY: UsernsFacts = {
@@ -100,13 +101,7 @@ describe("unprivileged build preflight", () => {
 });
 
 describe("what a root and an unprivileged build share", () => {
-  const spec = {
-    role: "client" as const,
-    arch: "amd64" as const,
-    profile: "test" as const,
-    agentVersions: { consul: "1.16.6", nomad: "1.6.10" },
-    agentSource: { kind: "official" as const },
-  };
+  const spec = clientImageSpec("test");
 
   test("/dev is emptied in every ramroot (a root build's device nodes, which an unprivileged one cannot make), and that is an input", () => {
     const recipe = imageRecipe(spec);

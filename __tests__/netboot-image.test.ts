@@ -7,6 +7,7 @@ import { artifactNamesOf, buildIdOf } from "../images/layout";
 import { createManifest, verifyManifest, MANIFEST_FORMAT } from "../images/manifest";
 import { StepError, StepRunner } from "../images/progress";
 import { imageRecipe, inputHashOf, recipeInputs } from "../images/recipe";
+import { clientImageSpec } from "./helpers/image-spec";
 import { packagesOf } from "../images/profiles";
 import { TEST_OUTDIR_ROOT } from "./setup";
 
@@ -106,13 +107,7 @@ describe("manifest", () => {
 });
 
 describe("input hash", () => {
-  const spec = {
-    role: "client" as const,
-    arch: "amd64" as const,
-    profile: "full" as const,
-    agentVersions: { consul: "1.16.6", nomad: "1.6.10" },
-    agentSource: { kind: "official" as const },
-  };
+  const spec = clientImageSpec("full");
 
   test("the same inputs give the same hash", () => {
     expect(inputHashOf(imageRecipe(spec))).toBe(inputHashOf(imageRecipe({ ...spec })));

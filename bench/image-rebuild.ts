@@ -20,7 +20,7 @@ import * as os from "os";
 import * as path from "path";
 import { Command } from "commander";
 import execa from "execa";
-import { figures, fmt } from "./measure";
+import { figures, fmt, runBench, writeResults } from "./measure";
 
 const root = path.resolve(__dirname, "..", "..");
 const started = Date.now();
@@ -190,25 +190,15 @@ async function main(): Promise<void> {
     }),
   ];
   console.log(lines.join("\n"));
-  fs.writeFileSync(
+  writeResults(
     o.json,
-    JSON.stringify(
-      {
-        date: new Date().toISOString(),
-        machine: { cpu: os.cpus()[0]?.model, cores: os.cpus().length, loadAverageStart: load0, loadAverageEnd: load1 },
-        options: { profile: o.profile, role: o.role, arch: o.arch, package: o.package, nomadVersion: o.nomadVersion, rounds: o.rounds },
-        scenarios: results.map((m) => ({ name: m.scenario.name, what: m.scenario.what, seconds: m.seconds, ratioToCold: figures(m.seconds).median / cold, runs: m.runs })),
-      },
-      null,
-      2,
-    ) + "\n",
+    {
+      machine: { cpu: os.cpus()[0]?.model, cores: os.cpus().length, loadAverageStart: load0, loadAverageEnd: load1 },
+      options: { profile: o.profile, role: o.role, arch: o.arch, package: o.package, nomadVersion: o.nomadVersion, rounds: o.rounds },
+      scenarios: results.map((m) => ({ name: m.scenario.name, what: m.scenario.what, seconds: m.seconds, ratioToCold: figures(m.seconds).median / cold, runs: m.runs })),
+    },
+    progress,
   );
-  progress(`done; results in ${o.json}`);
 }
 
-if (require.main === module) {
-  main().catch((e: Error) => {
-    progress(`failed: ${e.stack ?? e.message}`);
-    process.exit(1);
-  });
-}
+if (require.main === module) runBench(main, progress);

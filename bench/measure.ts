@@ -91,3 +91,17 @@ export async function decompressRounds<R extends DecompressRow>(
     progress(`decompress + unpack round ${round}/${runs}: ${times.join(", ")}`);
   }
 }
+
+/** Writes a bench's results (stamped with the date) as JSON, and says where. */
+export function writeResults(file: string, results: Record<string, unknown>, progress: (line: string) => void): void {
+  fs.writeFileSync(file, JSON.stringify({ date: new Date().toISOString(), ...results }, null, 2) + "\n");
+  progress(`done; results in ${file}`);
+}
+
+/** Runs a bench's main: a failure is reported with its stack and the process exits 1. */
+export function runBench(main: () => Promise<void>, progress: (line: string) => void): void {
+  main().catch((e: Error) => {
+    progress(`failed: ${e.stack ?? e.message}`);
+    process.exit(1);
+  });
+}

@@ -28,7 +28,7 @@ import { startUtilNfs } from "../e2e/netboot/util-nfs";
 import { ImageProfile, IMAGE_PROFILES } from "../images/layout";
 import { parseInventory } from "../nodes";
 import { RAMROOT_ARTIFACTS, ramrootArtifactOf, ramrootCompression, ramrootXzArgs } from "../images/ramroot-codec";
-import { decompressRounds, Figures, figures, fmt, linkBytesPerSecond, mib, sh, timedSh, tmpfsDir } from "./measure";
+import { decompressRounds, Figures, figures, fmt, linkBytesPerSecond, mib, runBench, sh, timedSh, tmpfsDir, writeResults } from "./measure";
 import { PROFILES } from "../images/profiles";
 
 interface Options {
@@ -461,28 +461,20 @@ async function main(): Promise<void> {
   }
 
   console.log(out.join("\n"));
-  fs.writeFileSync(
+  writeResults(
     o.json,
-    JSON.stringify(
-      {
-        date: new Date().toISOString(),
-        durationSeconds: (Date.now() - started) / 1000,
-        machine: { ...machine, loadAverageStart: load0, loadAverageEnd: load1 },
-        options: { boots: o.boots, xzLevels: levels, xzRuns: o.xzRuns, linkMbit: o.linkMbit, cpuFactor: o.cpuFactor },
-        image: { key: prepared.imageKey, buildId: prepared.buildId, profile: prepared.profile, prepareSeconds: prepared.timings },
-        boot: { summary: bootSummary, runs: boots, qemu: { cpus: prepared.qemu.cpus, memoryMb: prepared.qemu.memoryMb, accel: "tcg" } },
-        xz: { defaultLevel, tarBytes, busybox: busyboxVersion, unpackInto: unpackKind, reproducesPublished: reproduced, levels: rows },
-        recommendation,
-      },
-      null,
-      2,
-    ) + "\n",
+    {
+      durationSeconds: (Date.now() - started) / 1000,
+      machine: { ...machine, loadAverageStart: load0, loadAverageEnd: load1 },
+      options: { boots: o.boots, xzLevels: levels, xzRuns: o.xzRuns, linkMbit: o.linkMbit, cpuFactor: o.cpuFactor },
+      image: { key: prepared.imageKey, buildId: prepared.buildId, profile: prepared.profile, prepareSeconds: prepared.timings },
+      boot: { summary: bootSummary, runs: boots, qemu: { cpus: prepared.qemu.cpus, memoryMb: prepared.qemu.memoryMb, accel: "tcg" } },
+      xz: { defaultLevel, tarBytes, busybox: busyboxVersion, unpackInto: unpackKind, reproducesPublished: reproduced, levels: rows },
+      recommendation,
+    },
+    progress,
   );
-  progress(`done; results in ${o.json}`);
   if (boots.some((b) => !b.ok)) process.exitCode = 1;
 }
 
-main().catch((e: Error) => {
-  progress(`failed: ${e.stack ?? e.message}`);
-  process.exit(1);
-});
+runBench(main, progress);

@@ -24,7 +24,7 @@ import { Command } from "commander";
 import execa from "execa";
 import { ramrootTarArgs } from "../images/pack-ramroot";
 import { DEFAULT_RAMROOT_COMPRESSION, ramrootCompressCommand, ramrootCompression } from "../images/ramroot-codec";
-import { decompressRounds, figures, fmt, linkBytesPerSecond, mib, timedSh, tmpfsDir } from "./measure";
+import { decompressRounds, figures, fmt, linkBytesPerSecond, mib, runBench, timedSh, tmpfsDir, writeResults } from "./measure";
 
 interface Candidate {
   /** "gzip-1", "xz-6", "zstd-3". */
@@ -144,27 +144,17 @@ async function main(): Promise<void> {
     }),
   ];
   console.log(lines.join("\n"));
-  fs.writeFileSync(
+  writeResults(
     o.json,
-    JSON.stringify(
-      {
-        date: new Date().toISOString(),
-        machine: { cpu: os.cpus()[0]?.model, cores: threads, loadAverageStart: load0, loadAverageEnd: load1 },
-        options: { rootfs: o.rootfs, runs: o.runs, linkMbit: o.linkMbit, cpuFactor: o.cpuFactor },
-        tar: { bytes: tarBytes, seconds: tarTime.wall },
-        busybox: busyboxVersion,
-        codecs: rows.map((r) => ({ ...r, candidate: r.candidate.name, compress: r.candidate.compress.join(" "), estimate: estimate(r) })),
-      },
-      null,
-      2,
-    ) + "\n",
+    {
+      machine: { cpu: os.cpus()[0]?.model, cores: threads, loadAverageStart: load0, loadAverageEnd: load1 },
+      options: { rootfs: o.rootfs, runs: o.runs, linkMbit: o.linkMbit, cpuFactor: o.cpuFactor },
+      tar: { bytes: tarBytes, seconds: tarTime.wall },
+      busybox: busyboxVersion,
+      codecs: rows.map((r) => ({ ...r, candidate: r.candidate.name, compress: r.candidate.compress.join(" "), estimate: estimate(r) })),
+    },
+    progress,
   );
-  progress(`done; results in ${o.json}`);
 }
 
-if (require.main === module) {
-  main().catch((e: Error) => {
-    progress(`failed: ${e.stack ?? e.message}`);
-    process.exit(1);
-  });
-}
+if (require.main === module) runBench(main, progress);

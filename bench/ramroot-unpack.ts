@@ -22,7 +22,7 @@ import * as path from "path";
 import { Command } from "commander";
 import execa from "execa";
 import { defaultBaseCacheDir } from "../images/base-rootfs";
-import { figures, fmt, mib, timedSh } from "./measure";
+import { figures, fmt, mib, runBench, timedSh, writeResults } from "./measure";
 
 const root = path.resolve(__dirname, "..", "..");
 const started = Date.now();
@@ -200,16 +200,7 @@ async function main(): Promise<void> {
     `Baseline (kernel to /init with the measuring initrd only): ${fmt(figures(modes[0].initStart), 2)} s.`,
   ];
   console.log(lines.join("\n"));
-  fs.writeFileSync(
-    o.json,
-    JSON.stringify({ date: new Date().toISOString(), load: [load0, load1], options: o, rdZstd, host, modes: modes.map((x) => ({ ...x, phase: x.name === "baseline" ? undefined : phase(x) })) }, null, 2) + "\n",
-  );
-  progress(`done; results in ${o.json}`);
+  writeResults(o.json, { load: [load0, load1], options: o, rdZstd, host, modes: modes.map((x) => ({ ...x, phase: x.name === "baseline" ? undefined : phase(x) })) }, progress);
 }
 
-if (require.main === module) {
-  main().catch((e: Error) => {
-    progress(`failed: ${e.stack ?? e.message}`);
-    process.exit(1);
-  });
-}
+if (require.main === module) runBench(main, progress);
