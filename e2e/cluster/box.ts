@@ -5,7 +5,6 @@
  * suite rewrites before each `cdktf deploy`.
  */
 import * as fs from "fs";
-import * as os from "os";
 import * as path from "path";
 import { App } from "cdktf";
 import { ElyStack } from "../../constructs";
@@ -35,8 +34,8 @@ export interface BoxConfig {
   readonly secretsDir: string;
   /** The bridge the util node's dnsmasq serves. */
   readonly bridge: string;
-  /** Where image builds are kept. */
-  readonly artifactsDir: string;
+  /** Where image builds are kept. Default: the plan's own (NetbootProps.artifactsDir: ~/.cache/ely/images). */
+  readonly artifactsDir?: string;
   /** The public key the reimage logs in to the workers with. */
   readonly sshPublicKey: string;
   /** images.revisions, oldest first. */
@@ -118,7 +117,7 @@ export function boxStack(app: App, config: BoxConfig, inventory: Inventory): Ely
       httpListen: `${UTIL_IP}:${HTTP_PORT}`,
       httpStateDir: path.join(config.work, "nginx-boot"),
       dhcpInterface: config.bridge,
-      artifactsDir: config.artifactsDir || path.join(os.homedir(), ".cache", "ely", "images"),
+      artifactsDir: config.artifactsDir,
     },
     nodeSecrets: { listen: `${UTIL_IP}:${SECRETS_PORT}`, stateDir: path.join(config.work, "nginx-secrets"), group: "nogroup", workerUser: "nobody" },
   });

@@ -298,7 +298,7 @@ beforeAll(async () => {
     work,
     secretsDir,
     bridge: names.bridge,
-    artifactsDir: process.env.ELY_CLUSTER_ARTIFACTS_DIR || path.join(os.homedir(), ".cache", "ely", "images"),
+    artifactsDir: process.env.ELY_CLUSTER_ARTIFACTS_DIR,
     sshPublicKey: fs.readFileSync(`${hosts.keyFile}.pub`, "utf8").trim(),
     revisions: [R1],
     channels: { stable: R1.name },
