@@ -4,6 +4,7 @@
  * A bad inventory prints the same list of problems as `ely validate` and exits 1 before
  * anything is synthesized (cdktf's own validation would print a stack trace instead).
  */
+import "./cli/token-creation-stacks"; // first: before cdktf creates a token
 import { checkedAppOrExit } from "./cli/checked-app";
 
 checkedAppOrExit({ consequence: "; nothing synthesized" }).app.synth();

@@ -1,3 +1,4 @@
+import "./token-creation-stacks"; // before cdktf creates a token (main.ts imports it earlier still)
 import { App } from "cdktf";
 import { ElyStack } from "../constructs";
 import { ALL_JOBS } from "../jobs";

@@ -50,11 +50,16 @@ export class GeneratedDirectory extends Construct {
   write(stackDir: string): void {
     fs.rmSync(path.join(stackDir, this.namedFolder), { recursive: true, force: true });
     const target = path.join(stackDir, this.path);
+    // Each directory made once: on a busy disk a mkdir costs as much as writing a file.
+    const made = new Set<string>();
+    for (const dir of [target, ...[...this.files.keys()].map((file) => path.dirname(path.join(target, file)))]) {
+      if (made.has(dir)) continue;
+      fs.mkdirSync(dir, { recursive: true });
+      made.add(dir);
+    }
     for (const [file, text] of this.files) {
-      fs.mkdirSync(path.dirname(path.join(target, file)), { recursive: true });
       fs.writeFileSync(path.join(target, file), text, { mode: file.endsWith(".sh") ? 0o755 : 0o644 });
     }
-    fs.mkdirSync(target, { recursive: true });
   }
 }
 

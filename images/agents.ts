@@ -10,7 +10,6 @@ import * as crypto from "crypto";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
-import execa from "execa";
 import { ImageArch } from "./layout";
 import { DOWNLOAD_IDLE_TIMEOUT_SECONDS } from "../nodes/network-timeouts";
 
@@ -233,6 +232,8 @@ export async function installAgents(options: {
 async function unzipOne(zip: string, member: string, dest: string): Promise<void> {
   const out = fs.openSync(dest, "w");
   try {
+    // Loaded here, not at the top: every synth imports this module, only an image build unzips.
+    const { default: execa } = await import("execa");
     await execa("unzip", ["-p", zip, member], { stdout: out, stderr: "pipe" });
   } catch (e) {
     throw new Error(`cannot extract ${member} from ${zip}: ${(e as Error).message}`);
