@@ -10,6 +10,7 @@
  */
 import * as crypto from "crypto";
 import { AgentSource, AgentVersions, agentInputs } from "./agents";
+import type { BaseSpec } from "./base-rootfs";
 import { initScript, udhcpcScript } from "./initrd-files";
 import { buildIdOf, ImageArch, ImageProfile, imageKeyOf, ImageRole } from "./layout";
 import {
@@ -45,11 +46,10 @@ export interface ImageSpec {
   readonly ramroot?: RamrootCompression;
 }
 
-export interface ImageRecipe {
+/** An image's recipe: its Debian suite and components are its base's (images/base-rootfs.ts). */
+export interface ImageRecipe extends Pick<BaseSpec, "suite" | "components"> {
   readonly key: string;
   readonly spec: ImageSpec;
-  readonly suite: string;
-  readonly components: readonly string[];
   /** Every package of the image: the profile's and the extra ones, sorted. */
   readonly packages: readonly string[];
   /** The profile's packages: the cached base's (images/base-rootfs.ts). */
