@@ -37,7 +37,7 @@ describe("image channel rules", () => {
     expect(inventory.images).toEqual({
       revisions: [{ name: "initial", extraPackages: {} }],
       channels: { stable: "initial" },
-      rollout: { maxUnavailable: 1, drainDeadlineSeconds: 600, bootTimeoutSeconds: 1200, sshAuthorizedKeys: [] },
+      rollout: { maxUnavailable: 1, drainDeadlineSeconds: 600, bootTimeoutSeconds: 1200, sshAuthorizedKeys: [], allowJobDowntime: false },
     });
     expect(errorsWith(() => undefined)).toEqual([]);
   });

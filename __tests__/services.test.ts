@@ -217,8 +217,11 @@ describe("placement checks at synth", () => {
     const errors = errorsWith([jobDef("a", { ...small, count: 3, memoryMb: 20000 })]);
     expect(errors).toEqual([
       "error ELY-PLC-012: field images.rollout.maxUnavailable: received 1, expected the clients that stay up while 1 worker reimages to hold the service and batch jobs: " +
-        "they ask for 300 MHz CPU and 60000 MB memory, and without w1 the clients offer 10800 MHz and 58982 MB after 10% headroom",
+        "they ask for 300 MHz CPU and 60000 MB memory, and without w1 the clients offer 10800 MHz and 58982 MB after 10% headroom " +
+        "(images.rollout.allowJobDowntime: true accepts that they wait during a reimage)",
     ]);
+    // The operator accepts that the jobs wait while a worker reimages (a lab with one worker): no problem at plan.
+    expect(errorsWith([jobDef("a", { ...small, count: 3, memoryMb: 20000 })], inventoryWith((i) => (i.images.rollout = { allowJobDowntime: true })))).toEqual([]);
     // With every client out at once nothing could hold them: the rule leaves that to the program's refusal.
     expect(errorsWith([jobDef("a", { ...small, count: 3, memoryMb: 20000 })], inventoryWith((i) => (i.images.rollout = { maxUnavailable: 3 })))).toEqual([]);
   });

@@ -93,6 +93,16 @@ describe("worker reimage", () => {
     expect(command).toContain("--max-unavailable 2 ");
     expect(command).toContain("--reboot-command 'ipmitool power cycle'");
     expect(command).not.toContain("--ssh-option");
+    // Jobs may not wait unless the inventory says so.
+    expect(command).not.toContain("--allow-job-downtime");
+  });
+
+  test("images.rollout.allowJobDowntime reaches the program, which then drains what nothing can hold", () => {
+    const inventory = inventoryWith((i) => (i.images.rollout = { allowJobDowntime: true }));
+    const app = stackOf(inventory).node.root;
+    const stack = new ElyStack(app, "downtime", { inventory: { ...inventory }, jobs: [] });
+    const command = steps(stack).get("w1")![1].provisioner![0]["local-exec"].command;
+    expect(command).toContain(" --boot-timeout 1200 --allow-job-downtime ");
   });
 
   test("an unchanged image plans no reboot", () => {

@@ -70,6 +70,8 @@ export interface ReimageOptions {
   readonly workers?: readonly string[];
   /** Default: 1. */
   readonly maxUnavailable?: number;
+  /** Drain even when the clients that stay up cannot hold the allocations (they wait until there is room). Default: false. */
+  readonly allowJobDowntime?: boolean;
   readonly drainDeadlineSeconds: number;
   readonly bootTimeoutSeconds: number;
   readonly nomad: ClusterApi;
@@ -151,8 +153,11 @@ async function checkBeforeDrain(o: ReimageOptions, batch: readonly string[]): Pr
     allocations,
     await Promise.all(stays.map((n) => roomOf(o.nomad, n))),
   );
-  if (!verdict.fits) throw new ReimageError(`${o.node}: not drained: ${verdict.summary}. Add room (or lower the jobs' counts), then deploy again`);
-  return verdict.summary;
+  if (verdict.fits) return verdict.summary;
+  if (o.allowJobDowntime) return `${verdict.summary}; images.rollout.allowJobDowntime: draining anyway, they wait until a client has room (${o.node} once back)`;
+  throw new ReimageError(
+    `${o.node}: not drained: ${verdict.summary}. Add room (or lower the jobs' counts, or set images.rollout.allowJobDowntime to accept that they wait), then deploy again`,
+  );
 }
 
 function describeNode(n: NomadNode): string {
@@ -294,6 +299,7 @@ function main(): void {
     .option("--max-unavailable <n>", "workers down at once", "1")
     .option("--drain-deadline <seconds>", "Nomad's drain deadline", "600")
     .option("--boot-timeout <seconds>", "bound of the wait for the worker to be back", "1200")
+    .option("--allow-job-downtime", "drain even when the clients that stay up cannot hold the allocations")
     .option("--reboot-command <sh>", "reboot with this command (sh -c; ELY_REIMAGE_NODE, ELY_REIMAGE_ADDRESS, ELY_REIMAGE_BUILD) instead of ssh")
     .action(async (o) => {
       const numberOf = (flag: string, value: string, min: number) => {
@@ -312,6 +318,7 @@ function main(): void {
         batch: list(o.batch),
         workers: list(o.workers),
         maxUnavailable: numberOf("max-unavailable", o.maxUnavailable, 1),
+        allowJobDowntime: o.allowJobDowntime === true,
         drainDeadlineSeconds: numberOf("drain-deadline", o.drainDeadline, 1),
         bootTimeoutSeconds: numberOf("boot-timeout", o.bootTimeout, 1),
         nomad: new ClusterApi({ agent: "Nomad", address: o.nomad, token: process.env[SECRET_ENV.nomadToken] || undefined, caFile: o.caFile }),

@@ -311,6 +311,12 @@ export const imageRolloutSchema = z
      * login; reboot them with WorkerReimageProps.rebootCommand).
      */
     sshAuthorizedKeys: z.array(sshPublicKey).default([]),
+    /**
+     * Reimage a worker even when the clients that stay up cannot hold its service and batch jobs (a lab
+     * with one worker): those allocations wait, unplaced, until a client has room again (the worker
+     * itself, once back). Default: false (the plan refuses, ELY-PLC-012, and so does the reimage step).
+     */
+    allowJobDowntime: z.boolean().default(false),
   })
   .strict();
 

@@ -91,6 +91,7 @@ export class WorkerReimage extends Construct {
       (caFile ? ` --ca-file ${shellQuote(caFile)}` : "") +
       ` --workers ${names.join(",")} --max-unavailable ${rollout.maxUnavailable}` +
       ` --drain-deadline ${rollout.drainDeadlineSeconds} --boot-timeout ${rollout.bootTimeoutSeconds}` +
+      (rollout.allowJobDowntime ? " --allow-job-downtime" : "") +
       (props.rebootCommand ? ` --reboot-command ${shellQuote(props.rebootCommand)}` : sshOptions.map((o) => ` --ssh-option ${shellQuote(o)}`).join(""));
 
     const steps: WorkerStep[] = [];

@@ -191,10 +191,12 @@ export function checkPlacement(inventory: Inventory, services: readonly NomadSer
  * A worker reimage (constructs/rollout/worker-reimage.ts) takes up to images.rollout.maxUnavailable
  * netbooted clients down at once: the others must hold the service and batch jobs meanwhile, whichever
  * workers those are (the largest taken out). The program checks the same against what Nomad runs
- * before each drain (cli/worker-capacity.ts). Left out where no client would stay up (a one-worker lab).
+ * before each drain (cli/worker-capacity.ts). Left out where no client would stay up (a one-worker lab), and
+ * when images.rollout.allowJobDowntime accepts that those jobs wait.
  */
 function reimageRoomProblems(inventory: Inventory, usable: ReadonlyMap<string, { cpuMhz: number; memoryMb: number }>, cpu: number, memory: number): Problem[] {
   const down = inventory.images.rollout.maxUnavailable;
+  if (inventory.images.rollout.allowJobDowntime) return [];
   const workers = clientsOf(inventory).filter((n) => bootModeOf(n) === "netboot");
   if (workers.length === 0 || cpu + memory === 0) return [];
   const left = (key: "cpuMhz" | "memoryMb") => {
@@ -212,7 +214,8 @@ function reimageRoomProblems(inventory: Inventory, usable: ReadonlyMap<string, {
       "ELY-PLC-012",
       { field: "images.rollout.maxUnavailable" },
       `received ${down}, expected the clients that stay up while ${plural(down, "worker")} reimage${down === 1 ? "s" : ""} to hold the service and batch jobs: ` +
-      `they ask for ${cpu} MHz CPU and ${memory} MB memory, and without ${[...new Set([...c.out, ...m.out])].join(", ")} the clients offer ${c.offer} MHz and ${m.offer} MB after ${inventory.scheduler.headroomPercent}% headroom`,
+      `they ask for ${cpu} MHz CPU and ${memory} MB memory, and without ${[...new Set([...c.out, ...m.out])].join(", ")} the clients offer ${c.offer} MHz and ${m.offer} MB after ${inventory.scheduler.headroomPercent}% headroom ` +
+        `(images.rollout.allowJobDowntime: true accepts that they wait during a reimage)`,
     ),
   ];
 }

@@ -257,6 +257,37 @@ describe("worker reimage against real agents", () => {
       expect(noToken.exitCode).toBe(1);
       expect(noToken.stderr).toMatch(/^ely-reimage: Nomad at http:\/\/127\.0\.0\.1:\d+ refused GET \/v1\/nodes \(HTTP 403/);
     }), 120_000);
+
+  test("images.rollout.allowJobDowntime: nothing can hold the allocation, the worker is drained and rebooted anyway, and the job comes back on it", () =>
+    withAgentLogs(async () => {
+      const THIRD = "00000000000000cc";
+      await sleeperOnC1Again();
+      await setEligibility("s1", false);
+      try {
+        let during: string[] | undefined;
+        const outcome = await reimageWorker(
+          options({
+            buildId: THIRD,
+            allowJobDowntime: true,
+            reboot: async () => {
+              during = await sleeperNodes();
+              await rebootOnto(THIRD)();
+            },
+          }),
+        );
+        expect(outcome).toBe("rebooted");
+        // While the worker was down the job ran nowhere: the downtime the operator accepted.
+        expect(during).toEqual([]);
+        expect(logged.join("\n")).toMatch(
+          /c1 runs 1 allocation to move, and the clients that stay up cannot hold sleeper\.sleeper\[0\] \(100 MHz, 32 MB\) \(no other client is ready and eligible\); images\.rollout\.allowJobDowntime: draining anyway, they wait until a client has room \(c1 once back\)/,
+        );
+        const back = await node("c1");
+        expect([back.Status, back.SchedulingEligibility, back.Meta?.ely_build_id]).toEqual(["ready", "eligible", THIRD]);
+        await waitFor("sleeper running on c1 again", 120_000, async () => ((await sleeperNodes()).join() === "c1" ? true : undefined));
+      } finally {
+        await setEligibility("s1", true);
+      }
+    }), 300_000);
 });
 
 /** After a test moved the sleeper to s1: back onto c1, for the next test. */
