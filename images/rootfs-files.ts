@@ -440,6 +440,48 @@ WantedBy=ssh.service
 
 
 
+/** The container probe's console lines start with this; the netboot test reads them. */
+export const CONTAINER_PROBE_TAG = "ely-container-probe";
+
+/**
+ * In an image with docker, run only when the kernel command line asks (${STORAGE_PROBE_KERNEL_ARG}, as the
+ * storage probe): docker starts a container (runc pivot_roots into it, which fails where / is the
+ * kernel's rootfs itself) from an image imported from this node's static busybox: no registry needed.
+ */
+function containerProbeScript(): string {
+  return `#!/bin/sh
+# Ely container probe (kernel argument ${STORAGE_PROBE_KERNEL_ARG}): docker runs a container here.
+say() { echo "${CONTAINER_PROBE_TAG}: $*"; }
+root="/ is $(findmnt -n -r -o FSTYPE,SOURCE /)"
+bb=$(readlink -f "$(command -v busybox)")
+if out=$(tar -C / -c "\${bb#/}" 2>&1 | docker import - ely-probe:latest 2>&1) && out=$(docker run --rm --network none ely-probe:latest "$bb" echo inside 2>&1); then
+  say "docker run: ok (the container said: $out; $root)"
+  docker rmi ely-probe:latest >/dev/null 2>&1
+else
+  say "FAILED: docker run: $(echo "$out" | tail -n 3 | tr '\n' ' ') ($root)"
+  exit 1
+fi
+`;
+}
+
+const containerProbeUnit = `[Unit]
+Description=Ely container probe: docker runs a container on this node
+ConditionKernelCommandLine=${STORAGE_PROBE_KERNEL_ARG}
+Requires=docker.service
+After=docker.service
+Before=ely-agents-report.service
+
+[Service]
+Type=oneshot
+RemainAfterExit=yes
+ExecStart=/${LIB}/container-probe
+StandardOutput=journal+console
+StandardError=journal+console
+
+[Install]
+WantedBy=multi-user.target
+`;
+
 const IMAGE_UNIT_HEADER = "Part of the Ely node image.";
 
 /** systemd makes the consul user and the agents' directories at boot: no chroot needed, any architecture. */
@@ -483,6 +525,10 @@ export function rootfsFiles(options: { withAgents: boolean; withDocker: boolean;
   if (options.withSsh) {
     files.push({ path: `${UNITS}/ely-ssh-host-keys.service`, content: sshHostKeysUnit });
     enable.push("ely-ssh-host-keys.service");
+  }
+  if (options.withDocker) {
+    files.push({ path: `${LIB}/container-probe`, content: containerProbeScript(), mode: 0o755 }, { path: `${UNITS}/ely-container-probe.service`, content: containerProbeUnit });
+    enable.push("ely-container-probe.service");
   }
   if (options.withAgents) {
     files.push(
