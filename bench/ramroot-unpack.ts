@@ -227,7 +227,8 @@ async function main(): Promise<void> {
     }
     fs.rmSync(unpack, { recursive: true, force: true });
     fs.mkdirSync(unpack);
-    host.kernel = (await timedSh(`zstd -d -c -q "$1" | (cd "$2" && cpio -i -d --quiet)`, [cpioZst, unpack])).cpu;
+    // The same tree packed here as one cpio: userspace cpio -i stops at an archive's trailer, and a build's file has two.
+    host.kernel = (await timedSh(`zstd -d -c -q "$1" | (cd "$2" && cpio -i -d --quiet)`, [made, unpack])).cpu;
   } finally {
     fs.rmSync(unpack, { recursive: true, force: true });
   }

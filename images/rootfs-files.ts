@@ -353,22 +353,28 @@ exit $status
 `;
 }
 
-const storageProbeUnit = `[Unit]
-Description=Ely storage probe: list and write this node's storage (NFS mounts, scratch disk)
+/** A probe's unit: run only when the kernel command line asks (${STORAGE_PROBE_KERNEL_ARG}), its lines on the console. */
+const probeUnit = (description: string, order: string, script: string) => `[Unit]
+Description=${description}
 ConditionKernelCommandLine=${STORAGE_PROBE_KERNEL_ARG}
-After=ely-storage.service
-Before=ely-node-up.service
+${order}
 
 [Service]
 Type=oneshot
 RemainAfterExit=yes
-ExecStart=/${LIB}/storage-probe
+ExecStart=/${LIB}/${script}
 StandardOutput=journal+console
 StandardError=journal+console
 
 [Install]
 WantedBy=multi-user.target
 `;
+
+const storageProbeUnit = probeUnit(
+  "Ely storage probe: list and write this node's storage (NFS mounts, scratch disk)",
+  "After=ely-storage.service\nBefore=ely-node-up.service",
+  "storage-probe",
+);
 
 const storageUnit = `[Unit]
 Description=Ely: mount this node's storage (NFS from the util node, scratch disk) before its agents
@@ -464,23 +470,11 @@ fi
 `;
 }
 
-const containerProbeUnit = `[Unit]
-Description=Ely container probe: docker runs a container on this node
-ConditionKernelCommandLine=${STORAGE_PROBE_KERNEL_ARG}
-Requires=docker.service
-After=docker.service
-Before=ely-agents-report.service
-
-[Service]
-Type=oneshot
-RemainAfterExit=yes
-ExecStart=/${LIB}/container-probe
-StandardOutput=journal+console
-StandardError=journal+console
-
-[Install]
-WantedBy=multi-user.target
-`;
+const containerProbeUnit = probeUnit(
+  "Ely container probe: docker runs a container on this node",
+  "Requires=docker.service\nAfter=docker.service\nBefore=ely-agents-report.service",
+  "container-probe",
+);
 
 const IMAGE_UNIT_HEADER = "Part of the Ely node image.";
 
