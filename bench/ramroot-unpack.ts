@@ -32,6 +32,9 @@ import { defaultBaseCacheDir } from "../images/base-rootfs";
 import { RAMROOT_CPIO_ARGS, ramrootTarArgs } from "../images/pack-ramroot";
 import { ramrootArtifactOf, ramrootCompressCommand, ramrootCompression } from "../images/ramroot-codec";
 import { figures, fmt, linkBytesPerSecond, mib, runBench, timedSh, writeResults } from "./measure";
+import { bootNetboot, netbootInventoryInput, prepareNetboot } from "../e2e/netboot/harness";
+import { startUtilNfs } from "../e2e/netboot/util-nfs";
+import { parseInventory } from "../nodes";
 
 const root = path.resolve(__dirname, "..", "..");
 const started = Date.now();
@@ -120,6 +123,7 @@ async function main(): Promise<void> {
     .option("--rounds <n>", "boots per mode", (v) => Number(v), 2)
     .option("--zstd-level <n>", "zstd level of the kernel's cpio", "3")
     .option("--kernel-build <dir>", "a build of the same image with the kernel's ramroot (ramroot.cpio.zst): the kernel mode boots its own archive")
+    .option("--netboot", "also boot each mode's image through the netboot test's path once (QEMU's user network, the full profile): power-on to systemd, the marker and the agents' report", false)
     .option("--link-mbit <n>", "the lab's link speed for the download estimate", (v) => Number(v), 1000)
     .option("--cpu-factor <x>", "how many times slower a node's CPU is than this machine's (ODROID H2, Celeron J4105: ~2.5)", (v) => Number(v), 2.5)
     .option("--xz", "also the xz ramroot (compressed here from the same tar, the build's xz arguments)", false)
@@ -136,6 +140,7 @@ async function main(): Promise<void> {
     linkMbit: number;
     cpuFactor: number;
     xz: boolean;
+    netboot: boolean;
     memoryMb: number;
     timeoutS: number;
     work: string;
@@ -296,8 +301,36 @@ async function main(): Promise<void> {
     ``,
     `pivot_root (what runc does for a container) on the kernel's rootfs itself: ${pivot?.onRootfs ?? "not seen"}; after /init's bind mount, move and chroot: ${pivot?.afterMove ?? "not seen"}.`,
   );
+  const netboot = o.netboot ? await netbootBoots(work) : undefined;
+  if (netboot) {
+    lines.push(
+      ``,
+      `### Power-on in QEMU through the netboot test's path (QEMU's user network, TCG, one boot per mode)`,
+      ``,
+      `| mode | build | ramroot fetched s | systemd s | node-up marker s | agents' report s |`,
+      `|---|---|---|---|---|---|`,
+      ...netboot.map((b) => `| ${b.mode} | ${b.buildId} | ${b.at("ramroot-fetched")} | ${b.at("systemd")} | ${b.at("node-up")} | ${b.at("agents-report")} |`),
+    );
+  }
   console.log(lines.join("\n"));
-  writeResults(o.json, { load: [load0, load1], options: o, rdZstd, host, pack, estimates, modes: modes.map((x) => ({ ...x, phase: x.name === "baseline" ? undefined : phase(x) })) }, progress);
+  writeResults(o.json, { load: [load0, load1], options: o, rdZstd, host, pack, estimates, netboot: netboot?.map((b) => ({ mode: b.mode, buildId: b.buildId, ok: b.ok, timings: b.timings })), modes: modes.map((x) => ({ ...x, phase: x.name === "baseline" ? undefined : phase(x) })) }, progress);
+}
+
+/** One boot per mode (gzip streamed by the initrd, zstd unpacked by the kernel) through the netboot test's own path. */
+async function netbootBoots(work: string) {
+  const out = [];
+  for (const [mode, ramroot] of [["gzip, initrd", ramrootCompression("gzip")], ["zstd, kernel", ramrootCompression("zstd")]] as const) {
+    const dir = path.join(work, `netboot-${ramroot.codec}`);
+    fs.mkdirSync(dir);
+    const inventory = parseInventory(netbootInventoryInput("user"), "bench inventory");
+    const prepared = await prepareNetboot({ workDir: dir, profile: "full", network: "user", inventory, ramroot, log: progress });
+    const nfs = await startUtilNfs(prepared);
+    const boot = await bootNetboot(prepared, { forwards: nfs.forwards, serialLog: path.join(dir, "serial.log"), log: () => undefined }).finally(() => nfs.stop());
+    const at = (name: string) => boot.timings[`boot.${name}`]?.toFixed(1) ?? "-";
+    progress(`netboot ${mode}: ${boot.ok ? "ok" : `FAILED: ${boot.failure}`}; systemd ${at("systemd")} s, node-up ${at("node-up")} s, agents' report ${at("agents-report")} s`);
+    out.push({ mode, buildId: prepared.buildId, ok: boot.ok, timings: boot.timings, at });
+  }
+  return out;
 }
 
 if (require.main === module) runBench(main, progress);
