@@ -19,7 +19,9 @@
  * (images/initrd-files.ts does that).
  * Per mode: the ramroot step's packing time here (the build's own commands), the served size, the decode
  * time here and the estimate on an ODROID H2 (CPU x2.5, the bench's factor; download at 1 Gbit/s: the initrd
- * streams it through its decoder, iPXE loads the kernel's whole before the kernel starts).
+ * streams it through its decoder, iPXE loads the kernel's whole before the kernel starts). With --netboot, each
+ * mode's image (the full profile, built or reused as the netboot test does) also boots once through the netboot
+ * test's path on QEMU's user network: power-on to systemd, to the node-up marker and to the agents' report.
  * Needs root (the archive's owners), qemu-system-x86_64, cpio, zstd. Markdown on stdout, figures in
  * bench/unpack-last-run.json.
  */
