@@ -1,3 +1,4 @@
+import { spawnSync } from "child_process";
 import * as fs from "fs";
 import * as path from "path";
 import execa from "execa";
@@ -9,7 +10,7 @@ import { overlayMountArgs } from "../images/overlay";
 import { imageRecipe, inputHashOf, recipeInputs } from "../images/recipe";
 import { clientImageSpec } from "./helpers/image-spec";
 import { changeElyFile, ELY_FILE_CHANGED, ELY_FILE_MARKER, parseBuildOutput } from "../bench/image-rebuild";
-import { MEASURE_INIT, parseMeasureLines } from "../bench/ramroot-unpack";
+import { MEASURE_INIT, parseMeasureLines, PIVOT_CHECK } from "../bench/ramroot-unpack";
 import { TEST_OUTDIR_ROOT } from "./setup";
 
 const root = path.resolve(__dirname, "..");
@@ -205,7 +206,9 @@ describe("the layered gzip ramroot (real overlayfs, own mount namespace; busybox
   const ready = fs.existsSync(js("layered-ramroot")) && busybox !== "";
 
   /** The base, a build's changes through the overlay, then both archives: layered (twice: the second reuses the base layer) and whole. */
-  function buildAndPack(dir: string, change: string) {
+  function buildAndPack(dir: string, change: string, codec: "gzip" | "zstd" = "gzip") {
+    const ext = codec === "gzip" ? "tar.gz" : "cpio.zst";
+    const level = codec === "gzip" ? "6" : "3";
     const lower = path.join(dir, "base");
     fs.mkdirSync(path.join(lower, "etc"), { recursive: true });
     fs.mkdirSync(path.join(lower, "d"));
@@ -232,18 +235,19 @@ describe("the layered gzip ramroot (real overlayfs, own mount namespace; busybox
         fs.rmSync(m + "/l"); fs.mkdirSync(m + "/l"); fs.writeFileSync(m + "/l/x", "build\\n");
         fs.mkdirSync(m + "/usr/local/bin", { recursive: true }); fs.writeFileSync(m + "/usr/local/bin/agent", "agent\\n");
         const opts = (dest) => ({ lower: d.lower, upper: d.upper, merged: m, layerCacheDir: dir + "/packed", baseName: "b", dest,
-          compression: { codec: "gzip", level: "6" }, logFile: dir + "/log", workDir: dir, progress: () => undefined });
+          compression: { codec: "${codec}", level: "${level}" }, logFile: dir + "/log", workDir: dir, progress: () => undefined });
         const plan = l.planLayers(d.lower, d.upper, m);
-        const first = await l.packLayered(opts(dir + "/layered.tar.gz"));
-        const second = await l.packLayered(opts(dir + "/layered-again.tar.gz"));
-        await p.packRamroot({ rootfs: m, dest: dir + "/whole.tar.gz", compression: { codec: "gzip", level: "6" }, logFile: dir + "/log", progress: () => undefined });
-        console.log(JSON.stringify({ plan, first: first.baseLayer.reused, second: second.baseLayer.reused }));
+        const first = await l.packLayered(opts(dir + "/layered.${ext}"));
+        const second = await l.packLayered(opts(dir + "/layered-again.${ext}"));
+        const cpio = "${codec}" === "zstd" ? p.kernelCpioSource(m, dir, "whole") : undefined;
+        await p.packRamroot({ rootfs: m, dest: dir + "/whole.${ext}", compression: { codec: "${codec}", level: "${level}" }, logFile: dir + "/log", progress: () => undefined, cpio });
+        console.log(JSON.stringify({ plan, first: first.baseLayer.reused, second: second.baseLayer.reused, layerFile: first.baseLayer.file }));
       })().catch((e) => { console.error(e.stack); process.exit(1); });
     `;
     const ns = process.getuid?.() === 0 ? ["--mount"] : ["--user", "--map-root-user", "--mount"];
     const run = execa.sync("unshare", [...ns, "--", process.execPath, "-e", script], { reject: false });
     expect([run.exitCode, run.stderr]).toEqual([0, ""]);
-    return JSON.parse(run.stdout) as { plan: { excluded: string[]; top: string[] }; first: boolean; second: boolean };
+    return JSON.parse(run.stdout) as { plan: { excluded: string[]; top: string[]; rewritten: string[] }; first: boolean; second: boolean; layerFile: string };
   }
 
   /** The tree busybox unpacks from an archive: kind, mode, size, link target and content of every path. */
@@ -272,6 +276,42 @@ describe("the layered gzip ramroot (real overlayfs, own mount namespace; busybox
 
   const lower = (dir: string) => path.join(dir, "base");
 
+  /** The names of one cpio archive. */
+  const cpioNames = (cpioZst: string) => execa.sync("sh", ["-c", 'zstd -dc "$1" | cpio -it --quiet', "sh", cpioZst]).stdout.split("\n").filter(Boolean);
+  /** A tree listing (kind, mode, size, link target, links, path; content sums) of a directory. */
+  const treeOf = (into: string) =>
+    execa.sync("sh", ["-c", 'cd "$1" && find . -printf "%y %m %s %l %n %p\\n" | sort && find . -type f | sort | xargs md5sum', "sh", into]).stdout.split("\n");
+
+  (ready ? test : test.skip)("the kernel's layered zstd cpio: two frames, each a whole cpio, each path in one of them only; unpacked in turn, the whole tree", () => {
+    const dir = tempDir();
+    const got = buildAndPack(dir, "build\n", "zstd");
+    // The build rewrote etc/a (appended) and etc/h1: for the kernel (which keeps an existing symlink) the base leaves them out.
+    expect(got.plan.rewritten).toEqual(["etc/a", "etc/h1"]);
+    expect([got.first, got.second]).toEqual([false, true]);
+    expect(path.basename(got.layerFile)).toMatch(/^zstd-3-[0-9a-f]{16}\.cpio\.zst$/);
+    const layered = path.join(dir, "layered.cpio.zst");
+    const baseBytes = fs.statSync(got.layerFile).size;
+    const top = path.join(dir, "top.cpio.zst");
+    fs.writeFileSync(top, fs.readFileSync(layered).subarray(baseBytes));
+    const baseNames = cpioNames(got.layerFile);
+    const topNames = cpioNames(top);
+    expect(baseNames).toEqual(["newroot/d", "newroot/etc", "newroot/etc/h2"]);
+    expect(topNames).toEqual(got.plan.top.map((p) => `newroot/${p}`));
+    // Only directories are in both (the kernel makes a directory once and sets its owner and mode again).
+    expect(baseNames.filter((n) => topNames.includes(n))).toEqual(["newroot/d", "newroot/etc"]);
+    expect([...new Set([...baseNames, ...topNames])].sort()).toEqual(cpioNames(path.join(dir, "whole.cpio.zst")).sort());
+    // The kernel's order: the first archive, then the second over it.
+    const unpack = (parts: string[], into: string) => {
+      fs.mkdirSync(into);
+      for (const part of parts) execa.sync("sh", ["-c", 'zstd -dc "$1" | (cd "$2" && cpio -idu --quiet)', "sh", part, into]);
+      return treeOf(into);
+    };
+    expect(unpack([got.layerFile, top], path.join(dir, "k-layered"))).toEqual(unpack([path.join(dir, "whole.cpio.zst")], path.join(dir, "k-whole")));
+    expect(fs.readFileSync(path.join(dir, "k-layered", "newroot", "etc", "h1"), "utf8")).toBe("rewritten\n");
+    expect(fs.readFileSync(path.join(dir, "k-layered", "newroot", "etc", "h2"), "utf8")).toBe("linked\n");
+    expect(fs.statSync(path.join(dir, "k-layered", "newroot", "l")).isDirectory()).toBe(true);
+  });
+
   test("the base layer's key: the base, the codec, and the paths left out", () => {
     const gz = { codec: "gzip" as const, level: "6" };
     const key = baseLayerKey("b", gz, ["etc/gone"]);
@@ -287,6 +327,16 @@ describe("bench:unpack's reading of a guest's console", () => {
     const console = "noise\r\nELY-BENCH init-start 4.21\r\nmore\r\nELY-BENCH done 31.07 files=13731 init=1\r\n";
     expect(parseMeasureLines(console)).toEqual({ initStart: 4.21, done: 31.07, files: 13731, init: true });
     expect(parseMeasureLines("Kernel panic")).toEqual({ initStart: undefined, done: undefined, files: undefined, init: undefined });
+    // The kernel mode's pivot_root checks: on rootfs itself, and after the bind mount, move and chroot.
+    const kernel = `${console}ELY-BENCH pivot-root-on-rootfs pivot_root: Invalid argument\r\nELY-BENCH pivot-root-after-move ok\r\n`;
+    expect(parseMeasureLines(kernel)).toEqual({ initStart: 4.21, done: 31.07, files: 13731, init: true, pivotRootOnRootfs: "pivot_root: Invalid argument", pivotRootAfterMove: "ok" });
+  });
+
+  test("the pivot_root check is valid shell and does what runc does: a new mount namespace, then pivot_root into a tmpfs", () => {
+    expect(spawnSync("busybox", ["sh", "-n", "-c", PIVOT_CHECK]).status).toBe(0);
+    expect(PIVOT_CHECK).toContain("unshare -m");
+    expect(PIVOT_CHECK).toContain("busybox pivot_root . old && echo ok");
+    expect(MEASURE_INIT).toContain("mount -o bind /newroot /newroot && cd /newroot && mount -o move /newroot / && exec chroot . /bin/busybox sh /tmp/ely-pivot-check after-move");
   });
 
   test("the measuring /init times the busybox decoders into a tmpfs and leaves the kernel's unpack to the kernel", () => {

@@ -17,6 +17,7 @@ import {
   renderUnknownScript,
 } from "../constructs/netboot/boot-service";
 import { netbootStack } from "../e2e/netboot/netboot-stack";
+import { DEFAULT_RAMROOT_COMPRESSION, ramrootArtifactOf } from "../images/ramroot-codec";
 import { networkAndMask } from "../nodes";
 import { requires } from "./helpers/requires";
 import { testApp } from "./helpers/synth";
@@ -105,11 +106,11 @@ describe("dnsmasq configuration", () => {
 
 describe("iPXE scripts", () => {
   test("a node's script: kernel, initrd and command line from its entry (snapshot)", () => {
-    expect(renderNodeScript(config, entries[0])).toMatchSnapshot();
+    expect(renderNodeScript(config, { ...entries[0], ramrootArtifact: "ramroot.tar.gz" })).toMatchSnapshot();
   });
 
   test("the command line carries hostname, role, ramroot URL, util, servers and BOOTIF", () => {
-    const line = kernelCommandLine(config, entries[0]);
+    const line = kernelCommandLine(config, { ...entries[0], ramrootArtifact: "ramroot.tar.gz" });
     expect(line).toContain("ramroot=http://10.25.89.4:8080/images/client-amd64/0123456789abcdef/ramroot.tar.gz");
     expect(line).toContain("hostname=w1");
     expect(line).toContain("ely.role=client");
@@ -128,8 +129,37 @@ describe("iPXE scripts", () => {
     expect(kernelCommandLine(config, { ...entries[0], ramrootArtifact: "ramroot.tar.gz" })).toContain("/0123456789abcdef/ramroot.tar.gz ");
   });
 
+  test("the default ramroot is the default codec's artifact (images/ramroot-codec.ts)", () => {
+    expect(kernelCommandLine(config, entries[0])).toContain(`/0123456789abcdef/${ramrootArtifactOf(DEFAULT_RAMROOT_COMPRESSION.codec)} `);
+  });
+
+  test("a ramroot the initrd streams: iPXE loads kernel and initrd only, the initrd downloads the ramroot", () => {
+    for (const artifact of ["ramroot.tar.gz", "ramroot.tar.xz"]) {
+      const entry = { ...entries[0], ramrootArtifact: artifact };
+      const script = renderNodeScript(config, entry);
+      expect(script.split("\n").filter((l) => l.startsWith("initrd "))).toEqual(["initrd --name initrd http://10.25.89.4:8080/images/client-amd64/0123456789abcdef/initrd || goto failed"]);
+      expect(kernelCommandLine(config, entry).split(" ").filter((w) => w.startsWith("initrd="))).toEqual(["initrd=initrd"]);
+    }
+  });
+
+  test("a ramroot the kernel unpacks: iPXE loads it as a second initrd after the initrd, named on the command line too (EFI stub)", () => {
+    const entry = { ...entries[0], ramrootArtifact: "ramroot.cpio.zst" };
+    const script = renderNodeScript(config, entry).split("\n");
+    expect(script.filter((l) => l.startsWith("initrd "))).toEqual([
+      "initrd --name initrd http://10.25.89.4:8080/images/client-amd64/0123456789abcdef/initrd || goto failed",
+      "initrd --name ramroot http://10.25.89.4:8080/images/client-amd64/0123456789abcdef/ramroot.cpio.zst || goto failed",
+    ]);
+    // Both initrds before boot: the kernel unpacks them in this order (the initrd's /init, then the tree under /newroot).
+    expect(script.findIndex((l) => l.startsWith("initrd --name ramroot"))).toBeLessThan(script.findIndex((l) => l.startsWith("boot ")));
+    const line = kernelCommandLine(config, entry);
+    expect(line.split(" ").filter((w) => w.startsWith("initrd="))).toEqual(["initrd=initrd", "initrd=ramroot"]);
+    // The initrd still reads the URL: its name tells it the kernel unpacked the ramroot.
+    expect(line).toContain("ramroot=http://10.25.89.4:8080/images/client-amd64/0123456789abcdef/ramroot.cpio.zst ");
+    expect(renderNodeScript(config, entry)).toMatchSnapshot();
+  });
+
   test.each([
-    ["a ramroot artifact of no known codec", { ramrootArtifact: "ramroot.tar.zst" }, 'error ELY-NET-004: boot service, node w1, field ramrootArtifact: received "ramroot.tar.zst", expected one of ramroot.tar.gz, ramroot.tar.xz'],
+    ["a ramroot artifact of no known codec", { ramrootArtifact: "ramroot.tar.zst" }, 'error ELY-NET-004: boot service, node w1, field ramrootArtifact: received "ramroot.tar.zst", expected one of ramroot.tar.gz, ramroot.tar.xz, ramroot.cpio.zst'],
     ["a build id other than 16 hex digits", { buildId: "0123" }, 'error ELY-NET-003: boot service, node w1, field buildId: received "0123", expected 16 hex digits'],
   ])("%s is a validation error naming the node", (_what, change, message) => {
     const stack = new TerraformStack(testApp(), "boot");

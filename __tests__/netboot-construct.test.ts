@@ -100,22 +100,32 @@ describe("Netboot", () => {
     expect(scripts.get("ipxe/00-1e-06-45-20-02.ipxe")).toContain(`/images/client-amd64/${stable.buildId}/vmlinuz`);
   });
 
-  test("the ramroot's codec: gzip by default; xz on request, named by the artifact in every command line and passed to the build", () => {
-    const gzip = netbootStack();
-    const gzipImage = gzip.netboot.images.get("client-amd64")!;
-    expect(gzipImage.recipe.ramroot).toEqual({ codec: "gzip", level: "6", artifact: "ramroot.tar.gz" });
-    expect(gzipImage.command).not.toContain("--ramroot-codec");
-    for (const [name, script] of gzip.netboot.bootService!.files) {
-      if (name.startsWith("ipxe/00-")) expect(script).toContain(`/images/client-amd64/${gzipImage.buildId}/ramroot.tar.gz `);
+  test("the ramroot's codec: zstd by default (iPXE loads it as a second initrd, the kernel unpacks it); gzip and xz on request, named by the artifact in every command line and passed to the build", () => {
+    const zstd = netbootStack();
+    const zstdImage = zstd.netboot.images.get("client-amd64")!;
+    expect(zstdImage.recipe.ramroot).toEqual({ codec: "zstd", level: "3", artifact: "ramroot.cpio.zst" });
+    expect(zstdImage.command).not.toContain("--ramroot-codec");
+    const zstdScripts = [...zstd.netboot.bootService!.files].filter(([name]) => name.startsWith("ipxe/00-"));
+    expect(zstdScripts).toHaveLength(3);
+    for (const [, script] of zstdScripts) {
+      expect(script).toContain(`initrd --name ramroot http://10.25.89.4:8080/images/client-amd64/${zstdImage.buildId}/ramroot.cpio.zst || goto failed`);
+      expect(script).toContain(` initrd=initrd initrd=ramroot ramroot=http://10.25.89.4:8080/images/client-amd64/${zstdImage.buildId}/ramroot.cpio.zst `);
     }
-    const xz = netbootStack({ props: { imageRamroot: { codec: "xz", level: "6" } } });
-    const xzImage = xz.netboot.images.get("client-amd64")!;
-    expect(xzImage.buildId).not.toBe(gzipImage.buildId);
-    expect(xzImage.command).toContain("--ramroot-codec xz --ramroot-level 6 ");
-    expect(xz.netboot.entries.map((e) => e.ramrootArtifact)).toEqual(["ramroot.tar.xz", "ramroot.tar.xz", "ramroot.tar.xz"]);
-    const scripts = [...xz.netboot.bootService!.files].filter(([name]) => name.startsWith("ipxe/00-"));
-    expect(scripts).toHaveLength(3);
-    for (const [, script] of scripts) expect(script).toContain(`/images/client-amd64/${xzImage.buildId}/ramroot.tar.xz `);
+    for (const codec of ["gzip", "xz"] as const) {
+      const other = netbootStack({ props: { imageRamroot: { codec, level: "6" } } });
+      const image = other.netboot.images.get("client-amd64")!;
+      const artifact = codec === "gzip" ? "ramroot.tar.gz" : "ramroot.tar.xz";
+      expect(image.buildId).not.toBe(zstdImage.buildId);
+      expect(image.command).toContain(`--ramroot-codec ${codec} --ramroot-level 6 `);
+      expect(other.netboot.entries.map((e) => e.ramrootArtifact)).toEqual([artifact, artifact, artifact]);
+      const scripts = [...other.netboot.bootService!.files].filter(([name]) => name.startsWith("ipxe/00-"));
+      expect(scripts).toHaveLength(3);
+      for (const [, script] of scripts) {
+        expect(script).toContain(`/images/client-amd64/${image.buildId}/${artifact} `);
+        // The initrd downloads it: iPXE loads no second initrd.
+        expect(script).not.toContain("initrd --name ramroot");
+      }
+    }
   });
 
   test("one revision: every channel boots its build, built once", () => {

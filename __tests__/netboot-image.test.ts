@@ -161,6 +161,8 @@ describe("input hash", () => {
     expect(test.every((p) => full.includes(p))).toBe(true);
     expect(full).toEqual(expect.arrayContaining(["systemd", "openssh-server", "ca-certificates", "nfs-common", "docker.io", "linux-image-amd64"]));
     expect(packagesOf("full", "server", "arm64")).not.toContain("docker.io");
+    // docker starts no container without apparmor_parser on Debian's kernel (AppArmor on).
+    expect(packagesOf("full", "client", "amd64")).toContain("apparmor");
     expect(packagesOf("full", "server", "arm64")).toContain("linux-image-arm64");
   });
 });

@@ -4,7 +4,7 @@ import * as os from "os";
 import * as path from "path";
 import { INITRD_FATAL, initScript, udhcpcScript } from "../images/initrd-files";
 import { parseModuleIndex, resolveModules } from "../images/kernel-modules";
-import { BOOT_META_FILE, NODE_UP_MARKER, rootfsFiles, STORAGE_PROBE_KERNEL_ARG, writeBootMetaFunction } from "../images/rootfs-files";
+import { BOOT_META_FILE, CONTAINER_PROBE_TAG, NODE_UP_MARKER, rootfsFiles, STORAGE_PROBE_KERNEL_ARG, writeBootMetaFunction } from "../images/rootfs-files";
 import { consulUnit } from "../images/agent-units";
 import { AGENTS_MARKER } from "../images/agents-report";
 import { enableUnit, parseInstallSection } from "../images/systemd-enable";
@@ -71,8 +71,27 @@ describe("initrd init script", () => {
     expect(script).toContain(INITRD_FATAL);
     expect(script).toContain("is the util node's HTTP server up, and this image published?");
     expect(script).toContain("is not a complete compressed stream ($decoder exit");
-    expect(script).toContain('fail "ramroot=$ramroot: expected a file named ramroot.tar.gz or ramroot.tar.xz"');
+    expect(script).toContain('fail "ramroot=$ramroot: expected a file named ramroot.tar.gz or ramroot.tar.xz or ramroot.cpio.zst"');
     expect(script).toContain("out of memory, or not a tar archive");
+  });
+
+  test("a ramroot the kernel unpacked: no download, no tmpfs of its own; / becomes a mount of its own (bind, move, chroot), not rootfs", () => {
+    const kernelArm = /if \[ "\$decoder" = kernel \]; then\n  if \[ ! -e \/newroot\/sbin\/init \] && \[ ! -L \/newroot\/sbin\/init \]; then\n    fail "(.*)"/.exec(script);
+    expect(kernelArm?.[1]).toBe(
+      "$ramroot: the kernel unpacked no /newroot/sbin/init: iPXE did not load it as a second initrd (initrd --name ramroot), or the kernel cannot decode zstd (CONFIG_RD_ZSTD)",
+    );
+    // The milestone the netboot harness reads ("ely-initrd: unpacked ").
+    expect(script).toContain('log "unpacked by the kernel: $(( ($1 - $2) * $3 / 1048576 )) MiB');
+    // The download, the tmpfs and its unpack are in the other branch only.
+    const mountTmpfs = script.indexOf('mount -t tmpfs -o "size=$size,mode=0755" ramroot /newroot');
+    const bind = script.indexOf("mount -o bind /newroot /newroot");
+    expect(bind).toBeGreaterThan(0);
+    expect(script.slice(bind, mountTmpfs)).toMatch(/\nelse\n$/);
+    expect(script).toContain('mount -o remount,size="$size" /newroot');
+    // switch_root would refuse (/newroot is on the same file system) and empty rootfs: move and chroot instead.
+    expect(script).toMatch(/if \[ "\$decoder" = kernel \]; then\n.*\n  cd \/newroot && mount -o move \/newroot \/ && exec chroot \. \/sbin\/init\n.*FATAL.*\n.*fi\nexec switch_root \/newroot \/sbin\/init\n/);
+    // Whatever the mode, the root gets this boot's identity and network before the switch.
+    expect(script.indexOf('echo "$hostname" > /newroot/etc/hostname')).toBeGreaterThan(bind);
   });
 });
 
@@ -84,6 +103,7 @@ describe("root filesystem files", () => {
       "consul.service",
       "ely-agent-config.service",
       "ely-agents-report.service",
+      "ely-container-probe.service",
       "ely-node-up.service",
       "ely-secrets.service",
       "ely-ssh-host-keys.service",
@@ -108,6 +128,24 @@ describe("root filesystem files", () => {
     const run = spawnSync("sh", ["-c", script], { encoding: "utf8" });
     expect(run.stdout).toContain("ely-storage-probe: no NFS mount");
     expect(run.status).toBe(0);
+  });
+
+  test("the container probe is in images with docker, runs only when the kernel command line asks, after docker and before the agents' report", () => {
+    expect(rootfsFiles({ withAgents: true, withDocker: false, withSsh: false }).enable).not.toContain("ely-container-probe.service");
+    const files = rootfsFiles({ withAgents: true, withDocker: true, withSsh: false }).files;
+    const unit = files.find((f) => f.path.endsWith("/ely-container-probe.service"))!.content;
+    expect(unit).toContain(`ConditionKernelCommandLine=${STORAGE_PROBE_KERNEL_ARG}\nRequires=docker.service\nAfter=docker.service\nBefore=ely-agents-report.service`);
+    // Without docker it fails, saying so on the console.
+    const script = files.find((f) => f.path.endsWith("/container-probe"))!.content;
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "ely-container-probe-"));
+    for (const tool of ["sh", "tar", "findmnt", "readlink", "busybox", "tail", "tr"]) {
+      const found = spawnSync("sh", ["-c", `command -v ${tool}`], { encoding: "utf8" }).stdout.trim();
+      if (found) fs.symlinkSync(found, path.join(dir, tool));
+    }
+    const run = spawnSync("sh", ["-c", script], { encoding: "utf8", env: { PATH: dir } });
+    fs.rmSync(dir, { recursive: true });
+    expect(run.stdout).toMatch(new RegExp(`^${CONTAINER_PROBE_TAG}: FAILED: docker run: .*docker.* \\(/ is \\S+ \\S+\\)\n$`));
+    expect(run.status).toBe(1);
   });
 
   test("the node-up unit prints the marker with the command line's hostname on the consoles", () => {

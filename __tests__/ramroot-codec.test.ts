@@ -1,7 +1,7 @@
 import { spawnSync } from "child_process";
 import * as fs from "fs";
 import * as path from "path";
-import { estimateTarBytes, formatPackProgress, packRamroot, ramrootTarArgs } from "../images/pack-ramroot";
+import { estimateTarBytes, formatPackProgress, kernelCpioList, kernelCpioSource, packRamroot, ramrootTarArgs, treePaths } from "../images/pack-ramroot";
 import {
   DEFAULT_RAMROOT_COMPRESSION,
   initrdDecoderCase,
@@ -10,7 +10,9 @@ import {
   ramrootArtifactOf,
   ramrootCompressCommand,
   ramrootCompression,
+  ramrootCodecOfArtifact,
   ramrootHostTool,
+  ramrootUnpackedByKernel,
 } from "../images/ramroot-codec";
 import { imageRecipe, inputHashOf, recipeInputs } from "../images/recipe";
 import { main } from "../images/build";
@@ -40,10 +42,12 @@ function decoderFor(url: string): { decoder?: string; failure?: string } {
 }
 
 describe("ramroot codecs", () => {
-  test("each codec names its artifact; the default is gzip -6 (BENCHMARKS.md)", () => {
-    expect(RAMROOT_CODECS.map(ramrootArtifactOf)).toEqual(["ramroot.tar.gz", "ramroot.tar.xz"]);
-    expect(RAMROOT_ARTIFACTS).toEqual(["ramroot.tar.gz", "ramroot.tar.xz"]);
-    expect(DEFAULT_RAMROOT_COMPRESSION).toEqual({ codec: "gzip", level: "6" });
+  test("each codec names its artifact; the default is zstd -3, unpacked by the kernel (BENCHMARKS.md)", () => {
+    expect(RAMROOT_CODECS.map(ramrootArtifactOf)).toEqual(["ramroot.tar.gz", "ramroot.tar.xz", "ramroot.cpio.zst"]);
+    expect(RAMROOT_ARTIFACTS).toEqual(["ramroot.tar.gz", "ramroot.tar.xz", "ramroot.cpio.zst"]);
+    expect(RAMROOT_ARTIFACTS.map(ramrootCodecOfArtifact)).toEqual(["gzip", "xz", "zstd"]);
+    expect(ramrootCodecOfArtifact("ramroot.tar.zst")).toBeUndefined();
+    expect(DEFAULT_RAMROOT_COMPRESSION).toEqual({ codec: "zstd", level: "3" });
   });
 
   test("compress commands: every core, the level, no name or time in gzip's header, CRC32 for busybox's xz", () => {
@@ -51,20 +55,31 @@ describe("ramroot codecs", () => {
     expect(ramrootCompressCommand({ codec: "xz", level: "6" }, 4)).toEqual(["xz", "-T4", "-6", "--check=crc32"]);
     expect(ramrootHostTool("gzip")).toEqual({ tool: "pigz", debianPackage: "pigz" });
     expect(ramrootHostTool("xz")).toEqual({ tool: "xz", debianPackage: "xz-utils" });
+    expect(ramrootCompressCommand({ codec: "zstd", level: "3" }, 2)).toEqual(["zstd", "-T2", "-3", "-q", "-c"]);
+    expect(ramrootHostTool("zstd")).toEqual({ tool: "zstd", debianPackage: "zstd" });
+  });
+
+  test("the two ramroot modes: gzip and xz are tars the initrd streams, zstd a cpio the kernel unpacks", () => {
+    expect(RAMROOT_CODECS.map((c) => [c, ramrootUnpackedByKernel(c)])).toEqual([["gzip", false], ["xz", false], ["zstd", true]]);
   });
 
   test("a codec or level out of range is an error naming what was received and what is accepted", () => {
     expect(ramrootCompression("xz")).toEqual({ codec: "xz", level: "6" });
     expect(ramrootCompression("xz", "9e")).toEqual({ codec: "xz", level: "9e" });
     expect(ramrootCompression("gzip", "9")).toEqual({ codec: "gzip", level: "9" });
-    expect(() => ramrootCompression("zstd")).toThrow('ramroot codec: received "zstd", expected one of gzip, xz');
+    expect(ramrootCompression("zstd")).toEqual({ codec: "zstd", level: "3" });
+    expect(ramrootCompression("zstd", "19")).toEqual({ codec: "zstd", level: "19" });
+    expect(() => ramrootCompression("lz4")).toThrow('ramroot codec: received "lz4", expected one of gzip, xz, zstd');
+    expect(() => ramrootCompression("zstd", "20")).toThrow('ramroot level for zstd: received "20", expected 1-19');
+    expect(() => ramrootCompression("zstd", "0")).toThrow('ramroot level for zstd: received "0", expected 1-19');
     expect(() => ramrootCompression("gzip", "0")).toThrow('ramroot level for gzip: received "0", expected 1-9');
     expect(() => ramrootCompression("xz", "6; rm -rf /")).toThrow('ramroot level for xz: received "6; rm -rf /", expected 0-9, optionally with e (9e)');
   });
 
   test("the recipe carries the codec: the artifact, an input of the hash, and a different build for another codec", () => {
     const spec = { role: "client", arch: "amd64", profile: "test", agentVersions: { consul: "1.16.3", nomad: "1.6.3" }, agentSource: { kind: "official" } } as const;
-    const gzip = imageRecipe(spec);
+    expect(imageRecipe(spec).ramroot).toEqual({ codec: "zstd", level: "3", artifact: "ramroot.cpio.zst" });
+    const gzip = imageRecipe({ ...spec, ramroot: { codec: "gzip", level: "6" } });
     const xz = imageRecipe({ ...spec, ramroot: { codec: "xz", level: "6" } });
     expect(gzip.ramroot).toEqual({ codec: "gzip", level: "6", artifact: "ramroot.tar.gz" });
     expect(xz.ramroot).toEqual({ codec: "xz", level: "6", artifact: "ramroot.tar.xz" });
@@ -77,23 +92,24 @@ describe("ramroot codecs", () => {
 
 describe("the initrd's decoder", () => {
   test("the init script picks the decoder from the ramroot URL and streams through it", () => {
-    expect(initScript()).toContain(initrdDecoderCase("ramroot", "decoder", 'fail "ramroot=$ramroot: expected a file named ramroot.tar.gz or ramroot.tar.xz"'));
+    expect(initScript()).toContain(initrdDecoderCase("ramroot", "decoder", 'fail "ramroot=$ramroot: expected a file named ramroot.tar.gz or ramroot.tar.xz or ramroot.cpio.zst"'));
     expect(initScript()).toMatch(/\{ \$decoder \|\| echo \$\? > \/tmp\/stage\.decode; \}/);
   });
 
   requires("codecs").test("by the artifact's name, in busybox sh; another name fails before the download", () => {
     expect(decoderFor("http://10.25.89.4:8080/images/client-amd64/0123456789abcdef/ramroot.tar.gz")).toEqual({ decoder: "gunzip -c" });
     expect(decoderFor("http://10.25.89.4:8080/images/client-amd64/0123456789abcdef/ramroot.tar.xz")).toEqual({ decoder: "xz -d -c" });
+    expect(decoderFor("http://10.25.89.4:8080/images/client-amd64/0123456789abcdef/ramroot.cpio.zst")).toEqual({ decoder: "kernel" });
     expect(decoderFor("http://10.25.89.4:8080/images/x/ramroot.tar.zst")).toEqual({ failure: "FAIL unknown http://10.25.89.4:8080/images/x/ramroot.tar.zst" });
   });
 
   requires("codecs").test(
-    "what the build's command compresses, the initrd's busybox decoder gives back byte for byte, for every codec",
+    "what the build's command compresses, the initrd's busybox decoder gives back byte for byte, for every codec the initrd decodes",
     () => {
       const dir = tempDir();
       const input = path.join(dir, "input");
       fs.writeFileSync(input, Buffer.concat([Buffer.from("ely ramroot\n".repeat(5000)), Buffer.alloc(100000, 1)]));
-      for (const codec of RAMROOT_CODECS) {
+      for (const codec of RAMROOT_CODECS.filter((c) => !ramrootUnpackedByKernel(c))) {
         const file = path.join(dir, ramrootArtifactOf(codec));
         const command = ramrootCompressCommand(ramrootCompression(codec), 2);
         expect(spawnSync("sh", ["-c", `"$@" < "${input}" > "${file}"`, "sh", ...command]).status).toBe(0);
@@ -128,9 +144,17 @@ describe("packing the ramroot", () => {
     expect(estimateTarBytes(root)).toBe(6 * 512 + 512 + Math.ceil(70000 / 512) * 512 + 1024);
   });
 
+  test("the kernel's cpio list: every path under newroot/, parents first, sorted; a skipped directory goes with its content", () => {
+    const root = smallRoot();
+    expect(treePaths(root)).toEqual(["etc", "etc/hostname", "sbin", "sbin/init", "sbin/init-hardlink", "sbin/systemd"]);
+    expect(treePaths(root, new Set(["sbin"]))).toEqual(["etc", "etc/hostname"]);
+    expect(kernelCpioList(["etc", "etc/hostname"])).toBe("newroot/etc\nnewroot/etc/hostname\n");
+    expect(() => kernelCpioList(["etc/a\nb"])).toThrow('a path name with a newline cannot go into the ramroot\'s cpio list: "etc/a\\nb"');
+  });
+
   requires("codecs").test("packs a root that unpacks to the same files, for every codec, with progress lines and a final one", async () => {
     const root = smallRoot();
-    for (const codec of RAMROOT_CODECS) {
+    for (const codec of RAMROOT_CODECS.filter((c) => !ramrootUnpackedByKernel(c))) {
       const dir = path.dirname(root);
       const dest = path.join(dir, ramrootArtifactOf(codec));
       const lines: string[] = [];
@@ -147,6 +171,29 @@ describe("packing the ramroot", () => {
     }
   });
 
+  requires("codecs").test("the kernel's ramroot: a newc cpio of the tree under newroot/ (owners, modes, symlinks, hard links), zstd-compressed", async () => {
+    const root = smallRoot();
+    const dir = path.dirname(root);
+    const dest = path.join(dir, ramrootArtifactOf("zstd"));
+    const lines: string[] = [];
+    const cpio = kernelCpioSource(root, dir, "ramroot");
+    const result = await packRamroot({ rootfs: root, dest, compression: ramrootCompression("zstd"), logFile: path.join(dir, "build.log"), progress: (l) => lines.push(l), intervalMs: 1, cpio });
+    expect(result.bytesOut).toBe(fs.statSync(dest).size);
+    expect(lines[lines.length - 1]).toMatch(/^0\.\d MiB of cpio read, 0\.\d MiB written \(ratio 0\.\d{3}\), \d+ s, [\d.]+ MiB\/s: done$/);
+    // The format the kernel reads: newc ("070701"), every name under newroot/, as listed.
+    const raw = spawnSync("zstd", ["-dc", dest], { maxBuffer: 1 << 24 }).stdout as Buffer;
+    expect(raw.subarray(0, 6).toString()).toBe("070701");
+    const names = spawnSync("sh", ["-c", 'zstd -dc "$1" | cpio -it --quiet', "sh", dest], { encoding: "utf8" }).stdout.trim().split("\n");
+    expect(names).toEqual(["newroot/etc", "newroot/etc/hostname", "newroot/sbin", "newroot/sbin/init", "newroot/sbin/init-hardlink", "newroot/sbin/systemd"]);
+    const out = path.join(dir, "unpacked-zstd");
+    fs.mkdirSync(out);
+    expect(spawnSync("sh", ["-c", 'zstd -dc "$1" | (cd "$2" && cpio -id --quiet)', "sh", dest, out]).status).toBe(0);
+    expect(fs.readFileSync(path.join(out, "newroot/etc/hostname"), "utf8")).toBe("w1\n");
+    expect(fs.readlinkSync(path.join(out, "newroot/sbin/systemd"))).toBe("init");
+    expect(fs.statSync(path.join(out, "newroot/sbin/init")).nlink).toBe(2);
+    expect(fs.statSync(path.join(out, "newroot/sbin/init")).mode & 0o777).toBe(0o755);
+  });
+
   requires("codecs").test("a compressor that fails (here: the disk is full) fails the pack, naming it", async () => {
     const root = smallRoot();
     const dir = path.dirname(root);
@@ -154,7 +201,7 @@ describe("packing the ramroot", () => {
     for (const codec of RAMROOT_CODECS) {
       await expect(
         packRamroot({ rootfs: root, dest: "/dev/full", compression: ramrootCompression(codec), logFile: path.join(dir, "build.log"), progress: () => undefined }),
-      ).rejects.toThrow(new RegExp(`^packing full: (tar exited with \\w+; )?${codec === "gzip" ? "pigz" : "xz"} exited with [1-9]\\d*$`));
+      ).rejects.toThrow(new RegExp(`^packing full: (tar exited with \\w+; )?${ramrootHostTool(codec).tool} exited with [1-9]\\d*$`));
     }
   });
 });
@@ -172,13 +219,17 @@ describe("the build's command line", () => {
   }
 
   test("a level without a codec, a bad level and an unknown codec are refused before anything is built", async () => {
-    expect(await run(["--ramroot-level", "3"])).toEqual({ code: 1, stderr: expect.stringContaining("ely-image: build failed: --ramroot-level 3 needs --ramroot-codec (gzip or xz)") });
+    expect(await run(["--ramroot-level", "3"])).toEqual({ code: 1, stderr: expect.stringContaining("ely-image: build failed: --ramroot-level 3 needs --ramroot-codec (gzip, xz, zstd)") });
     expect(await run(["--ramroot-codec", "xz", "--ramroot-level", "x"])).toEqual({
       code: 1,
       stderr: expect.stringContaining('ely-image: build failed: ramroot level for xz: received "x", expected 0-9, optionally with e (9e)'),
     });
-    const zstd = await run(["--ramroot-codec", "zstd"]);
-    expect(zstd.code).not.toBe(0);
-    expect(zstd.stderr).toContain("option '--ramroot-codec <codec>' argument 'zstd' is invalid. Allowed choices are gzip, xz.");
+    expect(await run(["--ramroot-codec", "zstd", "--ramroot-level", "22"])).toEqual({
+      code: 1,
+      stderr: expect.stringContaining('ely-image: build failed: ramroot level for zstd: received "22", expected 1-19'),
+    });
+    const lz4 = await run(["--ramroot-codec", "lz4"]);
+    expect(lz4.code).not.toBe(0);
+    expect(lz4.stderr).toContain("option '--ramroot-codec <codec>' argument 'lz4' is invalid. Allowed choices are gzip, xz, zstd.");
   });
 });

@@ -27,7 +27,8 @@ import { bootNetboot, NetbootBootResult, netbootInventoryInput, prepareNetboot, 
 import { startUtilNfs } from "../e2e/netboot/util-nfs";
 import { ImageProfile, IMAGE_PROFILES } from "../images/layout";
 import { parseInventory } from "../nodes";
-import { RAMROOT_ARTIFACTS, ramrootArtifactOf, ramrootCompression, ramrootXzArgs } from "../images/ramroot-codec";
+import { RAMROOT_ARTIFACTS, ramrootArtifactOf, ramrootCompression, ramrootUnpackedByKernel, ramrootXzArgs } from "../images/ramroot-codec";
+import { ramrootTarArgs } from "../images/pack-ramroot";
 import { decompressRounds, Figures, figures, fmt, linkBytesPerSecond, mib, runBench, sh, timedSh, tmpfsDir, writeResults } from "./measure";
 import { PROFILES } from "../images/profiles";
 
@@ -262,7 +263,14 @@ async function main(): Promise<void> {
   let unpackKind = "";
   if (!o.skipXz) {
     const tar = path.join(work, "rootfs.tar");
-    await sh(buildsXz ? `xz -d -c "$1" > "$2"` : `gzip -d -c "$1" > "$2"`, [ramrootFile, tar]);
+    if (ramrootUnpackedByKernel(PROFILES[o.profile].ramroot.codec)) {
+      // The kernel's cpio (its names under newroot/): unpacked here, then the tar the initrd's modes stream.
+      const tree = path.join(work, "tree");
+      fs.mkdirSync(tree);
+      await sh(`zstd -d -c -q "$1" | (cd "$2" && cpio -i -d --quiet) && tar ${ramrootTarArgs(path.join(work, "tree", "newroot")).join(" ")} > "$3" && rm -rf "$2"`, [ramrootFile, tree, tar]);
+    } else {
+      await sh(buildsXz ? `xz -d -c "$1" > "$2"` : `gzip -d -c "$1" > "$2"`, [ramrootFile, tar]);
+    }
     tarBytes = fs.statSync(tar).size;
     // The initrd's own busybox, from the published initrd.
     const bbDir = path.join(work, "initrd-busybox");

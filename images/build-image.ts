@@ -1,7 +1,7 @@
 /**
  * The image build: Debian root filesystem (the cached base, images/base-rootfs.ts, made by mmdebstrap
  * when the cache lacks it, with the build's changes in an overlay above it), extra packages, Ely's files, kernel, initrd, the
- * ramroot (ramroot.tar.gz or .tar.xz, images/ramroot-codec.ts) and manifest.json, built in a
+ * ramroot (ramroot.tar.gz, .tar.xz or the kernel's .cpio.zst, images/ramroot-codec.ts) and manifest.json, built in a
  * work directory next to the output and renamed into place only when every step succeeded. A build whose output already holds
  * a complete build of the same inputs does nothing.
  */
@@ -29,9 +29,9 @@ import { artifactNamesOf, ImageArch, buildIdOf } from "./layout";
 import { createManifest, ImageManifest, readManifest, verifyManifest, writeManifest } from "./manifest";
 import { packLayered } from "./layered-ramroot";
 import { materializeOverlay, mountOverlay, unmountOverlay } from "./overlay";
-import { packRamroot } from "./pack-ramroot";
+import { kernelCpioSource, packRamroot } from "./pack-ramroot";
 import { StepRunner } from "./progress";
-import { ramrootHostTool } from "./ramroot-codec";
+import { ramrootHostTool, ramrootUnpackedByKernel } from "./ramroot-codec";
 import { ImageRecipe, imageRecipe, ImageSpec, inputHashOf } from "./recipe";
 import { enableUnit } from "./systemd-enable";
 import { inBuildNamespace, inUserNamespace } from "./user-namespace";
@@ -172,8 +172,8 @@ export async function buildImage(options: BuildImageOptions): Promise<BuildImage
       async () => {
         const dest = path.join(artifacts, recipe.ramroot.artifact);
         const progress = (line: string) => writeLine(`${label} ramroot (${recipe.ramroot.codec} -${recipe.ramroot.level}): ${line}`);
-        // gzip: the cached base's layer and the build's own (images/layered-ramroot.ts); xz: the whole tree.
-        if (base && recipe.ramroot.codec === "gzip") {
+        // gzip and zstd: the cached base's layer and the build's own (images/layered-ramroot.ts); xz: the whole tree.
+        if (base && recipe.ramroot.codec !== "xz") {
           const layered = await packLayered({
             lower: base.rootfs,
             upper: path.join(work, "upper"),
@@ -189,7 +189,8 @@ export async function buildImage(options: BuildImageOptions): Promise<BuildImage
           if (layered) return;
           progress("a path name tar's file lists cannot carry: packing the whole tree");
         }
-        await packRamroot({ rootfs, dest, compression: recipe.ramroot, logFile, progress });
+        const cpio = ramrootUnpackedByKernel(recipe.ramroot.codec) ? kernelCpioSource(rootfs, work, "ramroot") : undefined;
+        await packRamroot({ rootfs, dest, compression: recipe.ramroot, logFile, progress, cpio });
       },
       logTail,
     );

@@ -23,7 +23,7 @@ import { versionsSchema } from "../nodes/schema";
 export async function main(argv: string[]): Promise<number> {
   const defaults = versionsSchema.parse({});
   const program = new Command("ely-image-build")
-    .description("Build a netboot image: vmlinuz, initrd, the ramroot (ramroot.tar.gz or .tar.xz) and manifest.json")
+    .description("Build a netboot image: vmlinuz, initrd, the ramroot (ramroot.tar.gz, .tar.xz or the kernel's .cpio.zst) and manifest.json")
     .addOption(new Option("--role <role>", "node role").choices([...ROLES]).makeOptionMandatory())
     .addOption(new Option("--arch <arch>", "architecture").choices([...ARCHES]).makeOptionMandatory())
     .addOption(new Option("--profile <profile>", "package set").choices([...IMAGE_PROFILES]).default("full"))
@@ -31,8 +31,8 @@ export async function main(argv: string[]): Promise<number> {
     .option("--consul-version <version>", "Consul version", defaults.consul)
     .option("--nomad-version <version>", "Nomad version", defaults.nomad)
     .option("--agents <source>", 'agent binaries: "official" or "dir:<path>" (default: $ELY_AGENT_SOURCE ("official" or "dir"), else dir:$ELY_AGENT_BIN_DIR when set, else official)')
-    .addOption(new Option("--ramroot-codec <codec>", "the ramroot's codec (default: the profile's, gzip)").choices([...RAMROOT_CODECS]))
-    .option("--ramroot-level <level>", "the codec's level (default: the codec's: gzip 6, xz 6)")
+    .addOption(new Option("--ramroot-codec <codec>", "the ramroot's codec: gzip or xz (a tar the initrd streams), zstd (a cpio the kernel unpacks) (default: the profile's, zstd)").choices([...RAMROOT_CODECS]))
+    .option("--ramroot-level <level>", "the codec's level (default: the codec's: gzip 6, xz 6, zstd 3)")
     .option("--extra-packages <list>", "comma-separated Debian packages added to the profile's")
     .option("--input-hash <sha256>", "the input hash computed at synth; the build refuses to run on a different one")
     .option("--mirror <url>", "Debian mirror (default: deb.debian.org with -updates and -security)")
@@ -67,7 +67,7 @@ export async function main(argv: string[]): Promise<number> {
     freshBase: boolean;
   }>();
   try {
-    if (o.ramrootLevel !== undefined && o.ramrootCodec === undefined) throw new Error(`--ramroot-level ${o.ramrootLevel} needs --ramroot-codec (gzip or xz)`);
+    if (o.ramrootLevel !== undefined && o.ramrootCodec === undefined) throw new Error(`--ramroot-level ${o.ramrootLevel} needs --ramroot-codec (${RAMROOT_CODECS.join(", ")})`);
     const ramroot = o.ramrootCodec ? ramrootCompression(o.ramrootCodec, o.ramrootLevel) : undefined;
     if (!inBuildNamespace()) {
       if (process.getuid && process.getuid() !== 0) {

@@ -9,12 +9,20 @@
  * fetches it over HTTP and QEMU emulates the CPU.
  *
  * Kernel command line it reads:
- *   ramroot=<url of ramroot.tar.gz or .tar.xz: the name picks the decoder>  hostname=<h>  BOOTIF=01-aa-bb-cc-dd-ee-ff (or aa:bb:...)
+ *   ramroot=<url of ramroot.tar.gz or .tar.xz: the name picks the decoder; of ramroot.cpio.zst: the kernel
+ *           unpacked it under /newroot already (iPXE's second initrd), nothing to download>
+ *   hostname=<h>  BOOTIF=01-aa-bb-cc-dd-ee-ff (or aa:bb:...)
  *   ely.role=  ely.util=  ely.servers=  ely.image=  ely.secrets=   copied into /etc/ely/boot.env
- *   ramroot.size=<tmpfs size, e.g. 4g>   default: all RAM (tmpfs takes pages only as files fill it)
+ *   ramroot.size=<tmpfs size, e.g. 4g>   default: all RAM (tmpfs takes pages only as files fill it); the
+ *           kernel's rootfs (a tmpfs of half the RAM) is remounted to it
+ *
+ * The ramroot the kernel unpacked lies on the kernel's rootfs, where switch_root and pivot_root cannot
+ * work (rootfs has no parent mount; container runtimes pivot_root into their containers). So /init
+ * bind-mounts /newroot onto itself, moves that mount onto / and chroots into it, as util-linux's
+ * switch_root does: the system's / is then a mount of its own, above rootfs, and pivot_root works.
  *   ely.onfail=reboot|shell|halt        default: reboot after 30 s, to try again
  */
-import { initrdDecoderCase, RAMROOT_ARTIFACTS } from "./ramroot-codec";
+import { initrdDecoderCase, KERNEL_RAMROOT_DIR, KERNEL_RAMROOT_INITRD_NAME, RAMROOT_ARTIFACTS, RAMROOT_UNPACKED_BY_KERNEL } from "./ramroot-codec";
 import { BOOT_ENV_FILE } from "./rootfs-files";
 import { cmdlineCaseArms } from "./kernel-cmdline";
 
@@ -71,6 +79,15 @@ log "Ely ramroot boot: kernel $(uname -r), image \${image:-unknown}, hostname \$
 # The decoder, by the artifact's name (images/ramroot-codec.ts).
 ${initrdDecoderCase("ramroot", "decoder", `fail "ramroot=$ramroot: expected a file named ${RAMROOT_ARTIFACTS.join(" or ")}"`)}
 
+# The ramroot the kernel unpacked (ramroot.cpio.zst, iPXE's second initrd) is here before /init runs.
+if [ "$decoder" = ${RAMROOT_UNPACKED_BY_KERNEL} ]; then
+  if [ ! -e /${KERNEL_RAMROOT_DIR}/sbin/init ] && [ ! -L /${KERNEL_RAMROOT_DIR}/sbin/init ]; then
+    fail "$ramroot: the kernel unpacked no /${KERNEL_RAMROOT_DIR}/sbin/init: iPXE did not load it as a second initrd (initrd --name ${KERNEL_RAMROOT_INITRD_NAME}), or the kernel cannot decode zstd (CONFIG_RD_ZSTD)"
+  fi
+  set -- $(stat -f -c '%b %f %S' /)
+  log "unpacked by the kernel: $(( ($1 - $2) * $3 / 1048576 )) MiB in the kernel's rootfs at $(cut -d' ' -f1 /proc/uptime) s"
+fi
+
 # Network drivers, dependencies first; a driver without its hardware loads and idles.
 kver=$(uname -r)
 if [ -r /${INITRD_MODULE_LIST} ]; then
@@ -116,6 +133,11 @@ log "$iface ($mac) up: $ip/$mask, router \${router:-none}, dns \${dns:-none}"
 if [ -z "$size" ]; then
   size="$(awk '/^MemTotal:/ { print $2 }' /proc/meminfo)k"
 fi
+if [ "$decoder" = ${RAMROOT_UNPACKED_BY_KERNEL} ]; then
+  # The kernel's rootfs, as a mount of its own (see the top of this file); a tmpfs rootfs grows to $size.
+  mount -o bind /newroot /newroot || fail "cannot bind-mount /newroot onto itself"
+  if mount -o remount,size="$size" /newroot 2>/dev/null; then log "the kernel's rootfs may hold $size"; else log "the kernel's rootfs keeps its size (not a tmpfs?)"; fi
+else
 mount -t tmpfs -o "size=$size,mode=0755" ramroot /newroot || fail "cannot mount a tmpfs of $size on /newroot"
 log "tmpfs of $size on /newroot"
 
@@ -144,6 +166,7 @@ for attempt in 1 2 3; do
 done
 [ -n "$unpacked" ] || fail "$problem"
 log "unpacked $(du -sm /newroot | cut -f1) MiB in $(( $(cut -d. -f1 /proc/uptime) - start )) s"
+fi
 
 # The kernel's modules and firmware, if the image has none for this kernel.
 if [ ! -d "/newroot/lib/modules/$kver" ]; then
@@ -195,6 +218,11 @@ log "switching to the ramroot as \${hostname:-unnamed}"
 mkdir -p /newroot/dev /newroot/proc /newroot/sys
 mount -o move /dev /newroot/dev
 umount /sys /proc
+if [ "$decoder" = ${RAMROOT_UNPACKED_BY_KERNEL} ]; then
+  # switch_root's way without its clean-up (the tree is on rootfs): the mount onto /, then chroot.
+  cd /newroot && mount -o move /newroot / && exec chroot . /sbin/init
+  echo "${INITRD_FATAL} cannot move /newroot onto / and chroot into it"; exec /bin/sh
+fi
 exec switch_root /newroot /sbin/init
 `;
 }

@@ -12,12 +12,17 @@
  * tar -x writes later members over earlier ones (a file the build changed is in both; the second wins),
  * and nothing the build removed is in either. An unchanged base layer (a one-package, Ely-file or agent
  * change keeps the strip step's removals) is copied from the cache, not compressed again.
+ *
+ * The zstd ramroot the kernel unpacks (ramroot.cpio.zst) is layered the same way: two zstd frames, each
+ * a complete newc cpio of names under newroot/, which the kernel unpacks in turn. The kernel replaces a
+ * regular file but not a symlink that exists already, so there the base layer also leaves out every
+ * path the build rewrote (`rewritten`): each path is in one layer only.
  */
 import * as crypto from "crypto";
 import * as fs from "fs";
 import * as path from "path";
-import { packRamroot, PackRamrootResult } from "./pack-ramroot";
-import { RamrootCompression } from "./ramroot-codec";
+import { kernelCpioSource, packRamroot, PackRamrootResult, treePaths } from "./pack-ramroot";
+import { RamrootCompression, ramrootArtifactOf, ramrootUnpackedByKernel } from "./ramroot-codec";
 
 /** Bump when the layers' making changes what they hold. */
 export const LAYERED_FORMAT = 1;
@@ -30,6 +35,8 @@ export interface LayerPlan {
   readonly excluded: readonly string[];
   /** Every path of the upper directory but whiteouts, parents first. */
   readonly top: readonly string[];
+  /** Base paths the build rewrote (in the upper directory, not directories): in both layers unless left out. */
+  readonly rewritten: readonly string[];
 }
 
 type Kind = "dir" | "file" | "symlink" | "other";
@@ -47,6 +54,7 @@ const isWhiteout = (st: fs.Stats) => st.isCharacterDevice() && st.rdev === 0;
 export function planLayers(lower: string, upper: string, merged: string): LayerPlan | undefined {
   const excluded: string[] = [];
   const top: string[] = [];
+  const rewritten: string[] = [];
   let unsupported = false;
   const check = (rel: string) => {
     if (/[\n\\]/.test(rel)) unsupported = true;
@@ -68,6 +76,14 @@ export function planLayers(lower: string, upper: string, merged: string): LayerP
       }
     }
   };
+  // A path whose parent the build turned from a file into a directory is not in the base (ENOTDIR).
+  const inLower = (p: string) => {
+    try {
+      return lstatOrUndefined(path.join(lower, p)) !== undefined;
+    } catch {
+      return false;
+    }
+  };
   const walkUpper = (rel: string) => {
     for (const name of fs.readdirSync(path.join(upper, rel)).sort()) {
       const p = rel ? `${rel}/${name}` : name;
@@ -76,11 +92,12 @@ export function planLayers(lower: string, upper: string, merged: string): LayerP
       check(p);
       top.push(p);
       if (st.isDirectory()) walkUpper(p);
+      else if (inLower(p)) rewritten.push(p);
     }
   };
   walkLower("");
   walkUpper("");
-  return unsupported ? undefined : { excluded, top };
+  return unsupported ? undefined : { excluded, top, rewritten };
 }
 
 /** The base layer's cache key: the base, the codec and what it leaves out. */
@@ -127,26 +144,32 @@ export async function packLayered(options: PackLayeredOptions): Promise<PackLaye
   const started = Date.now();
   const plan = planLayers(options.lower, options.upper, options.merged);
   if (!plan) return undefined;
-  const key = baseLayerKey(options.baseName, options.compression, plan.excluded);
-  const ext = options.compression.codec === "gzip" ? "gz" : options.compression.codec;
-  const layer = path.join(options.layerCacheDir, `${options.compression.codec}-${options.compression.level}-${key.slice(0, 16)}.tar.${ext}`);
+  const kernel = ramrootUnpackedByKernel(options.compression.codec);
+  // The kernel's cpio: each path in one layer only (it would keep the base's symlink over the build's).
+  const excluded = kernel ? [...new Set([...plan.excluded, ...plan.rewritten])].sort() : plan.excluded;
+  const key = baseLayerKey(options.baseName, options.compression, excluded);
+  const ext = ramrootArtifactOf(options.compression.codec).replace(/^ramroot\./, "");
+  const layer = path.join(options.layerCacheDir, `${options.compression.codec}-${options.compression.level}-${key.slice(0, 16)}.${ext}`);
   let reused = fs.existsSync(layer);
   if (reused) {
     fs.utimesSync(layer, new Date(), new Date());
-    options.progress(`base layer ${path.basename(layer)} from the cache (${(fs.statSync(layer).size / 1048576).toFixed(1)} MiB; ${plan.excluded.length} base paths left out)`);
+    options.progress(`base layer ${path.basename(layer)} from the cache (${(fs.statSync(layer).size / 1048576).toFixed(1)} MiB; ${excluded.length} base paths left out)`);
   } else {
     fs.mkdirSync(options.layerCacheDir, { recursive: true });
     const excludeFile = path.join(options.workDir, "base-layer.exclude");
-    fs.writeFileSync(excludeFile, plan.excluded.map((p) => `./${p}\n`).join(""));
+    fs.writeFileSync(excludeFile, excluded.map((p) => `./${p}\n`).join(""));
     const temp = path.join(options.layerCacheDir, `.${path.basename(layer)}.tmp-${process.pid}`);
     try {
+      const base = kernel ? kernelCpioSource(options.lower, options.workDir, "base-layer", treePaths(options.lower, new Set(excluded))) : undefined;
       await packRamroot({
         rootfs: options.lower,
         dest: temp,
         compression: options.compression,
         logFile: options.logFile,
         tarArgs: baseLayerTarArgs(options.lower, excludeFile),
-        withoutEnd: true,
+        cpio: base,
+        // tar's members join into one archive; the kernel reads each cpio (with its trailer) in turn.
+        withoutEnd: !kernel,
         progress: (line) => options.progress(`base layer: ${line}`),
       });
       fs.renameSync(temp, layer);
@@ -166,6 +189,7 @@ export async function packLayered(options: PackLayeredOptions): Promise<PackLaye
     compression: options.compression,
     logFile: options.logFile,
     tarArgs: topLayerTarArgs(options.merged, listFile),
+    cpio: kernel ? kernelCpioSource(options.merged, options.workDir, "top-layer", plan.top) : undefined,
     progress: (line) => options.progress(`top layer (${plan.top.length} paths): ${line}`),
   });
   const bytes = fs.statSync(options.dest).size;

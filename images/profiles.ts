@@ -67,8 +67,9 @@ const NODE_PACKAGES = [
 ];
 
 const ROLE_PACKAGES: Readonly<Record<ImageRole, readonly string[]>> = {
-  // Nomad clients run the jobs in docker.
-  client: ["docker.io"],
+  // Nomad clients run the jobs in docker. Debian's kernel has AppArmor on: docker loads its docker-default profile
+  // for every container with apparmor_parser, and without it refuses to start any (a Recommends mmdebstrap skips).
+  client: ["apparmor", "docker.io"],
   server: [],
   util: [],
 };

@@ -1,23 +1,32 @@
 /**
- * How the ramroot's tar is compressed: the codec names the artifact (ramroot.tar.gz,
- * ramroot.tar.xz), the image build compresses with it, and the initrd picks its decoder
- * from the artifact's name on the kernel command line. Both codecs decode with the
- * initrd's own busybox (gunzip, xz -d), so the initrd carries no extra decoder.
+ * How the ramroot is packed and who unpacks it: the codec names the artifact, the image build
+ * packs with it, and the initrd picks its way from the artifact's name on the kernel command line.
+ * Two ramroot modes:
  *
- * The default is gzip -6 (BENCHMARKS.md, "ramroot codec on the full profile"): busybox
- * decodes gzip twice as fast as xz, which is what a node's boot waits for, and pigz
- * compresses the full image in well under a minute rather than six; -6 decodes 8% faster
- * than -1 for 20 s more build. xz stays available for a smaller file (a slow link, or a util
- * node short of disk).
+ *   streamed by the initrd (gzip, xz)   ramroot.tar.gz, ramroot.tar.xz: a tar the initrd downloads
+ *                                        and unpacks into a tmpfs with its own busybox (`wget | gunzip |
+ *                                        tar -x`, `xz -d`): the initrd carries no extra decoder
+ *   unpacked by the kernel (zstd)       ramroot.cpio.zst: newc cpio archives of the tree under
+ *                                        newroot/, zstd-compressed, that iPXE loads as a second initrd;
+ *                                        the kernel unpacks them into its rootfs before the initrd's
+ *                                        /init runs (CONFIG_RD_ZSTD): no download or decoding in userspace
+ *
+ * The default is zstd -3, unpacked by the kernel (BENCHMARKS.md, "The kernel unpacks the ramroot"): in the
+ * netboot test a worker reaches systemd in about half the time of the gzip ramroot, since the kernel
+ * unpacks the tree in a third of busybox's time and iPXE's download is not held back by a decoder; it also
+ * packs in a third of pigz's time. Of the modes streamed by the initrd, gzip -6 decodes twice as fast as xz
+ * ("ramroot codec on the full profile"), and xz gives the smallest file (a slow link, or a util node short
+ * of disk). Where a kernel lacks CONFIG_RD_ZSTD, or firmware cannot load a second initrd, an image can
+ * still be built with gzip (Netboot's imageRamroot, NodeImage's ramroot, build.js --ramroot-codec gzip).
  */
 import * as os from "os";
 
-export const RAMROOT_CODECS = ["gzip", "xz"] as const;
+export const RAMROOT_CODECS = ["gzip", "xz", "zstd"] as const;
 export type RamrootCodecName = (typeof RAMROOT_CODECS)[number];
 
 export interface RamrootCompression {
   readonly codec: RamrootCodecName;
-  /** The codec's level: gzip 1-9, xz 0-9 (xz presets; "9e" for --extreme). */
+  /** The codec's level: gzip 1-9, xz 0-9 (xz presets; "9e" for --extreme), zstd 1-19. */
   readonly level: string;
 }
 
@@ -32,9 +41,20 @@ interface CodecSpec {
   /** The host tool the build needs, and where Debian has it. */
   readonly hostTool: string;
   readonly debianPackage: string;
-  /** The initrd's decoder (busybox applet and arguments), stdin to stdout. */
+  /** The initrd's decoder (busybox applet and arguments), stdin to stdout; "kernel": the kernel unpacked it (RAMROOT_UNPACKED_BY_KERNEL). */
   readonly initrdDecoder: string;
+  /** tar streamed by the initrd, or newc cpio unpacked by the kernel. */
+  readonly archive: "tar" | "cpio";
+  /** What `levelPattern` accepts, for the error message. */
+  readonly levels: string;
 }
+
+/** The initrd's decoder name for a ramroot the kernel unpacked. */
+export const RAMROOT_UNPACKED_BY_KERNEL = "kernel";
+/** Where the kernel-unpacked ramroot lies in the kernel's rootfs (the cpio's names start with it). */
+export const KERNEL_RAMROOT_DIR = "newroot";
+/** iPXE's name of the ramroot initrd (initrd --name), and the kernel's initrd= for it (EFI stub). */
+export const KERNEL_RAMROOT_INITRD_NAME = "ramroot";
 
 /**
  * xz's arguments (tar on stdin, xz on stdout), at a preset ("6", "9e"): busybox's xz
@@ -54,6 +74,8 @@ const CODECS: Readonly<Record<RamrootCodecName, CodecSpec>> = {
     hostTool: "pigz",
     debianPackage: "pigz",
     initrdDecoder: "gunzip -c",
+    archive: "tar",
+    levels: "1-9",
   },
   xz: {
     artifact: "ramroot.tar.xz",
@@ -63,11 +85,24 @@ const CODECS: Readonly<Record<RamrootCodecName, CodecSpec>> = {
     hostTool: "xz",
     debianPackage: "xz-utils",
     initrdDecoder: "xz -d -c",
+    archive: "tar",
+    levels: "0-9, optionally with e (9e)",
+  },
+  zstd: {
+    artifact: "ramroot.cpio.zst",
+    defaultLevel: "3",
+    levelPattern: /^([1-9]|1[0-9])$/,
+    compressCommand: (level, threads) => ["zstd", `-T${threads}`, `-${level}`, "-q", "-c"],
+    hostTool: "zstd",
+    debianPackage: "zstd",
+    initrdDecoder: RAMROOT_UNPACKED_BY_KERNEL,
+    archive: "cpio",
+    levels: "1-19",
   },
 };
 
 /** The default of every profile (BENCHMARKS.md says why). */
-export const DEFAULT_RAMROOT_COMPRESSION: RamrootCompression = { codec: "gzip", level: CODECS.gzip.defaultLevel };
+export const DEFAULT_RAMROOT_COMPRESSION: RamrootCompression = { codec: "zstd", level: CODECS.zstd.defaultLevel };
 
 export function ramrootArtifactOf(codec: RamrootCodecName): string {
   return CODECS[codec].artifact;
@@ -75,6 +110,16 @@ export function ramrootArtifactOf(codec: RamrootCodecName): string {
 
 /** Every name a ramroot artifact can have. */
 export const RAMROOT_ARTIFACTS: readonly string[] = RAMROOT_CODECS.map(ramrootArtifactOf);
+
+/** True when the codec's artifact is a cpio the kernel unpacks (iPXE loads it as an initrd), false for a tar the initrd streams. */
+export function ramrootUnpackedByKernel(codec: RamrootCodecName): boolean {
+  return CODECS[codec].archive === "cpio";
+}
+
+/** The codec of an artifact name (ramroot.cpio.zst: zstd), or undefined. */
+export function ramrootCodecOfArtifact(artifact: string): RamrootCodecName | undefined {
+  return RAMROOT_CODECS.find((c) => CODECS[c].artifact === artifact);
+}
 
 export function ramrootCompressCommand(compression: RamrootCompression, threads = Math.max(1, os.cpus().length)): readonly string[] {
   return CODECS[compression.codec].compressCommand(compression.level, threads);
@@ -92,14 +137,14 @@ export function ramrootCompression(codec: string, level?: string): RamrootCompre
   const spec = CODECS[codec as RamrootCodecName];
   const chosen = level ?? spec.defaultLevel;
   if (!spec.levelPattern.test(chosen)) {
-    throw new Error(`ramroot level for ${codec}: received "${chosen}", expected ${codec === "gzip" ? "1-9" : "0-9, optionally with e (9e)"}`);
+    throw new Error(`ramroot level for ${codec}: received "${chosen}", expected ${spec.levels}`);
   }
   return { codec: codec as RamrootCodecName, level: chosen };
 }
 
 /**
- * The initrd's `case` over the ramroot URL: the decoder of each artifact name. Anything
- * else fails before the download, naming the names it knows.
+ * The initrd's `case` over the ramroot URL: the decoder of each artifact name ("kernel" for the
+ * one the kernel unpacked). Anything else fails before the download, naming the names it knows.
  */
 export function initrdDecoderCase(urlVariable: string, decoderVariable: string, onUnknown: string): string {
   const arms = RAMROOT_CODECS.map((c) => `  *.${CODECS[c].artifact.replace(/^ramroot\./, "")}) ${decoderVariable}="${CODECS[c].initrdDecoder}" ;;`);

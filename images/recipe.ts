@@ -70,7 +70,7 @@ export interface ImageRecipe extends Pick<BaseSpec, "suite" | "components"> {
   };
   readonly dpkg: { readonly excludes: readonly string[]; readonly includes: readonly string[] };
   readonly ramroot: RamrootCompression & {
-    /** The artifact's name: ramroot.tar.gz, ramroot.tar.xz. */
+    /** The artifact's name: ramroot.tar.gz, ramroot.tar.xz (streamed by the initrd), ramroot.cpio.zst (unpacked by the kernel). */
     readonly artifact: string;
   };
   readonly includeAgents: boolean;

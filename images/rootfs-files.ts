@@ -353,22 +353,28 @@ exit $status
 `;
 }
 
-const storageProbeUnit = `[Unit]
-Description=Ely storage probe: list and write this node's storage (NFS mounts, scratch disk)
+/** A probe's unit: run only when the kernel command line asks (${STORAGE_PROBE_KERNEL_ARG}), its lines on the console. */
+const probeUnit = (description: string, order: string, script: string) => `[Unit]
+Description=${description}
 ConditionKernelCommandLine=${STORAGE_PROBE_KERNEL_ARG}
-After=ely-storage.service
-Before=ely-node-up.service
+${order}
 
 [Service]
 Type=oneshot
 RemainAfterExit=yes
-ExecStart=/${LIB}/storage-probe
+ExecStart=/${LIB}/${script}
 StandardOutput=journal+console
 StandardError=journal+console
 
 [Install]
 WantedBy=multi-user.target
 `;
+
+const storageProbeUnit = probeUnit(
+  "Ely storage probe: list and write this node's storage (NFS mounts, scratch disk)",
+  "After=ely-storage.service\nBefore=ely-node-up.service",
+  "storage-probe",
+);
 
 const storageUnit = `[Unit]
 Description=Ely: mount this node's storage (NFS from the util node, scratch disk) before its agents
@@ -440,6 +446,36 @@ WantedBy=ssh.service
 
 
 
+/** The container probe's console lines start with this; the netboot test reads them. */
+export const CONTAINER_PROBE_TAG = "ely-container-probe";
+
+/**
+ * In an image with docker, run only when the kernel command line asks (${STORAGE_PROBE_KERNEL_ARG}, as the
+ * storage probe): docker starts a container (runc pivot_roots into it, which fails where / is the
+ * kernel's rootfs itself) from an image imported from this node's static busybox: no registry needed.
+ */
+function containerProbeScript(): string {
+  return `#!/bin/sh
+# Ely container probe (kernel argument ${STORAGE_PROBE_KERNEL_ARG}): docker runs a container here.
+say() { echo "${CONTAINER_PROBE_TAG}: $*"; }
+root="/ is $(findmnt -n -r -o FSTYPE,SOURCE /)"
+bb=$(readlink -f "$(command -v busybox)")
+if out=$(tar -C / -c "\${bb#/}" 2>&1 | docker import - ely-probe:latest 2>&1) && out=$(docker run --rm --network none ely-probe:latest "$bb" echo inside 2>&1); then
+  say "docker run: ok (the container said: $out; $root)"
+  docker rmi ely-probe:latest >/dev/null 2>&1
+else
+  say "FAILED: docker run: $(echo "$out" | tail -n 3 | tr '\n' ' ') ($root)"
+  exit 1
+fi
+`;
+}
+
+const containerProbeUnit = probeUnit(
+  "Ely container probe: docker runs a container on this node",
+  "Requires=docker.service\nAfter=docker.service\nBefore=ely-agents-report.service",
+  "container-probe",
+);
+
 const IMAGE_UNIT_HEADER = "Part of the Ely node image.";
 
 /** systemd makes the consul user and the agents' directories at boot: no chroot needed, any architecture. */
@@ -483,6 +519,10 @@ export function rootfsFiles(options: { withAgents: boolean; withDocker: boolean;
   if (options.withSsh) {
     files.push({ path: `${UNITS}/ely-ssh-host-keys.service`, content: sshHostKeysUnit });
     enable.push("ely-ssh-host-keys.service");
+  }
+  if (options.withDocker) {
+    files.push({ path: `${LIB}/container-probe`, content: containerProbeScript(), mode: 0o755 }, { path: `${UNITS}/ely-container-probe.service`, content: containerProbeUnit });
+    enable.push("ely-container-probe.service");
   }
   if (options.withAgents) {
     files.push(

@@ -120,7 +120,7 @@ export const RULES = {
   "ELY-NET-001": error("Netbooted nodes have a util node to serve them."),
   "ELY-NET-002": error("Netboot's extraPackages name images that some netbooted node boots."),
   "ELY-NET-003": error("A boot entry's build id is 16 hex digits."),
-  "ELY-NET-004": error("A boot entry's ramroot artifact is one the initrd can unpack."),
+  "ELY-NET-004": error("A boot entry's ramroot artifact is one the initrd or the kernel can unpack."),
   "ELY-NET-005": error("Every NFS export the boot service writes has at least one client."),
   "ELY-NET-006": error("The boot service's and the secrets server's listen address is a port or address:port."),
 

@@ -45,9 +45,9 @@ export function missing(requirement: Requirement, env: NodeJS.ProcessEnv = proce
     case "chromium":
       return fs.existsSync(CHROMIUM) ? undefined : `${CHROMIUM} is absent (apt-get install chromium)`;
     case "codecs":
-      return spawnSync("sh", ["-c", "command -v busybox && command -v pigz && command -v xz"], { env }).status === 0
+      return spawnSync("sh", ["-c", "command -v busybox && command -v pigz && command -v xz && command -v zstd && command -v cpio"], { env }).status === 0
         ? undefined
-        : "busybox, pigz or xz is not on PATH (apt-get install busybox-static pigz xz-utils)";
+        : "busybox, pigz, xz, zstd or cpio is not on PATH (apt-get install busybox-static pigz xz-utils zstd cpio)";
     case "agents": {
       const dir = testAgentBinDir(env);
       const absent = ["consul", "nomad"].filter((b) => !fs.existsSync(path.join(dir, b)));

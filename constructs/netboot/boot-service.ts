@@ -14,7 +14,14 @@ import {
   macHyphen,
   REMOTE_BOOT_CURRENT_LINK,
 } from "../../images/layout";
-import { DEFAULT_RAMROOT_COMPRESSION, RAMROOT_ARTIFACTS, ramrootArtifactOf } from "../../images/ramroot-codec";
+import {
+  DEFAULT_RAMROOT_COMPRESSION,
+  KERNEL_RAMROOT_INITRD_NAME,
+  RAMROOT_ARTIFACTS,
+  ramrootArtifactOf,
+  ramrootCodecOfArtifact,
+  ramrootUnpackedByKernel,
+} from "../../images/ramroot-codec";
 
 const DEFAULT_RAMROOT_ARTIFACT = ramrootArtifactOf(DEFAULT_RAMROOT_COMPRESSION.codec);
 
@@ -33,7 +40,11 @@ export interface BootEntry {
   readonly buildId: string;
   /** The channel that chose the build ("stable", "latest", a named channel, or "pinned"). */
   readonly channel: string;
-  /** The build's ramroot file, whose name says its codec (ramroot.tar.gz, ramroot.tar.xz). Default: the default codec's (images/ramroot-codec.ts). */
+  /**
+   * The build's ramroot file, whose name says its codec and who unpacks it: ramroot.tar.gz or ramroot.tar.xz (the
+   * initrd downloads and unpacks it), ramroot.cpio.zst (iPXE loads it as a second initrd, the kernel unpacks it).
+   * Default: the default codec's (images/ramroot-codec.ts).
+   */
   readonly ramrootArtifact?: string;
 }
 
@@ -250,12 +261,22 @@ export function renderUnknownScript(config: BootConfig): string {
   ].join("\n");
 }
 
+/** The entry's ramroot artifact, and whether the kernel unpacks it (iPXE loads it as a second initrd). */
+function ramrootOf(entry: BootEntry): { artifact: string; byKernel: boolean } {
+  const artifact = entry.ramrootArtifact ?? DEFAULT_RAMROOT_ARTIFACT;
+  const codec = ramrootCodecOfArtifact(artifact);
+  return { artifact, byKernel: codec !== undefined && ramrootUnpackedByKernel(codec) };
+}
+
 /** The kernel command line of one node (read by the initrd and by the image's units). */
 export function kernelCommandLine(config: BootConfig, entry: BootEntry): string {
   const base = httpBase(config);
+  const ramroot = ramrootOf(entry);
   return [
+    // The initrds an EFI stub kernel loads from iPXE, in order (a BIOS boot gets every initrd iPXE loaded).
     "initrd=initrd",
-    `ramroot=${base}${imageUrlPath(entry.imageKey, entry.buildId, entry.ramrootArtifact ?? DEFAULT_RAMROOT_ARTIFACT)}`,
+    ...(ramroot.byKernel ? [`initrd=${KERNEL_RAMROOT_INITRD_NAME}`] : []),
+    `ramroot=${base}${imageUrlPath(entry.imageKey, entry.buildId, ramroot.artifact)}`,
     `hostname=${entry.hostname}`,
     ...(config.domain ? [`ely.domain=${config.domain}`] : []),
     `ely.role=${entry.role}`,
@@ -268,15 +289,17 @@ export function kernelCommandLine(config: BootConfig, entry: BootEntry): string 
   ].join(" ");
 }
 
-/** One node's iPXE script: its kernel, initrd and command line. */
+/** One node's iPXE script: its kernel, initrd (and the ramroot as a second initrd, when the kernel unpacks it) and command line. */
 export function renderNodeScript(config: BootConfig, entry: BootEntry): string {
   const base = httpBase(config);
+  const ramroot = ramrootOf(entry);
   return [
     "#!ipxe",
     `# Ely: ${entry.hostname} (${entry.role}, ${entry.arch}) boots ${entry.imageKey} build ${entry.buildId} (channel ${entry.channel}). Generated; do not edit.`,
     `echo Ely: booting ${entry.hostname}: ${entry.imageKey} build ${entry.buildId} (channel ${entry.channel})`,
     `kernel ${base}${imageUrlPath(entry.imageKey, entry.buildId, "vmlinuz")} ${kernelCommandLine(config, entry)} || goto failed`,
     `initrd --name initrd ${base}${imageUrlPath(entry.imageKey, entry.buildId, "initrd")} || goto failed`,
+    ...(ramroot.byKernel ? [`initrd --name ${KERNEL_RAMROOT_INITRD_NAME} ${base}${imageUrlPath(entry.imageKey, entry.buildId, ramroot.artifact)} || goto failed`] : []),
     "boot || goto failed",
     ":failed",
     `echo Ely: ${entry.hostname} could not load ${entry.imageKey} build ${entry.buildId} from ${base}: is it published? Retrying in 30 s.`,
@@ -308,7 +331,7 @@ error_log stderr warn;
 events { worker_connections 256; }
 http {
   types {
-    application/octet-stream vmlinuz initrd xz;
+    application/octet-stream vmlinuz initrd xz zst;
     application/json json;
     text/plain ipxe;
   }

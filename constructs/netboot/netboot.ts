@@ -27,7 +27,7 @@ export interface NetbootProps {
    * (An inventory's image revisions add their own: `images.revisions[].extraPackages`.) Default: none.
    */
   readonly extraPackages?: Readonly<Record<string, readonly string[]>>;
-  /** The ramroot's codec and level of every image. Default: the profile's (gzip -6; images/ramroot-codec.ts). */
+  /** The ramroot's codec and level of every image. Default: the profile's (zstd -3, unpacked by the kernel; images/ramroot-codec.ts). */
   readonly imageRamroot?: RamrootCompression;
   /** Where the Consul and Nomad binaries come from. Default: see NodeImageProps.agentSource. */
   readonly agentSource?: AgentSource;

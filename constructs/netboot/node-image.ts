@@ -17,7 +17,7 @@ export interface NodeImageProps {
   readonly profile?: ImageProfile;
   /** Debian packages added to the profile's, for this image only. Default: none. */
   readonly extraPackages?: readonly string[];
-  /** The ramroot's codec and level. Default: the profile's (gzip -6; images/ramroot-codec.ts). */
+  /** The ramroot's codec and level. Default: the profile's (zstd -3, unpacked by the kernel; images/ramroot-codec.ts). */
   readonly ramroot?: RamrootCompression;
   /**
    * Where the Consul and Nomad binaries come from. Default: the environment at synth

@@ -29,12 +29,14 @@ const SPEC = {
   agentVersions: { consul: "1.16.6", nomad: "1.6.10" },
   agentSource: { kind: "official" as const },
   extraPackages: ["tree"],
+  // The archive this test lists with tar: the gzip ramroot (the kernel's zstd cpio is another format).
+  ramroot: { codec: "gzip" as const, level: "6" },
 };
 const BUILD_ID = buildIdOfRecipe(imageRecipe(SPEC));
 const PROGRAM = path.join(projectRoot(), "dist", "images", "build.js");
 const buildArgs = (out: string, baseCache?: string) => [
   PROGRAM,
-  ...["--role", SPEC.role, "--arch", SPEC.arch, "--profile", SPEC.profile, "--extra-packages", SPEC.extraPackages.join(","), "--out", out],
+  ...["--role", SPEC.role, "--arch", SPEC.arch, "--profile", SPEC.profile, "--extra-packages", SPEC.extraPackages.join(","), "--ramroot-codec", SPEC.ramroot.codec, "--ramroot-level", SPEC.ramroot.level, "--out", out],
   ...(baseCache ? ["--base-cache", baseCache] : []),
 ];
 

@@ -33,7 +33,7 @@ import { NODE_UP_MARKER, STORAGE_PROBE_KERNEL_ARG } from "../../images/rootfs-fi
 import { AGENTS_MARKER } from "../../images/agents-report";
 import { PROFILES } from "../../images/profiles";
 import { INITRD_FATAL } from "../../images/initrd-files";
-import { RAMROOT_ARTIFACTS } from "../../images/ramroot-codec";
+import { RAMROOT_ARTIFACTS, RamrootCompression, ramrootCompression } from "../../images/ramroot-codec";
 import { DEFAULT_INVENTORY, Inventory, parseInventory } from "../../nodes";
 import { QemuOptions, RunningQemu, startQemu, tailOf, waitForSerial } from "./qemu";
 import { freeLoopbackPort, letWorkersRead, startUtilNginx } from "./util-nginx";
@@ -58,6 +58,11 @@ export interface NetbootE2eOptions {
   readonly profile?: ImageProfile;
   /** The guest's network (see above). Default: $ELY_NETBOOT_NETWORK, else "bridge" where bridgeNetworkMissing() allows, else "user". */
   readonly network?: NetbootNetwork;
+  /**
+   * The image's ramroot codec (and so its mode: streamed by the initrd, or unpacked by the kernel). Default:
+   * $ELY_NETBOOT_RAMROOT ("<codec>" or "<codec>-<level>": gzip, xz, zstd-3), else the profile's (the default mode).
+   */
+  readonly ramroot?: RamrootCompression;
   readonly inventory?: Inventory;
   readonly log?: (line: string) => void;
 }
@@ -108,6 +113,7 @@ const REQUIRED_TOOLS: Array<[string, string]> = [
   ["cpio", "cpio"],
   ["xz", "xz-utils"],
   ["pigz", "pigz"],
+  ["zstd", "zstd"],
   ["nginx", "nginx"],
   ["mkfs.ext4", "e2fsprogs"],
   ["debugfs", "e2fsprogs"],
@@ -216,6 +222,17 @@ export function netbootNetwork(requested?: NetbootNetwork): NetbootNetwork {
   return network;
 }
 
+/** $ELY_NETBOOT_RAMROOT: "zstd", "gzip-6"; undefined when unset (the profile's codec). */
+export function ramrootFromEnv(value = process.env.ELY_NETBOOT_RAMROOT): RamrootCompression | undefined {
+  if (!value) return undefined;
+  const [codec, level] = value.split("-");
+  try {
+    return ramrootCompression(codec, level);
+  } catch (e) {
+    throw new Error(`netboot-test: ELY_NETBOOT_RAMROOT: ${(e as Error).message}`);
+  }
+}
+
 /** Synth, build and publish (steps 1 and 2). */
 export async function prepareNetboot(options: NetbootE2eOptions = {}): Promise<PreparedNetboot> {
   const log = options.log ?? ((line: string) => process.stderr.write(line + "\n"));
@@ -243,6 +260,7 @@ export async function prepareNetboot(options: NetbootE2eOptions = {}): Promise<P
   if (!IMAGE_PROFILES.includes(profile)) throw new Error(`netboot-test: ELY_NETBOOT_PROFILE: received "${profile}", expected one of ${IMAGE_PROFILES.join(", ")}`);
 
   const network = netbootNetwork(options.network);
+  const ramroot = options.ramroot ?? ramrootFromEnv();
 
   // 1. Synth.
   const inventory = options.inventory ?? parseInventory(DEFAULT_INVENTORY, "default inventory");
@@ -261,6 +279,7 @@ export async function prepareNetboot(options: NetbootE2eOptions = {}): Promise<P
     const nb = new Netboot(stack, "netboot", {
       cluster,
       imageProfile: profile,
+      imageRamroot: ramroot,
       publishTarget: utilRoot,
       remoteRoot: utilRoot,
       httpListen: `${nginxHost}:${nginxPort}`,

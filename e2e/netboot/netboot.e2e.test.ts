@@ -23,7 +23,7 @@ import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
 import { parseInventory } from "../../nodes";
-import { STORAGE_PROBE_TAG } from "../../images/rootfs-files";
+import { CONTAINER_PROBE_TAG, STORAGE_PROBE_TAG } from "../../images/rootfs-files";
 import { AGENTS_MARKER, AGENTS_REPORT_TAG, CONSUL_JOIN_RETRY_LOG, NOMAD_JOIN_RETRY_LOG } from "../../images/agents-report";
 import { PROFILES } from "../../images/profiles";
 import { NOMAD_RPC_PORT, serversOf } from "../../nodes";
@@ -125,6 +125,8 @@ function expectAgentsWaitingForServers(prepared: PreparedNetboot, boot: NetbootB
   expect(nomad![6].split(" ").filter(Boolean).sort()).toEqual(node.drivers.filter((d) => d !== "exec").sort());
   expect(serial).toMatch(new RegExp(`${AGENTS_REPORT_TAG}: nomad: .*${NOMAD_JOIN_RETRY_LOG}`));
   expect(serial).toMatch(new RegExp(`${AGENTS_REPORT_TAG}: docker: active, server \\S+, storage \\S+`));
+  // docker starts a container: runc's pivot_root works on this root (not on the kernel's rootfs itself).
+  expect(serial).toMatch(new RegExp(`${CONTAINER_PROBE_TAG}: docker run: ok \\(the container said: inside; / is \\S+ \\S+\\)`));
 }
 
 test("a netbooted node boots through iPXE (served by nginx), mounts the util node's NFS export and formats its scratch disk; after a power cut the NFS file is still there, the scratch disk empty", async () => {
