@@ -124,6 +124,14 @@ beforeAll(async () => {
 }, 300_000);
 
 afterAll(async () => {
+  // A Nomad client that stops leaves its tasks running (it reattaches when it starts again): stop the job first.
+  if (agents) {
+    await http("DELETE", `${agents.nomadAddress}/v1/job/sleeper?purge=true`, agents.nomadToken).catch(() => undefined);
+    await waitFor("sleeper stopped", 60_000, async () => ((await sleeperNodes()).length === 0 ? true : undefined)).catch(() => undefined);
+    // ...and have c1 destroy its stopped allocations, whose log monitors would outlive it.
+    const c1Node = c1 ? await node("c1").catch(() => undefined) : undefined;
+    if (c1Node) await http("PUT", `${agents.nomadAddress}/v1/client/gc?node_id=${c1Node.ID}`, agents.nomadToken).catch(() => undefined);
+  }
   await c1?.stop();
   for (const a of extra.reverse()) await a.stop();
   await agents?.stop();
