@@ -135,6 +135,8 @@ afterAll(async () => {
   await c1?.stop();
   for (const a of extra.reverse()) await a.stop();
   await agents?.stop();
+  // Whatever the clients' collection raced with: Nomad's helpers (log monitors, executors) still holding files here.
+  for (const pid of processesUsing(work)) spawnSync("kill", ["-KILL", String(pid)]);
   if (process.env.ELY_E2E_KEEP) return;
   // Nomad (as root) mounts a tmpfs in each allocation's directory, which its stop leaves behind.
   for (const mount of fs.readFileSync("/proc/mounts", "utf8").split("\n").map((l) => l.split(" ")[1]).filter((m) => m?.startsWith(work)).reverse()) {
@@ -142,6 +144,26 @@ afterAll(async () => {
   }
   fs.rmSync(work, { recursive: true, force: true });
 }, 120_000);
+
+/** Processes (other than this one) whose working directory or an open file lies under `dir`. */
+function processesUsing(dir: string): number[] {
+  const found: number[] = [];
+  for (const entry of fs.readdirSync("/proc").filter((e) => /^\d+$/.test(e) && Number(e) !== process.pid)) {
+    try {
+      const links = [fs.readlinkSync(`/proc/${entry}/cwd`), ...fs.readdirSync(`/proc/${entry}/fd`).map((fd) => {
+        try {
+          return fs.readlinkSync(`/proc/${entry}/fd/${fd}`);
+        } catch {
+          return "";
+        }
+      })];
+      if (links.some((l) => l === dir || l.startsWith(`${dir}/`))) found.push(Number(entry));
+    } catch {
+      // gone, or not ours to read
+    }
+  }
+  return found;
+}
 
 const withAgentLogs = (fn: () => Promise<void>) => withLogs(() => `${agents.logTails()}\n${c1?.logTail(20) ?? ""}\n--- program ---\n${logged.join("\n")}`, fn);
 
