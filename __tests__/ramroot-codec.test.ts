@@ -12,6 +12,7 @@ import {
   ramrootCompression,
   ramrootCodecOfArtifact,
   ramrootHostTool,
+  ramrootLayered,
   ramrootUnpackedByKernel,
 } from "../images/ramroot-codec";
 import { imageRecipe, inputHashOf, recipeInputs } from "../images/recipe";
@@ -48,6 +49,8 @@ describe("ramroot codecs", () => {
     expect(RAMROOT_ARTIFACTS.map(ramrootCodecOfArtifact)).toEqual(["gzip", "xz", "zstd"]);
     expect(ramrootCodecOfArtifact("ramroot.tar.zst")).toBeUndefined();
     expect(DEFAULT_RAMROOT_COMPRESSION).toEqual({ codec: "zstd", level: "3" });
+    // gzip members and zstd frames are packed as the cached base's layer and the build's own; xz whole.
+    expect(RAMROOT_CODECS.filter(ramrootLayered)).toEqual(["gzip", "zstd"]);
   });
 
   test("compress commands: every core, the level, no name or time in gzip's header, CRC32 for busybox's xz", () => {

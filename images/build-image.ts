@@ -31,7 +31,7 @@ import { packLayered } from "./layered-ramroot";
 import { materializeOverlay, mountOverlay, unmountOverlay } from "./overlay";
 import { kernelCpioSource, packRamroot } from "./pack-ramroot";
 import { StepRunner } from "./progress";
-import { ramrootHostTool, ramrootUnpackedByKernel } from "./ramroot-codec";
+import { ramrootHostTool, ramrootLayered, ramrootUnpackedByKernel } from "./ramroot-codec";
 import { ImageRecipe, imageRecipe, ImageSpec, inputHashOf } from "./recipe";
 import { enableUnit } from "./systemd-enable";
 import { inBuildNamespace, inUserNamespace } from "./user-namespace";
@@ -172,8 +172,8 @@ export async function buildImage(options: BuildImageOptions): Promise<BuildImage
       async () => {
         const dest = path.join(artifacts, recipe.ramroot.artifact);
         const progress = (line: string) => writeLine(`${label} ramroot (${recipe.ramroot.codec} -${recipe.ramroot.level}): ${line}`);
-        // gzip and zstd: the cached base's layer and the build's own (images/layered-ramroot.ts); xz: the whole tree.
-        if (base && recipe.ramroot.codec !== "xz") {
+        // The cached base's layer and the build's own (images/layered-ramroot.ts), where the codec allows; else the whole tree.
+        if (base && ramrootLayered(recipe.ramroot.codec)) {
           const layered = await packLayered({
             lower: base.rootfs,
             upper: path.join(work, "upper"),

@@ -47,6 +47,12 @@ interface CodecSpec {
   readonly archive: "tar" | "cpio";
   /** What `levelPattern` accepts, for the error message. */
   readonly levels: string;
+  /**
+   * Whether a build packs it in two layers, the cached base's and its own (images/layered-ramroot.ts): gzip
+   * members and zstd frames concatenate into one stream; xz is packed whole (its multi-block, multi-threaded
+   * stream is what makes it small).
+   */
+  readonly layered: boolean;
 }
 
 /** The initrd's decoder name for a ramroot the kernel unpacked. */
@@ -76,6 +82,7 @@ const CODECS: Readonly<Record<RamrootCodecName, CodecSpec>> = {
     initrdDecoder: "gunzip -c",
     archive: "tar",
     levels: "1-9",
+    layered: true,
   },
   xz: {
     artifact: "ramroot.tar.xz",
@@ -87,6 +94,7 @@ const CODECS: Readonly<Record<RamrootCodecName, CodecSpec>> = {
     initrdDecoder: "xz -d -c",
     archive: "tar",
     levels: "0-9, optionally with e (9e)",
+    layered: false,
   },
   zstd: {
     artifact: "ramroot.cpio.zst",
@@ -98,6 +106,7 @@ const CODECS: Readonly<Record<RamrootCodecName, CodecSpec>> = {
     initrdDecoder: RAMROOT_UNPACKED_BY_KERNEL,
     archive: "cpio",
     levels: "1-19",
+    layered: true,
   },
 };
 
@@ -114,6 +123,11 @@ export const RAMROOT_ARTIFACTS: readonly string[] = RAMROOT_CODECS.map(ramrootAr
 /** True when the codec's artifact is a cpio the kernel unpacks (iPXE loads it as an initrd), false for a tar the initrd streams. */
 export function ramrootUnpackedByKernel(codec: RamrootCodecName): boolean {
   return CODECS[codec].archive === "cpio";
+}
+
+/** True when a build packs the codec's ramroot in two layers, the cached base's and its own (images/layered-ramroot.ts). */
+export function ramrootLayered(codec: RamrootCodecName): boolean {
+  return CODECS[codec].layered;
 }
 
 /** The codec of an artifact name (ramroot.cpio.zst: zstd), or undefined. */
