@@ -93,6 +93,23 @@ describe("Nomad agent configuration", () => {
     expect(c.tls).toMatchObject({ http: true, rpc: true, ca_file: "/etc/ely/secrets/tls/ca.pem", verify_server_hostname: true });
   });
 
+  test("clients skip the cloud platforms' fingerprinters (each waits out a metadata timeout on a LAN) and the exec driver they do not list", () => {
+    const c = config("w1", NOMAD_CONFIG_FILE);
+    expect(c.client.options["fingerprint.denylist"].split(",")).toEqual(["env_aws", "env_gce", "env_azure", "env_digitalocean"]);
+    expect(c.client.options["driver.denylist"]).toBeUndefined();
+    const noExec = configsOf(stackOf(inventoryWith((i) => {
+      i.nodes[4].drivers = ["docker"];
+    })));
+    expect(noExec("w1", NOMAD_CONFIG_FILE).client.options).toEqual({ "fingerprint.denylist": "env_aws,env_gce,env_azure,env_digitalocean", "driver.denylist": "exec" });
+  });
+
+  test("a client in a cloud puts the platform fingerprinters back with its agent overrides", () => {
+    const c = configsOf(stackOf(inventoryWith((i) => {
+      i.nodes[4].agentOverrides = { nomad: { client: { options: { "fingerprint.denylist": "" } } } };
+    })));
+    expect(c("w1", NOMAD_CONFIG_FILE).client.options).toEqual({ "fingerprint.denylist": "" });
+  });
+
   test("util runs no Nomad agent and servers run no Nomad client", () => {
     expect(() => config("util", NOMAD_CONFIG_FILE)).toThrow("util has no nomad.json");
     expect(config("m1", NOMAD_CONFIG_FILE).client).toBeUndefined();

@@ -7,7 +7,7 @@ import { parseModuleIndex, resolveModules } from "../images/kernel-modules";
 import { BOOT_META_FILE, CONTAINER_PROBE_TAG, NODE_UP_MARKER, rootfsFiles, STORAGE_PROBE_KERNEL_ARG, writeBootMetaFunction } from "../images/rootfs-files";
 import { consulUnit } from "../images/agent-units";
 import { AGENTS_MARKER } from "../images/agents-report";
-import { enableUnit, parseInstallSection } from "../images/systemd-enable";
+import { enableUnit, maskUnit, parseInstallSection } from "../images/systemd-enable";
 
 const MODULES_DEP = [
   "kernel/drivers/virtio/virtio.ko:",
@@ -113,6 +113,9 @@ describe("root filesystem files", () => {
       "systemd-networkd.service",
     ]);
     expect(test.enable).toEqual(["ely-agent-config.service", "ely-node-up.service", "ely-secrets.service", "ely-storage-probe.service", "ely-storage.service", "systemd-networkd.service"]);
+    // Docker loads its own AppArmor profile; the boot does not wait for Debian's others to compile.
+    expect(full.mask).toEqual(["apparmor.service"]);
+    expect(test.mask).toEqual([]);
     expect(full.files.length).toBeGreaterThan(test.files.length);
     for (const file of full.files) expect(file.content).not.toMatch(/encrypt\s*=|"encrypt"|token\s*=|BEGIN .*PRIVATE KEY/);
   });
@@ -221,6 +224,15 @@ describe("enabling units in a root filesystem", () => {
     expect(fs.readlinkSync(path.join(root, "etc/systemd/system/sockets.target.wants/a.socket"))).toBe("/usr/lib/systemd/system/a.socket");
     expect(fs.readlinkSync(path.join(root, "etc/systemd/system/b.service"))).toBe("/usr/lib/systemd/system/a.service");
     expect(() => enableUnit(root, "missing.service")).toThrow(/cannot enable missing.service: no such unit/);
+  });
+
+  test("masks as systemctl mask does: a link to /dev/null that replaces what was there; a bad name is refused, naming it", () => {
+    const root = fs.mkdtempSync(path.join(os.tmpdir(), "ely-units-"));
+    fs.mkdirSync(path.join(root, "etc/systemd/system"), { recursive: true });
+    fs.writeFileSync(path.join(root, "etc/systemd/system/apparmor.service"), "[Unit]\n");
+    maskUnit(root, "apparmor.service");
+    expect(fs.readlinkSync(path.join(root, "etc/systemd/system/apparmor.service"))).toBe("/dev/null");
+    expect(() => maskUnit(root, "../etc/passwd")).toThrow('cannot mask "../etc/passwd": expected a unit name such as apparmor.service');
   });
 
   test("parses WantedBy, RequiredBy, Also and Alias only in [Install]", () => {

@@ -135,6 +135,8 @@ export function recipeInputs(recipe: ImageRecipe): Array<[string, string]> {
     ["ramroot", `${recipe.ramroot.codec}-${recipe.ramroot.level}`],
     ["rootfs.enable", recipe.rootfs.enable.join(",")],
   ];
+  // Named only when there are some, so an image that masks nothing keeps its hash.
+  if (recipe.rootfs.mask.length) inputs.push(["rootfs.mask", recipe.rootfs.mask.join(",")]);
   // The extra packages are installed by apt on the base, not by mmdebstrap with the rest: the same list
   // split otherwise is another image. Named only when there are some, so an image without keeps its hash.
   if (recipe.extraPackages.length) inputs.push(["packages.extra", recipe.extraPackages.join(",")]);

@@ -28,6 +28,8 @@ export interface RootfsFileSet {
   readonly files: readonly RootfsFile[];
   /** Units to enable, by name, as `systemctl enable` would (their [Install] section). */
   readonly enable: readonly string[];
+  /** Units to mask, by name, as `systemctl mask` would: never started, even when another unit wants them. */
+  readonly mask: readonly string[];
 }
 
 /** The file the initrd writes from the kernel command line. */
@@ -520,9 +522,14 @@ export function rootfsFiles(options: { withAgents: boolean; withDocker: boolean;
     files.push({ path: `${UNITS}/ely-ssh-host-keys.service`, content: sshHostKeysUnit });
     enable.push("ely-ssh-host-keys.service");
   }
+  const mask: string[] = [];
   if (options.withDocker) {
     files.push({ path: `${LIB}/container-probe`, content: containerProbeScript(), mode: 0o755 }, { path: `${UNITS}/ely-container-probe.service`, content: containerProbeUnit });
     enable.push("ely-container-probe.service");
+    // Docker loads its own profile (docker-default) with apparmor_parser when it starts. apparmor.service
+    // compiles the others of /etc/apparmor.d (Debian's lsb_release and nvidia_modprobe: programs a worker
+    // never runs) on every boot, from a fresh root with no cache, before sysinit.target: every service waits.
+    mask.push("apparmor.service");
   }
   if (options.withAgents) {
     files.push(
@@ -548,5 +555,5 @@ export function rootfsFiles(options: { withAgents: boolean; withDocker: boolean;
     );
     enable.push("consul.service", "nomad.service", "ely-agents-report.service");
   }
-  return { files: files.sort((a, b) => a.path.localeCompare(b.path)), enable: enable.sort() };
+  return { files: files.sort((a, b) => a.path.localeCompare(b.path)), enable: enable.sort(), mask };
 }

@@ -43,6 +43,15 @@ export function findUnit(root: string, unit: string): string | undefined {
   return undefined;
 }
 
+/** Masks `unit` in `root` as `systemctl mask` does: a link to /dev/null in /etc/systemd/system. */
+export function maskUnit(root: string, unit: string): void {
+  if (!/^[A-Za-z0-9:_.@-]+\.(service|socket|timer|target|mount|path)$/.test(unit)) throw new Error(`cannot mask "${unit}": expected a unit name such as apparmor.service`);
+  const at = path.join(root, "etc/systemd/system", unit);
+  fs.mkdirSync(path.dirname(at), { recursive: true });
+  fs.rmSync(at, { force: true });
+  fs.symlinkSync("/dev/null", at);
+}
+
 /** Enables `unit` (and its Also= units) in `root`; throws naming a unit that does not exist. */
 export function enableUnit(root: string, unit: string, seen = new Set<string>()): void {
   if (seen.has(unit)) return;

@@ -55,7 +55,20 @@ export function nomadServerConfig(inventory: Inventory, node: InventoryNode, ser
   return config;
 }
 
-/** nomad.json of a client: the docker driver (volumes enabled), host volumes, node_class and meta from the hardware. */
+/**
+ * Nomad's fingerprinters of cloud platforms (AWS, GCE, Azure, DigitalOcean). Each asks its metadata
+ * address (169.254.169.254) in turn and, on a LAN whose router drops that traffic, waits out a 2 s
+ * timeout first: about 8 s before a home-lab client can register, with nothing learned. Clients skip
+ * them; a node that does run in a cloud puts them back with its agent overrides
+ * (`agentOverrides.nomad.client.options`).
+ */
+export const CLOUD_FINGERPRINTERS = ["env_aws", "env_gce", "env_azure", "env_digitalocean"] as const;
+
+/**
+ * nomad.json of a client: the docker driver (volumes enabled), host volumes, node_class and meta
+ * from the hardware; no cloud fingerprinters (CLOUD_FINGERPRINTERS); the exec driver only when the
+ * node lists it.
+ */
 export function nomadClientConfig(inventory: Inventory, node: InventoryNode, servers: readonly InventoryNode[]): AgentConfig {
   const config = nomadBaseConfig(inventory, node);
   config.client = {
@@ -69,7 +82,9 @@ export function nomadClientConfig(inventory: Inventory, node: InventoryNode, ser
   const plugin: Record<string, unknown> = {};
   if (node.drivers.includes("docker")) plugin.docker = { config: { volumes: [{ enabled: true }], allow_privileged: false } };
   if (node.drivers.includes("raw_exec")) plugin.raw_exec = { config: { enabled: true } };
-  if (!node.drivers.includes("exec")) (config.client as Record<string, unknown>).options = { "driver.denylist": "exec" };
+  const options: Record<string, string> = { "fingerprint.denylist": CLOUD_FINGERPRINTERS.join(",") };
+  if (!node.drivers.includes("exec")) options["driver.denylist"] = "exec";
+  (config.client as Record<string, unknown>).options = options;
   config.plugin = plugin;
   return config;
 }

@@ -98,6 +98,38 @@ async function waitForSecrets(label: string, m: WorkerMachine, hostname: string)
   progress(`${hostname}: secrets in place after ${Math.round((Date.now() - poweredOn) / 1000)} s`);
 }
 
+/** Each boot's userspace as the worker's systemd and agents saw it, by label; written beside $ELY_CLUSTER_REPORT. */
+const bootAnalyses: Record<string, string> = {};
+
+/**
+ * What a worker's userspace spent its time on, asked over ssh once it is ready: systemd's critical
+ * chains to both agents, the slowest units, and the agents' own lines of joining and registering
+ * (monotonic seconds since its kernel started). Shown in the progress; BENCHMARKS.md reads it.
+ */
+async function analyseBoot(label: string, w: BoxWorker): Promise<void> {
+  const script = [
+    "systemd-analyze time",
+    "echo '--- critical chain'",
+    "systemd-analyze critical-chain --no-pager nomad.service consul.service",
+    "echo '--- blame'",
+    "systemd-analyze blame --no-pager | head -25",
+    "echo '--- CPU time of the slowest units'",
+    "for u in $(systemd-analyze blame --no-pager | head -12 | awk '{print $NF}'); do echo \"$u $(systemctl show -p CPUUsageNSec --value $u)\"; done",
+    "echo '--- agents'",
+    "journalctl -b -o short-monotonic --no-pager -u consul -u nomad | grep -iE 'join|registered|registration|fingerprint|started|auto.encrypt' | grep -v 'Request error' | head -40",
+  ].join("; ");
+  const ssh = (command: string) =>
+    execa("ssh", ["-F", hosts.sshConfigFile, "-o", "BatchMode=yes", "-o", "ConnectTimeout=20", "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null", "-o", "LogLevel=ERROR", `root@${w.ip}`, command], { reject: false, all: true, timeout: 120_000 });
+  const r = await ssh(script);
+  bootAnalyses[label] = r.all ?? "";
+  progress(`${label}: the worker's own account (ssh exit ${r.exitCode}):\n${(r.all ?? "").split("\n").map((l) => `    ${l}`).join("\n")}`);
+  // The whole journal of that boot, beside the report, for what the summary does not show.
+  if (process.env.ELY_CLUSTER_REPORT) {
+    const journal = await ssh("journalctl -b -o short-monotonic --no-pager");
+    fs.writeFileSync(`${process.env.ELY_CLUSTER_REPORT}.${label.replace(/\W+/g, "-")}.journal.txt`, journal.all ?? "");
+  }
+}
+
 function notePhase(label: string, name: string, since: number): void {
   phases[label] = phases[label] ?? {};
   phases[label][name] = Math.round((Date.now() - since) / 100) / 10;
@@ -333,7 +365,10 @@ beforeAll(async () => {
 
 afterAll(async () => {
   for (const [label, times] of Object.entries(phases)) progress(`phases (${label}), s: ${Object.entries(times).map(([k, v]) => `${k} ${v}`).join(", ")}`);
-  if (process.env.ELY_CLUSTER_REPORT) fs.writeFileSync(process.env.ELY_CLUSTER_REPORT, JSON.stringify(phases, null, 2) + "\n");
+  if (process.env.ELY_CLUSTER_REPORT) {
+    fs.writeFileSync(process.env.ELY_CLUSTER_REPORT, JSON.stringify(phases, null, 2) + "\n");
+    fs.writeFileSync(`${process.env.ELY_CLUSTER_REPORT}.boots.txt`, Object.entries(bootAnalyses).map(([l, t]) => `=== ${l}\n${t}\n`).join("\n"));
+  }
   progress("stopping: QEMU, the util services, the servers, the network");
   for (const m of machines.values()) await m.stop();
   await util.boot?.close();
@@ -433,7 +468,8 @@ describe("the cluster in a box", () => {
     for (const w of WORKERS) machines.get(w.hostname)!.powerOn("first boot");
     // Both consoles watched at once: each phase's time is when it happened.
     await Promise.all(WORKERS.map((w) => waitForSecrets(`first boot ${w.hostname}`, machines.get(w.hostname)!, w.hostname)));
-    for (const w of WORKERS) {
+    // Both workers watched at once: each one's times are its own, not the order they are checked in.
+    const ready = await Promise.all(WORKERS.map(async (w) => {
       const m = machines.get(w.hostname)!;
       const label = `first boot ${w.hostname}`;
       await until(`${w.hostname} an alive Consul member`, 600, async () => {
@@ -443,6 +479,9 @@ describe("the cluster in a box", () => {
       notePhase(label, "consul-member", m.poweredOn[0]);
       const node = await readyNode(w.hostname);
       notePhase(label, "nomad-ready", m.poweredOn[0]);
+      return { w, node };
+    }));
+    for (const { w, node } of ready) {
       nodeIds[w.hostname] = node.ID;
       const spec = inventory.nodes.find((n) => n.hostname === w.hostname)!;
       expect({ host: w.hostname, class: node.NodeClass, build: node.Meta?.[BUILD_ID_META], image: node.Meta?.ely_image }).toEqual({
@@ -456,6 +495,7 @@ describe("the cluster in a box", () => {
     expect(builds[W1.hostname].build_id).toBe(builds[W2.hostname].build_id);
     for (const w of WORKERS) await answersOn(w, nodeIds[w.hostname]);
     notePhase(`first boot ${W1.hostname}`, "job-answers", machines.get(W1.hostname)!.poweredOn[0]);
+    for (const w of WORKERS) await analyseBoot(`first boot ${w.hostname}`, w);
   }, 2_400_000);
 
   step("power cycled, a worker boots again, gets its secrets with no operator action, rejoins, and the job runs on it again", async () => {
@@ -467,6 +507,7 @@ describe("the cluster in a box", () => {
     notePhase("after power cycle", "nomad-ready", m.poweredOn[m.poweredOn.length - 1]);
     await answersOn(W1, again.ID);
     notePhase("after power cycle", "job-answers", m.poweredOn[m.poweredOn.length - 1]);
+    await analyseBoot("after power cycle", W1);
   }, 2_400_000);
 
   step("a second cdktf diff is empty", expectEmptyDiff, 900_000);
