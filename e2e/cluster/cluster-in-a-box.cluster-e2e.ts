@@ -42,6 +42,7 @@ import { startQemu, tailOf, waitForSerial } from "../netboot/qemu";
 import { letWorkersRead, startUtilNginx, UtilNginx } from "../netboot/util-nginx";
 import { INITRD_FATAL } from "../../images/initrd-files";
 import { BOX_CONFIG_ENV, BoxConfig, boxInventory, BoxWorker, HTTP_PORT, JOB, NET, SECRETS_PORT, SERVERS, STACK, UTIL_IP, WORKERS } from "./box";
+import { calibrate } from "./tcg-calibration";
 import { WorkerMachine } from "./worker-machine";
 
 const root = path.resolve(__dirname, "../..");
@@ -127,6 +128,26 @@ async function analyseBoot(label: string, w: BoxWorker): Promise<void> {
   if (process.env.ELY_CLUSTER_REPORT) {
     const journal = await ssh("journalctl -b -o short-monotonic --no-pager");
     fs.writeFileSync(`${process.env.ELY_CLUSTER_REPORT}.${label.replace(/\W+/g, "-")}.journal.txt`, journal.all ?? "");
+  }
+}
+
+/**
+ * How much slower the worker's emulated CPUs run a boot's kinds of work than this machine
+ * (tcg-calibration.ts), noted as "TCG / this machine" in the report. A measurement, not a check:
+ * a failure is shown and the suite goes on.
+ */
+async function calibrateAgainst(w: BoxWorker): Promise<void> {
+  const inGuest = async (script: string) => {
+    const r = await execa("ssh", ["-F", hosts.sshConfigFile, "-o", "BatchMode=yes", "-o", "ConnectTimeout=20", "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null", "-o", "LogLevel=ERROR", `root@${w.ip}`, script], { reject: false, all: true, timeout: 600_000 });
+    if (r.exitCode !== 0) throw new Error(`ssh ${w.hostname} exited ${r.exitCode}: ${r.all}`);
+    return r.stdout;
+  };
+  try {
+    const rows = await calibrate(inGuest, { nomad: "/usr/local/bin/nomad", consul: "/usr/local/bin/consul", busybox: "/bin/busybox" }, env.ELY_AGENT_BIN_DIR!);
+    phases[`TCG / this machine (${w.hostname})`] = Object.fromEntries(rows.map((r) => [r.workload, r.factor]));
+    for (const r of rows) progress(`calibration on ${w.hostname}: ${r.workload}: ${r.guestMs} ms in the guest, ${r.hostMs} ms here: x${r.factor}`);
+  } catch (e) {
+    progress(`calibration on ${w.hostname} not measured: ${(e as Error).message}`);
   }
 }
 
@@ -496,6 +517,7 @@ describe("the cluster in a box", () => {
     for (const w of WORKERS) await answersOn(w, nodeIds[w.hostname]);
     notePhase(`first boot ${W1.hostname}`, "job-answers", machines.get(W1.hostname)!.poweredOn[0]);
     for (const w of WORKERS) await analyseBoot(`first boot ${w.hostname}`, w);
+    await calibrateAgainst(W2);
   }, 2_400_000);
 
   step("power cycled, a worker boots again, gets its secrets with no operator action, rejoins, and the job runs on it again", async () => {
