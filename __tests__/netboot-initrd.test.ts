@@ -7,7 +7,7 @@ import { parseModuleIndex, resolveModules } from "../images/kernel-modules";
 import { BOOT_META_FILE, CONTAINER_PROBE_TAG, NODE_UP_MARKER, rootfsFiles, STORAGE_PROBE_KERNEL_ARG, writeBootMetaFunction } from "../images/rootfs-files";
 import { consulUnit } from "../images/agent-units";
 import { AGENTS_MARKER } from "../images/agents-report";
-import { enableUnit, loosenUnit, maskUnit, parseInstallSection } from "../images/systemd-enable";
+import { enableUnit, maskUnit, parseInstallSection } from "../images/systemd-enable";
 
 const MODULES_DEP = [
   "kernel/drivers/virtio/virtio.ko:",
@@ -116,9 +116,6 @@ describe("root filesystem files", () => {
     // Docker loads its own AppArmor profile; the boot does not wait for Debian's others to compile.
     expect(full.mask).toEqual(["apparmor.service"]);
     expect(test.mask).toEqual([]);
-    // Docker's start overlaps the network's configuration: Nomad waits for docker.
-    expect(full.loosen).toEqual([{ unit: "docker.service", without: ["network-online.target"], reason: expect.stringContaining("starts while the network is configured") }]);
-    expect(test.loosen).toEqual([]);
     expect(full.files.length).toBeGreaterThan(test.files.length);
     for (const file of full.files) expect(file.content).not.toMatch(/encrypt\s*=|"encrypt"|token\s*=|BEGIN .*PRIVATE KEY/);
   });
@@ -236,27 +233,6 @@ describe("enabling units in a root filesystem", () => {
     maskUnit(root, "apparmor.service");
     expect(fs.readlinkSync(path.join(root, "etc/systemd/system/apparmor.service"))).toBe("/dev/null");
     expect(() => maskUnit(root, "../etc/passwd")).toThrow('cannot mask "../etc/passwd": expected a unit name such as apparmor.service');
-  });
-
-  test("copies a packaged unit into /etc without the named dependencies, saying why; refuses a unit that does not name them", () => {
-    const root = fs.mkdtempSync(path.join(os.tmpdir(), "ely-units-"));
-    const units = path.join(root, "usr/lib/systemd/system");
-    fs.mkdirSync(units, { recursive: true });
-    const packaged = "[Unit]\nAfter=network-online.target docker.socket containerd.service\nWants=network-online.target containerd.service\nRequires=docker.socket\n\n[Service]\nExecStart=/usr/sbin/dockerd\n";
-    fs.writeFileSync(path.join(units, "docker.service"), packaged);
-    loosenUnit(root, "docker.service", ["network-online.target"], "starts while the network is configured");
-    const copy = fs.readFileSync(path.join(root, "etc/systemd/system/docker.service"), "utf8");
-    expect(copy).toBe(
-      "# Ely: /usr/lib/systemd/system/docker.service without network-online.target: starts while the network is configured\n" +
-        "[Unit]\nAfter=docker.socket containerd.service\nWants=containerd.service\nRequires=docker.socket\n\n[Service]\nExecStart=/usr/sbin/dockerd\n",
-    );
-    // The package untouched; a unit that names none of them, or none at all, is refused by name.
-    expect(fs.readFileSync(path.join(units, "docker.service"), "utf8")).toBe(packaged);
-    fs.writeFileSync(path.join(units, "plain.service"), "[Unit]\nAfter=basic.target\n");
-    expect(() => loosenUnit(root, "plain.service", ["network-online.target"], "x")).toThrow(
-      "cannot copy plain.service without network-online.target: /usr/lib/systemd/system/plain.service names none of them in After=, Wants= or Requires=",
-    );
-    expect(() => loosenUnit(root, "missing.service", ["network-online.target"], "x")).toThrow("cannot copy missing.service without network-online.target: no packaged unit in usr/lib/systemd/system, lib/systemd/system");
   });
 
   test("parses WantedBy, RequiredBy, Also and Alias only in [Install]", () => {

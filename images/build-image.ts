@@ -33,7 +33,7 @@ import { kernelCpioSource, packRamroot } from "./pack-ramroot";
 import { StepRunner } from "./progress";
 import { ramrootHostTool, ramrootLayered, ramrootUnpackedByKernel } from "./ramroot-codec";
 import { ImageRecipe, imageRecipe, ImageSpec, inputHashOf } from "./recipe";
-import { enableUnit, loosenUnit, maskUnit } from "./systemd-enable";
+import { enableUnit, maskUnit } from "./systemd-enable";
 import { inBuildNamespace, inUserNamespace } from "./user-namespace";
 import { createWorkDir, keepWorkDir, removeOnSignal, removeStaleWorkDirs, removeTreeAsync } from "./work-dir";
 
@@ -299,7 +299,6 @@ async function writeSystemFiles(recipe: ImageRecipe, rootfs: string): Promise<vo
   }
   for (const unit of recipe.rootfs.enable) enableUnit(rootfs, unit);
   for (const unit of recipe.rootfs.mask) maskUnit(rootfs, unit);
-  for (const l of recipe.rootfs.loosen) loosenUnit(rootfs, l.unit, l.without, l.reason);
   // Per-machine identity: never shared by every node of an image served over HTTP.
   for (const pattern of recipe.strip.identity) removeGlob(rootfs, pattern);
   fs.writeFileSync(path.join(rootfs, "etc/machine-id"), "");

@@ -137,7 +137,6 @@ export function recipeInputs(recipe: ImageRecipe): Array<[string, string]> {
   ];
   // Named only when there are some, so an image that masks nothing keeps its hash.
   if (recipe.rootfs.mask.length) inputs.push(["rootfs.mask", recipe.rootfs.mask.join(",")]);
-  for (const l of recipe.rootfs.loosen) inputs.push([`rootfs.loosen:${l.unit}`, `${l.without.join(",")}:${l.reason}`]);
   // The extra packages are installed by apt on the base, not by mmdebstrap with the rest: the same list
   // split otherwise is another image. Named only when there are some, so an image without keeps its hash.
   if (recipe.extraPackages.length) inputs.push(["packages.extra", recipe.extraPackages.join(",")]);

@@ -30,19 +30,6 @@ export interface RootfsFileSet {
   readonly enable: readonly string[];
   /** Units to mask, by name, as `systemctl mask` would: never started, even when another unit wants them. */
   readonly mask: readonly string[];
-  /**
-   * Packaged units copied to /etc/systemd/system without some of their dependencies (After=, Wants=,
-   * Requires=): systemd drop-ins can add dependencies but never remove one.
-   */
-  readonly loosen: readonly UnitLoosening[];
-}
-
-export interface UnitLoosening {
-  readonly unit: string;
-  /** The units dropped from its After=, Wants= and Requires= lines. */
-  readonly without: readonly string[];
-  /** Why, written into the copy's first line. */
-  readonly reason: string;
 }
 
 /** The file the initrd writes from the kernel command line. */
@@ -536,7 +523,6 @@ export function rootfsFiles(options: { withAgents: boolean; withDocker: boolean;
     enable.push("ely-ssh-host-keys.service");
   }
   const mask: string[] = [];
-  const loosen: UnitLoosening[] = [];
   if (options.withDocker) {
     files.push({ path: `${LIB}/container-probe`, content: containerProbeScript(), mode: 0o755 }, { path: `${UNITS}/ely-container-probe.service`, content: containerProbeUnit });
     enable.push("ely-container-probe.service");
@@ -544,10 +530,6 @@ export function rootfsFiles(options: { withAgents: boolean; withDocker: boolean;
     // compiles the others of /etc/apparmor.d (Debian's lsb_release and nvidia_modprobe: programs a worker
     // never runs) on every boot, from a fresh root with no cache, before sysinit.target: every service waits.
     mask.push("apparmor.service");
-    // Nomad waits for docker, whose start (containerd, its profile, iptables) is the longest before Nomad's:
-    // it overlaps the network's configuration instead of following it. The initrd configured the boot
-    // interface and its routes before systemd, so dockerd still sees the LAN when it picks docker0's subnet.
-    loosen.push({ unit: "docker.service", without: ["network-online.target"], reason: "starts while the network is configured, not after (images/rootfs-files.ts)" });
   }
   if (options.withAgents) {
     files.push(
@@ -573,5 +555,5 @@ export function rootfsFiles(options: { withAgents: boolean; withDocker: boolean;
     );
     enable.push("consul.service", "nomad.service", "ely-agents-report.service");
   }
-  return { files: files.sort((a, b) => a.path.localeCompare(b.path)), enable: enable.sort(), mask, loosen };
+  return { files: files.sort((a, b) => a.path.localeCompare(b.path)), enable: enable.sort(), mask };
 }

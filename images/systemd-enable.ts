@@ -52,29 +52,6 @@ export function maskUnit(root: string, unit: string): void {
   fs.symlinkSync("/dev/null", at);
 }
 
-/**
- * Copies the packaged `unit` into /etc/systemd/system (which takes precedence) without the units
- * `without` in its After=, Wants= and Requires= lines, its first line saying why. Throws naming a
- * unit that does not exist, or one whose lines name none of them (the package changed: the copy
- * would do nothing but freeze it).
- */
-export function loosenUnit(root: string, unit: string, without: readonly string[], reason: string): void {
-  const unitPath = findUnit(root, unit);
-  if (!unitPath || unitPath.startsWith("/etc/")) throw new Error(`cannot copy ${unit} without ${without.join(", ")}: no packaged unit in ${UNIT_DIRS.slice(1).join(", ")}`);
-  let dropped = 0;
-  const lines = fs.readFileSync(path.join(root, unitPath), "utf8").split("\n").map((line) => {
-    const m = /^(After|Wants|Requires)=(.*)$/.exec(line);
-    if (!m) return line;
-    const kept = m[2].split(/\s+/).filter((u) => u && !without.includes(u));
-    dropped += m[2].split(/\s+/).filter((u) => without.includes(u)).length;
-    return kept.length ? `${m[1]}=${kept.join(" ")}` : `# ${line} (dropped by Ely)`;
-  });
-  if (dropped === 0) throw new Error(`cannot copy ${unit} without ${without.join(", ")}: ${unitPath} names none of them in After=, Wants= or Requires=`);
-  const at = path.join(root, "etc/systemd/system", unit);
-  fs.mkdirSync(path.dirname(at), { recursive: true });
-  fs.writeFileSync(at, `# Ely: ${unitPath} without ${without.join(", ")}: ${reason}\n${lines.join("\n")}`);
-}
-
 /** Enables `unit` (and its Also= units) in `root`; throws naming a unit that does not exist. */
 export function enableUnit(root: string, unit: string, seen = new Set<string>()): void {
   if (seen.has(unit)) return;
