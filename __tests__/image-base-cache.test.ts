@@ -5,7 +5,7 @@ import execa from "execa";
 import { APT_LAYER_SCRIPT, installExtraPackages } from "../images/apt-layer";
 import { BASE_FORMAT, BaseSpec, baseInputs, baseKeyOf, baseMmdebstrapArgs, baseNameOf, ensureBase, mmdebstrapVersion } from "../images/base-rootfs";
 import { baseSpecOf } from "../images/build-image";
-import { baseLayerKey } from "../images/layered-ramroot";
+import { baseLayerKey, UNPACK_CPIO_ARCHIVES_SH } from "../images/layered-ramroot";
 import { overlayMountArgs } from "../images/overlay";
 import { imageRecipe, inputHashOf, recipeInputs } from "../images/recipe";
 import { clientImageSpec } from "./helpers/image-spec";
@@ -310,6 +310,14 @@ describe("the layered gzip ramroot (real overlayfs, own mount namespace; busybox
     expect(fs.readFileSync(path.join(dir, "k-layered", "newroot", "etc", "h1"), "utf8")).toBe("rewritten\n");
     expect(fs.readFileSync(path.join(dir, "k-layered", "newroot", "etc", "h2"), "utf8")).toBe("linked\n");
     expect(fs.statSync(path.join(dir, "k-layered", "newroot", "l")).isDirectory()).toBe(true);
+    // The benches' reading of the layered file as it is served: every archive in turn, as the kernel does.
+    const served = path.join(dir, "k-served");
+    fs.mkdirSync(served);
+    execa.sync("sh", ["-c", `zstd -dc "$1" | (cd "$2" && ${UNPACK_CPIO_ARCHIVES_SH})`, "sh", layered, served]);
+    expect(treeOf(served)).toEqual(treeOf(path.join(dir, "k-layered")));
+    // Input that is no cpio archive is an error, with cpio's message.
+    const bad = spawnSync("sh", ["-c", `echo not-an-archive | (cd "$1" && ${UNPACK_CPIO_ARCHIVES_SH})`, "sh", served], { encoding: "utf8" });
+    expect({ status: bad.status, stderr: bad.stderr }).toEqual({ status: 1, stderr: expect.stringContaining("cpio:") });
   });
 
   test("the base layer's key: the base, the codec, and the paths left out", () => {

@@ -29,6 +29,7 @@ import { ImageProfile, IMAGE_PROFILES } from "../images/layout";
 import { parseInventory } from "../nodes";
 import { RAMROOT_ARTIFACTS, ramrootArtifactOf, ramrootCompression, ramrootUnpackedByKernel, ramrootXzArgs } from "../images/ramroot-codec";
 import { ramrootTarArgs } from "../images/pack-ramroot";
+import { UNPACK_CPIO_ARCHIVES_SH } from "../images/layered-ramroot";
 import { decompressRounds, Figures, figures, fmt, linkBytesPerSecond, mib, runBench, sh, timedSh, tmpfsDir, writeResults } from "./measure";
 import { PROFILES } from "../images/profiles";
 
@@ -267,7 +268,8 @@ async function main(): Promise<void> {
       // The kernel's cpio (its names under newroot/): unpacked here, then the tar the initrd's modes stream.
       const tree = path.join(work, "tree");
       fs.mkdirSync(tree);
-      await sh(`zstd -d -c -q "$1" | (cd "$2" && cpio -i -d --quiet) && tar ${ramrootTarArgs(path.join(work, "tree", "newroot")).join(" ")} > "$3" && rm -rf "$2"`, [ramrootFile, tree, tar]);
+      // Every archive of the layered cpio (the base's, then the build's own), as the kernel unpacks them.
+      await sh(`zstd -d -c -q "$1" | (cd "$2" && ${UNPACK_CPIO_ARCHIVES_SH}) && tar ${ramrootTarArgs(path.join(work, "tree", "newroot")).join(" ")} > "$3" && rm -rf "$2"`, [ramrootFile, tree, tar]);
     } else {
       await sh(buildsXz ? `xz -d -c "$1" > "$2"` : `gzip -d -c "$1" > "$2"`, [ramrootFile, tar]);
     }

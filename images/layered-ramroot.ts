@@ -24,6 +24,16 @@ import * as path from "path";
 import { kernelCpioSource, packRamroot, PackRamrootResult, treePaths } from "./pack-ramroot";
 import { RamrootCompression, ramrootArtifactOf, ramrootUnpackedByKernel } from "./ramroot-codec";
 
+/**
+ * A shell loop that unpacks, in the current directory, every cpio archive on its standard input
+ * in turn, as the kernel does with a layered `ramroot.cpio.zst` (decompressed: the archives one
+ * after another), a later archive's file replacing an earlier one's (`-u`). GNU `cpio -i` stops at an archive's trailer, having read up to its 512-byte
+ * padding, so each pass reads the next; the pass that finds no more input ends the loop. A real
+ * error stops it, on standard error, with status 1.
+ */
+export const UNPACK_CPIO_ARCHIVES_SH =
+  'n=0; while :; do err=$(cpio -i -d -u --quiet 2>&1 >/dev/null); if [ -n "$err" ]; then case "$err" in *"premature end of archive"*) [ "$n" -gt 0 ] && break ;; esac; echo "$err" >&2; exit 1; fi; n=$((n + 1)); done';
+
 /** Bump when the layers' making changes what they hold. */
 export const LAYERED_FORMAT = 1;
 
