@@ -23,15 +23,16 @@ import * as os from "os";
 import * as path from "path";
 import { Command } from "commander";
 import execa from "execa";
-import { bootNetboot, NetbootBootResult, netbootInventoryInput, prepareNetboot, PreparedNetboot } from "../e2e/netboot/harness";
+import { bootNetboot, netbootInventoryInput, prepareNetboot, PreparedNetboot } from "../e2e/netboot/harness";
 import { startUtilNfs } from "../e2e/netboot/util-nfs";
 import { ImageProfile, IMAGE_PROFILES } from "../images/layout";
 import { parseInventory } from "../nodes";
-import { RAMROOT_ARTIFACTS, ramrootArtifactOf, ramrootCompression, ramrootUnpackedByKernel, ramrootXzArgs } from "../images/ramroot-codec";
+import { ramrootArtifactOf, ramrootCompression, ramrootUnpackedByKernel, ramrootXzArgs } from "../images/ramroot-codec";
 import { ramrootTarArgs } from "../images/pack-ramroot";
 import { UNPACK_CPIO_ARCHIVES_SH } from "../images/layered-ramroot";
 import { decompressRounds, Figures, figures, fmt, linkBytesPerSecond, mib, runBench, sh, timedSh, tmpfsDir, writeResults } from "./measure";
 import { PROFILES } from "../images/profiles";
+import { bootFigures, BootFigures, BootPath, groupsOf, phasesOf } from "./boot-phases";
 
 interface Options {
   boots: number;
@@ -54,110 +55,6 @@ const elapsed = () => ((Date.now() - started) / 1000).toFixed(1);
 const progress = (line: string) => process.stderr.write(`[bench:netboot +${elapsed()}s] ${line}\n`);
 
 // ---------------------------------------------------------------------------------------
-// 1. Boot phases
-
-/**
- * Phases of one boot, contiguous from QEMU start to the node-up marker; the four groups of
- * the issue sum to the total. Times are host times: a serial line counts when the harness
- * read it (polled every 100 ms), a fetch when the util server saw the request.
- */
-const PHASES: ReadonlyArray<{ key: string; group: string; what: string }> = [
-  { key: "firmware.to-ipxe-script", group: "firmware/iPXE", what: "QEMU start, SeaBIOS, iPXE ROM, DHCP, TFTP chain script, up to the per-MAC script request" },
-  { key: "firmware.ipxe-script", group: "firmware/iPXE", what: "per-MAC script fetched and run, up to the vmlinuz request" },
-  { key: "kernel.fetch", group: "kernel and initrd", what: "iPXE fetches vmlinuz and initrd over HTTP" },
-  { key: "kernel.boot", group: "kernel and initrd", what: "kernel boot, up to the initrd's first line" },
-  { key: "kernel.initrd", group: "kernel and initrd", what: "initrd: network drivers, DHCP, tmpfs, up to the ramroot request" },
-  { key: "ramroot.stream", group: "ramroot download and unpack", what: "wget | xz -d | tar -x into the tmpfs (pipelined)" },
-  { key: "ramroot.finish", group: "ramroot download and unpack", what: "du, hostname, network and boot.env into the new root, up to switch_root" },
-  { key: "userspace.systemd-start", group: "userspace", what: "switch_root to systemd's first console line" },
-  { key: "userspace.to-marker", group: "userspace", what: "systemd to the ELY-NODE-UP marker" },
-];
-/** With agents (the full profile), userspace ends when both agents have started; then their report. */
-const AGENT_PHASES: ReadonlyArray<{ key: string; group: string; what: string }> = [
-  { key: "userspace.to-agents", group: "userspace", what: "systemd to Consul and Nomad both started (systemd's console lines)" },
-  { key: "agents.to-report", group: "agents", what: "agents started to their report: HTTP APIs answering, a first join to the servers tried and failed" },
-];
-const phasesOf = (agents: boolean) => (agents ? [...PHASES.filter((p) => p.key !== "userspace.to-marker"), ...AGENT_PHASES] : PHASES);
-const groupsOf = (agents: boolean) => ["firmware/iPXE", "kernel and initrd", "ramroot download and unpack", "userspace", ...(agents ? ["agents"] : [])];
-
-interface BootFigures {
-  ok: boolean;
-  failure?: string;
-  totalSeconds: number;
-  /** Seconds per phase (PHASES keys) and per group. */
-  phases: Record<string, number>;
-  groups: Record<string, number>;
-  /** Event times (s after QEMU start) the phases are cut at. */
-  events: Record<string, number>;
-  ramrootHttp?: { bytes: number; seconds: number };
-  /** The initrd's own count: "unpacked N MiB in S s" (whole seconds, guest clock). */
-  initrdUnpack?: { mib: number; seconds: number };
-}
-
-function bootFigures(boot: NetbootBootResult, agents: boolean): BootFigures {
-  const t = boot.timings;
-  const request = (suffix: (p: string) => boolean) => boot.httpRequests.find((r) => suffix(r.path));
-  const vmlinuz = request((p) => p.endsWith("/vmlinuz"));
-  const initrd = request((p) => p.endsWith("/initrd"));
-  const script = request((p) => p.startsWith("/ipxe/"));
-  const ramroot = request((p) => RAMROOT_ARTIFACTS.some((a) => p.endsWith(`/${a}`)));
-  const marker = boot.lines.find((l) => l.line === boot.markerLine || (boot.markerLine !== undefined && l.line.trim() === boot.markerLine));
-  const events: Record<string, number | undefined> = {
-    "ipxe-script": script?.startS,
-    "vmlinuz-request": vmlinuz?.startS,
-    "kernel-initrd-fetched": vmlinuz && initrd ? Math.max(vmlinuz.doneS, initrd.doneS) : undefined,
-    "initrd-init": t["boot.initrd-init"],
-    "ramroot-request": t["boot.ramroot-download"],
-    "ramroot-unpacked": t["boot.ramroot-unpacked"],
-    "switch-root": t["boot.switch-root"],
-    systemd: t["boot.systemd"],
-    marker: marker?.atS,
-    "agents-started": t["boot.consul-started"] !== undefined && t["boot.nomad-started"] !== undefined ? Math.max(t["boot.consul-started"], t["boot.nomad-started"]) : undefined,
-    "agents-report": t["boot.agents-report"],
-    "consul-started": t["boot.consul-started"],
-    "nomad-started": t["boot.nomad-started"],
-  };
-  const cuts: Array<[string, string, string]> = [
-    ["firmware.to-ipxe-script", "start", "ipxe-script"],
-    ["firmware.ipxe-script", "ipxe-script", "vmlinuz-request"],
-    ["kernel.fetch", "vmlinuz-request", "kernel-initrd-fetched"],
-    ["kernel.boot", "kernel-initrd-fetched", "initrd-init"],
-    ["kernel.initrd", "initrd-init", "ramroot-request"],
-    ["ramroot.stream", "ramroot-request", "ramroot-unpacked"],
-    ["ramroot.finish", "ramroot-unpacked", "switch-root"],
-    ["userspace.systemd-start", "switch-root", "systemd"],
-    ...((agents
-      ? [
-          ["userspace.to-agents", "systemd", "agents-started"],
-          ["agents.to-report", "agents-started", "agents-report"],
-        ]
-      : [["userspace.to-marker", "systemd", "marker"]]) as Array<[string, string, string]>),
-  ];
-  const at = (name: string) => (name === "start" ? 0 : events[name]);
-  const phases: Record<string, number> = {};
-  for (const [key, from, to] of cuts) {
-    const a = at(from);
-    const b = at(to);
-    if (a !== undefined && b !== undefined) phases[key] = b - a;
-  }
-  const groups: Record<string, number> = {};
-  for (const g of groupsOf(agents)) {
-    const keys = phasesOf(agents).filter((p) => p.group === g).map((p) => p.key);
-    if (keys.every((k) => phases[k] !== undefined)) groups[g] = keys.reduce((sum, k) => sum + phases[k], 0);
-  }
-  const unpackLine = boot.lines.find((l) => /ely-initrd: unpacked \d+ MiB in \d+ s/.test(l.line));
-  const unpackMatch = unpackLine?.line.match(/unpacked (\d+) MiB in (\d+) s/);
-  return {
-    ok: boot.ok,
-    failure: boot.failure,
-    totalSeconds: (agents ? events["agents-report"] : marker?.atS) ?? boot.timings.boot,
-    phases,
-    groups,
-    events: Object.fromEntries(Object.entries(events).filter(([, v]) => v !== undefined)) as Record<string, number>,
-    ramrootHttp: ramroot ? { bytes: ramroot.bytes, seconds: ramroot.seconds } : undefined,
-    initrdUnpack: unpackMatch ? { mib: Number(unpackMatch[1]), seconds: Number(unpackMatch[2]) } : undefined,
-  };
-}
 
 // ---------------------------------------------------------------------------------------
 // 2. xz levels
@@ -200,6 +97,7 @@ async function main(): Promise<void> {
   if (!(o.boots >= 0) || !(o.xzRuns >= 1)) throw new Error("--boots must be >= 0 and --xz-runs >= 1");
   if (!IMAGE_PROFILES.includes(o.profile)) throw new Error(`--profile: received "${o.profile}", expected one of ${IMAGE_PROFILES.join(", ")}`);
   const agents = PROFILES[o.profile].includeAgents;
+  const bootPath: BootPath = { agents, kernelUnpack: ramrootUnpackedByKernel(PROFILES[o.profile].ramroot.codec) };
   const levels = o.xzLevels.split(",").map((l) => l.trim()).filter(Boolean);
   for (const l of levels) if (!/^[0-9]e?$/.test(l)) throw new Error(`--xz-levels: received "${l}", expected presets 0-9, optionally with e`);
 
@@ -248,9 +146,9 @@ async function main(): Promise<void> {
         pollMs: 100,
         log: () => undefined,
       }).finally(() => nfs?.stop());
-      const b = bootFigures(result, agents);
+      const b = bootFigures(result, bootPath);
       boots.push(b);
-      const g = groupsOf(agents).map((name) => `${name} ${b.groups[name]?.toFixed(1) ?? "?"}`).join(", ");
+      const g = groupsOf(bootPath).map((name) => `${name} ${b.groups[name]?.toFixed(1) ?? "?"}`).join(", ");
       progress(`boot ${i}/${o.boots}: ${b.ok ? (agents ? "agents reported" : "node up") : `FAILED: ${b.failure}`} in ${b.totalSeconds.toFixed(1)} s (${g})`);
       if (!b.ok) process.stderr.write(`${result.serialTail}\n`);
     }
@@ -343,11 +241,11 @@ async function main(): Promise<void> {
       const values = good.map(get).filter((v): v is number => v !== undefined);
       return values.length ? figures(values) : undefined;
     };
-    for (const g of groupsOf(agents)) {
+    for (const g of groupsOf(bootPath)) {
       const f = per((b) => b.groups[g]);
       bootSummary[g] = f!;
       out.push(`| **${g}** | **${fmt(f)}** | |`);
-      for (const p of phasesOf(agents).filter((x) => x.group === g)) {
+      for (const p of phasesOf(bootPath).filter((x) => x.group === g)) {
         const pf = per((b) => b.phases[p.key]);
         bootSummary[p.key] = pf!;
         out.push(`| &nbsp;&nbsp;${p.key} | ${fmt(pf)} | ${p.what} |`);
@@ -361,12 +259,14 @@ async function main(): Promise<void> {
     const initrd = per((b) => b.initrdUnpack?.seconds);
     out.push(
       ``,
-      `ramroot over QEMU's user network: HTTP transfer ${fmt(http)} s of the ${fmt(per((b) => b.ramrootHttp && mib(b.ramrootHttp.bytes)))} MiB file; ` +
-        `the initrd's own count of the unpack: ${fmt(initrd, 0)} s (guest clock, whole seconds).`,
+      `ramroot over QEMU's network: HTTP transfer ${fmt(http)} s of the ${fmt(per((b) => b.ramrootHttp && mib(b.ramrootHttp.bytes)))} MiB file` +
+        (bootPath.kernelUnpack
+          ? ` (by iPXE, before the kernel starts); the kernel unpacks it before the initrd's first line, so ramroot.kernel-unpack holds the kernel's own boot too.`
+          : `; the initrd's own count of the unpack: ${fmt(initrd, 0)} s (guest clock, whole seconds).`),
     );
     out.push(
       ``,
-      `QEMU's TCG emulates the CPU (this machine's /dev/kvm, nested, hangs in the iPXE ROM): the CPU-bound phases (kernel, xz in the initrd, systemd) run several times ` +
+      `QEMU's TCG emulates the CPU (this machine's /dev/kvm, nested, hangs in the iPXE ROM): the CPU-bound phases (kernel, the ramroot's unpack, systemd) run several times ` +
         `slower than on a node, and the ramroot crosses QEMU's user network. Read these figures as the boot path's shape and for regressions; the xz table below estimates the ramroot phase on a node.`,
     );
     bootSummary = Object.fromEntries(Object.entries(bootSummary).filter(([, v]) => v));
