@@ -13,6 +13,7 @@
 import { ChildProcess, spawn, spawnSync } from "child_process";
 import * as fs from "fs";
 import * as path from "path";
+import * as readline from "readline";
 
 /** Interface and namespace names of one run (interface names: at most 15 characters). */
 export function bridgeNames(id: number = process.pid): { bridge: string; tap: string; veth: string; router: string } {
@@ -62,10 +63,17 @@ function ip(...args: string[]): void {
   if (r.status !== 0) throw new Error(`ip ${args.join(" ")}: ${r.stderr.trim() || `exit ${r.status}`}`);
 }
 
+/**
+ * Runs a daemon whose output lines go to `logFile`, each after the time it was read (ISO 8601, ms):
+ * dnsmasq logs to standard error without times, and the firmware's DHCP, ProxyDHCP and TFTP steps
+ * are told apart by them (iPXE prints on VGA only).
+ */
 function daemon(command: string[], logFile: string): { child: ChildProcess; stop: () => Promise<void> } {
-  const out = fs.openSync(logFile, "w");
-  const child = spawn(command[0], command.slice(1), { stdio: ["ignore", out, out] });
-  fs.closeSync(out);
+  fs.writeFileSync(logFile, "");
+  const child = spawn(command[0], command.slice(1), { stdio: ["ignore", "pipe", "pipe"] });
+  for (const stream of [child.stdout!, child.stderr!]) {
+    readline.createInterface({ input: stream }).on("line", (line) => fs.appendFileSync(logFile, `${new Date().toISOString()} ${line}\n`));
+  }
   const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
   const killNow = () => child.exitCode === null && child.kill("SIGKILL");
   process.once("exit", killNow);
