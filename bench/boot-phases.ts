@@ -104,7 +104,6 @@ export function bootFigures(boot: NetbootBootResult, path: BootPath): BootFigure
     "vmlinuz-request": vmlinuz?.startS,
     "kernel-initrd-fetched": vmlinuz && initrd ? Math.max(vmlinuz.doneS, initrd.doneS) : undefined,
     "ramroot-fetched": ramroot?.doneS,
-    "kernel-start": t["boot.kernel-start"],
     "initrd-init": t["boot.initrd-init"],
     "ramroot-request": t["boot.ramroot-download"],
     "ramroot-unpacked": t["boot.ramroot-unpacked"],

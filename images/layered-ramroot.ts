@@ -27,8 +27,8 @@ import { RamrootCompression, ramrootArtifactOf, ramrootUnpackedByKernel } from "
 /**
  * A shell loop that unpacks, in the current directory, every cpio archive on its standard input
  * in turn, as the kernel does with a layered `ramroot.cpio.zst` (decompressed: the archives one
- * after another), a later archive's file replacing an earlier one's (`-u`). GNU `cpio -i` stops at an archive's trailer, having read up to its 512-byte
- * padding, so each pass reads the next; the pass that finds no more input ends the loop. A real
+ * after another), a later archive's file replacing an earlier one's (`-u`). GNU `cpio -i` stops
+ * at an archive's trailer, having read up to its 512-byte padding, so each pass reads the next; the pass that finds no more input ends the loop. A real
  * error stops it, on standard error, with status 1.
  */
 export const UNPACK_CPIO_ARCHIVES_SH =

@@ -58,7 +58,8 @@ export function nomadServerConfig(inventory: Inventory, node: InventoryNode, ser
 /**
  * Nomad's fingerprinters of cloud platforms (AWS, GCE, Azure, DigitalOcean). Each asks its metadata
  * address (169.254.169.254) in turn and, on a LAN whose router drops that traffic, waits out a 2 s
- * timeout first: about 8 s before a home-lab client can register, with nothing learned. Clients skip
+ * timeout first: 10.8-11.4 s before a home-lab client could register in the cluster suite's boots,
+ * with nothing learned (BENCHMARKS.md). Clients skip
  * them; a node that does run in a cloud puts them back with its agent overrides
  * (`agentOverrides.nomad.client.options`).
  */

@@ -103,9 +103,19 @@ async function waitForSecrets(label: string, m: WorkerMachine, hostname: string)
 const bootAnalyses: Record<string, string> = {};
 
 /**
- * What a worker's userspace spent its time on, asked over ssh once it is ready: systemd's critical
- * chains to both agents, the slowest units, and the agents' own lines of joining and registering
- * (monotonic seconds since its kernel started). Shown in the progress; BENCHMARKS.md reads it.
+ * Runs a command on a worker as root over ssh (the key the reimage uses). A worker makes new host
+ * keys at every boot, so no known host is kept for it.
+ */
+function sshWorker(w: BoxWorker, command: string, timeoutMs: number) {
+  const options = ["-F", hosts.sshConfigFile, "-o", "BatchMode=yes", "-o", "ConnectTimeout=20", "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null", "-o", "LogLevel=ERROR"];
+  return execa("ssh", [...options, `root@${w.ip}`, command], { reject: false, all: true, timeout: timeoutMs });
+}
+
+/**
+ * What a worker's userspace spent its time on, asked over ssh once it is ready: each boot unit's
+ * start, ready and CPU time, the slowest units once the boot has finished, and the agents' own
+ * lines of joining and registering (monotonic seconds since its kernel started). Shown in the
+ * progress; BENCHMARKS.md reads it.
  */
 async function analyseBoot(label: string, w: BoxWorker): Promise<void> {
   // systemd-analyze answers only once the boot has finished, and the agents' report may still be waiting then:
@@ -119,8 +129,7 @@ async function analyseBoot(label: string, w: BoxWorker): Promise<void> {
     "echo '--- agents'",
     "journalctl -b -o short-monotonic --no-pager -u consul -u nomad | grep -iE 'join|registered|registration|fingerprint|started|auto.encrypt' | grep -v 'Request error' | head -40",
   ].join("; ");
-  const ssh = (command: string) =>
-    execa("ssh", ["-F", hosts.sshConfigFile, "-o", "BatchMode=yes", "-o", "ConnectTimeout=20", "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null", "-o", "LogLevel=ERROR", `root@${w.ip}`, command], { reject: false, all: true, timeout: 120_000 });
+  const ssh = (command: string) => sshWorker(w, command, 120_000);
   const r = await ssh(script);
   bootAnalyses[label] = r.all ?? "";
   progress(`${label}: the worker's own account (ssh exit ${r.exitCode}):\n${(r.all ?? "").split("\n").map((l) => `    ${l}`).join("\n")}`);
@@ -138,7 +147,7 @@ async function analyseBoot(label: string, w: BoxWorker): Promise<void> {
  */
 async function calibrateAgainst(w: BoxWorker): Promise<void> {
   const inGuest = async (script: string) => {
-    const r = await execa("ssh", ["-F", hosts.sshConfigFile, "-o", "BatchMode=yes", "-o", "ConnectTimeout=20", "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null", "-o", "LogLevel=ERROR", `root@${w.ip}`, script], { reject: false, all: true, timeout: 600_000 });
+    const r = await sshWorker(w, script, 600_000);
     if (r.exitCode !== 0) throw new Error(`ssh ${w.hostname} exited ${r.exitCode}: ${r.all}`);
     return r.stdout;
   };
