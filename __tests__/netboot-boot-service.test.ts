@@ -203,8 +203,10 @@ describe("iPXE scripts", () => {
       "ipxe/unknown.ipxe",
       "nginx.conf",
       "nodes.json",
+      "radvd-config.sh",
       "systemd/ely-dnsmasq.service",
       "systemd/ely-http.service",
+      "systemd/ely-radvd.service",
       "tftp/ely.ipxe",
       "tftp/unknown.ipxe",
     ]);

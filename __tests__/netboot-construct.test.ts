@@ -165,6 +165,15 @@ describe("Netboot", () => {
     expect(netbootStack({ props: { httpListen: "127.0.0.1:18080", httpStateDir: "/tmp/ely-x/nginx" } }).netboot.bootService!.node.validate()).toEqual([]);
   });
 
+  test("the DHCP interface must be an interface name: it is written into dnsmasq.conf and radvd's configuration script", () => {
+    const stack = netbootStack({ props: { dhcpInterface: "eth0\ndhcp-boot=evil" } });
+    expect(stack.netboot.bootService!.node.validate()).toEqual([
+      'error ELY-NET-007: boot service, field dhcpInterface: received "eth0\\ndhcp-boot=evil", expected a network interface name: 1-15 letters, digits, "_", "." or "-", starting with a letter or digit (eth0, enp1s0, br0)',
+    ]);
+    expect(netbootStack({ props: { dhcpInterface: "a-very-long-name0" } }).netboot.bootService!.node.validate()).toHaveLength(1);
+    for (const ok of ["eth0", "enp1s0", "br0.25", "wlan_1"]) expect(netbootStack({ props: { dhcpInterface: ok } }).netboot.bootService!.node.validate()).toEqual([]);
+  });
+
   test("extra packages for an image no node boots are an error", () => {
     const stack = netbootStack({ props: { extraPackages: { "server-arm64": ["htop"] } } });
     expect(errorsOf(stack)).toEqual(["error ELY-NET-002: netboot, field extraPackages.server-arm64: received packages for an image no netbooted node boots, expected one of client-amd64"]);

@@ -3,7 +3,7 @@ import * as http from "http";
 import * as os from "os";
 import * as path from "path";
 import { qemuArgs } from "../e2e/netboot/qemu";
-import { bridgeNames } from "../e2e/netboot/bridge-network";
+import { bridgeNames, linkLocalOfMac } from "../e2e/netboot/bridge-network";
 import { freeLoopbackPort, letWorkersRead, nginxMissing, parseAccessLog, startUtilNginx } from "../e2e/netboot/util-nginx";
 import { bootConfigOf, renderNginxConf } from "../constructs/netboot/boot-service";
 
@@ -20,6 +20,13 @@ function get(port: number, urlPath: string): Promise<{ status: number; body: str
 }
 
 describe("netboot test harness", () => {
+  test("a NIC's IPv6 link-local address from its MAC (modified EUI-64): where the test looks for iPXE's router solicitation", () => {
+    expect(linkLocalOfMac("00:1e:06:45:28:5c")).toBe("fe80::21e:6ff:fe45:285c");
+    expect(linkLocalOfMac("52:54:00:12:34:56")).toBe("fe80::5054:ff:fe12:3456");
+    // As Linux formed it for a veth (radvd's log of a test link).
+    expect(linkLocalOfMac("12:de:43:cf:ef:a7")).toBe("fe80::10de:43ff:fecf:efa7");
+  });
+
   test("QEMU: software emulation, restricted user network as the lab's subnet, util port forwarded to loopback", () => {
     const args = qemuArgs({
       subnetCidr: "10.25.89.0/24",

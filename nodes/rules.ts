@@ -123,6 +123,7 @@ export const RULES = {
   "ELY-NET-004": error("A boot entry's ramroot artifact is one the initrd or the kernel can unpack."),
   "ELY-NET-005": error("Every NFS export the boot service writes has at least one client."),
   "ELY-NET-006": error("The boot service's and the secrets server's listen address is a port or address:port."),
+  "ELY-NET-007": error("The boot service's DHCP interface is a network interface name."),
 
   "ELY-SEC-001": error("The secrets server's port is a TCP port (1-65535)."),
   "ELY-SEC-002": error("The secrets server's group and the worker user are system names."),

@@ -10,7 +10,7 @@ import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
 
-export type Requirement = "root" | "dnsmasq" | "rsync" | "agents" | "nginx" | "ganesha" | "chromium" | "codecs";
+export type Requirement = "root" | "dnsmasq" | "rsync" | "agents" | "nginx" | "ganesha" | "chromium" | "codecs" | "radvd";
 
 /** Debian's Chromium, which mermaid's CLI drives headless to render diagrams (__tests__/graph.test.ts). */
 export const CHROMIUM = "/usr/bin/chromium";
@@ -48,6 +48,11 @@ export function missing(requirement: Requirement, env: NodeJS.ProcessEnv = proce
       return spawnSync("sh", ["-c", "command -v busybox && command -v pigz && command -v xz && command -v zstd && command -v cpio"], { env }).status === 0
         ? undefined
         : "busybox, pigz, xz, zstd or cpio is not on PATH (apt-get install busybox-static pigz xz-utils zstd cpio)";
+    case "radvd":
+      // radvd sends the util node's advertisement; ndisc6's rdisc6 solicits one and prints it.
+      return spawnSync("sh", ["-c", "command -v radvd && command -v rdisc6"], { env }).status === 0
+        ? undefined
+        : "radvd or rdisc6 is not on PATH (apt-get install radvd ndisc6)";
     case "agents": {
       const dir = testAgentBinDir(env);
       const absent = ["consul", "nomad"].filter((b) => !fs.existsSync(path.join(dir, b)));

@@ -4,6 +4,7 @@ import { problem, Problem } from "../../nodes/problems";
 import { absolutePath, shapeProblemOf } from "../../nodes/safe-strings";
 import { addChecks } from "../checks";
 import { EXPORTS_INSTALL_PATH, exportEntryProblems, NfsExportEntry, renderExports } from "./nfs-exports";
+import { RADVD_CONFIG_SCRIPT, RADVD_UNIT, radvdActivation, radvdUnit, renderRadvdConfigScript } from "./router-advertisement";
 import { contentHashOf, GeneratedDirectory } from "../generated-directory";
 import {
   agentConfigUrlPath,
@@ -82,8 +83,17 @@ export interface BootServiceProps {
   readonly secretsPort?: number;
   /** Extra kernel arguments. Default: DEFAULT_KERNEL_ARGS (the tty0 and ttyS0 consoles, the serial one last: /dev/console). */
   readonly kernelArgs?: readonly string[];
-  /** Interface dnsmasq listens on. Default: all interfaces. */
+  /** Interface dnsmasq listens on (and radvd advertises on). Default: all interfaces (radvd: the one holding utilAddress). */
   readonly dhcpInterface?: string;
+  /**
+   * Whether the util node answers IPv6 router solicitations (radvd, unit ely-radvd.service) with an
+   * advertisement that names no router, prefix or DHCPv6. iPXE's autoboot waits for its IPv6
+   * configuration as well as DHCP; with no advertisement on the LAN it gives up only after about 16 s,
+   * at every netboot. The advertisement ends that wait at once and changes nothing on other hosts
+   * (constructs/netboot/router-advertisement.ts). Default: true. false: no radvd (a unit an earlier
+   * release installed is stopped and removed), and iPXE waits for the LAN's own IPv6 router, if any.
+   */
+  readonly routerAdvertisement?: boolean;
   /**
    * The util node's NFS exports (generated from the inventory's util node), published as
    * `exports` and activated with `exportfs -ra`. Default: none (an empty exports file).
@@ -136,6 +146,9 @@ export function runDirectoryProblems(component: string, field: string, dir: stri
   return wrong ? [problem(wrong.rule, { component, field }, `received ${JSON.stringify(dir)}, ${wrong.message}`)] : [];
 }
 
+/** A Linux network interface name as dnsmasq's `interface=` and radvd's `interface` take it. */
+export const INTERFACE_NAME_PATTERN = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,14}$/;
+
 /** The message a machine missing from the inventory shows. */
 export const NOT_IN_INVENTORY = "is not in the Ely inventory";
 
@@ -153,6 +166,7 @@ export interface BootConfig {
   readonly secretsPort?: number;
   readonly kernelArgs: readonly string[];
   readonly dhcpInterface?: string;
+  readonly routerAdvertisement: boolean;
   readonly nfsExports: readonly NfsExportEntry[];
   readonly ipxeBiosPath: string;
   readonly ipxeX64EfiPath: string;
@@ -175,6 +189,7 @@ export function bootConfigOf(props: BootServiceProps): BootConfig {
     secretsPort: props.secretsPort,
     kernelArgs: props.kernelArgs ?? DEFAULT_KERNEL_ARGS,
     dhcpInterface: props.dhcpInterface,
+    routerAdvertisement: props.routerAdvertisement ?? true,
     nfsExports: props.nfsExports ?? [],
     ipxeBiosPath: props.ipxeBiosPath ?? "/usr/lib/ipxe/undionly.kpxe",
     ipxeX64EfiPath: props.ipxeX64EfiPath ?? "/usr/lib/ipxe/ipxe.efi",
@@ -394,13 +409,15 @@ Restart=on-failure
 WantedBy=multi-user.target
 `,
     "ely-http.service": nginxUnit("Ely boot service: HTTP (images, iPXE scripts, agent configuration)", `${current}/nginx.conf`),
+    ...(config.routerAdvertisement ? { [RADVD_UNIT]: radvdUnit(current) } : {}),
   };
 }
 
 /**
  * Run on the util node by the publish step, with the release already in place:
  * copies the iPXE binaries into its TFTP root, switches boot/current in one rename,
- * installs and (re)starts the boot services, keeps the five newest releases.
+ * installs and (re)starts the boot services (radvd's only when the advertisement is on, warning when
+ * radvd is missing), keeps the five newest releases.
  */
 export function renderActivateScript(config: BootConfig): string {
   const binaries: Array<[string, string, string]> = [
@@ -432,6 +449,7 @@ if [ "\${ELY_PUBLISH_SERVICES:-1}" = 1 ] && [ -d /run/systemd/system ]; then
   systemctl enable --quiet ely-dnsmasq.service ely-http.service
   systemctl restart ely-dnsmasq.service
   systemctl reload-or-restart ely-http.service
+${radvdActivation(config.routerAdvertisement)}
 fi
 # NFS: the exported directories (and the host volumes' directories in them), the exports, exportfs.
 if [ "\${ELY_PUBLISH_SERVICES:-1}" = 1 ]; then
@@ -458,6 +476,7 @@ export function renderBootFiles(config: BootConfig): Map<string, string> {
   files.set("nginx.conf", renderNginxConf(config));
   files.set("exports", renderExports(config.nfsExports));
   files.set("activate.sh", renderActivateScript(config));
+  if (config.routerAdvertisement) files.set(RADVD_CONFIG_SCRIPT, renderRadvdConfigScript(config));
   files.set(`tftp/${TFTP_CHAIN_SCRIPT}`, renderChainScript(config));
   files.set(`tftp/${TFTP_UNKNOWN_SCRIPT}`, renderUnknownScript(config));
   files.set(`ipxe/${TFTP_UNKNOWN_SCRIPT}`, renderUnknownScript(config));
@@ -515,6 +534,11 @@ export class BootService extends Construct {
     // Written into nginx.conf as they are: nothing that could end a directive or start another.
     errors.push(...listenProblems(component, "httpListen", this.config.httpListen, "8080, 127.0.0.1:18080"));
     errors.push(...runDirectoryProblems(component, "httpStateDir", this.config.httpStateDir));
+    // Written into dnsmasq.conf and radvd's configuration script as it is.
+    const iface = this.config.dhcpInterface;
+    if (iface !== undefined && !INTERFACE_NAME_PATTERN.test(iface)) {
+      errors.push(problem("ELY-NET-007", { component, field: "dhcpInterface" }, `received ${JSON.stringify(iface)}, expected a network interface name: 1-15 letters, digits, "_", "." or "-", starting with a letter or digit (eth0, enp1s0, br0)`));
+    }
     return errors;
   }
 }

@@ -53,8 +53,10 @@ export interface NetbootProps {
   readonly httpStateDir?: string;
   /** Extra kernel arguments of every node. Default: BootServiceProps.kernelArgs's default (tty0 and ttyS0 consoles). */
   readonly kernelArgs?: readonly string[];
-  /** Interface dnsmasq listens on, on the util node. Default: all. */
+  /** Interface dnsmasq listens on (and radvd advertises on), on the util node. Default: all (radvd: the one holding the util address). */
   readonly dhcpInterface?: string;
+  /** The util node's IPv6 router advertisement that ends iPXE's IPv6 wait. Default: see BootServiceProps.routerAdvertisement (true). */
+  readonly routerAdvertisement?: boolean;
   /** arm64 UEFI iPXE on the util node. Default: see BootServiceProps.ipxeArm64EfiPath. */
   readonly ipxeArm64EfiPath?: string;
   /** Image build program. Default: projectProgram("build.js") (the checkout's dist/, or $ELY_PROJECT_DIR's). */
@@ -243,6 +245,7 @@ export class Netboot extends Construct {
         secretsPort: this.secretsPort,
         kernelArgs: props.kernelArgs,
         dhcpInterface: props.dhcpInterface,
+        routerAdvertisement: props.routerAdvertisement,
         nfsExports: nfsExportEntries(inventory),
         ipxeArm64EfiPath: props.ipxeArm64EfiPath,
       });

@@ -38,6 +38,7 @@ import { secretsBundleUrlPath } from "../../nodes/secret-delivery";
 import { SshHosts } from "../ssh-hosts/hosts";
 import { toolsEnv } from "../tools-env";
 import { BridgeNetwork, bridgeNames, startBridgeNetwork } from "../netboot/bridge-network";
+import { RADVD_CONFIG_SCRIPT } from "../../constructs/netboot/router-advertisement";
 import { startQemu, tailOf, waitForSerial } from "../netboot/qemu";
 import { letWorkersRead, startUtilNginx, UtilNginx } from "../netboot/util-nginx";
 import { INITRD_FATAL } from "../../images/initrd-files";
@@ -423,6 +424,7 @@ describe("the cluster in a box", () => {
     util.boot = await startUtilNginx(path.join(utilRoot, "boot", "current", "nginx.conf"), HTTP_PORT, path.join(work, "nginx-boot"), UTIL_IP);
     util.secrets = await startUtilNginx(path.join(utilRoot, "secrets", "nginx.conf"), SECRETS_PORT, path.join(work, "nginx-secrets"), UTIL_IP);
     await network!.startUtilDnsmasq(path.join(utilRoot, "boot", "current", "dnsmasq.conf"));
+    await network!.startUtilRadvd(path.join(utilRoot, "boot", "current", RADVD_CONFIG_SCRIPT));
 
     const peers = await consul<string[]>("/v1/status/peers");
     expect(peers.map((p) => p.split(":")[0]).sort()).toEqual([`${NET}.11`, `${NET}.12`, `${NET}.13`]);

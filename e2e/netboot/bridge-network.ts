@@ -1,8 +1,9 @@
 /**
  * The lab's network for the netboot test, where this machine allows it (root, /dev/net/tun):
  *
- *   this machine: bridge <br> holding the util node's address (nginx, nfs-ganesha and the
- *   generated dnsmasq.conf, proxy DHCP + TFTP on <br> only, listen there)
+ *   this machine: bridge <br> holding the util node's address (nginx, nfs-ganesha, the
+ *   generated dnsmasq.conf, proxy DHCP + TFTP on <br> only, and radvd with the generated
+ *   radvd-config.sh's configuration, listen there)
  *     |-- tap <tap>: QEMU's NIC (the node, its inventory MAC)
  *     `-- veth --- netns <router>: the lab's router at the gateway address, a plain DHCP server
  *                  (dnsmasq) that gives the node its inventory address
@@ -25,8 +26,17 @@ export function bridgeNames(id: number = process.pid): { bridge: string; tap: st
 export function bridgeNetworkMissing(): string | undefined {
   if (process.getuid?.() !== 0) return "a bridge and a tap device need root";
   if (!fs.existsSync("/dev/net/tun")) return "no /dev/net/tun (tap devices)";
-  for (const tool of ["ip", "dnsmasq"]) if (spawnSync("sh", ["-c", `command -v "$1"`, "sh", tool]).status !== 0) return `${tool} is missing (apt-get install ${tool === "ip" ? "iproute2" : "dnsmasq-base"})`;
+  const packages: Record<string, string> = { ip: "iproute2", dnsmasq: "dnsmasq-base", radvd: "radvd" };
+  for (const [tool, pkg] of Object.entries(packages)) if (spawnSync("sh", ["-c", `command -v "$1"`, "sh", tool]).status !== 0) return `${tool} is missing (apt-get install ${pkg})`;
   return undefined;
+}
+
+/** The IPv6 link-local address a NIC forms from its MAC (modified EUI-64), as iPXE and Linux do: the source of its router solicitations. */
+export function linkLocalOfMac(mac: string): string {
+  const b = mac.split(":").map((h) => parseInt(h, 16));
+  b[0] ^= 0x02;
+  const words = [(b[0] << 8) | b[1], (b[2] << 8) | 0xff, (0xfe << 8) | b[3], (b[4] << 8) | b[5]];
+  return `fe80::${words.map((w) => w.toString(16)).join(":")}`;
 }
 
 export interface BridgeNetworkOptions {
@@ -44,6 +54,8 @@ export interface BridgeNetworkOptions {
    * Default: none yet: start it later with startUtilDnsmasq (once its TFTP root is published).
    */
   readonly dnsmasqConf?: string;
+  /** The generated radvd-config.sh, run as the util node's unit runs it. Default: none yet: start it later with startUtilRadvd. */
+  readonly radvdConfigScript?: string;
   /** Logs, leases and pid files. */
   readonly stateDir: string;
 }
@@ -54,6 +66,14 @@ export interface BridgeNetwork {
   startUtilDnsmasq(conf: string): Promise<void>;
   /** What the util node's dnsmasq (the generated configuration) logged. */
   utilDnsmasqLog(): string;
+  /**
+   * Starts the util node's radvd as its unit does: the generated radvd-config.sh writes the
+   * configuration (here: for the bridge, which holds the util address), radvd runs it (logging
+   * each solicitation it answers).
+   */
+  startUtilRadvd(configScript: string): Promise<void>;
+  /** What the util node's radvd logged. */
+  utilRadvdLog(): string;
   routerLog(): string;
   stop(): Promise<void>;
 }
@@ -112,6 +132,22 @@ export async function startBridgeNetwork(options: BridgeNetworkOptions): Promise
     daemons.push(util);
     await started(util, log);
   };
+  const startUtilRadvd = async (configScript: string) => {
+    if (spawnSync("sh", ["-c", "command -v radvd"]).status !== 0) throw new Error("radvd is missing (apt-get install radvd): the util node's IPv6 router advertisement cannot be sent");
+    const conf = path.join(state, "radvd.conf");
+    const written = spawnSync("sh", [configScript, conf], { encoding: "utf8" });
+    if (written.status !== 0) throw new Error(`sh ${configScript} ${conf} failed (${written.status}): ${written.stderr.trim()}`);
+    const log = path.join(state, "util-radvd.log");
+    // --debug=4: radvd logs each router solicitation it receives (3) and when the interface is ready (4).
+    const radvd = daemon(["radvd", "--nodaemon", "--logmethod=stderr", "--debug=4", `--config=${conf}`, `--pidfile=${path.join(state, "radvd.pid")}`], log);
+    daemons.push(radvd);
+    const since = Date.now();
+    while (!/ is ready/.test(read(log))) {
+      if (radvd.child.exitCode !== null) throw new Error(`radvd exited (${radvd.child.exitCode}): ${read(log).trim()}`);
+      if (Date.now() - since > 10_000) throw new Error(`radvd was not ready on ${bridge} within 10 s: ${read(log).trim()}`);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  };
   const stop = async () => {
     for (const d of daemons) await d.stop();
     spawnSync("ip", ["netns", "del", router]);
@@ -142,9 +178,18 @@ export async function startBridgeNetwork(options: BridgeNetworkOptions): Promise
     daemons.push(routerDhcp);
     await started(routerDhcp, path.join(state, "router-dnsmasq.log"));
     if (options.dnsmasqConf) await startUtilDnsmasq(options.dnsmasqConf);
+    if (options.radvdConfigScript) await startUtilRadvd(options.radvdConfigScript);
   } catch (e) {
     await stop();
     throw e;
   }
-  return { tap, startUtilDnsmasq, utilDnsmasqLog: () => read(path.join(state, "util-dnsmasq.log")), routerLog: () => read(path.join(state, "router-dnsmasq.log")), stop };
+  return {
+    tap,
+    startUtilDnsmasq,
+    utilDnsmasqLog: () => read(path.join(state, "util-dnsmasq.log")),
+    startUtilRadvd,
+    utilRadvdLog: () => read(path.join(state, "util-radvd.log")),
+    routerLog: () => read(path.join(state, "router-dnsmasq.log")),
+    stop,
+  };
 }

@@ -28,9 +28,10 @@ import { AGENTS_MARKER, AGENTS_REPORT_TAG, CONSUL_JOIN_RETRY_LOG, NOMAD_JOIN_RET
 import { PROFILES } from "../../images/profiles";
 import { NOMAD_RPC_PORT, serversOf } from "../../nodes";
 import { TFTP_CHAIN_SCRIPT } from "../../constructs/netboot/boot-service";
+import { RADVD_CONFIG_SCRIPT } from "../../constructs/netboot/router-advertisement";
 import { bootNetboot, formatReport, NetbootBootResult, netbootInventoryInput, NetbootNetwork, netbootNetwork, PreparedNetboot, prepareNetboot, reportOf } from "./harness";
 import { startUtilNfs } from "./util-nfs";
-import { BridgeNetwork, startBridgeNetwork } from "./bridge-network";
+import { BridgeNetwork, linkLocalOfMac, startBridgeNetwork } from "./bridge-network";
 import { QemuOptions } from "./qemu";
 
 const SCRATCH_SERIAL = "ELY-E2E-SCRATCH";
@@ -146,6 +147,7 @@ test("a netbooted node boots through iPXE (served by nginx), mounts the util nod
           gateway: prepared.inventory.network.gateway,
           node: { mac: prepared.mac, ip: nodeIp },
           dnsmasqConf: path.join(prepared.utilRoot, "boot", "current", "dnsmasq.conf"),
+          radvdConfigScript: path.join(prepared.utilRoot, "boot", "current", RADVD_CONFIG_SCRIPT),
           stateDir: path.join(prepared.work, "network"),
         })
       : undefined;
@@ -160,6 +162,8 @@ test("a netbooted node boots through iPXE (served by nginx), mounts the util nod
       expect(lab.utilDnsmasqLog()).toContain(`PXE(${prepared.bridgeNames!.bridge}) ${nodeIp} ${prepared.mac} ${TFTP_CHAIN_SCRIPT}`);
       expect(lab.utilDnsmasqLog()).toMatch(new RegExp(`dnsmasq-tftp(\\[\\d+\\])?: sent \\S+/tftp/${TFTP_CHAIN_SCRIPT.replace(".", "\\.")} to ${nodeIp.replace(/\./g, "\\.")}`));
       expect(lab.routerLog()).toContain(`DHCPACK(eth0) ${nodeIp} ${prepared.mac}`);
+      // iPXE's IPv6 configuration asked for a router, and the util node's radvd answered at once (no 16 s wait).
+      expect(lab.utilRadvdLog()).toContain(`${prepared.bridgeNames!.bridge} received RS from: ${linkLocalOfMac(prepared.mac)}`);
     }
     expect(first.boot.markerLine).toContain(`hostname=${prepared.hostname}`);
     expect(first.boot.markerLine).toContain(`system-hostname=${prepared.hostname}`);
