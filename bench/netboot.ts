@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 /**
- * `npm run bench:netboot [-- --boots N] [-- --profile full]`: netboot figures (issue 6, item 3).
+ * `npm run bench:netboot [-- --boots N] [-- --profile full] [-- --network bridge --router-advertisement both]`:
+ * netboot figures (issue 6, item 3; the bridge network and the router advertisement: issue 16).
  *
  *  1. Boot time: the netboot test's own path (e2e/netboot/harness.ts: synth, image build,
  *     publish, util HTTP server, QEMU from its NIC's iPXE ROM) booted --boots times; each
@@ -23,7 +24,8 @@ import * as os from "os";
 import * as path from "path";
 import { Command } from "commander";
 import execa from "execa";
-import { bootNetboot, netbootInventoryInput, prepareNetboot, PreparedNetboot } from "../e2e/netboot/harness";
+import { bootNetboot, netbootInventoryInput, prepareNetboot, PreparedNetboot, startNetbootLab } from "../e2e/netboot/harness";
+import { bridgeNetworkMissing } from "../e2e/netboot/bridge-network";
 import { startUtilNfs } from "../e2e/netboot/util-nfs";
 import { ImageProfile, IMAGE_PROFILES } from "../images/layout";
 import { parseInventory } from "../nodes";
@@ -45,6 +47,8 @@ interface Options {
   cpuFactor: number;
   skipBoot?: boolean;
   skipXz?: boolean;
+  network: "user" | "bridge";
+  routerAdvertisement: "on" | "off" | "both";
   json: string;
   keep?: boolean;
 }
@@ -90,16 +94,26 @@ async function main(): Promise<void> {
     .option("--cpu-factor <x>", "how many times slower a node's CPU decompresses than this machine (ODROID-H2, Celeron J4105: ~2.5)", (v) => Number(v), 2.5)
     .option("--skip-boot", "no QEMU boots")
     .option("--skip-xz", "no xz level figures")
+    .option("--network <network>", "user: QEMU's own DHCP and TFTP; bridge: the netboot test's lab (a router, the util node's generated dnsmasq.conf and radvd; root)", "user")
+    .option("--router-advertisement <mode>", "bridge network: the util node's IPv6 router advertisement on, off, or both (boots alternate, on first)", "on")
     .option("--json <file>", "results file", path.join(root, "bench", "netboot-last-run.json"))
     .option("--keep", "keep the scratch directory (serial logs, util root)")
     .parse(process.argv);
   const o = program.opts<Options>();
-  if (!(o.boots >= 0) || !(o.xzRuns >= 1)) throw new Error("--boots must be >= 0 and --xz-runs >= 1");
-  if (!IMAGE_PROFILES.includes(o.profile)) throw new Error(`--profile: received "${o.profile}", expected one of ${IMAGE_PROFILES.join(", ")}`);
+  // Every problem of the options at once.
+  const problems: string[] = [];
+  if (!(o.boots >= 0) || !(o.xzRuns >= 1)) problems.push("--boots must be >= 0 and --xz-runs >= 1");
+  if (!IMAGE_PROFILES.includes(o.profile)) problems.push(`--profile: received "${o.profile}", expected one of ${IMAGE_PROFILES.join(", ")}`);
+  if (!["user", "bridge"].includes(o.network)) problems.push(`--network: received "${o.network}", expected user or bridge`);
+  if (!["on", "off", "both"].includes(o.routerAdvertisement)) problems.push(`--router-advertisement: received "${o.routerAdvertisement}", expected on, off or both`);
+  if (o.network === "bridge" && bridgeNetworkMissing()) problems.push(`--network bridge: ${bridgeNetworkMissing()}`);
+  // The boots' variants: the router advertisement only exists on the bridge network.
+  const variants: string[] = o.network === "user" ? ["user network"] : o.routerAdvertisement === "both" ? ["RA on", "RA off"] : [`RA ${o.routerAdvertisement}`];
+  const levels = o.xzLevels.split(",").map((l) => l.trim()).filter(Boolean);
+  for (const l of levels) if (!/^[0-9]e?$/.test(l)) problems.push(`--xz-levels: received "${l}", expected presets 0-9, optionally with e`);
+  if (problems.length) throw new Error(problems.join("; "));
   const agents = PROFILES[o.profile].includeAgents;
   const bootPath: BootPath = { agents, kernelUnpack: ramrootUnpackedByKernel(PROFILES[o.profile].ramroot.codec) };
-  const levels = o.xzLevels.split(",").map((l) => l.trim()).filter(Boolean);
-  for (const l of levels) if (!/^[0-9]e?$/.test(l)) throw new Error(`--xz-levels: received "${l}", expected presets 0-9, optionally with e`);
 
   const work = fs.mkdtempSync(path.join(os.tmpdir(), "ely-bench-netboot-"));
   let unpack: { dir: string; kind: string } | undefined;
@@ -126,30 +140,40 @@ async function main(): Promise<void> {
   progress(`start: ${machine.cpu}, ${machine.cores} cores, load ${load0.map((l) => l.toFixed(2)).join(" ")}; ${o.boots} boots, xz levels ${levels.join(",")} x ${o.xzRuns}; work ${work}`);
 
   // Build (or reuse) and publish the test image with the netboot test's code.
-  // QEMU's user network, as the bench has always measured (the bridge network needs the test's lab around each boot).
+  // QEMU's user network by default; the bridge network starts the netboot test's lab around each boot.
   // The agents need the netboot test's inventory and util node: no secrets to wait for, the NFS export
   // their host volumes live on (Nomad requires the node's storage), served by nfs-ganesha for each boot.
-  const inventory = agents ? parseInventory(netbootInventoryInput("user"), "netboot bench inventory") : undefined;
-  const prepared: PreparedNetboot = await prepareNetboot({ workDir: work, artifactsDir: o.artifactsDir, profile: o.profile, network: "user", inventory, log: progress });
+  const inventory = agents || o.network === "bridge" ? parseInventory(netbootInventoryInput(o.network), "netboot bench inventory") : undefined;
+  const prepared: PreparedNetboot = await prepareNetboot({ workDir: work, artifactsDir: o.artifactsDir, profile: o.profile, network: o.network, inventory, log: progress });
   const ramrootFile = path.join(prepared.imageDir, ramrootArtifactOf(PROFILES[o.profile].ramroot.codec));
   progress(`image ${prepared.imageKey} build ${prepared.buildId} ready: ramroot ${mib(fs.statSync(ramrootFile).size).toFixed(1)} MiB (build ${prepared.timings.build.toFixed(1)} s)`);
 
   // 1. Boots.
-  const boots: BootFigures[] = [];
+  const boots: Array<BootFigures & { variant: string }> = [];
   if (!o.skipBoot) {
     for (let i = 1; i <= o.boots; i++) {
-      const nfs = agents ? await startUtilNfs(prepared) : undefined;
-      const result = await bootNetboot(prepared, {
-        forwards: nfs?.forwards,
-        serialLog: path.join(work, `serial-${i}.log`),
-        timeoutSeconds: o.bootTimeout,
-        pollMs: 100,
-        log: () => undefined,
-      }).finally(() => nfs?.stop());
-      const b = bootFigures(result, bootPath);
+      const variant = variants[(i - 1) % variants.length];
+      const lab = o.network === "bridge" ? await startNetbootLab(prepared, path.join(work, `network-${i}`), { routerAdvertisement: variant === "RA on" }) : undefined;
+      let nfs: Awaited<ReturnType<typeof startUtilNfs>> | undefined;
+      let result: Awaited<ReturnType<typeof bootNetboot>>;
+      try {
+        nfs = agents ? await startUtilNfs(prepared) : undefined;
+        result = await bootNetboot(prepared, {
+          forwards: nfs?.forwards,
+          tap: lab?.tap,
+          serialLog: path.join(work, `serial-${i}.log`),
+          timeoutSeconds: o.bootTimeout,
+          pollMs: 100,
+          log: () => undefined,
+        });
+      } finally {
+        await nfs?.stop();
+        await lab?.stop();
+      }
+      const b = { ...bootFigures(result, bootPath), variant };
       boots.push(b);
       const g = groupsOf(bootPath).map((name) => `${name} ${b.groups[name]?.toFixed(1) ?? "?"}`).join(", ");
-      progress(`boot ${i}/${o.boots}: ${b.ok ? (agents ? "agents reported" : "node up") : `FAILED: ${b.failure}`} in ${b.totalSeconds.toFixed(1)} s (${g})`);
+      progress(`boot ${i}/${o.boots} (${variant}): ${b.ok ? (agents ? "agents reported" : "node up") : `FAILED: ${b.failure}`} in ${b.totalSeconds.toFixed(1)} s (${g})`);
       if (!b.ok) process.stderr.write(`${result.serialTail}\n`);
     }
   }
@@ -236,24 +260,28 @@ async function main(): Promise<void> {
   if (boots.length) {
     const good = boots.filter((b) => b.ok);
     out.push(``, `## Boot: QEMU start to ${agents ? "the agents' report (ELY-AGENTS)" : "ELY-NODE-UP"} (${good.length} of ${boots.length} boots, QEMU TCG, ${prepared.qemu.cpus} vCPUs, ${prepared.qemu.memoryMb} MiB)`, ``);
-    out.push(`| phase | seconds, median (min-max) | what |`, `|---|---|---|`);
-    const per = (get: (b: BootFigures) => number | undefined) => {
-      const values = good.map(get).filter((v): v is number => v !== undefined);
+    // One column per variant (the network, and on the bridge the router advertisement), boots of a variant pooled.
+    const columns = variants.map((v) => `${variants.length > 1 || o.network === "bridge" ? `${v}: ` : ""}seconds, median (min-max)`);
+    out.push(`Network: ${o.network === "user" ? "QEMU's user network (its own DHCP and TFTP)" : "the netboot test's bridge (a router's DHCP, the util node's generated dnsmasq.conf and, with RA on, its radvd)"}.`, ``);
+    out.push(`| phase | ${columns.join(" | ")} | what |`, `|---|${columns.map(() => "---|").join("")}---|`);
+    const per = (get: (b: BootFigures) => number | undefined, variant = variants[0]) => {
+      const values = good.filter((b) => b.variant === variant).map(get).filter((v): v is number => v !== undefined);
       return values.length ? figures(values) : undefined;
     };
+    // The summary's keys: the first variant's under the phase's name (as before), the others' prefixed.
+    const row = (key: string, get: (b: BootFigures) => number | undefined, bold: boolean, what: string, label = key) => {
+      const cells = variants.map((v, i) => {
+        const f = per(get, v);
+        if (f) bootSummary[i === 0 ? key : `${v}: ${key}`] = f;
+        return bold ? `**${fmt(f)}**` : fmt(f);
+      });
+      out.push(`| ${label} | ${cells.join(" | ")} | ${what} |`);
+    };
     for (const g of groupsOf(bootPath)) {
-      const f = per((b) => b.groups[g]);
-      bootSummary[g] = f!;
-      out.push(`| **${g}** | **${fmt(f)}** | |`);
-      for (const p of phasesOf(bootPath).filter((x) => x.group === g)) {
-        const pf = per((b) => b.phases[p.key]);
-        bootSummary[p.key] = pf!;
-        out.push(`| &nbsp;&nbsp;${p.key} | ${fmt(pf)} | ${p.what} |`);
-      }
+      row(g, (b) => b.groups[g], true, "", `**${g}**`);
+      for (const p of phasesOf(bootPath).filter((x) => x.group === g)) row(p.key, (b) => b.phases[p.key], false, p.what, `&nbsp;&nbsp;${p.key}`);
     }
-    const total = per((b) => b.totalSeconds);
-    bootSummary.total = total!;
-    out.push(`| **total** | **${fmt(total)}** | power-on to ${agents ? "the agents' report" : "the node-up marker"} |`);
+    row("total", (b) => b.totalSeconds, true, `power-on to ${agents ? "the agents' report" : "the node-up marker"}`, "**total**");
     if (agents) out.push(``, `Node-up marker at ${fmt(per((b) => b.events.marker))} s; Consul started at ${fmt(per((b) => b.events["consul-started"]))} s, Nomad at ${fmt(per((b) => b.events["nomad-started"]))} s.`);
     const http = per((b) => b.ramrootHttp?.seconds);
     const initrd = per((b) => b.initrdUnpack?.seconds);
@@ -267,7 +295,7 @@ async function main(): Promise<void> {
     out.push(
       ``,
       `QEMU's TCG emulates the CPU (this machine's /dev/kvm, nested, hangs in the iPXE ROM): the CPU-bound phases (kernel, the ramroot's unpack, systemd) run several times ` +
-        `slower than on a node, and the ramroot crosses QEMU's user network. Read these figures as the boot path's shape and for regressions; the xz table below estimates the ramroot phase on a node.`,
+        `slower than on a node, and the ramroot crosses ${o.network === "user" ? "QEMU's user network" : "the test bridge (a tap)"}. Read these figures as the boot path's shape and for regressions; the xz table below estimates the ramroot phase on a node.`,
     );
     bootSummary = Object.fromEntries(Object.entries(bootSummary).filter(([, v]) => v));
   }
@@ -376,7 +404,7 @@ async function main(): Promise<void> {
     {
       durationSeconds: (Date.now() - started) / 1000,
       machine: { ...machine, loadAverageStart: load0, loadAverageEnd: load1 },
-      options: { boots: o.boots, xzLevels: levels, xzRuns: o.xzRuns, linkMbit: o.linkMbit, cpuFactor: o.cpuFactor },
+      options: { boots: o.boots, network: o.network, routerAdvertisement: o.network === "bridge" ? o.routerAdvertisement : undefined, xzLevels: levels, xzRuns: o.xzRuns, linkMbit: o.linkMbit, cpuFactor: o.cpuFactor },
       image: { key: prepared.imageKey, buildId: prepared.buildId, profile: prepared.profile, prepareSeconds: prepared.timings },
       boot: { summary: bootSummary, runs: boots, qemu: { cpus: prepared.qemu.cpus, memoryMb: prepared.qemu.memoryMb, accel: "tcg" } },
       xz: { defaultLevel, tarBytes, busybox: busyboxVersion, unpackInto: unpackKind, reproducesPublished: reproduced, levels: rows },

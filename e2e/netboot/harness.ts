@@ -38,7 +38,8 @@ import { DEFAULT_INVENTORY, Inventory, parseInventory } from "../../nodes";
 import { QemuOptions, RunningQemu, startQemu, tailOf, waitForSerial } from "./qemu";
 import { freeLoopbackPort, letWorkersRead, startUtilNginx } from "./util-nginx";
 import { ganeshaMissing } from "../nfs/ganesha";
-import { bridgeNames, bridgeNetworkMissing } from "./bridge-network";
+import { BridgeNetwork, bridgeNames, bridgeNetworkMissing, startBridgeNetwork } from "./bridge-network";
+import { RADVD_CONFIG_SCRIPT } from "../../constructs/netboot/router-advertisement";
 import { asUser, buildUserFromEnv, prepareBuildAs } from "../images/build-user";
 
 export type NetbootNetwork = "bridge" | "user";
@@ -349,6 +350,25 @@ export async function prepareNetboot(options: NetbootE2eOptions = {}): Promise<P
     nginxPort,
     nginxStateDir,
   };
+}
+
+/**
+ * The lab around a prepared node on the bridge network: the router, and the util node's generated dnsmasq.conf
+ * and (unless `routerAdvertisement` is false, as a util node with `routerAdvertisement: false`) its radvd.
+ */
+export function startNetbootLab(prepared: PreparedNetboot, stateDir: string, options: { routerAdvertisement?: boolean } = {}): Promise<BridgeNetwork> {
+  if (prepared.network !== "bridge" || !prepared.bridgeNames) throw new Error(`netboot-test: the lab needs the bridge network (prepared for "${prepared.network}")`);
+  const current = path.join(prepared.utilRoot, "boot", "current");
+  return startBridgeNetwork({
+    names: prepared.bridgeNames,
+    utilAddress: prepared.utilAddress,
+    prefixLength: Number(prepared.inventory.network.subnet.split("/")[1]),
+    gateway: prepared.inventory.network.gateway,
+    node: { mac: prepared.mac, ip: nodeIp(prepared.inventory, prepared.hostname) },
+    dnsmasqConf: path.join(current, "dnsmasq.conf"),
+    radvdConfigScript: options.routerAdvertisement === false ? undefined : path.join(current, RADVD_CONFIG_SCRIPT),
+    stateDir,
+  });
 }
 
 /** Serve and boot (steps 3 to 5): one boot of the prepared node. QEMU and the HTTP server are stopped whatever happens. */

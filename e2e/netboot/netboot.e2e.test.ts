@@ -28,10 +28,9 @@ import { AGENTS_MARKER, AGENTS_REPORT_TAG, CONSUL_JOIN_RETRY_LOG, NOMAD_JOIN_RET
 import { PROFILES } from "../../images/profiles";
 import { NOMAD_RPC_PORT, serversOf } from "../../nodes";
 import { TFTP_CHAIN_SCRIPT } from "../../constructs/netboot/boot-service";
-import { RADVD_CONFIG_SCRIPT } from "../../constructs/netboot/router-advertisement";
-import { bootNetboot, formatReport, NetbootBootResult, netbootInventoryInput, NetbootNetwork, netbootNetwork, PreparedNetboot, prepareNetboot, reportOf } from "./harness";
+import { bootNetboot, formatReport, NetbootBootResult, netbootInventoryInput, NetbootNetwork, netbootNetwork, PreparedNetboot, prepareNetboot, reportOf, startNetbootLab } from "./harness";
 import { startUtilNfs } from "./util-nfs";
-import { BridgeNetwork, linkLocalOfMac, startBridgeNetwork } from "./bridge-network";
+import { BridgeNetwork, linkLocalOfMac } from "./bridge-network";
 import { QemuOptions } from "./qemu";
 
 const SCRATCH_SERIAL = "ELY-E2E-SCRATCH";
@@ -138,19 +137,7 @@ test("a netbooted node boots through iPXE (served by nginx), mounts the util nod
   usedDisk(disk);
   expect(diskListing(disk)).toContain("left-over");
   const nodeIp = prepared.inventory.nodes.find((n) => n.hostname === prepared.hostname)!.ip;
-  const lab =
-    network === "bridge"
-      ? await startBridgeNetwork({
-          names: prepared.bridgeNames!,
-          utilAddress: prepared.utilAddress,
-          prefixLength: Number(prepared.inventory.network.subnet.split("/")[1]),
-          gateway: prepared.inventory.network.gateway,
-          node: { mac: prepared.mac, ip: nodeIp },
-          dnsmasqConf: path.join(prepared.utilRoot, "boot", "current", "dnsmasq.conf"),
-          radvdConfigScript: path.join(prepared.utilRoot, "boot", "current", RADVD_CONFIG_SCRIPT),
-          stateDir: path.join(prepared.work, "network"),
-        })
-      : undefined;
+  const lab = network === "bridge" ? await startNetbootLab(prepared, path.join(prepared.work, "network")) : undefined;
   let nfs: Awaited<ReturnType<typeof startUtilNfs>> | undefined;
   try {
     nfs = await startUtilNfs(prepared);
