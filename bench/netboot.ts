@@ -282,7 +282,12 @@ async function main(): Promise<void> {
       for (const p of phasesOf(bootPath).filter((x) => x.group === g)) row(p.key, (b) => b.phases[p.key], false, p.what, `&nbsp;&nbsp;${p.key}`);
     }
     row("total", (b) => b.totalSeconds, true, `power-on to ${agents ? "the agents' report" : "the node-up marker"}`, "**total**");
-    if (agents) out.push(``, `Node-up marker at ${fmt(per((b) => b.events.marker))} s; Consul started at ${fmt(per((b) => b.events["consul-started"]))} s, Nomad at ${fmt(per((b) => b.events["nomad-started"]))} s.`);
+    if (agents) {
+      for (const v of variants) {
+        const at = (event: string) => fmt(per((b) => b.events[event], v));
+        out.push(``, `${variants.length > 1 ? `${v}: n` : "N"}ode-up marker at ${at("marker")} s; Consul started at ${at("consul-started")} s, Nomad at ${at("nomad-started")} s.`);
+      }
+    }
     const http = per((b) => b.ramrootHttp?.seconds);
     const initrd = per((b) => b.initrdUnpack?.seconds);
     out.push(
