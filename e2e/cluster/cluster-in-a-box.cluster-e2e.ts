@@ -33,6 +33,7 @@ import execa from "execa";
 import { ClusterApi } from "../../cli/cluster-api";
 import { initSecrets, TFVARS_FILE, writeKeyDisk } from "../../cli/secrets";
 import { BUILD_ID_META } from "../../images/rootfs-files";
+import { ipxeScriptUrlPath } from "../../images/layout";
 import { Inventory, nodeClassOf, parseInventory } from "../../nodes";
 import { secretsBundleUrlPath } from "../../nodes/secret-delivery";
 import { SshHosts } from "../ssh-hosts/hosts";
@@ -76,9 +77,11 @@ const extraTaps: string[] = [];
 const configFile = path.join(work, "box.json");
 const outDir = path.join(work, "cdktf.out");
 const stackDir = path.join(outDir, "stacks", STACK);
-/** Boot phases, by the serial line that marks them (the first line that matches), as the netboot bench splits them. */
+/**
+ * Boot phases, by the serial line that marks them (the first line that matches), as the netboot bench splits them.
+ * iPXE prints on VGA only: its phase, "ipxe-script", is the util node's HTTP request for the worker's script.
+ */
 const PHASES: ReadonlyArray<[string, RegExp]> = [
-  ["ipxe", /iPXE/],
   ["kernel", /Linux version /],
   ["ramroot-unpacked", /ely-initrd: unpacked /],
   ["systemd", /Welcome to /],
@@ -97,6 +100,10 @@ async function waitForSecrets(label: string, m: WorkerMachine, hostname: string)
     for (const [name, pattern] of PHASES) if (seen[name] === undefined && pattern.test(line)) seen[name] = Math.round((Date.now() - poweredOn) / 100) / 10;
   });
   expect({ host: hostname, found: result.found, reason: result.reason, tail: result.found ? "" : tailOf(m.serialLog, 40) }).toEqual({ host: hostname, found: true, reason: "marker", tail: "" });
+  // Firmware and iPXE (its DHCP, its IPv6 configuration, the TFTP chain script) end at the request for this MAC's script.
+  const mac = WORKERS.find((w) => w.hostname === hostname)!.mac;
+  const script = util.boot?.requests().find((r) => r.path === ipxeScriptUrlPath(mac) && r.atMs >= poweredOn);
+  if (script) phases[label] = { "ipxe-script": Math.round((script.atMs - poweredOn) / 100) / 10, ...seen };
   progress(`${hostname}: secrets in place after ${Math.round((Date.now() - poweredOn) / 1000)} s`);
 }
 
