@@ -3,7 +3,10 @@ import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
 import { INITRD_FATAL, initScript, udhcpcScript } from "../images/initrd-files";
-import { parseModuleIndex, resolveModules } from "../images/kernel-modules";
+import { compressModules, MODULE_ZSTD_LEVEL, parseModuleIndex, resolveModules } from "../images/kernel-modules";
+import { imageRecipe, recipeInputs } from "../images/recipe";
+import { requires } from "./helpers/requires";
+import { clientImageSpec } from "./helpers/image-spec";
 import { BOOT_META_FILE, CONTAINER_PROBE_TAG, NODE_UP_MARKER, rootfsFiles, STORAGE_PROBE_KERNEL_ARG, writeBootMetaFunction } from "../images/rootfs-files";
 import { consulUnit } from "../images/agent-units";
 import { AGENTS_MARKER } from "../images/agents-report";
@@ -41,6 +44,44 @@ describe("initrd modules", () => {
 
   test("a driver the kernel lacks fails the build, naming it", () => {
     expect(() => resolveModules(index, ["virtio_net", "not_a_driver"])).toThrow("kernel has neither a module nor a built-in driver for: not_a_driver");
+  });
+});
+
+describe("the ramroot's modules, zstd-compressed", () => {
+  test("both profiles compress them, and the level is an input of the build id", () => {
+    for (const profile of ["full", "test"] as const) {
+      const recipe = imageRecipe(clientImageSpec(profile));
+      expect(recipe.strip.moduleZstdLevel).toBe(MODULE_ZSTD_LEVEL);
+      expect(recipeInputs(recipe)).toContainEqual(["strip.modules", `zstd-${MODULE_ZSTD_LEVEL}`]);
+    }
+  });
+
+  requires("codecs").test("every .ko under kernel/ becomes a .ko.zst with its content and mode; other files stay", async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "ely-modules-"));
+    try {
+      const a = path.join(dir, "kernel/drivers/net/a.ko");
+      const b = path.join(dir, "kernel/fs/b.ko");
+      const xz = path.join(dir, "kernel/fs/c.ko.xz");
+      fs.mkdirSync(path.dirname(a), { recursive: true });
+      fs.mkdirSync(path.dirname(b), { recursive: true });
+      const content = Buffer.from("\x7fELF module ".repeat(4000));
+      fs.writeFileSync(a, content);
+      fs.writeFileSync(b, content.subarray(0, 1000));
+      fs.writeFileSync(xz, "already compressed");
+      fs.writeFileSync(path.join(dir, "modules.order"), "kernel/drivers/net/a.ko\n");
+      fs.chmodSync(a, 0o600);
+      const result = await compressModules(dir, 3);
+      expect(result.files).toBe(2);
+      expect(result.bytesBefore).toBe(content.length + 1000);
+      expect(result.bytesAfter).toBeLessThan(result.bytesBefore / 10);
+      expect([a, b].map((f) => fs.existsSync(f))).toEqual([false, false]);
+      expect(spawnSync("zstd", ["-d", "-c", `${a}.zst`]).stdout).toEqual(content);
+      expect(fs.statSync(`${a}.zst`).mode & 0o777).toBe(0o600);
+      expect(fs.readFileSync(xz, "utf8")).toBe("already compressed");
+      expect(fs.readFileSync(path.join(dir, "modules.order"), "utf8")).toBe("kernel/drivers/net/a.ko\n");
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
 

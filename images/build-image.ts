@@ -23,7 +23,7 @@ import {
 import { installExtraPackages } from "./apt-layer";
 import { BaseRootfs, BaseSpec, defaultBaseCacheDir, ensureBase } from "./base-rootfs";
 import { buildInitrd } from "./initrd";
-import { readModuleIndex, resolveModules } from "./kernel-modules";
+import { compressModules, readModuleIndex, resolveModules } from "./kernel-modules";
 import { bootableKernel } from "./kernel-image";
 import { artifactNamesOf, ImageArch, buildIdOf } from "./layout";
 import { createManifest, ImageManifest, readManifest, verifyManifest, writeManifest } from "./manifest";
@@ -236,6 +236,10 @@ async function checkHost(recipe: ImageRecipe): Promise<void> {
   }
   const tools = ["mmdebstrap", "tar", "xz", "cpio", "gzip", "depmod", "modinfo", "find", "mount", "umount", "unshare", "chroot"];
   const packages = ["mmdebstrap", "xz-utils", "cpio", "kmod", "unzip"];
+  if (recipe.strip.moduleZstdLevel !== undefined && !tools.includes("zstd")) {
+    tools.push("zstd");
+    packages.push("zstd");
+  }
   const codecTool = ramrootHostTool(recipe.ramroot.codec);
   if (!tools.includes(codecTool.tool)) {
     tools.push(codecTool.tool);
@@ -332,6 +336,8 @@ async function strip(recipe: ImageRecipe, rootfs: string, kernelVersion: string,
     }
   }
   for (const dir of recipe.strip.prunedModuleDirs) fs.rmSync(path.join(moduleDir, "kernel", dir), { recursive: true, force: true });
+  // After the initrd took its modules as Debian ships them: the ramroot's are read by kmod, which decompresses them.
+  if (recipe.strip.moduleZstdLevel !== undefined) await compressModules(moduleDir, recipe.strip.moduleZstdLevel);
   await execa("depmod", ["-b", rootfs, kernelVersion]);
   fs.writeFileSync(path.join(rootfs, "etc/ely-release"), release);
 }

@@ -17,6 +17,8 @@ export interface ImageProfileSpec {
   readonly includeAgents: boolean;
   /** Keep in the ramroot only the kernel modules the initrd loads (the test image needs no others). */
   readonly keepOnlyInitrdModules: boolean;
+  /** Whether the ramroot's kernel modules are zstd-compressed (`.ko.zst`, images/kernel-modules.ts): less for the kernel to unpack, less RAM. */
+  readonly compressModules: boolean;
   /** The ramroot's codec and level (images/ramroot-codec.ts; an image spec may choose another). */
   readonly ramroot: RamrootCompression;
 }
@@ -27,6 +29,7 @@ export const PROFILES: Readonly<Record<ImageProfile, ImageProfileSpec>> = {
     components: ["main", "non-free-firmware"],
     includeAgents: true,
     keepOnlyInitrdModules: false,
+    compressModules: true,
     ramroot: DEFAULT_RAMROOT_COMPRESSION,
   },
   test: {
@@ -34,6 +37,7 @@ export const PROFILES: Readonly<Record<ImageProfile, ImageProfileSpec>> = {
     components: ["main"],
     includeAgents: false,
     keepOnlyInitrdModules: true,
+    compressModules: true,
     ramroot: DEFAULT_RAMROOT_COMPRESSION,
   },
 };

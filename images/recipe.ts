@@ -12,6 +12,7 @@ import * as crypto from "crypto";
 import { AgentSource, AgentVersions, agentInputs } from "./agents";
 import type { BaseSpec } from "./base-rootfs";
 import { initScript, udhcpcScript } from "./initrd-files";
+import { MODULE_ZSTD_LEVEL } from "./kernel-modules";
 import { buildIdOf, ImageArch, ImageProfile, imageKeyOf, ImageRole } from "./layout";
 import {
   DEBIAN_SUITE,
@@ -67,6 +68,8 @@ export interface ImageRecipe extends Pick<BaseSpec, "suite" | "components"> {
     readonly keepOnlyInitrdModules: boolean;
     /** The modules kept when keepOnlyInitrdModules: the initrd's, the storage and the NFS client modules. */
     readonly keptModules: readonly string[];
+    /** zstd level the ramroot's modules are compressed with (`.ko.zst`; images/kernel-modules.ts), or none: left as Debian ships them. */
+    readonly moduleZstdLevel?: number;
   };
   readonly dpkg: { readonly excludes: readonly string[]; readonly includes: readonly string[] };
   readonly ramroot: RamrootCompression & {
@@ -102,6 +105,7 @@ export function imageRecipe(spec: ImageSpec): ImageRecipe {
       prunedModuleDirs: profile.keepOnlyInitrdModules ? [] : PRUNED_MODULE_DIRS,
       keepOnlyInitrdModules: profile.keepOnlyInitrdModules,
       keptModules: profile.keepOnlyInitrdModules ? ["af_packet", ...INITRD_MODULES[spec.arch], ...STORAGE_MODULES, ...NFS_CLIENT_MODULES] : [],
+      moduleZstdLevel: profile.compressModules ? MODULE_ZSTD_LEVEL : undefined,
     },
     dpkg: { excludes: DPKG_EXCLUDES, includes: DPKG_INCLUDES },
     ramroot: { ...(spec.ramroot ?? profile.ramroot), artifact: ramrootArtifactOf((spec.ramroot ?? profile.ramroot).codec) },
@@ -137,6 +141,7 @@ export function recipeInputs(recipe: ImageRecipe): Array<[string, string]> {
   ];
   // Named only when there are some, so an image that masks nothing keeps its hash.
   if (recipe.rootfs.mask.length) inputs.push(["rootfs.mask", recipe.rootfs.mask.join(",")]);
+  if (recipe.strip.moduleZstdLevel !== undefined) inputs.push(["strip.modules", `zstd-${recipe.strip.moduleZstdLevel}`]);
   // The extra packages are installed by apt on the base, not by mmdebstrap with the rest: the same list
   // split otherwise is another image. Named only when there are some, so an image without keeps its hash.
   if (recipe.extraPackages.length) inputs.push(["packages.extra", recipe.extraPackages.join(",")]);
