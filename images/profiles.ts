@@ -146,6 +146,11 @@ export const STRIPPED_PATHS = [
   "var/log/dpkg.log",
   "var/log/alternatives.log",
   "var/log/bootstrap.log",
+  // docker.io's libnetwork test programs (16 and 11 MiB), which nothing on a node runs; and containerd's shim for
+  // the io.containerd.runc.v1 runtime (11 MiB): docker runs its containers with runc.v2's.
+  "usr/bin/dnet",
+  "usr/sbin/ovrouter",
+  "usr/bin/containerd-shim-runc-v1",
 ];
 
 /**
