@@ -117,12 +117,12 @@ export async function startBridgeNetwork(options: BridgeNetworkOptions): Promise
   fs.mkdirSync(state, { recursive: true });
   const read = (file: string) => (fs.existsSync(file) ? fs.readFileSync(file, "utf8") : "");
   const daemons: Array<ReturnType<typeof daemon>> = [];
-  // A dnsmasq answers once it logs that it started; a configuration error ends it at once.
-  const started = async (d: ReturnType<typeof daemon>, log: string) => {
+  // A daemon answers once it logs `ready` (dnsmasq: that it started); a configuration error ends it at once.
+  const started = async (d: ReturnType<typeof daemon>, log: string, name = "dnsmasq", ready = /started, version/, late = "did not start") => {
     const since = Date.now();
-    while (!/started, version/.test(read(log))) {
-      if (d.child.exitCode !== null) throw new Error(`dnsmasq exited (${d.child.exitCode}): ${read(log).trim()}`);
-      if (Date.now() - since > 10_000) throw new Error(`dnsmasq did not start within 10 s: ${read(log).trim()}`);
+    while (!ready.test(read(log))) {
+      if (d.child.exitCode !== null) throw new Error(`${name} exited (${d.child.exitCode}): ${read(log).trim()}`);
+      if (Date.now() - since > 10_000) throw new Error(`${name} ${late} within 10 s: ${read(log).trim()}`);
       await new Promise((r) => setTimeout(r, 100));
     }
   };
@@ -141,12 +141,7 @@ export async function startBridgeNetwork(options: BridgeNetworkOptions): Promise
     // --debug=4: radvd logs each router solicitation it receives (3) and when the interface is ready (4).
     const radvd = daemon(["radvd", "--nodaemon", "--logmethod=stderr", "--debug=4", `--config=${conf}`, `--pidfile=${path.join(state, "radvd.pid")}`], log);
     daemons.push(radvd);
-    const since = Date.now();
-    while (!/ is ready/.test(read(log))) {
-      if (radvd.child.exitCode !== null) throw new Error(`radvd exited (${radvd.child.exitCode}): ${read(log).trim()}`);
-      if (Date.now() - since > 10_000) throw new Error(`radvd was not ready on ${bridge} within 10 s: ${read(log).trim()}`);
-      await new Promise((r) => setTimeout(r, 100));
-    }
+    await started(radvd, log, "radvd", / is ready/, `was not ready on ${bridge}`);
   };
   const stop = async () => {
     for (const d of daemons) await d.stop();
