@@ -91,21 +91,29 @@ function ip(...args: string[]): void {
 function daemon(command: string[], logFile: string): { child: ChildProcess; stop: () => Promise<void> } {
   fs.writeFileSync(logFile, "");
   const child = spawn(command[0], command.slice(1), { stdio: ["ignore", "pipe", "pipe"] });
+  // Lines that come once stop() has returned are dropped: the caller may have removed the log's directory
+  // (a daemon's forked child, such as radvd's privilege-separation process, can hold the pipe open a while).
+  let logging = true;
   for (const stream of [child.stdout!, child.stderr!]) {
-    readline.createInterface({ input: stream }).on("line", (line) => fs.appendFileSync(logFile, `${new Date().toISOString()} ${line}\n`));
+    readline.createInterface({ input: stream }).on("line", (line) => logging && fs.appendFileSync(logFile, `${new Date().toISOString()} ${line}\n`));
   }
   const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
+  const closed = new Promise<void>((resolve) => child.once("close", () => resolve()));
   const killNow = () => child.exitCode === null && child.kill("SIGKILL");
   process.once("exit", killNow);
   return {
     child,
     stop: async () => {
       process.removeListener("exit", killNow);
-      if (child.exitCode !== null || child.signalCode !== null) return;
-      child.kill("SIGTERM");
-      const timer = setTimeout(() => child.kill("SIGKILL"), 5000);
-      await exited;
-      clearTimeout(timer);
+      if (child.exitCode === null && child.signalCode === null) {
+        child.kill("SIGTERM");
+        const timer = setTimeout(() => child.kill("SIGKILL"), 5000);
+        await exited;
+        clearTimeout(timer);
+      }
+      // Its last lines, read once its output closes (or after a second, if a child of its own holds it).
+      await Promise.race([closed, new Promise((r) => setTimeout(r, 1000).unref())]);
+      logging = false;
     },
   };
 }
