@@ -12,6 +12,7 @@
 import { consulUnit, nomadUnit } from "./agent-units";
 import { cmdlineCaseArms } from "./kernel-cmdline";
 import { agentsReportScript, agentsReportUnit } from "./agents-report";
+import { DOCKER_UNIT_PATH, DOCKERD_START_PATH, dockerdStartScript, dockerUnit } from "./docker-unit";
 import { NFS_MOUNT_TIMEOUT_S, STORAGE_DIR, STORAGE_INDEX } from "../nodes/node-storage";
 import { AUTHORIZED_KEYS_FILE, CONSUL_CONFIG_DIR, CONSUL_CONFIG_FILE, CONSUL_DATA_DIR, NOMAD_CONFIG_DIR, NOMAD_CONFIG_FILE, NOMAD_DATA_DIR, ROOT_SSH_DIR } from "../nodes/agent-paths";
 import { KEY_DISK_CA, KEY_DISK_LABEL, KEY_DISK_NODE_KEY, REMOTE_SECRETS_DIR, SECRETS_BUNDLE } from "../nodes/secret-delivery";
@@ -464,11 +465,27 @@ root="/ is $(findmnt -n -r -o FSTYPE,SOURCE /)"
 bb=$(readlink -f "$(command -v busybox)")
 if out=$(tar -C / -c "\${bb#/}" 2>&1 | docker import - ely-probe:latest 2>&1) && out=$(docker run --rm --network none ely-probe:latest "$bb" echo inside 2>&1); then
   say "docker run: ok (the container said: $out; $root)"
-  docker rmi ely-probe:latest >/dev/null 2>&1
 else
   say "FAILED: docker run: $(echo "$out" | tail -n 3 | tr '\n' ' ') ($root)"
   exit 1
 fi
+# docker's bridge: a container on docker0 reaches the LAN (this boot's ramroot URL, on the util node) through
+# docker's NAT. docker0's subnet was chosen before the network was up (docker-unit.ts).
+ELY_RAMROOT_URL=
+[ -r ${BOOT_ENV_FILE} ] && . ${BOOT_ENV_FILE}
+subnet=$(docker network inspect bridge --format '{{range .IPAM.Config}}{{.Subnet}}{{end}}' 2>&1)
+status=0
+if [ -z "$ELY_RAMROOT_URL" ]; then
+  say "FAILED: docker bridge: ${BOOT_ENV_FILE} names no ramroot URL to reach (docker0 $subnet)"
+  status=1
+elif out=$(docker run --rm ely-probe:latest "$bb" wget -q --spider "$ELY_RAMROOT_URL" 2>&1); then
+  say "docker bridge: ok (docker0 $subnet; a container reached $ELY_RAMROOT_URL)"
+else
+  say "FAILED: docker bridge: a container on docker0 ($subnet) cannot reach $ELY_RAMROOT_URL: $(echo "$out" | tail -n 3 | tr '\n' ' ')"
+  status=1
+fi
+docker rmi ely-probe:latest >/dev/null 2>&1
+exit $status
 `;
 }
 
@@ -524,7 +541,13 @@ export function rootfsFiles(options: { withAgents: boolean; withDocker: boolean;
   }
   const mask: string[] = [];
   if (options.withDocker) {
-    files.push({ path: `${LIB}/container-probe`, content: containerProbeScript(), mode: 0o755 }, { path: `${UNITS}/ely-container-probe.service`, content: containerProbeUnit });
+    files.push(
+      { path: `${LIB}/container-probe`, content: containerProbeScript(), mode: 0o755 },
+      { path: `${UNITS}/ely-container-probe.service`, content: containerProbeUnit },
+      // Docker starts beside udev and networkd, not after network-online.target (docker-unit.ts).
+      { path: DOCKER_UNIT_PATH, content: dockerUnit() },
+      { path: DOCKERD_START_PATH, content: dockerdStartScript(BOOT_ENV_FILE), mode: 0o755 },
+    );
     enable.push("ely-container-probe.service");
     // Docker loads its own profile (docker-default) with apparmor_parser when it starts. apparmor.service
     // compiles the others of /etc/apparmor.d (Debian's lsb_release and nvidia_modprobe: programs a worker
