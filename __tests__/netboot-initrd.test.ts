@@ -7,7 +7,7 @@ import { compressModules, MODULE_ZSTD_LEVEL, parseModuleIndex, resolveModules } 
 import { imageRecipe, recipeInputs } from "../images/recipe";
 import { requires } from "./helpers/requires";
 import { clientImageSpec } from "./helpers/image-spec";
-import { BOOT_META_FILE, CONTAINER_PROBE_TAG, NODE_UP_MARKER, rootfsFiles, STORAGE_PROBE_KERNEL_ARG, writeBootMetaFunction } from "../images/rootfs-files";
+import { BOOT_META_FILE, CONTAINER_PROBE_TAG, NODE_UP_MARKER, RESOLV_CONF, rootfsFiles, STORAGE_PROBE_KERNEL_ARG, writeBootMetaFunction } from "../images/rootfs-files";
 import { consulUnit } from "../images/agent-units";
 import { AGENTS_MARKER } from "../images/agents-report";
 import { enableUnit, maskUnit, parseInstallSection } from "../images/systemd-enable";
@@ -190,6 +190,15 @@ describe("root filesystem files", () => {
     fs.rmSync(dir, { recursive: true });
     expect(run.stdout).toMatch(new RegExp(`^${CONTAINER_PROBE_TAG}: FAILED: docker run: .*docker.* \\(/ is \\S+ \\S+\\)\n$`));
     expect(run.status).toBe(1);
+  });
+
+  test("every image carries its own resolv.conf, naming no DNS server (the build machine's stays out); the initrd replaces it from the lease", () => {
+    for (const withAgents of [false, true]) {
+      const file = rootfsFiles({ withAgents, withDocker: withAgents, withSsh: withAgents }).files.find((f) => f.path === "etc/resolv.conf");
+      expect(file?.content).toBe(RESOLV_CONF);
+    }
+    expect(RESOLV_CONF.split("\n").filter((line) => line && !line.startsWith("#"))).toEqual([]);
+    expect(initScript()).toMatch(/if \[ -n "\$dns" \]; then\n  rm -f \/newroot\/etc\/resolv\.conf\n/);
   });
 
   test("the node-up unit prints the marker with the command line's hostname on the consoles", () => {

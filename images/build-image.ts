@@ -298,6 +298,8 @@ async function writeSystemFiles(recipe: ImageRecipe, rootfs: string): Promise<vo
   for (const file of recipe.rootfs.files) {
     const dest = path.join(rootfs, file.path);
     fs.mkdirSync(path.dirname(dest), { recursive: true });
+    // Replaced, not written through: a package's symbolic link there (resolv.conf to a resolver's stub) goes.
+    fs.rmSync(dest, { force: true });
     fs.writeFileSync(dest, file.content);
     fs.chmodSync(dest, file.mode ?? 0o644);
   }

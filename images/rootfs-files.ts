@@ -509,6 +509,16 @@ d ${NOMAD_CONFIG_DIR} 0755 root root -
 d ${NOMAD_DATA_DIR} 0700 root root -
 `;
 
+/**
+ * The image's /etc/resolv.conf. The root file system comes with the build machine's (mmdebstrap copies it
+ * in for apt): a node would ask that machine's resolver, which its LAN may not even reach, for every name
+ * its DHCP lease gives no server for, each lookup waiting out the resolver's timeouts (NFSv4's id mapper does
+ * two at a mount: 20 s). The initrd replaces this file when the lease names DNS servers.
+ */
+export const RESOLV_CONF = `# Ely node image: no DNS server is known when the image is built. The initrd writes the DNS servers of
+# this boot's DHCP lease here; without any, lookups go to 127.0.0.1, where nothing answers, and fail at once.
+`;
+
 /** networkd waits for the boot interface only (the initrd names it); other NICs stay unmanaged. */
 const waitOnlineDropIn = `[Service]
 ExecStart=
@@ -533,6 +543,7 @@ export function rootfsFiles(options: { withAgents: boolean; withDocker: boolean;
     { path: `${UNITS}/ely-agent-config.service`, content: agentConfigUnit },
     { path: `${UNITS}/ely-node-up.service`, content: nodeUpUnit },
     { path: "etc/systemd/system/systemd-networkd-wait-online.service.d/ely.conf", content: waitOnlineDropIn },
+    { path: "etc/resolv.conf", content: RESOLV_CONF },
   ];
   const enable = ["systemd-networkd.service", "ely-agent-config.service", "ely-secrets.service", "ely-storage.service", "ely-storage-probe.service", "ely-node-up.service"];
   if (options.withSsh) {

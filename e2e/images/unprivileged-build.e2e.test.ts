@@ -20,6 +20,7 @@ import execa from "execa";
 import { projectRoot } from "../../constructs";
 import { ImageManifest } from "../../images/manifest";
 import { buildIdOfRecipe, imageRecipe } from "../../images/recipe";
+import { RESOLV_CONF } from "../../images/rootfs-files";
 import { asUser, BUILD_USER_ENV, BuildUser, buildUserMissing, lookupUser } from "./build-user";
 
 const SPEC = {
@@ -182,6 +183,10 @@ describe("the image build as an unprivileged user", () => {
     const samePackages = status(unprivileged) === status(root);
     if (!samePackages) process.stderr.write("image-build-test: the mirror gave the two builds different package versions: sizes not compared\n");
     expect(shape(unprivileged.entries, samePackages)).toEqual(shape(root.entries, samePackages));
+  });
+
+  test("the build machine's resolver stays out of both archives: /etc/resolv.conf is the image's own, naming no server", () => {
+    for (const b of [unprivileged, root]) expect(execa.sync("tar", ["-xzOf", b.ramroot, "./etc/resolv.conf"]).stdout + "\n").toBe(RESOLV_CONF);
   });
 
   test("/dev holds nothing in either archive: the initrd moves its devtmpfs there", () => {
