@@ -99,9 +99,11 @@ describe("the image's storage step", () => {
     expect(section(file("usr/lib/systemd/system/consul.service"), "Unit").Requires).toBe("ely-secrets.service");
   });
 
-  test("the storage script fetches the listed units, starts them in order, and says clearly when the util node does not answer", () => {
+  test("the storage script fetches the listed units, starts them in one transaction (mounts and scratch disks side by side), names each that failed, and says clearly when the util node does not answer", () => {
     const script = file("usr/local/lib/ely/storage");
     expect(spawnSync("sh", ["-n", "-c", script]).status).toBe(0);
+    expect(script).toContain("if ! systemctl start $units; then\n  for unit in $units; do\n    systemctl is-active --quiet \"$unit\" && continue\n");
+    expect(script).not.toMatch(/systemctl start "\$unit"/);
     expect(script).toContain('base="http://$ELY_UTIL/config/$ELY_HOSTNAME/storage"');
     expect(script).toContain("FAILED: the util node $ELY_UTIL does not answer");
     expect(script).toContain("did not mount on");

@@ -243,18 +243,23 @@ while read -r unit; do
   curl -fsS --retry 5 --retry-delay 2 --max-time 30 -o "/run/systemd/system/$unit" "$url" || { say "FAILED: cannot fetch $url"; exit 1; }
 done < "$list"
 systemctl daemon-reload
-while read -r unit; do
-  [ -n "$unit" ] || continue
+# All at once, in one transaction: the NFS mounts and the scratch disks side by side, the host volumes'
+# directories after them (their unit is ordered after the others). systemctl waits for every one.
+units=$(grep . "$list" | tr '\\n' ' ')
+for unit in $units; do
   say "starting $unit: $(systemctl show -p Description --value "$unit")"
-  if ! systemctl start "$unit"; then
+done
+if ! systemctl start $units; then
+  for unit in $units; do
+    systemctl is-active --quiet "$unit" && continue
     case "$unit" in
       *.mount) say "FAILED: $(systemctl show -p What --value "$unit") did not mount on $(systemctl show -p Where --value "$unit") within ${NFS_MOUNT_TIMEOUT_S} s: is the util node up and exporting it (exportfs -v there)? Nomad will not start without its volumes." ;;
       *) say "FAILED: $unit: $(journalctl -u "$unit" -n 5 -o cat --no-pager 2>/dev/null | tr '\\n' ' ')" ;;
     esac
-    exit 1
-  fi
-done < "$list"
-say "storage ready: $(tr '\\n' ' ' < "$list")"
+  done
+  exit 1
+fi
+say "storage ready: $units"
 `;
 }
 
