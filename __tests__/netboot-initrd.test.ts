@@ -108,6 +108,17 @@ describe("initrd init script", () => {
     expect(script).toMatch(/cat > \/newroot\/etc\/ely\/boot\.env <<ENV\n(.*\n)*ELY_SECRETS='\$secrets'\n(.*\n)*ENV\n/);
   });
 
+  test("the boot interface is handed over up, keeping its kernel name and its IPv6 link-local address, without its IPv4 address", () => {
+    expect(script).toMatch(/\nip -4 addr flush dev "\$iface"\n/);
+    expect(script).not.toMatch(/ip link set "\$iface" down/);
+    // udev would rename it, which it does only while the link is down: the .link file names it as the kernel did.
+    expect(script).toMatch(/cat > \/newroot\/etc\/systemd\/network\/10-ely-bootif\.link <<LINK\n(#.*\n)*\[Match\]\nMACAddress=\$mac\n\n\[Link\]\nName=\$iface\nAlternativeNamesPolicy=database onboard slot path\nLINK\n/);
+    // udhcpc's deconfig flushes IPv4 only, so the link-local address made when the link came up survives.
+    expect(udhcpcScript()).toContain('deconfig)\n    # IPv4 only');
+    expect(udhcpcScript()).toContain('    ip -4 addr flush dev "$interface"\n');
+    expect(udhcpcScript()).not.toMatch(/ip addr flush/);
+  });
+
   test("download and unpack failures each get a clear console message", () => {
     expect(script).toContain(INITRD_FATAL);
     expect(script).toContain("is the util node's HTTP server up, and this image published?");

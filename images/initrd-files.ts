@@ -192,6 +192,18 @@ KeepConfiguration=dhcp
 [DHCPv4]
 ClientIdentifier=mac
 NETWORK
+cat > /newroot/etc/systemd/network/10-ely-bootif.link <<LINK
+# Written by the Ely initrd: the interface this node booted from keeps the kernel's name, $iface, so that it
+# stays up from here to networkd (udev renames an interface only while it is down, and a NIC brought down and
+# up again negotiates its Ethernet link again: 2-3 s on a gigabit NIC). Its predictable names are its
+# alternative names.
+[Match]
+MACAddress=$mac
+
+[Link]
+Name=$iface
+AlternativeNamesPolicy=database onboard slot path
+LINK
 if [ -n "$dns" ]; then
   rm -f /newroot/etc/resolv.conf
   { [ -n "$domain" ] && echo "search $domain"; for server in $dns; do echo "nameserver $server"; done; } > /newroot/etc/resolv.conf
@@ -209,11 +221,11 @@ ELY_BOOT_ADDRESS='$ip/$mask'
 ELY_RAMROOT_URL='$ramroot'
 ENV
 
-# Hand the interface over unconfigured: udev renames an interface only while it is down
-# (an up eth0 leaves systemd-networkd waiting for the rename forever), and networkd then
-# configures it again by its MAC from 10-ely-bootif.network.
-ip addr flush dev "$iface"
-ip link set "$iface" down
+# Hand the interface over up, without its IPv4 address: networkd configures it again by its MAC from
+# 10-ely-bootif.network (DHCP), with no second link negotiation; udev keeps its name (10-ely-bootif.link).
+# Its IPv6 link-local address stays, past its duplicate address detection, which networkd would otherwise
+# wait for (1-2 s of timers) before it counts the network online.
+ip -4 addr flush dev "$iface"
 
 log "switching to the ramroot as \${hostname:-unnamed}"
 mkdir -p /newroot/dev /newroot/proc /newroot/sys
@@ -234,7 +246,8 @@ export function udhcpcScript(): string {
 # udhcpc event script of the Ely initrd.
 case "$1" in
   deconfig)
-    ip addr flush dev "$interface"
+    # IPv4 only: the link-local IPv6 address the kernel made when the link came up stays (see the hand-over).
+    ip -4 addr flush dev "$interface"
     ip link set "$interface" up
     ;;
   bound|renew)
