@@ -41,7 +41,7 @@ interface Options {
   profile: ImageProfile;
   xzLevels: string;
   xzRuns: number;
-  artifactsDir: string;
+  artifactsDir?: string;
   bootTimeout?: number;
   linkMbit: number;
   cpuFactor: number;
@@ -88,7 +88,7 @@ async function main(): Promise<void> {
     .option("--profile <profile>", `image profile (${IMAGE_PROFILES.join(", ")}); full: the real worker image, to its agents' report`, "test")
     .option("--xz-levels <list>", "xz presets to measure ('e' for --extreme)", "0,1,3,6,9,9e")
     .option("--xz-runs <n>", "decompression runs per level", (v) => Number(v), 5)
-    .option("--artifacts-dir <dir>", "image builds (reused when the inputs are unchanged)", process.env.ELY_NETBOOT_ARTIFACTS_DIR ?? path.join(os.homedir(), ".cache", "ely", "images"))
+    .option("--artifacts-dir <dir>", "image builds (reused when the inputs are unchanged); default: $ELY_NETBOOT_ARTIFACTS_DIR, else images/ in the cache of the user who builds (ELY_BUILD_USER's, or yours)")
     .option("--boot-timeout <s>", "seconds per boot (default: $ELY_NETBOOT_TIMEOUT_S, else 1500)", (v) => Number(v))
     .option("--link-mbit <n>", "the lab's link speed for the download estimate", (v) => Number(v), 1000)
     .option("--cpu-factor <x>", "how many times slower a node's CPU decompresses than this machine (ODROID-H2, Celeron J4105: ~2.5)", (v) => Number(v), 2.5)
