@@ -217,7 +217,6 @@ ELY_IMAGE='$image'
 ELY_SECRETS='$secrets'
 ELY_BOOTIF_MAC='$mac'
 ELY_BOOT_INTERFACE='$iface'
-ELY_BOOT_ADDRESS='$ip/$mask'
 ELY_RAMROOT_URL='$ramroot'
 ENV
 

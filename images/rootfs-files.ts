@@ -12,7 +12,6 @@
 import { consulUnit, nomadUnit } from "./agent-units";
 import { cmdlineCaseArms } from "./kernel-cmdline";
 import { agentsReportScript, agentsReportUnit } from "./agents-report";
-import { DOCKER_UNIT_PATH, DOCKERD_START_PATH, dockerdStartScript, dockerUnit } from "./docker-unit";
 import { NFS_MOUNT_TIMEOUT_S, STORAGE_DIR, STORAGE_INDEX } from "../nodes/node-storage";
 import { AUTHORIZED_KEYS_FILE, CONSUL_CONFIG_DIR, CONSUL_CONFIG_FILE, CONSUL_DATA_DIR, NOMAD_CONFIG_DIR, NOMAD_CONFIG_FILE, NOMAD_DATA_DIR, ROOT_SSH_DIR } from "../nodes/agent-paths";
 import { KEY_DISK_CA, KEY_DISK_LABEL, KEY_DISK_NODE_KEY, REMOTE_SECRETS_DIR, SECRETS_BUNDLE } from "../nodes/secret-delivery";
@@ -475,7 +474,7 @@ else
   exit 1
 fi
 # docker's bridge: a container on docker0 reaches the LAN (this boot's ramroot URL, on the util node) through
-# docker's NAT. docker0's subnet was chosen before the network was up (docker-unit.ts).
+# docker's NAT.
 ELY_RAMROOT_URL=
 [ -r ${BOOT_ENV_FILE} ] && . ${BOOT_ENV_FILE}
 subnet=$(docker network inspect bridge --format '{{range .IPAM.Config}}{{.Subnet}}{{end}}' 2>&1)
@@ -557,13 +556,7 @@ export function rootfsFiles(options: { withAgents: boolean; withDocker: boolean;
   }
   const mask: string[] = [];
   if (options.withDocker) {
-    files.push(
-      { path: `${LIB}/container-probe`, content: containerProbeScript(), mode: 0o755 },
-      { path: `${UNITS}/ely-container-probe.service`, content: containerProbeUnit },
-      // Docker starts beside udev and networkd, not after network-online.target (docker-unit.ts).
-      { path: DOCKER_UNIT_PATH, content: dockerUnit() },
-      { path: DOCKERD_START_PATH, content: dockerdStartScript(BOOT_ENV_FILE), mode: 0o755 },
-    );
+    files.push({ path: `${LIB}/container-probe`, content: containerProbeScript(), mode: 0o755 }, { path: `${UNITS}/ely-container-probe.service`, content: containerProbeUnit });
     enable.push("ely-container-probe.service");
     // Docker loads its own profile (docker-default) with apparmor_parser when it starts. apparmor.service
     // compiles the others of /etc/apparmor.d (Debian's lsb_release and nvidia_modprobe: programs a worker

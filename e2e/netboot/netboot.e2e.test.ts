@@ -127,8 +127,8 @@ function expectAgentsWaitingForServers(prepared: PreparedNetboot, boot: NetbootB
   expect(serial).toMatch(new RegExp(`${AGENTS_REPORT_TAG}: docker: active, server \\S+, storage \\S+`));
   // docker starts a container: runc's pivot_root works on this root (not on the kernel's rootfs itself).
   expect(serial).toMatch(new RegExp(`${CONTAINER_PROBE_TAG}: docker run: ok \\(the container said: inside; / is \\S+ \\S+\\)`));
-  // docker started before the network was up, with docker0's address from the initrd's lease (a 10.x LAN: docker's
-  // first pool); a container on docker0 reaches the util node through docker's NAT.
+  // A container on docker0 reaches the util node through docker's NAT; docker gave docker0 its first pool, which
+  // the test LAN (10.x) does not overlap.
   expect(serial).toMatch(new RegExp(`${CONTAINER_PROBE_TAG}: docker bridge: ok \\(docker0 172\\.17\\.0\\.0/16; a container reached http://\\S+\\)`));
 }
 
