@@ -108,6 +108,21 @@ describe("initrd init script", () => {
     expect(script).toMatch(/cat > \/newroot\/etc\/ely\/boot\.env <<ENV\n(.*\n)*ELY_SECRETS='\$secrets'\n(.*\n)*ENV\n/);
   });
 
+  test("DHCP waits for the link's carrier (at most 10 s) and the initrd logs how long the link took", () => {
+    const start = script.indexOf('ip link set "$iface" up\n');
+    const end = script.indexOf("lease=\n", start);
+    expect(start).toBeGreaterThan(0);
+    expect(script.indexOf("udhcpc -i", start)).toBeGreaterThan(end);
+    const wait = script.slice(start + 'ip link set "$iface" up\n'.length, end);
+    // Run here on the loopback interface, which has its carrier: no wait, one line.
+    const run = spawnSync("sh", ["-c", `log() { echo "ely-initrd: $*"; }\niface=lo\n${wait}`], { encoding: "utf8" });
+    expect(run.stdout).toMatch(/^ely-initrd: lo: link up after 0\.\d s\n$/);
+    expect(run.status).toBe(0);
+    // An interface with no carrier file (none here by that name) is waited for, then DHCP tries anyway.
+    const missing = spawnSync("sh", ["-c", `log() { echo "ely-initrd: $*"; }\niface=ely-none0\n${wait.replace("-lt 100", "-lt 3")}`], { encoding: "utf8" });
+    expect(missing.stdout).toMatch(/^ely-initrd: ely-none0: link still down \(DHCP tries anyway\) after 0\.\d s\n$/);
+  });
+
   test("the boot interface is handed over up, keeping its kernel name and its IPv6 link-local address, without its IPv4 address", () => {
     expect(script).toMatch(/\nip -4 addr flush dev "\$iface"\n/);
     expect(script).not.toMatch(/ip link set "\$iface" down/);
