@@ -104,6 +104,7 @@ describe("the image's storage step", () => {
     expect(spawnSync("sh", ["-n", "-c", script]).status).toBe(0);
     expect(script).toContain("if ! systemctl start $units; then\n  for unit in $units; do\n    systemctl is-active --quiet \"$unit\" && continue\n");
     expect(script).not.toMatch(/systemctl start "\$unit"/);
+    expect(script).toContain('if [ -z "$units" ]; then\n  say "$base/units lists no unit: nothing to mount"\n  exit 0\nfi\n');
     expect(script).toContain('base="http://$ELY_UTIL/config/$ELY_HOSTNAME/storage"');
     expect(script).toContain("FAILED: the util node $ELY_UTIL does not answer");
     expect(script).toContain("did not mount on");
@@ -115,6 +116,62 @@ describe("the image's storage step", () => {
     const run = spawnSync("sh", ["-c", file("usr/local/lib/ely/storage")], { encoding: "utf8" });
     expect(run.status).toBe(1);
     expect(run.stdout).toContain("ely-storage: FAILED: no ely.util= or hostname= on the kernel command line");
+  });
+});
+
+/**
+ * The storage script run by this machine's sh, with curl, systemctl and journalctl stood in for (the util node's
+ * answers and systemd's are what is under test elsewhere: the netboot test); its /run paths under a temporary directory.
+ */
+describe("the storage script's start of the listed units", () => {
+  const script = rootfsFiles({ withAgents: true, withDocker: false, withSsh: false }).files.find((f) => f.path === "usr/local/lib/ely/storage")!.content;
+  const onNode = fs.existsSync("/etc/ely/boot.env"); // this machine is an Ely node: its boot.env would win
+  const runTest = onNode ? test.skip : test;
+  let dir = "";
+  beforeEach(() => {
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), "ely-storage-script-"));
+    const bin = path.join(dir, "bin");
+    fs.mkdirSync(bin);
+    fs.mkdirSync(path.join(dir, "run"));
+    const tool = (name: string, body: string) => fs.writeFileSync(path.join(bin, name), `#!/bin/sh\n${body}`, { mode: 0o755 });
+    tool("curl", 'out=; url=; while [ $# -gt 0 ]; do case "$1" in -o) out="$2"; shift ;; http*) url="$1" ;; esac; shift; done\ncase "$url" in */units) printf \'%s\' "$LIST" > "$out"; printf 200 ;; *) : > "$out" ;; esac\n');
+    tool("systemctl", 'echo "$*" >> "$LOG"\ncase "$1" in\n  show) echo "($5)" ;;\n  start) shift; for u; do case " $FAILING " in *" $u "*) exit 1 ;; esac; done ;;\n  is-active) case " $FAILING " in *" $3 "*) exit 3 ;; esac ;;\nesac\nexit 0\n');
+    tool("journalctl", 'echo "the journal of $2"\n');
+  });
+  afterEach(() => fs.rmSync(dir, { recursive: true, force: true }));
+
+  function run(list: string, failing: string[] = []) {
+    const log = path.join(dir, "systemctl.log");
+    const r = spawnSync("sh", ["-c", script.split("/run/").join(`${dir}/run/`)], {
+      encoding: "utf8",
+      env: { PATH: `${path.join(dir, "bin")}:${process.env.PATH}`, ELY_UTIL: "10.0.0.4:8080", ELY_HOSTNAME: "w1", LIST: list, FAILING: failing.join(" "), LOG: log },
+    });
+    const calls = fs.existsSync(log) ? fs.readFileSync(log, "utf8").split("\n").filter(Boolean) : [];
+    return { stdout: r.stdout, status: r.status, starts: calls.filter((c) => c.startsWith("start ")) };
+  }
+
+  runTest("starts every listed unit in one systemctl start (blank lines skipped) and says the storage is ready", () => {
+    const r = run("mnt-nfs.mount\n\n   \nely-scratch-mnt-scratch.service\nely-volumes.service\n");
+    expect(r.starts).toEqual(["start mnt-nfs.mount ely-scratch-mnt-scratch.service ely-volumes.service"]);
+    expect(r.stdout).toContain("ely-storage: starting mnt-nfs.mount: (mnt-nfs.mount)\n");
+    expect(r.stdout).toContain("ely-storage: storage ready: mnt-nfs.mount ely-scratch-mnt-scratch.service ely-volumes.service");
+    expect(r.status).toBe(0);
+  });
+
+  runTest("names every unit that did not start, each with its own message, and fails", () => {
+    const r = run("mnt-nfs.mount\nely-scratch-mnt-scratch.service\nely-volumes.service\n", ["mnt-nfs.mount", "ely-volumes.service"]);
+    expect(r.stdout).toContain("ely-storage: FAILED: (mnt-nfs.mount) did not mount on (mnt-nfs.mount) within 90 s");
+    expect(r.stdout).toContain("ely-storage: FAILED: ely-volumes.service: the journal of ely-volumes.service");
+    expect(r.stdout).not.toContain("FAILED: ely-scratch");
+    expect(r.stdout).not.toContain("storage ready");
+    expect(r.status).toBe(1);
+  });
+
+  runTest("a list with no unit starts nothing and says so", () => {
+    const r = run("\n  \n");
+    expect(r.starts).toEqual([]);
+    expect(r.stdout).toBe("ely-storage: http://10.0.0.4:8080/config/w1/storage/units lists no unit: nothing to mount\n");
+    expect(r.status).toBe(0);
   });
 });
 

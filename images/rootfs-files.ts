@@ -244,7 +244,11 @@ done < "$list"
 systemctl daemon-reload
 # All at once, in one transaction: the NFS mounts and the scratch disks side by side, the host volumes'
 # directories after them (their unit is ordered after the others). systemctl waits for every one.
-units=$(grep . "$list" | tr '\\n' ' ')
+units=$(while read -r unit; do [ -z "$unit" ] || printf '%s ' "$unit"; done < "$list")
+if [ -z "$units" ]; then
+  say "$base/${STORAGE_INDEX} lists no unit: nothing to mount"
+  exit 0
+fi
 for unit in $units; do
   say "starting $unit: $(systemctl show -p Description --value "$unit")"
 done
