@@ -51,6 +51,8 @@ describe("the cached base's key", () => {
     expect(args).toContain("--variant=minbase");
     expect(args.find((a) => a.startsWith("--include="))).toBe(`--include=${[...base.packages].sort().join(",")}`);
     expect(args.find((a) => a.startsWith("--include="))).toContain("docker.io");
+    // The build machine's resolver and name stay out of the base.
+    expect(args).toContain('--customize-hook=rm -f "$1/etc/resolv.conf" "$1/etc/hostname"');
   });
 
   test("an image's extra packages, agents, codec and Ely files leave its base alone; the role's packages do not", () => {

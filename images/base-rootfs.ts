@@ -49,6 +49,9 @@ export interface BaseSpec {
   readonly mirror?: string;
 }
 
+/** Removes what mmdebstrap copied from the build machine (its resolver and name), as mmdebstrap's manual suggests. */
+export const BASE_CUSTOMIZE_HOOK = 'rm -f "$1/etc/resolv.conf" "$1/etc/hostname"';
+
 /**
  * mmdebstrap's arguments before the apt cache hooks and the target: everything that decides the base.
  * apt's package lists are kept (`--skip=cleanup/apt/lists`): the extra packages' layer installs from them
@@ -64,6 +67,9 @@ export function baseMmdebstrapArgs(spec: BaseSpec): string[] {
     ...spec.dpkgExcludes.map((p) => `--dpkgopt=path-exclude=${p}`),
     ...spec.dpkgIncludes.map((p) => `--dpkgopt=path-include=${p}`),
     "--skip=cleanup/apt/lists",
+    // mmdebstrap copies the build machine's resolv.conf and hostname in for apt and leaves them: out of the
+    // base (and its layer, served over HTTP); the image writes its own resolv.conf (rootfs-files.ts).
+    `--customize-hook=${BASE_CUSTOMIZE_HOOK}`,
   ];
   return args;
 }

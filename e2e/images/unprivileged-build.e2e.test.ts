@@ -185,8 +185,13 @@ describe("the image build as an unprivileged user", () => {
     expect(shape(unprivileged.entries, samePackages)).toEqual(shape(root.entries, samePackages));
   });
 
-  test("the build machine's resolver stays out of both archives: /etc/resolv.conf is the image's own, naming no server", () => {
-    for (const b of [unprivileged, root]) expect(execa.sync("tar", ["-xzOf", b.ramroot, "./etc/resolv.conf"]).stdout + "\n").toBe(RESOLV_CONF);
+  test("the build machine's resolver and name stay out of both archives: /etc/resolv.conf is the image's own, naming no server, in one entry", () => {
+    for (const b of [unprivileged, root]) {
+      // Every entry of that name (the base layer's and the top layer's), concatenated: only the image's.
+      expect(execa.sync("tar", ["-xzOf", b.ramroot, "./etc/resolv.conf"]).stdout + "\n").toBe(RESOLV_CONF);
+      expect(b.entries.filter((e) => e.name === "./etc/resolv.conf")).toHaveLength(1);
+      expect(b.entries.filter((e) => e.name === "./etc/hostname")).toEqual([]);
+    }
   });
 
   test("/dev holds nothing in either archive: the initrd moves its devtmpfs there", () => {
