@@ -5,6 +5,8 @@
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
+import * as net from "net";
+import { freePort } from "../e2e/dev-agents";
 import { missing, requiredHere, testAgentBinDir } from "./helpers/requires";
 // eslint-disable-next-line @typescript-eslint/no-require-imports
 const SkipReporter = require("./helpers/skip-reporter.js");
@@ -67,5 +69,20 @@ describe("the skip reporter", () => {
     const skipped = ["__tests__/a.test.ts › a needs dnsmasq [skipped: dnsmasq is not on PATH]", "__tests__/b.test.ts › b later"];
     expect(written.join("")).toBe(`\nNot run (2):\n${skipped.map((s) => `  - ${s}\n`).join("")}`);
     expect(JSON.parse(fs.readFileSync(report, "utf8"))).toEqual({ passed: 2, failed: 1, failedFiles: 1, skipped });
+  });
+});
+
+describe("the agents' ports (e2e/dev-agents.ts)", () => {
+  test("freePort never hands out a port twice in one process, and each is free when handed out", async () => {
+    const ports: number[] = [];
+    for (let i = 0; i < 300; i++) ports.push(await freePort());
+    expect(new Set(ports).size).toBe(ports.length);
+    // The last one can be listened on.
+    const server = net.createServer();
+    await new Promise<void>((resolve, reject) => {
+      server.on("error", reject);
+      server.listen(ports[ports.length - 1], "127.0.0.1", () => resolve());
+    });
+    await new Promise<void>((resolve) => server.close(() => resolve()));
   });
 });
