@@ -46,7 +46,9 @@ const LIB = "usr/local/lib/ely";
 const UNITS = "usr/lib/systemd/system";
 
 /** The kernel parameters boot.env holds, and their variables. */
-const BOOT_ENV_PARAMS = [["hostname", "ELY_HOSTNAME"], ["ely.role", "ELY_ROLE"], ["ely.util", "ELY_UTIL"], ["ely.image", "ELY_IMAGE"], ["ely.secrets", "ELY_SECRETS"]] as const;
+const BOOT_ENV_PARAMS = [
+  ["hostname", "ELY_HOSTNAME"], ["ely.role", "ELY_ROLE"], ["ely.util", "ELY_UTIL"], ["ely.image", "ELY_IMAGE"], ["ely.secrets", "ELY_SECRETS"], ["ramroot", "ELY_RAMROOT_URL"],
+] as const;
 
 /** Reads /etc/ely/boot.env, or the kernel command line when the initrd wrote none. */
 const bootEnvLoader = `load_boot_env() {
@@ -233,6 +235,7 @@ case "$code" in
   *) say "FAILED: the util node $ELY_UTIL does not answer ($base/${STORAGE_INDEX}: HTTP $code): no storage is mounted, Nomad will not start"; exit 1 ;;
 esac
 mkdir -p /run/systemd/system
+units=
 while read -r unit; do
   [ -n "$unit" ] || continue
   case "$unit" in
@@ -240,11 +243,11 @@ while read -r unit; do
   esac
   url="$base/$(printf '%s' "$unit" | sed 's/\\\\/%5C/g')"
   curl -fsS --retry 5 --retry-delay 2 --max-time 30 -o "/run/systemd/system/$unit" "$url" || { say "FAILED: cannot fetch $url"; exit 1; }
+  units="$units$unit "
 done < "$list"
 systemctl daemon-reload
 # All at once, in one transaction: the NFS mounts and the scratch disks side by side, the host volumes'
 # directories after them (their unit is ordered after the others). systemctl waits for every one.
-units=$(while read -r unit; do [ -z "$unit" ] || printf '%s ' "$unit"; done < "$list")
 if [ -z "$units" ]; then
   say "$base/${STORAGE_INDEX} lists no unit: nothing to mount"
   exit 0
@@ -480,11 +483,12 @@ fi
 # docker's bridge: a container on docker0 reaches the LAN (this boot's ramroot URL, on the util node) through
 # docker's NAT.
 ELY_RAMROOT_URL=
-[ -r ${BOOT_ENV_FILE} ] && . ${BOOT_ENV_FILE}
+${bootEnvLoader}
+load_boot_env
 subnet=$(docker network inspect bridge --format '{{range .IPAM.Config}}{{.Subnet}}{{end}}' 2>&1)
 status=0
 if [ -z "$ELY_RAMROOT_URL" ]; then
-  say "FAILED: docker bridge: ${BOOT_ENV_FILE} names no ramroot URL to reach (docker0 $subnet)"
+  say "FAILED: docker bridge: neither ${BOOT_ENV_FILE} nor the kernel command line names the ramroot URL to reach (docker0 $subnet)"
   status=1
 elif out=$(docker run --rm ely-probe:latest "$bb" wget -q --spider "$ELY_RAMROOT_URL" 2>&1); then
   say "docker bridge: ok (docker0 $subnet; a container reached $ELY_RAMROOT_URL)"
