@@ -1,9 +1,10 @@
 import { spawnSync } from "child_process";
 import * as fs from "fs";
+import * as os from "os";
 import * as path from "path";
 import execa from "execa";
 import { APT_LAYER_SCRIPT, installExtraPackages } from "../images/apt-layer";
-import { BASE_FORMAT, BaseSpec, baseInputs, baseKeyOf, baseMmdebstrapArgs, baseNameOf, ensureBase, mmdebstrapVersion } from "../images/base-rootfs";
+import { BASE_FORMAT, BaseSpec, baseInputs, baseKeyOf, baseMmdebstrapArgs, baseNameOf, ensureBase, missingMergedUsrHooks, mmdebstrapVersion } from "../images/base-rootfs";
 import { baseSpecOf } from "../images/build-image";
 import { baseLayerKey, UNPACK_CPIO_ARCHIVES_SH } from "../images/layered-ramroot";
 import { overlayMountArgs } from "../images/overlay";
@@ -53,6 +54,23 @@ describe("the cached base's key", () => {
     expect(args.find((a) => a.startsWith("--include="))).toContain("docker.io");
     // The build machine's resolver and name stay out of the base.
     expect(args).toContain('--customize-hook=rm -f "$1/etc/resolv.conf" "$1/etc/hostname"');
+    // A merged /usr by mmdebstrap's own hooks: usr-is-merged, not usrmerge and the perl it pulls in.
+    expect(args).toContain("--hook-dir=/usr/share/mmdebstrap/hooks/merged-usr");
+  });
+
+  test("a machine without mmdebstrap's merged-/usr hooks is told which files are missing and what ships them", () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "ely-hooks-"));
+    try {
+      expect(missingMergedUsrHooks("mmdebstrap 1.3.5", dir)).toBe(
+        `mmdebstrap (mmdebstrap 1.3.5): ${dir}/setup00.sh and ${dir}/essential00.sh not found, expected the merged-/usr hooks that Debian's mmdebstrap package (1.3 or later) ships there`,
+      );
+      fs.writeFileSync(path.join(dir, "setup00.sh"), "");
+      expect(missingMergedUsrHooks("mmdebstrap 1.3.5", dir)).toContain(`${dir}/essential00.sh not found`);
+      fs.writeFileSync(path.join(dir, "essential00.sh"), "");
+      expect(missingMergedUsrHooks("mmdebstrap 1.3.5", dir)).toBeUndefined();
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   test("an image's extra packages, agents, codec and Ely files leave its base alone; the role's packages do not", () => {

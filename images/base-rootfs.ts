@@ -53,6 +53,21 @@ export interface BaseSpec {
 export const BASE_CUSTOMIZE_HOOK = 'rm -f "$1/etc/resolv.conf" "$1/etc/hostname"';
 
 /**
+ * mmdebstrap's own merged-/usr hooks (Debian's mmdebstrap package; its manual, "MERGED-/USR"): the root's
+ * /bin, /sbin and /lib made links into /usr before the essential packages, and usr-is-merged installed with
+ * them. Without it apt met init-system-helpers' "usrmerge | usr-is-merged" with usrmerge, whose conversion
+ * script pulled in perl (46 MiB unpacked in every node's RAM: libperl, perl-modules) that nothing on a node runs.
+ */
+export const MERGED_USR_HOOK_DIR = "/usr/share/mmdebstrap/hooks/merged-usr";
+
+/** Why mmdebstrap cannot use the merged-/usr hooks of `dir` (default MERGED_USR_HOOK_DIR), or undefined when it can. */
+export function missingMergedUsrHooks(version: string, dir: string = MERGED_USR_HOOK_DIR): string | undefined {
+  const missing = ["setup00.sh", "essential00.sh"].filter((f) => !fs.existsSync(path.join(dir, f)));
+  if (!missing.length) return undefined;
+  return `mmdebstrap (${version}): ${missing.map((f) => `${dir}/${f}`).join(" and ")} not found, expected the merged-/usr hooks that Debian's mmdebstrap package (1.3 or later) ships there`;
+}
+
+/**
  * mmdebstrap's arguments before the apt cache hooks and the target: everything that decides the base.
  * apt's package lists are kept (`--skip=cleanup/apt/lists`): the extra packages' layer installs from them
  * (the image's strip step removes them).
@@ -67,6 +82,7 @@ export function baseMmdebstrapArgs(spec: BaseSpec): string[] {
     ...spec.dpkgExcludes.map((p) => `--dpkgopt=path-exclude=${p}`),
     ...spec.dpkgIncludes.map((p) => `--dpkgopt=path-include=${p}`),
     "--skip=cleanup/apt/lists",
+    `--hook-dir=${MERGED_USR_HOOK_DIR}`,
     // mmdebstrap copies the build machine's resolv.conf and hostname in for apt and leaves them: out of the
     // base (and its layer, served over HTTP); the image writes its own resolv.conf (rootfs-files.ts).
     `--customize-hook=${BASE_CUSTOMIZE_HOOK}`,
@@ -135,6 +151,8 @@ export async function ensureBase(options: EnsureBaseOptions): Promise<BaseRootfs
   fs.mkdirSync(cacheDir, { recursive: true });
   for (const stale of removeStaleWorkDirs(cacheDir)) options.write(`removed the temporary directory of a base whose build is gone: ${stale}`);
   const version = await mmdebstrapVersion();
+  const missing = missingMergedUsrHooks(version);
+  if (missing) throw new Error(missing);
   const name = baseNameOf(options.spec, version);
   const dir = path.join(cacheDir, name);
   if (options.fresh && fs.existsSync(dir)) await retire(dir);

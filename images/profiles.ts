@@ -51,11 +51,17 @@ export const KERNEL_PACKAGES: Readonly<Record<ImageArch, string>> = {
 /**
  * The boot path every image shares. busybox-static supplies the initrd's busybox for the
  * image's own architecture; curl fetches the agent configuration at boot; e2fsprogs formats the
- * scratch disk at every boot (images/rootfs-files.ts).
+ * scratch disk at every boot (images/rootfs-files.ts). (usr-is-merged, not usrmerge and perl:
+ * MERGED_USR_HOOK_DIR in base-rootfs.ts.)
  */
 const BOOT_PACKAGES = ["systemd", "systemd-sysv", "udev", "kmod", "iproute2", "netbase", "ca-certificates", "curl", "busybox-static", "e2fsprogs"];
 
-/** A node's base system (the seed's make_node list, less what systemd now covers). */
+/**
+ * A node's base system (the seed's make_node list, less what systemd now covers). Not xfsprogs:
+ * the seed formatted GlusterFS bricks with it; Ely's scratch disks are ext4, and xfsprogs costs
+ * every node 37 MiB of RAM (libicu72, for xfs_scrub). A node that needs it lists it in its image's
+ * extra packages (NodeImage's extraPackages).
+ */
 const NODE_PACKAGES = [
   "dbus",
   "systemd-timesyncd",
@@ -65,7 +71,6 @@ const NODE_PACKAGES = [
   "jq",
   "less",
   "rsync",
-  "xfsprogs",
   "parted",
   "procps",
 ];
@@ -151,6 +156,15 @@ export const STRIPPED_PATHS = [
   "usr/bin/dnet",
   "usr/sbin/ovrouter",
   "usr/bin/containerd-shim-runc-v1",
+  // containerd's own client (22 MiB): nodes run containers through docker, whose CLI stays for the operator.
+  "usr/bin/ctr",
+  // firmware-realtek's wireless and bluetooth firmware (6 MiB), whose drivers PRUNED_MODULE_DIRS removes: the
+  // Ethernet chips' (rtl_nic, the ODROID H2's RTL8111G among them) stay.
+  "usr/lib/firmware/rtlwifi",
+  "usr/lib/firmware/rtw88",
+  "usr/lib/firmware/rtw89",
+  "usr/lib/firmware/rtl_bt",
+  "usr/lib/firmware/RTL8192E",
 ];
 
 /**

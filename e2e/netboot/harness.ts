@@ -235,6 +235,13 @@ export function ramrootFromEnv(value = process.env.ELY_NETBOOT_RAMROOT): Ramroot
 }
 
 /** Synth, build and publish (steps 1 and 2). */
+/** The image profile the netboot test boots: `profile` if given, else $ELY_NETBOOT_PROFILE, else "full". */
+export function netbootProfile(profile?: ImageProfile): ImageProfile {
+  const chosen = profile ?? (process.env.ELY_NETBOOT_PROFILE as ImageProfile | undefined) ?? "full";
+  if (!IMAGE_PROFILES.includes(chosen)) throw new Error(`netboot-test: ELY_NETBOOT_PROFILE: received "${chosen}", expected one of ${IMAGE_PROFILES.join(", ")}`);
+  return chosen;
+}
+
 export async function prepareNetboot(options: NetbootE2eOptions = {}): Promise<PreparedNetboot> {
   const log = options.log ?? ((line: string) => process.stderr.write(line + "\n"));
   await preflight();
@@ -257,8 +264,7 @@ export async function prepareNetboot(options: NetbootE2eOptions = {}): Promise<P
     }
   };
 
-  const profile = options.profile ?? (process.env.ELY_NETBOOT_PROFILE as ImageProfile | undefined) ?? "full";
-  if (!IMAGE_PROFILES.includes(profile)) throw new Error(`netboot-test: ELY_NETBOOT_PROFILE: received "${profile}", expected one of ${IMAGE_PROFILES.join(", ")}`);
+  const profile = netbootProfile(options.profile);
 
   const network = netbootNetwork(options.network);
   const ramroot = options.ramroot ?? ramrootFromEnv();

@@ -26,9 +26,10 @@ import { parseInventory } from "../../nodes";
 import { CONTAINER_PROBE_TAG, STORAGE_PROBE_TAG } from "../../images/rootfs-files";
 import { AGENTS_MARKER, AGENTS_REPORT_TAG, CONSUL_JOIN_RETRY_LOG, NOMAD_JOIN_RETRY_LOG } from "../../images/agents-report";
 import { PROFILES } from "../../images/profiles";
+import { UNPACK_CPIO_ARCHIVES_SH } from "../../images/layered-ramroot";
 import { NOMAD_RPC_PORT, serversOf } from "../../nodes";
 import { TFTP_CHAIN_SCRIPT } from "../../constructs/netboot/boot-service";
-import { bootNetboot, formatReport, NetbootBootResult, netbootInventoryInput, NetbootNetwork, netbootNetwork, PreparedNetboot, prepareNetboot, reportOf, startNetbootLab } from "./harness";
+import { bootNetboot, formatReport, NetbootBootResult, netbootInventoryInput, NetbootNetwork, netbootNetwork, netbootProfile, PreparedNetboot, prepareNetboot, reportOf, startNetbootLab } from "./harness";
 import { startUtilNfs } from "./util-nfs";
 import { BridgeNetwork, linkLocalOfMac } from "./bridge-network";
 import { QemuOptions } from "./qemu";
@@ -200,4 +201,27 @@ test("a netbooted node boots through iPXE (served by nginx), mounts the util nod
     await lab?.stop();
   }
   if (!process.env.ELY_NETBOOT_KEEP && prepared.work.startsWith(os.tmpdir())) fs.rmSync(prepared.work, { recursive: true, force: true });
+});
+
+/**
+ * What a worker never runs stays out of the served full image (it is unpacked into every worker's RAM): perl (apt
+ * chose usrmerge for it without mmdebstrap's merged-/usr hooks), xfsprogs and its ICU data, containerd's own client, wireless and
+ * bluetooth firmware. What the worker runs stays: perl-base (dpkg's), docker's CLI, the Ethernet chips' firmware.
+ */
+(netbootProfile() === "full" ? test : test.skip)("the full image leaves out what a worker never runs: perl, xfsprogs and ICU, ctr, wireless firmware", async () => {
+  const network = netbootNetwork();
+  const prepared = await prepareNetboot({ inventory: e2eInventory(network), hostname: "w1", network });
+  const root = path.join(prepared.work, "ramroot");
+  fs.mkdirSync(root);
+  try {
+    execFileSync("sh", ["-c", `zstd -dc "$1" | (cd "$2" && ${UNPACK_CPIO_ARCHIVES_SH})`, "sh", path.join(prepared.imageDir, "ramroot.cpio.zst"), root]);
+    const inRoot = (p: string) => fs.existsSync(path.join(root, "newroot", p));
+    const installed = [...fs.readFileSync(path.join(root, "newroot/var/lib/dpkg/status"), "utf8").matchAll(/^Package: (\S+)$/gm)].map((m) => m[1]);
+    expect(installed).toEqual(expect.arrayContaining(["usr-is-merged", "perl-base", "docker.io", "nfs-common", "firmware-realtek"]));
+    expect(installed.filter((p) => ["usrmerge", "perl", "libperl5.36", "perl-modules-5.36", "xfsprogs", "libicu72"].includes(p))).toEqual([]);
+    expect(["usr/bin/perl", "usr/bin/docker", "usr/sbin/dockerd", "usr/bin/containerd", "usr/lib/firmware/rtl_nic/rtl8168g-2.fw"].filter((p) => !inRoot(p))).toEqual([]);
+    expect(["usr/bin/ctr", "usr/lib/firmware/rtw89", "usr/lib/firmware/rtl_bt", "usr/lib/firmware/rtlwifi"].filter(inRoot)).toEqual([]);
+  } finally {
+    if (!process.env.ELY_NETBOOT_KEEP && prepared.work.startsWith(os.tmpdir())) fs.rmSync(prepared.work, { recursive: true, force: true });
+  }
 });
