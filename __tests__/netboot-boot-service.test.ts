@@ -261,6 +261,41 @@ describe("iPXE scripts", () => {
     expect(nginx).toContain("listen 8080;");
   });
 
+  test("activation keeps the builds the five newest releases boot and those the images' links name, and removes the others, naming them", () => {
+    const root = fs.mkdtempSync(path.join(os.tmpdir(), "ely-activate-"));
+    try {
+      const id = (n: number) => `${n}`.repeat(16).slice(0, 16);
+      for (const n of [1, 2, 3, 4, 5, 6, 7, 8]) fs.mkdirSync(path.join(root, "images/client-amd64", id(n), "x"), { recursive: true });
+      fs.mkdirSync(path.join(root, "images/server-arm64", id(9)), { recursive: true });
+      // An older revision's build that no node boots now: its link keeps it.
+      fs.mkdirSync(path.join(root, "images/client-amd64", "a".repeat(16)));
+      fs.symlinkSync("a".repeat(16), path.join(root, "images/client-amd64/revision-2026-11"));
+      fs.mkdirSync(path.join(root, "images/client-amd64/.aaaaaaaaaaaaaaaa.partial"));
+      fs.symlinkSync(id(8), path.join(root, "images/client-amd64/latest"));
+      // Releases r1 (oldest) .. r7 (current); r1 and r2 fall out of the five kept. Each boots build n, r7 also build 3.
+      const base = Date.now() / 1000 - 1000;
+      for (const n of [1, 2, 3, 4, 5, 6, 7]) {
+        const dir = path.join(root, "boot/releases", `r${n}`);
+        fs.mkdirSync(path.join(dir, "ipxe"), { recursive: true });
+        const boots = n === 7 ? [id(7), id(3)] : [id(n)];
+        fs.writeFileSync(path.join(dir, "ipxe", "00-1e-06-45-28-5c.ipxe"), boots.map((b) => `kernel http://10.25.89.4:8080/images/client-amd64/${b}/vmlinuz\n`).join(""));
+        fs.utimesSync(dir, base + n, base + n);
+      }
+      const run = spawnSync("sh", ["-c", renderBootFiles(config).get("activate.sh")!, "activate.sh", root, "r7"], { encoding: "utf8", env: { ...process.env, ELY_PUBLISH_SERVICES: "0" } });
+      expect(run.status).toBe(0);
+      expect(fs.readdirSync(path.join(root, "boot/releases")).sort()).toEqual(["r3", "r4", "r5", "r6", "r7"]);
+      expect(fs.readdirSync(path.join(root, "images/client-amd64")).sort()).toEqual([".aaaaaaaaaaaaaaaa.partial", id(3), id(4), id(5), id(6), id(7), id(8), "a".repeat(16), "latest", "revision-2026-11"].sort());
+      // An image whose builds no kept release boots and no link names goes too.
+      expect(fs.readdirSync(path.join(root, "images/server-arm64"))).toEqual([]);
+      expect(run.stdout).toContain(`ely-boot: removed image build client-amd64/${id(1)}: none of the kept releases boots it and no link names it`);
+      expect(run.stdout).toContain(`ely-boot: removed image build client-amd64/${id(2)}: none of the kept releases boots it and no link names it`);
+      expect(run.stdout).toContain(`ely-boot: removed image build server-arm64/${id(9)}: none of the kept releases boots it and no link names it`);
+      expect(run.stdout.match(/removed image build/g)).toHaveLength(3);
+    } finally {
+      fs.rmSync(root, { recursive: true, force: true });
+    }
+  });
+
   test("activation switches boot/current in one rename and installs the arm64 iPXE if present", () => {
     const script = renderBootFiles(config).get("activate.sh")!;
     expect(script).toContain('mv -T "$root/boot/.current.tmp" "$root/boot/current"');

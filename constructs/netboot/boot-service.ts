@@ -414,10 +414,31 @@ WantedBy=multi-user.target
 }
 
 /**
+ * activate.sh's last lines: every image build (images/<image>/<build id>) that none of the kept releases' iPXE
+ * scripts boots, and that no link of its image names (latest, revision-<name>: what the plan published last for
+ * each revision), is removed, so the util node's disk holds what a node can boot now or after going back a few
+ * releases, not every build ever published (a full client image is about 230 MiB). Partial copies (hidden
+ * names) are another publish's and stay.
+ */
+export const PRUNE_BUILDS_SH = `# Keep the image builds that the kept releases boot, and those the images' links name; remove the others.
+booted=" $(cat "$root"/boot/releases/*/ipxe/* 2>/dev/null | grep -o '/images/[^/ ]*/[0-9a-f]\\{16\\}/' | sort -u | tr '\\n' ' ')"
+linked=" $(for link in "$root"/images/*/*; do [ -L "$link" ] && echo "$(basename "$(dirname "$link")")/$(readlink "$link")"; done | tr '\\n' ' ')"
+for build in "$root"/images/*/*/; do
+  build="\${build%/}"; id="\${build##*/}"; image="$(basename "$(dirname "$build")")"
+  [ -L "$build" ] && continue
+  case "$id" in *[!0-9a-f]*) continue ;; esac
+  [ \${#id} -eq 16 ] || continue
+  case "$booted$linked" in *" /images/$image/$id/ "*|*" $image/$id "*) continue ;; esac
+  rm -rf "$build"
+  echo "ely-boot: removed image build $image/$id: none of the kept releases boots it and no link names it"
+done
+`;
+
+/**
  * Run on the util node by the publish step, with the release already in place:
  * copies the iPXE binaries into its TFTP root, switches boot/current in one rename,
  * installs and (re)starts the boot services (radvd's only when the advertisement is on, warning when
- * radvd is missing), keeps the five newest releases.
+ * radvd is missing), keeps the five newest releases and the image builds they boot (PRUNE_BUILDS_SH).
  */
 export function renderActivateScript(config: BootConfig): string {
   const binaries: Array<[string, string, string]> = [
@@ -466,7 +487,7 @@ fi
 ls -1dt "$root"/boot/releases/*/ 2>/dev/null | tail -n +6 | while read -r old; do
   [ "$(basename "$old")" = "$release" ] || rm -rf "$old"
 done
-`;
+${PRUNE_BUILDS_SH}`;
 }
 
 /** Every file of the boot configuration directory, by relative path. */
