@@ -4,7 +4,8 @@ import * as os from "os";
 import * as path from "path";
 import { qemuArgs } from "../e2e/netboot/qemu";
 import { bridgeNames, linkLocalOfMac } from "../e2e/netboot/bridge-network";
-import { freeLoopbackPort, letWorkersRead, nginxMissing, parseAccessLog, startUtilNginx } from "../e2e/netboot/util-nginx";
+import { freePort } from "../e2e/free-port";
+import { letWorkersRead, nginxMissing, parseAccessLog, startUtilNginx } from "../e2e/netboot/util-nginx";
 import { bootConfigOf, renderNginxConf } from "../constructs/netboot/boot-service";
 
 function get(port: number, urlPath: string): Promise<{ status: number; body: string }> {
@@ -74,7 +75,7 @@ describe("netboot test harness", () => {
   withNginx(`the util server is nginx with the generated nginx.conf: images, configs, per-MAC scripts, the not-in-inventory script for unknown MACs${missing ? ` (skipped: ${missing})` : ""}`, async () => {
     const root = fs.mkdtempSync(path.join(os.tmpdir(), "ely-util-"));
     letWorkersRead(root);
-    const port = await freeLoopbackPort();
+    const port = await freePort();
     const stateDir = path.join(root, "nginx-state");
     const config = bootConfigOf({ entries: [], utilAddress: "10.25.89.4", subnetCidr: "10.25.89.0/24", serverAddresses: [], remoteRoot: root, httpListen: `127.0.0.1:${port}`, httpStateDir: stateDir });
     fs.mkdirSync(path.join(root, "images/client-amd64/0123456789abcdef"), { recursive: true });

@@ -7,7 +7,7 @@ import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
 import { nfsExportEntries, renderExports } from "../constructs/netboot/nfs-exports";
-import { freeLoopbackPort } from "../e2e/netboot/util-nginx";
+import { freePort } from "../e2e/free-port";
 import { requires } from "./helpers/requires";
 import { ganeshaConfig, ganeshaMissing, nfsTool, parseExportsFile, RunningGanesha, startGanesha } from "../e2e/nfs/ganesha";
 import { inventoryWith, LooseInput } from "./helpers/inventory";
@@ -19,7 +19,7 @@ async function serve(change: (i: LooseInput) => void): Promise<{ root: string; s
   const root = fs.mkdtempSync(path.join(os.tmpdir(), "ely-nfs-"));
   const entries = nfsExportEntries(inventoryWith(change));
   for (const e of entries) for (const dir of [e.path, ...(e.directories ?? [])]) fs.mkdirSync(path.join(root, dir), { recursive: true });
-  const port = await freeLoopbackPort();
+  const port = await freePort();
   const server = await startGanesha(ganeshaConfig(renderExports(entries), root, port, path.join(root, ".ganesha")), port, path.join(root, ".ganesha"));
   return {
     root,

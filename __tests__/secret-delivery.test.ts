@@ -8,7 +8,6 @@
 import { execFileSync, spawn, spawnSync, ChildProcess } from "child_process";
 import * as fs from "fs";
 import * as https from "https";
-import * as net from "net";
 import * as os from "os";
 import * as path from "path";
 import { consulBinary, initSecrets, readNodeKey, tfvarsOf, writeKeyDisk } from "../cli/secrets";
@@ -19,6 +18,7 @@ import { renderSecretsNginxConf, renderSecretsUnit } from "../constructs/netboot
 import { bundleFilesOf, secretsBundleUrlPath } from "../nodes/secret-delivery";
 import { defaultInventory } from "./helpers/inventory";
 import { missing, requires, testAgentBinDir } from "./helpers/requires";
+import { freePort } from "../e2e/free-port";
 
 const agentEnv = { ...process.env, ELY_AGENT_BIN_DIR: testAgentBinDir() };
 let consul: string | undefined;
@@ -31,16 +31,6 @@ if (!why) {
   }
 }
 const describeReal = requires(why?.includes("consul") ? "agents" : why?.includes("nginx") ? "nginx" : "root", why).describe;
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const s = net.createServer();
-    s.listen(0, "127.0.0.1", () => {
-      const port = (s.address() as net.AddressInfo).port;
-      s.close(() => resolve(port));
-    });
-  });
-}
 
 function get(port: string | number, ca: string, urlPath: string, auth?: string): Promise<{ status: number; body: Buffer }> {
   return new Promise((resolve, reject) => {

@@ -6,7 +6,7 @@ import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
 import * as net from "net";
-import { freePort } from "../e2e/dev-agents";
+import { freePort } from "../e2e/free-port";
 import { missing, requiredHere, testAgentBinDir } from "./helpers/requires";
 // eslint-disable-next-line @typescript-eslint/no-require-imports
 const SkipReporter = require("./helpers/skip-reporter.js");

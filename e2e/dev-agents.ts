@@ -5,8 +5,8 @@
  */
 import { ChildProcess, spawn } from "child_process";
 import * as fs from "fs";
-import * as net from "net";
 import * as path from "path";
+import { freePort } from "./free-port";
 
 export interface DevAgents {
   readonly consulAddress: string; // http://127.0.0.1:port
@@ -22,30 +22,6 @@ export interface DevAgents {
   /** The last lines of both agents' logs. */
   logTails(lines?: number): string;
   stop(): Promise<void>;
-}
-
-/** Ports freePort has handed out in this process: the kernel may offer a closed one again at once. */
-const portsGiven = new Set<number>();
-
-/**
- * A loopback port nothing listens on, and one this process has not been given before: an agent's ports, asked
- * for one after another, are distinct (Consul refuses two of its listeners on one port).
- */
-export async function freePort(): Promise<number> {
-  for (;;) {
-    const port = await new Promise<number>((resolve, reject) => {
-      const server = net.createServer();
-      server.unref();
-      server.on("error", reject);
-      server.listen(0, "127.0.0.1", () => {
-        const { port } = server.address() as net.AddressInfo;
-        server.close(() => resolve(port));
-      });
-    });
-    if (portsGiven.has(port)) continue;
-    portsGiven.add(port);
-    return port;
-  }
 }
 
 /** Runs a test body; on failure, adds `logs()` (the agents' log tails) to the error: what the agents saw. */

@@ -21,7 +21,8 @@ import { BOOT_META_FILE, writeBootMetaFunction } from "../../images/rootfs-files
 import { Inventory, parseInventory } from "../../nodes";
 import execa from "execa";
 import { ClusterApi } from "../../cli/cluster-api";
-import { DevAgents, ExtraAgent, freePort, http, startConsulClient, startDevAgents, startExtraAgent, startNomadClient, waitFor, withLogs } from "../dev-agents";
+import { DevAgents, ExtraAgent, http, startConsulClient, startDevAgents, startExtraAgent, startNomadClient, waitFor, withLogs } from "../dev-agents";
+import { freePort } from "../free-port";
 import { e2eInventory } from "../e2e-inventory";
 import { hello } from "../hello-job";
 import { onPath } from "../on-path";

@@ -36,7 +36,8 @@ import { INITRD_FATAL } from "../../images/initrd-files";
 import { RAMROOT_ARTIFACTS, RamrootCompression, ramrootCompression } from "../../images/ramroot-codec";
 import { DEFAULT_INVENTORY, Inventory, parseInventory } from "../../nodes";
 import { QemuOptions, RunningQemu, startQemu, tailOf, waitForSerial } from "./qemu";
-import { freeLoopbackPort, letWorkersRead, startUtilNginx } from "./util-nginx";
+import { freePort } from "../free-port";
+import { letWorkersRead, startUtilNginx } from "./util-nginx";
 import { ganeshaMissing } from "../nfs/ganesha";
 import { BridgeNetwork, bridgeNames, bridgeNetworkMissing, startBridgeNetwork } from "./bridge-network";
 import { RADVD_CONFIG_SCRIPT } from "../../constructs/netboot/router-advertisement";
@@ -276,7 +277,7 @@ export async function prepareNetboot(options: NetbootE2eOptions = {}): Promise<P
   const utilIp = inventory.nodes.find((n) => n.role === "util")?.ip;
   // On the bridge nginx listens where the nodes reach the util node; on the user network, on loopback behind QEMU's forward.
   const nginxHost = network === "bridge" && utilIp ? utilIp : "127.0.0.1";
-  const nginxPort = network === "bridge" ? DEFAULT_HTTP_PORT : await freeLoopbackPort();
+  const nginxPort = network === "bridge" ? DEFAULT_HTTP_PORT : await freePort();
   const nginxStateDir = path.join(work, "nginx");
   const { netboot, stackDir, commands } = await time("synth", () => {
     const app = new App({ outdir });

@@ -15,7 +15,7 @@ import { nfsExportEntries } from "../../constructs/netboot/nfs-exports";
 import { ganeshaConfig, RunningGanesha, startGanesha } from "../nfs/ganesha";
 import { PreparedNetboot } from "./harness";
 import { QemuOptions } from "./qemu";
-import { freeLoopbackPort } from "./util-nginx";
+import { freePort } from "../free-port";
 
 /** NFSv4's port: all a v4 mount needs (no rpcbind, no mountd). */
 export const NFS_PORT = 2049;
@@ -36,7 +36,7 @@ export async function startUtilNfs(prepared: PreparedNetboot): Promise<UtilNfs> 
   for (const e of nfsExportEntries(prepared.inventory)) for (const dir of [e.path, ...(e.directories ?? [])]) fs.mkdirSync(path.join(root, dir), { recursive: true });
   const exportsText = fs.readFileSync(path.join(prepared.utilRoot, "boot", "current", "exports"), "utf8");
   const address = prepared.network === "bridge" ? prepared.utilAddress : "127.0.0.1";
-  const port = prepared.network === "bridge" ? NFS_PORT : await freeLoopbackPort();
+  const port = prepared.network === "bridge" ? NFS_PORT : await freePort();
   const server = await startGanesha(ganeshaConfig(exportsText, root, port, stateDir, address), port, stateDir, address);
   const forwards = prepared.network === "bridge" ? [] : [{ guestAddress: prepared.utilAddress, guestPort: NFS_PORT, hostPort: port }];
   return { root, forwards, server, stop: () => server.stop() };

@@ -37,15 +37,6 @@ export function letWorkersRead(dir: string): void {
   }
 }
 
-/** A TCP port that was free a moment ago on 127.0.0.1. */
-export async function freeLoopbackPort(): Promise<number> {
-  const server = net.createServer();
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  const port = (server.address() as net.AddressInfo).port;
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
-}
-
 export interface RequestRecord {
   /** When the request started and finished (ms since the epoch). */
   readonly atMs: number;
