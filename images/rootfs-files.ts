@@ -120,8 +120,10 @@ fi
 # ELY_KEY_DISK and ELY_ROOT (a device or image file, a root to install into) let a test run this on a host.
 disk="\${ELY_KEY_DISK:-/dev/disk/by-label/${KEY_DISK_LABEL}}"
 root="\${ELY_ROOT:-}"
+# Up to 30 s for the disk to appear (a USB stick appears once usb-storage has scanned it), looked for every 0.1 s:
+# the agents wait for this script.
 i=0
-while [ ! -e "$disk" ] && [ $i -lt 30 ]; do sleep 1; i=$((i + 1)); done
+while [ ! -e "$disk" ] && [ $i -lt 300 ]; do sleep 0.1; i=$((i + 1)); done
 if [ ! -e "$disk" ]; then
   say "no key disk (a file system labelled ${KEY_DISK_LABEL}): make one with: ely secrets key-disk --node \${ELY_HOSTNAME:-<this node>}; the agents will not start"
   exit 1
