@@ -34,6 +34,18 @@ export async function withLogs(logs: () => string, fn: () => Promise<void>): Pro
   }
 }
 
+/** Every agent's log tail (the dev agents', then each extra agent's last 20 lines): what withLogs adds on failure. */
+export function allLogTails(agents: DevAgents, extra: readonly ExtraAgent[]): string {
+  return `${agents.logTails()}\n${extra.map((a) => a.logTail(20)).join("\n")}`;
+}
+
+/** A suite's end: the extra agents stopped, last started first, then the dev agents; `work` removed unless ELY_E2E_KEEP. */
+export async function stopAgents(agents: DevAgents | undefined, extra: ExtraAgent[], work: string): Promise<void> {
+  for (const a of [...extra].reverse()) await a.stop();
+  await agents?.stop();
+  if (!process.env.ELY_E2E_KEEP) fs.rmSync(work, { recursive: true, force: true });
+}
+
 /** Thrown inside waitFor's callback to stop waiting at once (a process that exited). */
 export class FatalError extends Error {}
 

@@ -21,7 +21,7 @@ import { BOOT_META_FILE, writeBootMetaFunction } from "../../images/rootfs-files
 import { Inventory, parseInventory } from "../../nodes";
 import execa from "execa";
 import { ClusterApi } from "../../cli/cluster-api";
-import { DevAgents, ExtraAgent, http, startConsulClient, startDevAgents, startExtraAgent, startNomadClient, waitFor, withLogs } from "../dev-agents";
+import { allLogTails, DevAgents, ExtraAgent, http, startConsulClient, startDevAgents, startExtraAgent, startNomadClient, stopAgents, waitFor, withLogs } from "../dev-agents";
 import { freePort } from "../free-port";
 import { e2eInventory } from "../e2e-inventory";
 import { hello } from "../hello-job";
@@ -82,14 +82,10 @@ beforeAll(async () => {
   if (registered.status !== 200) throw new Error(`registering hello: ${registered.status} ${registered.text}`);
 }, 240_000);
 
-afterAll(async () => {
-  for (const a of extra.reverse()) await a.stop();
-  await agents?.stop();
-  if (!process.env.ELY_E2E_KEEP) fs.rmSync(work, { recursive: true, force: true });
-}, 120_000);
+afterAll(() => stopAgents(agents, extra, work), 120_000);
 
 /** On failure, every agent's log tail. */
-const withAgentLogs = (fn: () => Promise<void>) => withLogs(() => `${agents.logTails()}\n${extra.map((a) => a.logTail(20)).join("\n")}`, fn);
+const withAgentLogs = (fn: () => Promise<void>) => withLogs(() => allLogTails(agents, extra), fn);
 
 describe("ely status against real agents", () => {
   test("every node up on its planned build and versions, every job healthy: no difference", () =>
