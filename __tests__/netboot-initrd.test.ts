@@ -1,4 +1,4 @@
-import { spawnSync } from "child_process";
+import { execFileSync, spawnSync } from "child_process";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
@@ -9,7 +9,7 @@ import { requires } from "./helpers/requires";
 import { clientImageSpec } from "./helpers/image-spec";
 import { BOOT_META_FILE, CONTAINER_PROBE_TAG, NODE_UP_MARKER, RESOLV_CONF, rootfsFiles, STORAGE_PROBE_KERNEL_ARG, writeBootMetaFunction } from "../images/rootfs-files";
 import { consulUnit } from "../images/agent-units";
-import { AGENTS_MARKER } from "../images/agents-report";
+import { AGENTS_MARKER, AGENTS_MEMORY_PATTERN } from "../images/agents-report";
 import { enableUnit, maskUnit, parseInstallSection } from "../images/systemd-enable";
 
 const MODULES_DEP = [
@@ -284,6 +284,15 @@ describe("root filesystem files", () => {
     expect(run.status).toBe(0);
     expect(run.stdout).toContain("ely-agents: consul: no configuration (/etc/consul.d/consul.json): not run on this node");
     expect(run.stdout).toContain("ely-agents: nomad: no configuration (/etc/nomad.d/nomad.json): not run on this node");
+    // This machine's memory, as /proc/meminfo and df say it: what a worker has left for its jobs.
+    const memory = AGENTS_MEMORY_PATTERN.exec(run.stdout);
+    expect(memory).not.toBeNull();
+    const [total, rootUsed, available] = memory!.slice(1).map(Number);
+    const meminfoMib = (key: string) => Math.floor(Number(new RegExp(`^${key}:\\s+(\\d+) kB`, "m").exec(fs.readFileSync("/proc/meminfo", "utf8"))![1]) / 1024);
+    expect(total).toBe(meminfoMib("MemTotal"));
+    expect(available).toBeGreaterThan(0);
+    expect(available).toBeLessThanOrEqual(total);
+    expect(rootUsed).toBe(Math.floor(Number(execFileSync("df", ["-k", "/"], { encoding: "utf8" }).split("\n")[1].trim().split(/\s+/)[2]) / 1024));
     expect(run.stdout.trim().split("\n").pop()).toMatch(new RegExp(`^${AGENTS_MARKER} hostname=\\S+ consul=\\S+ consul-joined=no consul-retrying=no nomad=\\S+ nomad-servers=0 nomad-retrying=no docker=\\S+ failed-units=\\S+$`));
   });
 });

@@ -5,6 +5,9 @@
  * and the netboot test reads it. It waits (bounded) for each agent to have either joined or tried
  * and failed once; it never fails the boot.
  *
+ * Before it, the node's memory: `ely-agents: memory: total <MiB> MiB, root file system <MiB> MiB used, available
+ * <MiB> MiB` (/proc/meminfo and df: on a netbooted node the root is RAM), what the worker has left for its jobs.
+ *
  * The last line is the marker: `ELY-AGENTS hostname=<h> consul=<unit state> consul-joined=yes|no
  * consul-retrying=yes|no nomad=<unit state> nomad-servers=<n> nomad-retrying=yes|no docker=<unit state>
  * failed-units=<list or none>`.
@@ -14,6 +17,8 @@ import { CONSUL_CONFIG_DIR, CONSUL_CONFIG_FILE, NOMAD_CONFIG_DIR, NOMAD_CONFIG_F
 
 /** Every line of the report starts with this. */
 export const AGENTS_REPORT_TAG = "ely-agents";
+/** The memory line: total, the root file system's used MiB (RAM on a netbooted node), available (MiB each). */
+export const AGENTS_MEMORY_PATTERN = new RegExp(`${AGENTS_REPORT_TAG}: memory: total (\\d+) MiB, root file system (\\d+) MiB used, available (\\d+) MiB`);
 /** The report's last line starts with this. */
 export const AGENTS_MARKER = "ELY-AGENTS";
 /** Consul's log line when a join attempt failed and it will try again (agent/retry_join.go). */
@@ -98,7 +103,7 @@ if [ -s $conf ]; then
   done
   if [ -n "$nomad_self" ]; then
     health=$(curl -sS --max-time 5 $tls "$nomad_api/v1/agent/health?type=client" | jq -r '.client.message // "?"' 2>/dev/null)
-    say "nomad: $nomad_state, pid $(systemctl show -p MainPID --value nomad.service), $(echo "$nomad_self" | jq -r '"agent \\(.config.NodeName // .member.Name // "?") \\(if .config.Client.Enabled then "client" else "" end)\\(if .config.Server.Enabled then " server" else "" end) \\(.config.Version.Version // "?")"'), client health: \${health:-?}, known servers: \${known:-none}, retry_join: $(echo "$nomad_self" | jq -r '(.config.Client.ServerJoin.RetryJoin // []) | join(" ")'), drivers configured: $(echo "$nomad_self" | jq -r '[.config.Plugins[]?.Name] | join(" ")')"
+    say "nomad: $nomad_state, pid $(systemctl show -p MainPID --value nomad.service), $(echo "$nomad_self" | jq -r '"agent \\(.config.NodeName // .member.Name // "?") \\(if .config.Client.Enabled then "client" else "" end)\\(if .config.Server.Enabled then " server" else "" end) \\(.config.Version.Version // "?")"'), client health: \${health:-?}, known servers: \${known:-none}, retry_join: $(echo "$nomad_self" | jq -r '(.config.Client.ServerJoin.RetryJoin // []) | join(" ")'), drivers configured: $(echo "$nomad_self" | jq -r '[.config.Plugins[]?.Name] | join(" ")'), reserved memory: $(echo "$nomad_self" | jq -r '.config.Client.Reserved.MemoryMB // 0') MiB"
   else
     say "nomad: $nomad_state, its HTTP API at $nomad_api does not answer: $(get $nomad_api/v1/agent/self $tls)"
   fi
@@ -111,6 +116,11 @@ docker_state=$(systemctl is-active docker.service 2>/dev/null)
 if [ "$docker_state" = active ]; then
   say "docker: active, $(docker info --format 'server {{.ServerVersion}}, storage {{.Driver}}, cgroup {{.CgroupDriver}} v{{.CgroupVersion}}' 2>&1 | head -n 1)"
 fi
+# Memory: what the node has (Nomad offers jobs all of it), what its root file system holds in RAM (a netbooted
+# node's whole root), and what is left for jobs now that the agents run.
+mem() { awk -v k="$1:" '$1 == k { printf "%d", $2 / 1024 }' /proc/meminfo; }
+root_mib=$(df -k / 2>/dev/null | awk 'NR == 2 { printf "%d", $3 / 1024 }')
+say "memory: total $(mem MemTotal) MiB, root file system \${root_mib:-?} MiB used, available $(mem MemAvailable) MiB"
 failed=$(systemctl list-units --state=failed --plain --no-legend 2>/dev/null | awk '{print $1}' | tr '\\n' ' ' | sed 's/ $//')
 [ -n "$failed" ] && for unit in $failed; do say "failed unit $unit: $(journalctl -u "$unit" -n 3 -o cat --no-pager 2>/dev/null | tr '\\n' ' ')"; done
 line="${AGENTS_MARKER} hostname=$hostname consul=\${consul_state:-none} consul-joined=$consul_joined consul-retrying=$consul_retrying nomad=\${nomad_state:-none} nomad-servers=$nomad_servers nomad-retrying=$nomad_retrying docker=\${docker_state:-none} failed-units=$(echo "\${failed:-none}" | tr ' ' ',')"

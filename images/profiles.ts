@@ -60,7 +60,7 @@ const BOOT_PACKAGES = ["systemd", "systemd-sysv", "udev", "kmod", "iproute2", "n
  * A node's base system (the seed's make_node list, less what systemd now covers). Not xfsprogs:
  * the seed formatted GlusterFS bricks with it; Ely's scratch disks are ext4, and xfsprogs costs
  * every node 37 MiB of RAM (libicu72, for xfs_scrub). A node that needs it lists it in its image's
- * extra packages (NodeImage's extraPackages).
+ * extra packages (the inventory's images.revisions[].extraPackages).
  */
 const NODE_PACKAGES = [
   "dbus",

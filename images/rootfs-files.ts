@@ -12,6 +12,7 @@
 import { consulUnit, nomadUnit } from "./agent-units";
 import { cmdlineCaseArms } from "./kernel-cmdline";
 import { agentsReportScript, agentsReportUnit } from "./agents-report";
+import { nomadReservedDropIn, nomadReservedScript } from "./nomad-reserved";
 import { NFS_MOUNT_TIMEOUT_S, STORAGE_DIR, STORAGE_INDEX } from "../nodes/node-storage";
 import { AUTHORIZED_KEYS_FILE, CONSUL_CONFIG_DIR, CONSUL_CONFIG_FILE, CONSUL_DATA_DIR, NOMAD_CONFIG_DIR, NOMAD_CONFIG_FILE, NOMAD_DATA_DIR, ROOT_SSH_DIR } from "../nodes/agent-paths";
 import { KEY_DISK_CA, KEY_DISK_LABEL, KEY_DISK_NODE_KEY, REMOTE_SECRETS_DIR, SECRETS_BUNDLE } from "../nodes/secret-delivery";
@@ -590,6 +591,9 @@ export function rootfsFiles(options: { withAgents: boolean; withDocker: boolean;
           requires: ["ely-storage.service", "ely-secrets.service"],
         }),
       },
+      // Jobs get what the ramroot and the system leave, not the whole memory (nomad-reserved.ts).
+      { path: `${LIB}/nomad-reserved`, content: nomadReservedScript(), mode: 0o755 },
+      { path: `${UNITS}/nomad.service.d/ely-reserved.conf`, content: nomadReservedDropIn(`/${LIB}/nomad-reserved`) },
       { path: "usr/lib/sysusers.d/ely-consul.conf", content: sysusers },
       { path: "usr/lib/tmpfiles.d/ely-agents.conf", content: tmpfiles },
       { path: `${LIB}/agents-report`, content: agentsReportScript(), mode: 0o755 },

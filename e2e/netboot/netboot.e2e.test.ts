@@ -24,7 +24,7 @@ import * as os from "os";
 import * as path from "path";
 import { parseInventory } from "../../nodes";
 import { CONTAINER_PROBE_TAG, STORAGE_PROBE_TAG } from "../../images/rootfs-files";
-import { AGENTS_MARKER, AGENTS_REPORT_TAG, CONSUL_JOIN_RETRY_LOG, NOMAD_JOIN_RETRY_LOG } from "../../images/agents-report";
+import { AGENTS_MARKER, AGENTS_MEMORY_PATTERN, AGENTS_REPORT_TAG, CONSUL_JOIN_RETRY_LOG, NOMAD_JOIN_RETRY_LOG } from "../../images/agents-report";
 import { PROFILES } from "../../images/profiles";
 import { UNPACK_CPIO_ARCHIVES_SH } from "../../images/layered-ramroot";
 import { NOMAD_RPC_PORT, serversOf } from "../../nodes";
@@ -114,7 +114,7 @@ function expectAgentsWaitingForServers(prepared: PreparedNetboot, boot: NetbootB
   expect(consul![5].split(" ")).toEqual(servers);
   expect(serial).toMatch(new RegExp(`${AGENTS_REPORT_TAG}: consul: .*${CONSUL_JOIN_RETRY_LOG}`));
   // Nomad's: a client with no known server, joining the inventory's servers, with the inventory's drivers configured.
-  const nomad = new RegExp(`${AGENTS_REPORT_TAG}: nomad: active, pid (\\d+), agent (\\S+) client \\S+, client health: (.*), known servers: (.*), retry_join: (.*), drivers configured: (.*)$`, "m").exec(serial);
+  const nomad = new RegExp(`${AGENTS_REPORT_TAG}: nomad: active, pid (\\d+), agent (\\S+) client \\S+, client health: (.*), known servers: (.*), retry_join: (.*), drivers configured: (.*), reserved memory: (\\d+) MiB$`, "m").exec(serial);
   expect(nomad).not.toBeNull();
   expect(Number(nomad![1])).toBeGreaterThan(0);
   expect(nomad![2]).toBe(prepared.hostname);
@@ -126,6 +126,18 @@ function expectAgentsWaitingForServers(prepared: PreparedNetboot, boot: NetbootB
   expect(nomad![6].split(" ").filter(Boolean).sort()).toEqual(node.drivers.filter((d) => d !== "exec").sort());
   expect(serial).toMatch(new RegExp(`${AGENTS_REPORT_TAG}: nomad: .*${NOMAD_JOIN_RETRY_LOG}`));
   expect(serial).toMatch(new RegExp(`${AGENTS_REPORT_TAG}: docker: active, server \\S+, storage \\S+`));
+  // The worker's memory once its agents run: its root file system is RAM, none of it available to jobs.
+  const memory = AGENTS_MEMORY_PATTERN.exec(serial);
+  expect(memory).not.toBeNull();
+  const [total, rootUsed, available] = memory!.slice(1).map(Number);
+  process.stderr.write(`netboot-test: memory: total ${total} MiB, root file system ${rootUsed} MiB, available ${available} MiB\n`);
+  expect(rootUsed).toBeGreaterThan(400);
+  expect(available).toBeLessThan(total - rootUsed);
+  // Nomad reserves for the system what jobs could not have when it started (images/nomad-reserved.ts): the root and more.
+  const reserved = Number(nomad![7]);
+  process.stderr.write(`netboot-test: nomad reserves ${reserved} MiB, offers jobs ${total - reserved} MiB\n`);
+  expect(reserved).toBeGreaterThan(rootUsed);
+  expect(reserved).toBeLessThan(total);
   // docker starts a container: runc's pivot_root works on this root (not on the kernel's rootfs itself).
   expect(serial).toMatch(new RegExp(`${CONTAINER_PROBE_TAG}: docker run: ok \\(the container said: inside; / is \\S+ \\S+\\)`));
   // A container on docker0 reaches the util node through docker's NAT; docker gave docker0 its first pool, which
