@@ -40,10 +40,21 @@ describe("what a netbooted node's Nomad reserves for the system", () => {
     expect(memory).toBeLessThan(totalMib);
   });
 
-  test("without MemTotal and MemAvailable it removes an earlier reservation, says what it received, and never fails Nomad's start", () => {
+  test("a later start in the same boot keeps the first start's reservation: the jobs running then are not the system", () => {
+    const meminfo = path.join(dir, "meminfo");
+    fs.writeFileSync(meminfo, "MemTotal:       4096000 kB\nMemAvailable:   3072000 kB\n");
+    expect(JSON.parse(runScript(dir, meminfo).written!)).toEqual({ client: { reserved: [{ memory: 1000 }] } });
+    // Jobs now use 2000 MiB more; Nomad crashed and starts again.
+    fs.writeFileSync(meminfo, "MemTotal:       4096000 kB\nMemAvailable:   1024000 kB\n");
+    const again = runScript(dir, meminfo);
+    expect(again.status).toBe(0);
+    expect(JSON.parse(again.written!)).toEqual({ client: { reserved: [{ memory: 1000 }] } });
+    expect(again.stdout.trim()).toBe(`ely-nomad-reserved: keeps this boot's reservation ({"client":{"reserved":[{"memory":1000}]}}): jobs may run now, and their memory is not the system's`);
+  });
+
+  test("without MemTotal and MemAvailable it reserves nothing, says what it received, and never fails Nomad's start", () => {
     const meminfo = path.join(dir, "meminfo");
     fs.writeFileSync(meminfo, "MemTotal:       32768000 kB\n");
-    fs.writeFileSync(path.join(dir, NOMAD_RESERVED_FILE), '{"client":{"reserved":[{"memory":1}]}}\n');
     const run = runScript(dir, meminfo);
     expect(run.status).toBe(0);
     expect(run.written).toBeUndefined();
