@@ -278,7 +278,8 @@ describe("iPXE scripts", () => {
         const dir = path.join(root, "boot/releases", `r${n}`);
         fs.mkdirSync(path.join(dir, "ipxe"), { recursive: true });
         const boots = n === 7 ? [id(7), id(3)] : [id(n)];
-        fs.writeFileSync(path.join(dir, "ipxe", "00-1e-06-45-28-5c.ipxe"), boots.map((b) => `kernel http://10.25.89.4:8080/images/client-amd64/${b}/vmlinuz\n`).join(""));
+        // Each node's script as the boot service renders it.
+        boots.forEach((b, i) => fs.writeFileSync(path.join(dir, "ipxe", `${i}.ipxe`), renderNodeScript(config, { ...entries[i], imageKey: "client-amd64", buildId: b })));
         fs.utimesSync(dir, base + n, base + n);
       }
       const run = spawnSync("sh", ["-c", renderBootFiles(config).get("activate.sh")!, "activate.sh", root, "r7"], { encoding: "utf8", env: { ...process.env, ELY_PUBLISH_SERVICES: "0" } });
@@ -291,6 +292,14 @@ describe("iPXE scripts", () => {
       expect(run.stdout).toContain(`ely-boot: removed image build client-amd64/${id(2)}: none of the kept releases boots it and no link names it`);
       expect(run.stdout).toContain(`ely-boot: removed image build server-arm64/${id(9)}: none of the kept releases boots it and no link names it`);
       expect(run.stdout.match(/removed image build/g)).toHaveLength(3);
+      // Activated again with nothing left to remove (and on a root without images at all), it names nothing.
+      const again = spawnSync("sh", ["-c", renderBootFiles(config).get("activate.sh")!, "activate.sh", root, "r7"], { encoding: "utf8", env: { ...process.env, ELY_PUBLISH_SERVICES: "0" } });
+      expect(again.status).toBe(0);
+      expect(again.stdout).not.toContain("removed image build");
+      fs.rmSync(path.join(root, "images"), { recursive: true });
+      const bare = spawnSync("sh", ["-c", renderBootFiles(config).get("activate.sh")!, "activate.sh", root, "r7"], { encoding: "utf8", env: { ...process.env, ELY_PUBLISH_SERVICES: "0" } });
+      expect(bare.status).toBe(0);
+      expect(bare.stdout).not.toContain("removed image build");
     } finally {
       fs.rmSync(root, { recursive: true, force: true });
     }

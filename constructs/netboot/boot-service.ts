@@ -8,12 +8,14 @@ import { RADVD_CONFIG_SCRIPT, RADVD_UNIT, radvdActivation, radvdUnit, renderRadv
 import { contentHashOf, GeneratedDirectory } from "../generated-directory";
 import {
   agentConfigUrlPath,
+  BUILD_ID_LENGTH,
   BUILD_ID_PATTERN,
   DEFAULT_HTTP_PORT,
   DEFAULT_REMOTE_ROOT,
   imageUrlPath,
   macHyphen,
   REMOTE_BOOT_CURRENT_LINK,
+  REMOTE_IMAGES_DIR,
 } from "../../images/layout";
 import {
   DEFAULT_RAMROOT_COMPRESSION,
@@ -413,6 +415,12 @@ WantedBy=multi-user.target
   };
 }
 
+/** A build id as a sed/grep basic regular expression and as a shell case pattern: BUILD_ID_LENGTH hex digits. */
+const BUILD_ID_BRE = `[0-9a-f]\\{${BUILD_ID_LENGTH}\\}`;
+const BUILD_ID_GLOB = "[0-9a-f]".repeat(BUILD_ID_LENGTH);
+/** The prefix every iPXE script names a build's artifacts by (layout.ts's imageUrlPath), as a grep pattern. */
+const BOOTED_BUILD_BRE = imageUrlPath("IMAGE", "BUILD", "").replace("IMAGE", "[^/ ]*").replace("BUILD", BUILD_ID_BRE);
+
 /**
  * activate.sh's last lines: every image build (images/<image>/<build id>) that none of the kept releases' iPXE
  * scripts boots, and that no link of its image names (latest, revision-<name>: what the plan published last for
@@ -421,14 +429,12 @@ WantedBy=multi-user.target
  * names) are another publish's and stay.
  */
 export const PRUNE_BUILDS_SH = `# Keep the image builds that the kept releases boot, and those the images' links name; remove the others.
-booted=" $(cat "$root"/boot/releases/*/ipxe/* 2>/dev/null | grep -o '/images/[^/ ]*/[0-9a-f]\\{16\\}/' | sort -u | tr '\\n' ' ')"
-linked=" $(for link in "$root"/images/*/*; do [ -L "$link" ] && echo "$(basename "$(dirname "$link")")/$(readlink "$link")"; done | tr '\\n' ' ')"
-for build in "$root"/images/*/*/; do
+booted=" $(cat "$root"/boot/releases/*/ipxe/* 2>/dev/null | grep -o '${BOOTED_BUILD_BRE}' | sort -u | tr '\\n' ' ')"
+linked=" $(for link in "$root"/${REMOTE_IMAGES_DIR}/*/*; do [ -L "$link" ] && echo "$(basename "$(dirname "$link")")/$(readlink "$link")"; done | tr '\\n' ' ')"
+for build in "$root"/${REMOTE_IMAGES_DIR}/*/${BUILD_ID_GLOB}/; do
   build="\${build%/}"; id="\${build##*/}"; image="$(basename "$(dirname "$build")")"
-  [ -L "$build" ] && continue
-  case "$id" in *[!0-9a-f]*) continue ;; esac
-  [ \${#id} -eq 16 ] || continue
-  case "$booted$linked" in *" /images/$image/$id/ "*|*" $image/$id "*) continue ;; esac
+  [ -d "$build" ] && [ ! -L "$build" ] || continue # no build of that shape (the pattern itself), or a link
+  case "$booted$linked" in *" ${imageUrlPath("$image", "$id", "")} "*|*" $image/$id "*) continue ;; esac
   rm -rf "$build"
   echo "ely-boot: removed image build $image/$id: none of the kept releases boots it and no link names it"
 done

@@ -235,7 +235,6 @@ export function ramrootFromEnv(value = process.env.ELY_NETBOOT_RAMROOT): Ramroot
   }
 }
 
-/** Synth, build and publish (steps 1 and 2). */
 /** The image profile the netboot test boots: `profile` if given, else $ELY_NETBOOT_PROFILE, else "full". */
 export function netbootProfile(profile?: ImageProfile): ImageProfile {
   const chosen = profile ?? (process.env.ELY_NETBOOT_PROFILE as ImageProfile | undefined) ?? "full";
@@ -243,6 +242,7 @@ export function netbootProfile(profile?: ImageProfile): ImageProfile {
   return chosen;
 }
 
+/** Synth, build and publish (steps 1 and 2). */
 export async function prepareNetboot(options: NetbootE2eOptions = {}): Promise<PreparedNetboot> {
   const log = options.log ?? ((line: string) => process.stderr.write(line + "\n"));
   await preflight();
