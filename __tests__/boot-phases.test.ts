@@ -73,6 +73,25 @@ describe("bench:netboot's phases of a boot", () => {
     expect(f.initrdUnpack).toEqual({ mib: 957, seconds: 60 });
   });
 
+  test("booted into the lab's server: the boot ends when Nomad lists the node ready, whether before or after the agents' report", () => {
+    const timings = { "boot.kernel-start": 29, "boot.initrd-init": 40, "boot.switch-root": 42, "boot.systemd": 42.5, "boot.consul-started": 60, "boot.nomad-started": 61 };
+    const requests: Array<[string, number, number]> = [...FIRMWARE, ["/images/client-amd64/b/ramroot.cpio.zst", 18.5, 21.5]];
+    const path = { kernelUnpack: true, agents: true, nomadReady: true };
+    for (const [ready, report] of [[66, 75], [80, 75]]) {
+      const f = bootFigures(boot({ ...timings, "boot.consul-member": 63, "boot.nomad-ready": ready, "boot.agents-report": report }, requests), path);
+      expect(f.phases["agents.to-nomad-ready"]).toBe(ready - 61);
+      expect(f.phases["agents.to-report"]).toBeUndefined();
+      expect(f.totalSeconds).toBe(ready);
+      expect(Object.values(f.groups).reduce((a, v) => a + v, 0)).toBeCloseTo(ready, 5);
+      expect(f.events).toMatchObject({ "consul-member": 63, "nomad-ready": ready, "agents-report": report });
+    }
+    // Nomad never listed it ready: no end phase, no agents group, and the total is the harness's (the failed boot's length).
+    const f = bootFigures(boot({ ...timings, "boot.agents-report": 75 }, requests), path);
+    expect(f.phases["agents.to-nomad-ready"]).toBeUndefined();
+    expect(f.groups.agents).toBeUndefined();
+    expect(f.totalSeconds).toBe(200);
+  });
+
   test("a milestone missing leaves its phases and group out rather than guessing", () => {
     const f = bootFigures(boot({ "boot.initrd-init": 55, "boot.systemd": 57.5 }, FIRMWARE, [[80, MARKER]]), { kernelUnpack: true, agents: false });
     expect(f.phases["ramroot.fetch"]).toBeUndefined();

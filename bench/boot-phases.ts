@@ -1,6 +1,6 @@
 /**
  * One netboot's phases, contiguous from QEMU start to the node-up marker (or, on an image with
- * agents, to their report), grouped as the issue asks: firmware/iPXE, kernel and initrd, ramroot
+ * agents, to their report; booted into the lab's server, to the node ready in Nomad), grouped as the issue asks: firmware/iPXE, kernel and initrd, ramroot
  * download and unpack, userspace (and agents). Times are host times: a serial line counts when
  * the harness read it, a fetch when the util server saw the request.
  *
@@ -24,6 +24,8 @@ export interface BootPath {
   readonly kernelUnpack: boolean;
   /** The image runs agents: userspace ends when both have started, then their report. */
   readonly agents: boolean;
+  /** The node boots into the lab's server (e2e/netboot/lab-servers.ts): the boot ends when Nomad lists it ready, not at the agents' report. */
+  readonly nomadReady?: boolean;
 }
 
 export interface BootFigures {
@@ -71,12 +73,15 @@ function cutsOf(path: BootPath): Cut[] {
         { key: "ramroot.finish", group: GROUP.ramroot, what: "du, hostname, network and boot.env into the new root, up to switch_root", from: "ramroot-unpacked", to: "switch-root" },
         { key: "userspace.systemd-start", group: GROUP.userspace, what: "switch_root to systemd's first console line", from: "switch-root", to: "systemd" },
       ];
-  const end: Cut[] = path.agents
-    ? [
-        { key: "userspace.to-agents", group: GROUP.userspace, what: "systemd to Consul and Nomad both started (systemd's console lines)", from: "systemd", to: "agents-started" },
-        { key: "agents.to-report", group: GROUP.agents, what: "agents started to their report: HTTP APIs answering, a first join to the servers tried", from: "agents-started", to: "agents-report" },
-      ]
-    : [{ key: "userspace.to-marker", group: GROUP.userspace, what: "systemd to the ELY-NODE-UP marker", from: "systemd", to: "marker" }];
+  const toAgents: Cut = { key: "userspace.to-agents", group: GROUP.userspace, what: "systemd to Consul and Nomad both started (systemd's console lines)", from: "systemd", to: "agents-started" };
+  const end: Cut[] = !path.agents
+    ? [{ key: "userspace.to-marker", group: GROUP.userspace, what: "systemd to the ELY-NODE-UP marker", from: "systemd", to: "marker" }]
+    : path.nomadReady
+      ? [
+          toAgents,
+          { key: "agents.to-nomad-ready", group: GROUP.agents, what: "agents started to the node ready in Nomad (asked of the server every 0.1 s): Nomad's fingerprints, its join and registration, its first heartbeat", from: "agents-started", to: "nomad-ready" },
+        ]
+      : [toAgents, { key: "agents.to-report", group: GROUP.agents, what: "agents started to their report: HTTP APIs answering, a first join to the servers tried", from: "agents-started", to: "agents-report" }];
   return [...firmware, ...ramroot, ...end];
 }
 
@@ -114,6 +119,8 @@ export function bootFigures(boot: NetbootBootResult, path: BootPath): BootFigure
     "agents-report": t["boot.agents-report"],
     "consul-started": t["boot.consul-started"],
     "nomad-started": t["boot.nomad-started"],
+    "consul-member": t["boot.consul-member"],
+    "nomad-ready": t["boot.nomad-ready"],
   };
   const at = (name: string) => (name === "start" ? 0 : events[name]);
   const phases: Record<string, number> = {};
@@ -131,7 +138,7 @@ export function bootFigures(boot: NetbootBootResult, path: BootPath): BootFigure
   return {
     ok: boot.ok,
     failure: boot.failure,
-    totalSeconds: (path.agents ? events["agents-report"] : marker?.atS) ?? boot.timings.boot,
+    totalSeconds: (!path.agents ? marker?.atS : path.nomadReady ? events["nomad-ready"] : events["agents-report"]) ?? boot.timings.boot,
     phases,
     groups,
     events: Object.fromEntries(Object.entries(events).filter(([, v]) => v !== undefined)) as Record<string, number>,

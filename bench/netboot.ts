@@ -27,6 +27,8 @@ import execa from "execa";
 import { bootNetboot, netbootInventoryInput, prepareNetboot, PreparedNetboot, startNetbootLab } from "../e2e/netboot/harness";
 import { bridgeNetworkMissing } from "../e2e/netboot/bridge-network";
 import { startUtilNfs } from "../e2e/netboot/util-nfs";
+import { LabServers, startLabServers, withOneServer } from "../e2e/netboot/lab-servers";
+import { onPath } from "../e2e/on-path";
 import { ImageProfile, IMAGE_PROFILES } from "../images/layout";
 import { parseInventory } from "../nodes";
 import { ramrootArtifactOf, ramrootCompression, ramrootUnpackedByKernel, ramrootXzArgs } from "../images/ramroot-codec";
@@ -51,6 +53,7 @@ interface Options {
   routerAdvertisement: "on" | "off" | "both";
   json: string;
   keep?: boolean;
+  cluster?: boolean;
 }
 
 const root = path.resolve(__dirname, "..", "..");
@@ -98,6 +101,7 @@ async function main(): Promise<void> {
     .option("--router-advertisement <mode>", "bridge network: the util node's IPv6 router advertisement on, off, or both (boots alternate, on first)", "on")
     .option("--json <file>", "results file", path.join(root, "bench", "netboot-last-run.json"))
     .option("--keep", "keep the scratch directory (serial logs, util root)")
+    .option("--cluster", "full profile, bridge network: boot into the lab's server (the inventory's first server alone, its real Consul and Nomad server agents in a namespace on the bridge) and time each boot to the node ready in Nomad")
     .parse(process.argv);
   const o = program.opts<Options>();
   // Every problem of the options at once.
@@ -107,13 +111,16 @@ async function main(): Promise<void> {
   if (!["user", "bridge"].includes(o.network)) problems.push(`--network: received "${o.network}", expected user or bridge`);
   if (!["on", "off", "both"].includes(o.routerAdvertisement)) problems.push(`--router-advertisement: received "${o.routerAdvertisement}", expected on, off or both`);
   if (o.network === "bridge" && bridgeNetworkMissing()) problems.push(`--network bridge: ${bridgeNetworkMissing()}`);
+  if (o.cluster && (o.network !== "bridge" || !PROFILES[o.profile]?.includeAgents)) problems.push(`--cluster: received --network ${o.network} --profile ${o.profile}, expected --network bridge and a profile with agents (full)`);
   // The boots' variants: the router advertisement only exists on the bridge network.
   const variants: string[] = o.network === "user" ? ["user network"] : o.routerAdvertisement === "both" ? ["RA on", "RA off"] : [`RA ${o.routerAdvertisement}`];
   const levels = o.xzLevels.split(",").map((l) => l.trim()).filter(Boolean);
   for (const l of levels) if (!/^[0-9]e?$/.test(l)) problems.push(`--xz-levels: received "${l}", expected presets 0-9, optionally with e`);
   if (problems.length) throw new Error(problems.join("; "));
   const agents = PROFILES[o.profile].includeAgents;
-  const bootPath: BootPath = { agents, kernelUnpack: ramrootUnpackedByKernel(PROFILES[o.profile].ramroot.codec) };
+  const bootPath: BootPath = { agents, kernelUnpack: ramrootUnpackedByKernel(PROFILES[o.profile].ramroot.codec), nomadReady: o.cluster };
+  // The lab's server runs the agents this machine built (e2e/tools/build-tools.sh, as for the full profile's image).
+  const serverBins = o.cluster ? { consul: onPath("consul", "bench:netboot"), nomad: onPath("nomad", "bench:netboot") } : undefined;
 
   const work = fs.mkdtempSync(path.join(os.tmpdir(), "ely-bench-netboot-"));
   let unpack: { dir: string; kind: string } | undefined;
@@ -143,38 +150,64 @@ async function main(): Promise<void> {
   // QEMU's user network by default; the bridge network starts the netboot test's lab around each boot.
   // The agents need the netboot test's inventory and util node: no secrets to wait for, the NFS export
   // their host volumes live on (Nomad requires the node's storage), served by nfs-ganesha for each boot.
-  const inventory = agents || o.network === "bridge" ? parseInventory(netbootInventoryInput(o.network), "netboot bench inventory") : undefined;
+  // With --cluster, the inventory's first server alone: the lab runs one, and the worker joins it by its own configuration.
+  const inventoryInput = o.cluster ? withOneServer(netbootInventoryInput(o.network)) : netbootInventoryInput(o.network);
+  const inventory = agents || o.network === "bridge" ? parseInventory(inventoryInput, "netboot bench inventory") : undefined;
   const prepared: PreparedNetboot = await prepareNetboot({ workDir: work, artifactsDir: o.artifactsDir, profile: o.profile, network: o.network, inventory, log: progress });
   const ramrootFile = path.join(prepared.imageDir, ramrootArtifactOf(PROFILES[o.profile].ramroot.codec));
   progress(`image ${prepared.imageKey} build ${prepared.buildId} ready: ramroot ${mib(fs.statSync(ramrootFile).size).toFixed(1)} MiB (build ${prepared.timings.build.toFixed(1)} s)`);
 
   // 1. Boots.
   const boots: Array<BootFigures & { variant: string }> = [];
+  const endOfBoot = o.cluster ? "the node ready in Nomad" : agents ? "the agents' report" : "the node-up marker";
   if (!o.skipBoot) {
     for (let i = 1; i <= o.boots; i++) {
       const variant = variants[(i - 1) % variants.length];
       const lab = o.network === "bridge" ? await startNetbootLab(prepared, path.join(work, `network-${i}`), { routerAdvertisement: variant === "RA on" }) : undefined;
       let nfs: Awaited<ReturnType<typeof startUtilNfs>> | undefined;
-      let result: Awaited<ReturnType<typeof bootNetboot>>;
+      let servers: LabServers | undefined;
+      let result: Awaited<ReturnType<typeof bootNetboot>> | undefined;
       try {
         nfs = agents ? await startUtilNfs(prepared) : undefined;
+        // A fresh server each boot: the worker's agents keep their state in RAM, so every boot is a first join anyway.
+        servers =
+          serverBins && prepared.bridgeNames
+            ? await startLabServers({
+                inventory: prepared.inventory,
+                bridge: prepared.bridgeNames.bridge,
+                prefixLength: Number(prepared.inventory.network.subnet.split("/")[1]),
+                netns: prepared.bridgeNames.server,
+                hostLink: prepared.bridgeNames.serverLink,
+                bins: serverBins,
+                stateDir: path.join(work, `server-${i}`),
+              })
+            : undefined;
+        const s = servers;
         result = await bootNetboot(prepared, {
           forwards: nfs?.forwards,
           tap: lab?.tap,
+          awaits: s
+            ? [
+                { name: "consul-member", reached: () => s.consulMemberAlive(prepared.hostname) },
+                { name: "nomad-ready", reached: async () => (await s.nomadNodeStatus(prepared.hostname)) === "ready" },
+              ]
+            : undefined,
           serialLog: path.join(work, `serial-${i}.log`),
           timeoutSeconds: o.bootTimeout,
           pollMs: 100,
           log: () => undefined,
         });
       } finally {
+        if (servers && !result?.ok) process.stderr.write(`${servers.logTails(30)}\n`);
+        await servers?.stop();
         await nfs?.stop();
         await lab?.stop();
       }
-      const b = { ...bootFigures(result, bootPath), variant };
+      const b = { ...bootFigures(result!, bootPath), variant };
       boots.push(b);
       const g = groupsOf(bootPath).map((name) => `${name} ${b.groups[name]?.toFixed(1) ?? "?"}`).join(", ");
-      progress(`boot ${i}/${o.boots} (${variant}): ${b.ok ? (agents ? "agents reported" : "node up") : `FAILED: ${b.failure}`} in ${b.totalSeconds.toFixed(1)} s (${g})`);
-      if (!b.ok) process.stderr.write(`${result.serialTail}\n`);
+      progress(`boot ${i}/${o.boots} (${variant}): ${b.ok ? (o.cluster ? "ready in Nomad" : agents ? "agents reported" : "node up") : `FAILED: ${b.failure}`} in ${b.totalSeconds.toFixed(1)} s (${g})`);
+      if (!b.ok) process.stderr.write(`${result!.serialTail}\n`);
     }
   }
 
@@ -259,10 +292,14 @@ async function main(): Promise<void> {
   let bootSummary: Record<string, Figures> = {};
   if (boots.length) {
     const good = boots.filter((b) => b.ok);
-    out.push(``, `## Boot: QEMU start to ${agents ? "the agents' report (ELY-AGENTS)" : "ELY-NODE-UP"} (${good.length} of ${boots.length} boots, QEMU TCG, ${prepared.qemu.cpus} vCPUs, ${prepared.qemu.memoryMb} MiB)`, ``);
+    out.push(``, `## Boot: QEMU start to ${o.cluster ? "the node ready in Nomad" : agents ? "the agents' report (ELY-AGENTS)" : "ELY-NODE-UP"} (${good.length} of ${boots.length} boots, QEMU TCG, ${prepared.qemu.cpus} vCPUs, ${prepared.qemu.memoryMb} MiB)`, ``);
     // One column per variant (the network, and on the bridge the router advertisement), boots of a variant pooled.
     const columns = variants.map((v) => `${variants.length > 1 || o.network === "bridge" ? `${v}: ` : ""}seconds, median (min-max)`);
-    out.push(`Network: ${o.network === "user" ? "QEMU's user network (its own DHCP and TFTP)" : "the netboot test's bridge (a router's DHCP, the util node's generated dnsmasq.conf and, with RA on, its radvd)"}.`, ``);
+    out.push(
+      `Network: ${o.network === "user" ? "QEMU's user network (its own DHCP and TFTP)" : "the netboot test's bridge (a router's DHCP, the util node's generated dnsmasq.conf and, with RA on, its radvd)"}` +
+        (o.cluster ? `; the lab's server ${prepared.inventory.nodes.find((n) => n.role === "server")?.hostname} (Consul and Nomad server agents, started fresh for each boot) on the bridge.` : "."),
+      ``,
+    );
     out.push(`| phase | ${columns.join(" | ")} | what |`, `|---|${columns.map(() => "---|").join("")}---|`);
     const per = (get: (b: BootFigures) => number | undefined, variant = variants[0]) => {
       const values = good.filter((b) => b.variant === variant).map(get).filter((v): v is number => v !== undefined);
@@ -281,11 +318,15 @@ async function main(): Promise<void> {
       row(g, (b) => b.groups[g], true, "", `**${g}**`);
       for (const p of phasesOf(bootPath).filter((x) => x.group === g)) row(p.key, (b) => b.phases[p.key], false, p.what, `&nbsp;&nbsp;${p.key}`);
     }
-    row("total", (b) => b.totalSeconds, true, `power-on to ${agents ? "the agents' report" : "the node-up marker"}`, "**total**");
+    row("total", (b) => b.totalSeconds, true, `power-on to ${endOfBoot}`, "**total**");
     if (agents) {
       for (const v of variants) {
         const at = (event: string) => fmt(per((b) => b.events[event], v));
-        out.push(``, `${variants.length > 1 ? `${v}: n` : "N"}ode-up marker at ${at("marker")} s; Consul started at ${at("consul-started")} s, Nomad at ${at("nomad-started")} s.`);
+        out.push(
+          ``,
+          `${variants.length > 1 ? `${v}: n` : "N"}ode-up marker at ${at("marker")} s; Consul started at ${at("consul-started")} s, Nomad at ${at("nomad-started")} s` +
+            (o.cluster ? `; a Consul member at ${at("consul-member")} s, ready in Nomad at ${at("nomad-ready")} s, the agents' report at ${at("agents-report")} s.` : "."),
+        );
       }
     }
     const http = per((b) => b.ramrootHttp?.seconds);
@@ -409,7 +450,7 @@ async function main(): Promise<void> {
     {
       durationSeconds: (Date.now() - started) / 1000,
       machine: { ...machine, loadAverageStart: load0, loadAverageEnd: load1 },
-      options: { boots: o.boots, network: o.network, routerAdvertisement: o.network === "bridge" ? o.routerAdvertisement : undefined, xzLevels: levels, xzRuns: o.xzRuns, linkMbit: o.linkMbit, cpuFactor: o.cpuFactor },
+      options: { boots: o.boots, network: o.network, cluster: !!o.cluster, routerAdvertisement: o.network === "bridge" ? o.routerAdvertisement : undefined, xzLevels: levels, xzRuns: o.xzRuns, linkMbit: o.linkMbit, cpuFactor: o.cpuFactor },
       image: { key: prepared.imageKey, buildId: prepared.buildId, profile: prepared.profile, prepareSeconds: prepared.timings },
       boot: { summary: bootSummary, runs: boots, qemu: { cpus: prepared.qemu.cpus, memoryMb: prepared.qemu.memoryMb, accel: "tcg" } },
       xz: { defaultLevel, tarBytes, busybox: busyboxVersion, unpackInto: unpackKind, reproducesPublished: reproduced, levels: rows },

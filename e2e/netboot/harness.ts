@@ -180,7 +180,18 @@ export interface BootOptions {
   readonly forwards?: QemuOptions["forwards"];
   /** Bridge network: the tap device the NIC uses (bridge-network.ts). Required there. */
   readonly tap?: string;
+  /**
+   * Conditions outside the guest (e.g. the node ready in Nomad), asked every pollMs from QEMU's start; each one's
+   * first true answer is timed as boot.<name>. The boot ends once the serial marker came and every one holds;
+   * one that never holds within the timeout fails the boot. Default: none.
+   */
+  readonly awaits?: ReadonlyArray<BootAwait>;
   readonly log?: (line: string) => void;
+}
+
+export interface BootAwait {
+  readonly name: string;
+  readonly reached: () => Promise<boolean>;
 }
 
 export interface NetbootBootResult {
@@ -390,6 +401,8 @@ export async function bootNetboot(prepared: PreparedNetboot, options: BootOption
   let qemu: RunningQemu | undefined;
   const seen = new Set<string>();
   let result;
+  let awaiting: ReturnType<typeof pollAwaits> | undefined;
+  let unmet: string[] = [];
   const withAgents = PROFILES[prepared.profile].includeAgents;
   try {
     bootStarted = Date.now();
@@ -401,6 +414,7 @@ export async function bootNetboot(prepared: PreparedNetboot, options: BootOption
       serialLog,
     });
     const timeoutMs = (options.timeoutSeconds ?? Number(process.env.ELY_NETBOOT_TIMEOUT_S ?? 1500)) * 1000;
+    awaiting = pollAwaits(options.awaits ?? [], options.pollMs ?? 500, bootStarted, timings, log);
     result = await waitForSerial(
       serialLog,
       // With agents, their report comes after the node-up marker (its unit is ordered after it).
@@ -423,7 +437,9 @@ export async function bootNetboot(prepared: PreparedNetboot, options: BootOption
       },
       options.pollMs,
     );
+    if (result.found) unmet = await awaiting.until(bootStarted + timeoutMs, () => qemu!.process.exitCode !== null);
   } finally {
+    await awaiting?.stop();
     await qemu?.kill();
     await server.close();
   }
@@ -449,9 +465,11 @@ export async function bootNetboot(prepared: PreparedNetboot, options: BootOption
   const markerLine = lines.find((l) => new RegExp(`${NODE_UP_MARKER} hostname=${prepared.hostname}\\b`).test(l.line))?.line.trim();
   const awaited = `${withAgents ? AGENTS_MARKER : NODE_UP_MARKER} hostname=${prepared.hostname}`;
   const failure = result.found
-    ? markerLine
-      ? undefined
-      : `the agents reported, but no "${NODE_UP_MARKER} hostname=${prepared.hostname}" before`
+    ? !markerLine
+      ? `the agents reported, but no "${NODE_UP_MARKER} hostname=${prepared.hostname}" before`
+      : unmet.length
+        ? `"${awaited}" came, but not ${unmet.join(", ")} within ${((Date.now() - bootStarted) / 1000).toFixed(0)} s`
+        : undefined
     : result.reason === "timeout"
       ? `no "${awaited}" on the serial console within ${(result.elapsedMs / 1000).toFixed(0)} s`
       : result.reason === "exited"
@@ -467,6 +485,40 @@ export async function bootNetboot(prepared: PreparedNetboot, options: BootOption
     timings,
     httpRequests,
     lines,
+  };
+}
+
+/**
+ * Asks each await every `pollMs` (one at a time, in order) until it holds, timing it in `timings` as boot.<name>.
+ * until(deadline, gone) waits for all of them, up to the deadline or until gone() (QEMU exited), and returns the
+ * names still unmet; stop() ends the asking.
+ */
+function pollAwaits(awaits: ReadonlyArray<BootAwait>, pollMs: number, startedMs: number, timings: Record<string, number>, log: (line: string) => void) {
+  const pending = new Map(awaits.map((a) => [a.name, a]));
+  let stopped = false;
+  const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+  const loop = (async () => {
+    while (!stopped && pending.size) {
+      for (const [name, a] of pending) {
+        if (await a.reached().catch(() => false)) {
+          const atS = (Date.now() - startedMs) / 1000;
+          timings[`boot.${name}`] = atS;
+          pending.delete(name);
+          log(`netboot-test: +${atS.toFixed(1)} s ${name}`);
+        }
+      }
+      await sleep(pollMs);
+    }
+  })();
+  return {
+    async until(deadlineMs: number, gone: () => boolean): Promise<string[]> {
+      while (pending.size && Date.now() < deadlineMs && !gone()) await sleep(pollMs);
+      return [...pending.keys()];
+    },
+    async stop(): Promise<void> {
+      stopped = true;
+      await loop;
+    },
   };
 }
 
