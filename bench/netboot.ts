@@ -54,6 +54,7 @@ interface Options {
   json: string;
   keep?: boolean;
   cluster?: boolean;
+  ramroot?: string;
 }
 
 const root = path.resolve(__dirname, "..", "..");
@@ -101,6 +102,7 @@ async function main(): Promise<void> {
     .option("--router-advertisement <mode>", "bridge network: the util node's IPv6 router advertisement on, off, or both (boots alternate, on first)", "on")
     .option("--json <file>", "results file", path.join(root, "bench", "netboot-last-run.json"))
     .option("--keep", "keep the scratch directory (serial logs, util root)")
+    .option("--ramroot <codec>", "the image's ramroot codec and level, as gzip-6, xz-6 or zstd-3 (default: $ELY_NETBOOT_RAMROOT, else the profile's)")
     .option("--cluster", "full profile, bridge network: boot into the lab's server (the inventory's first server alone, its real Consul and Nomad server agents in a namespace on the bridge) and time each boot to the node ready in Nomad")
     .parse(process.argv);
   const o = program.opts<Options>();
@@ -116,9 +118,16 @@ async function main(): Promise<void> {
   const variants: string[] = o.network === "user" ? ["user network"] : o.routerAdvertisement === "both" ? ["RA on", "RA off"] : [`RA ${o.routerAdvertisement}`];
   const levels = o.xzLevels.split(",").map((l) => l.trim()).filter(Boolean);
   for (const l of levels) if (!/^[0-9]e?$/.test(l)) problems.push(`--xz-levels: received "${l}", expected presets 0-9, optionally with e`);
+  let ramroot = PROFILES[o.profile]?.ramroot;
+  try {
+    const [codec, level] = (o.ramroot ?? process.env.ELY_NETBOOT_RAMROOT ?? "").split("-");
+    if (codec) ramroot = ramrootCompression(codec, level);
+  } catch (e) {
+    problems.push(`--ramroot (or $ELY_NETBOOT_RAMROOT): ${(e as Error).message}`);
+  }
   if (problems.length) throw new Error(problems.join("; "));
   const agents = PROFILES[o.profile].includeAgents;
-  const bootPath: BootPath = { agents, kernelUnpack: ramrootUnpackedByKernel(PROFILES[o.profile].ramroot.codec), nomadReady: o.cluster };
+  const bootPath: BootPath = { agents, kernelUnpack: ramrootUnpackedByKernel(ramroot.codec), nomadReady: o.cluster };
   // The lab's server runs the agents this machine built (e2e/tools/build-tools.sh, as for the full profile's image).
   const serverBins = o.cluster ? { consul: onPath("consul", "bench:netboot"), nomad: onPath("nomad", "bench:netboot") } : undefined;
 
@@ -142,8 +151,8 @@ async function main(): Promise<void> {
     node: process.version,
   };
   // The xz level study's reference: the build's level when it builds xz, else xz's default.
-  const buildsXz = PROFILES[o.profile].ramroot.codec === "xz";
-  const defaultLevel = buildsXz ? PROFILES[o.profile].ramroot.level : ramrootCompression("xz").level;
+  const buildsXz = ramroot.codec === "xz";
+  const defaultLevel = buildsXz ? ramroot.level : ramrootCompression("xz").level;
   progress(`start: ${machine.cpu}, ${machine.cores} cores, load ${load0.map((l) => l.toFixed(2)).join(" ")}; ${o.boots} boots, xz levels ${levels.join(",")} x ${o.xzRuns}; work ${work}`);
 
   // Build (or reuse) and publish the test image with the netboot test's code.
@@ -153,8 +162,8 @@ async function main(): Promise<void> {
   // With --cluster, the inventory's first server alone: the lab runs one, and the worker joins it by its own configuration.
   const inventoryInput = o.cluster ? withOneServer(netbootInventoryInput(o.network)) : netbootInventoryInput(o.network);
   const inventory = agents || o.network === "bridge" ? parseInventory(inventoryInput, "netboot bench inventory") : undefined;
-  const prepared: PreparedNetboot = await prepareNetboot({ workDir: work, artifactsDir: o.artifactsDir, profile: o.profile, network: o.network, inventory, log: progress });
-  const ramrootFile = path.join(prepared.imageDir, ramrootArtifactOf(PROFILES[o.profile].ramroot.codec));
+  const prepared: PreparedNetboot = await prepareNetboot({ workDir: work, artifactsDir: o.artifactsDir, profile: o.profile, ramroot, network: o.network, inventory, log: progress });
+  const ramrootFile = path.join(prepared.imageDir, ramrootArtifactOf(ramroot.codec));
   progress(`image ${prepared.imageKey} build ${prepared.buildId} ready: ramroot ${mib(fs.statSync(ramrootFile).size).toFixed(1)} MiB (build ${prepared.timings.build.toFixed(1)} s)`);
 
   // 1. Boots.
@@ -219,7 +228,7 @@ async function main(): Promise<void> {
   let unpackKind = "";
   if (!o.skipXz) {
     const tar = path.join(work, "rootfs.tar");
-    if (ramrootUnpackedByKernel(PROFILES[o.profile].ramroot.codec)) {
+    if (ramrootUnpackedByKernel(ramroot.codec)) {
       // The kernel's cpio (its names under newroot/): unpacked here, then the tar the initrd's modes stream.
       const tree = path.join(work, "tree");
       fs.mkdirSync(tree);
@@ -441,7 +450,7 @@ async function main(): Promise<void> {
     recommendation = { level: pick?.r.level ?? defaultLevel, reasons };
     out.push(``, `## Recommendation`, ``, buildsXz
         ? `The build uses xz -${defaultLevel} (images/profiles.ts) now.`
-        : `The build uses ${PROFILES[o.profile].ramroot.codec} -${PROFILES[o.profile].ramroot.level} now (images/ramroot-codec.ts; BENCHMARKS.md compares the codecs); these are xz's levels, for --ramroot-codec xz.`, ``, ...reasons.map((r) => `- ${r}`));
+        : `The build uses ${ramroot.codec} -${ramroot.level} now (images/ramroot-codec.ts; BENCHMARKS.md compares the codecs); these are xz's levels, for --ramroot-codec xz.`, ``, ...reasons.map((r) => `- ${r}`));
   }
 
   console.log(out.join("\n"));
@@ -450,7 +459,7 @@ async function main(): Promise<void> {
     {
       durationSeconds: (Date.now() - started) / 1000,
       machine: { ...machine, loadAverageStart: load0, loadAverageEnd: load1 },
-      options: { boots: o.boots, network: o.network, cluster: !!o.cluster, routerAdvertisement: o.network === "bridge" ? o.routerAdvertisement : undefined, xzLevels: levels, xzRuns: o.xzRuns, linkMbit: o.linkMbit, cpuFactor: o.cpuFactor },
+      options: { boots: o.boots, network: o.network, cluster: !!o.cluster, ramroot, routerAdvertisement: o.network === "bridge" ? o.routerAdvertisement : undefined, xzLevels: levels, xzRuns: o.xzRuns, linkMbit: o.linkMbit, cpuFactor: o.cpuFactor },
       image: { key: prepared.imageKey, buildId: prepared.buildId, profile: prepared.profile, prepareSeconds: prepared.timings },
       boot: { summary: bootSummary, runs: boots, qemu: { cpus: prepared.qemu.cpus, memoryMb: prepared.qemu.memoryMb, accel: "tcg" } },
       xz: { defaultLevel, tarBytes, busybox: busyboxVersion, unpackInto: unpackKind, reproducesPublished: reproduced, levels: rows },
