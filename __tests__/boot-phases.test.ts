@@ -78,7 +78,9 @@ describe("bench:netboot's phases of a boot", () => {
     const requests: Array<[string, number, number]> = [...FIRMWARE, ["/images/client-amd64/b/ramroot.cpio.zst", 18.5, 21.5]];
     const path = { kernelUnpack: true, agents: true, nomadReady: true };
     for (const [ready, report] of [[66, 75], [80, 75]]) {
-      const f = bootFigures(boot({ ...timings, "boot.consul-member": 63, "boot.nomad-ready": ready, "boot.agents-report": report }, requests), path);
+      const account = "[  70.1] agents-report[743]: ely-agents: boot, seconds since the kernel started: userspace 20.5, sysinit 24.0, network-online 30.2, docker 40.1, consul 35.0, nomad 40.5, nomad-registered 44.9";
+      const f = bootFigures(boot({ ...timings, "boot.consul-member": 63, "boot.nomad-ready": ready, "boot.agents-report": report }, requests, [[report - 1, account]]), path);
+      expect(f.guest).toEqual({ userspace: 20.5, sysinit: 24, "network-online": 30.2, docker: 40.1, consul: 35, nomad: 40.5, "nomad-registered": 44.9 });
       expect(f.phases["agents.to-nomad-ready"]).toBe(ready - 61);
       expect(f.phases["agents.to-report"]).toBeUndefined();
       expect(f.totalSeconds).toBe(ready);

@@ -9,7 +9,7 @@ import { requires } from "./helpers/requires";
 import { clientImageSpec } from "./helpers/image-spec";
 import { BOOT_META_FILE, CONTAINER_PROBE_TAG, NODE_UP_MARKER, RESOLV_CONF, rootfsFiles, STORAGE_PROBE_KERNEL_ARG, writeBootMetaFunction } from "../images/rootfs-files";
 import { consulUnit } from "../images/agent-units";
-import { AGENTS_MARKER, AGENTS_MEMORY_PATTERN } from "../images/agents-report";
+import { AGENTS_BOOT_MILESTONES, AGENTS_MARKER, AGENTS_MEMORY_PATTERN, agentsBootMilestones } from "../images/agents-report";
 import { enableUnit, maskUnit, parseInstallSection } from "../images/systemd-enable";
 
 const MODULES_DEP = [
@@ -270,7 +270,13 @@ describe("root filesystem files", () => {
     for (const unit of [consul, nomad]) expect(unit).toContain("LimitNOFILE=65536");
   });
 
-  test("images with agents report them on the console once started; the report says what it could not ask", () => {
+  test("the boot's milestones are read from a console line, with its systemd prefix; a '?' is a milestone the node did not reach", () => {
+    const line = "[  141.1] agents-report[743]: ely-agents: boot, seconds since the kernel started: userspace 44.1, sysinit 52.3, network-online 60.0, docker 95.2, consul 80.4, nomad 96.0, nomad-registered ?\r";
+    expect(agentsBootMilestones(`earlier line\n${line}\nlater line`)).toEqual({ userspace: 44.1, sysinit: 52.3, "network-online": 60, docker: 95.2, consul: 80.4, nomad: 96, "nomad-registered": undefined });
+    expect(agentsBootMilestones("ely-agents: memory: total 1 MiB")).toBeUndefined();
+  });
+
+  test("images with agents report them on the console once started, with the boot's milestones; the report says what it could not ask", () => {
     const full = rootfsFiles({ withAgents: true, withDocker: true, withSsh: true });
     expect(rootfsFiles({ withAgents: false, withDocker: false, withSsh: false }).files.map((f) => f.path)).not.toContain("usr/local/lib/ely/agents-report");
     const unit = full.files.find((f) => f.path.endsWith("/ely-agents-report.service"))!.content;
@@ -293,6 +299,14 @@ describe("root filesystem files", () => {
     expect(available).toBeGreaterThan(0);
     expect(available).toBeLessThanOrEqual(total);
     expect(rootUsed).toBe(Math.floor(Number(execFileSync("df", ["-k", "/"], { encoding: "utf8" }).split("\n")[1].trim().split(/\s+/)[2]) / 1024));
+    // The boot's milestones, as this machine's systemd answers (a number each), or "?" for each where none runs.
+    const boot = agentsBootMilestones(run.stdout);
+    expect(boot).toBeDefined();
+    expect(Object.keys(boot!)).toEqual([...AGENTS_BOOT_MILESTONES]);
+    expect(boot!["nomad-registered"]).toBeUndefined(); // no Nomad here
+    if (spawnSync("systemctl", ["show", "-p", "UserspaceTimestampMonotonic", "--value"], { encoding: "utf8" }).status !== 0) {
+      expect(run.stdout).toContain("ely-agents: boot, seconds since the kernel started: userspace ?, sysinit ?, network-online ?, docker ?, consul ?, nomad ?, nomad-registered ?");
+    }
     expect(run.stdout.trim().split("\n").pop()).toMatch(new RegExp(`^${AGENTS_MARKER} hostname=\\S+ consul=\\S+ consul-joined=no consul-retrying=no nomad=\\S+ nomad-servers=0 nomad-retrying=no docker=\\S+ failed-units=\\S+$`));
   });
 });

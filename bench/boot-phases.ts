@@ -12,6 +12,7 @@
  */
 import { NetbootBootResult } from "../e2e/netboot/harness";
 import { RAMROOT_ARTIFACTS } from "../images/ramroot-codec";
+import { AGENTS_BOOT_MILESTONES, agentsBootMilestones } from "../images/agents-report";
 
 export interface BootPhase {
   readonly key: string;
@@ -40,6 +41,8 @@ export interface BootFigures {
   ramrootHttp?: { bytes: number; seconds: number };
   /** The initrd's own count, streamed: "unpacked N MiB in S s" (whole seconds, guest clock). */
   initrdUnpack?: { mib: number; seconds: number };
+  /** The agents' report's boot line: the node's own milestones, seconds since its kernel started (its clock). */
+  guest?: Partial<Record<(typeof AGENTS_BOOT_MILESTONES)[number], number>>;
 }
 
 const GROUP = { firmware: "firmware/iPXE", kernel: "kernel and initrd", ramroot: "ramroot download and unpack", userspace: "userspace", agents: "agents" } as const;
@@ -134,6 +137,7 @@ export function bootFigures(boot: NetbootBootResult, path: BootPath): BootFigure
     const keys = phasesOf(path).filter((p) => p.group === g).map((p) => p.key);
     if (keys.every((k) => phases[k] !== undefined)) groups[g] = keys.reduce((sum, k) => sum + phases[k], 0);
   }
+  const guest = agentsBootMilestones(boot.lines.map((l) => l.line).join("\n"));
   const unpackMatch = boot.lines.map((l) => l.line.match(/ely-initrd: unpacked (\d+) MiB in (\d+) s/)).find((m) => m);
   return {
     ok: boot.ok,
@@ -144,5 +148,6 @@ export function bootFigures(boot: NetbootBootResult, path: BootPath): BootFigure
     events: Object.fromEntries(Object.entries(events).filter(([, v]) => v !== undefined)) as Record<string, number>,
     ramrootHttp: ramroot ? { bytes: ramroot.bytes, seconds: ramroot.seconds } : undefined,
     initrdUnpack: unpackMatch ? { mib: Number(unpackMatch[1]), seconds: Number(unpackMatch[2]) } : undefined,
+    guest: guest ? (Object.fromEntries(Object.entries(guest).filter(([, v]) => v !== undefined)) as BootFigures["guest"]) : undefined,
   };
 }

@@ -16,6 +16,10 @@
  *     into a tmpfs), rounds interleaved across the levels; median (min-max).
  *  3. A recommended level, reasoned from the figures (download at the lab's link speed
  *     against decompression on a node's CPU), next to the level the build uses now.
+ * With --cluster (full profile, bridge network), each boot runs into the lab's server (e2e/netboot/lab-servers.ts: the
+ * inventory's first server alone, its real Consul and Nomad server agents in a namespace on the bridge) and ends when
+ * the server lists the node ready in Nomad; --ramroot <codec-level> boots another ramroot mode. With agents, the node's
+ * own account of its boot (the agents' report's boot line, images/agents-report.ts) gets a table of its own.
  * One progress line per step; Markdown tables on stdout; everything in bench/netboot-last-run.json.
  * Runs as root (the netboot test's bridge network and NFS server; the image build does not need it). QEMU, the HTTP server and scratch files are removed at exit.
  */
@@ -336,6 +340,26 @@ async function main(): Promise<void> {
           `${variants.length > 1 ? `${v}: n` : "N"}ode-up marker at ${at("marker")} s; Consul started at ${at("consul-started")} s, Nomad at ${at("nomad-started")} s` +
             (o.cluster ? `; a Consul member at ${at("consul-member")} s, ready in Nomad at ${at("nomad-ready")} s, the agents' report at ${at("agents-report")} s.` : "."),
         );
+      }
+    }
+    if (agents) {
+      // The node's own account (the agents' report's boot line), on its clock: where its userspace went, phase by phase.
+      const steps: Array<[string, string, string]> = [
+        ["userspace", "sysinit", "systemd to sysinit.target (udev's coldplug, the early units)"],
+        ["userspace", "network-online", "systemd to network-online.target (udev, networkd, the lease the initrd handed over)"],
+        ["network-online", "docker", "network online to docker ready (containerd, dockerd: its AppArmor profile, iptables, docker0)"],
+        ["docker", "nomad", "docker ready to Nomad started (Nomad is ordered after docker and Consul)"],
+        ["nomad", "nomad-registered", "Nomad started to its node registered (its start, fingerprints, the join)"],
+      ];
+      const gap = (b: BootFigures, a: string, z: string) => {
+        const g = b.guest as Record<string, number> | undefined;
+        return g?.[a] !== undefined && g?.[z] !== undefined ? g[z] - g[a] : undefined;
+      };
+      if (good.some((b) => b.guest)) {
+        out.push(``, `The node's own account (the agents' report's boot line: systemd's and Nomad's timestamps on the guest's clock), seconds:`, ``);
+        out.push(`| from | to | ${variants.map((v) => `${variants.length > 1 ? `${v}: ` : ""}median (min-max)`).join(" | ")} | what |`, `|---|---|${variants.map(() => "---|").join("")}---|`);
+        for (const [a, z, what] of steps) out.push(`| ${a} | ${z} | ${variants.map((v) => fmt(per((b) => gap(b, a, z), v))).join(" | ")} | ${what} |`);
+        out.push(`| kernel start | nomad-registered | ${variants.map((v) => fmt(per((b) => b.guest?.["nomad-registered"], v))).join(" | ")} | the node's clock from its kernel's start |`);
       }
     }
     const http = per((b) => b.ramrootHttp?.seconds);

@@ -5,7 +5,7 @@
  * and the netboot test reads it. It waits (bounded) for each agent to have either joined or tried
  * and failed once; it never fails the boot.
  *
- * Before it, the node's memory: `ely-agents: memory: total <MiB> MiB, root file system <MiB> MiB used, available
+ * Before it, the boot's milestones (AGENTS_BOOT_PATTERN: systemd's and Nomad's times since the kernel started), and the node's memory: `ely-agents: memory: total <MiB> MiB, root file system <MiB> MiB used, available
  * <MiB> MiB` (/proc/meminfo and df: on a netbooted node the root is RAM), what the worker has left for its jobs.
  *
  * The last line is the marker: `ELY-AGENTS hostname=<h> consul=<unit state> consul-joined=yes|no
@@ -19,6 +19,22 @@ import { CONSUL_CONFIG_DIR, CONSUL_CONFIG_FILE, NOMAD_CONFIG_DIR, NOMAD_CONFIG_F
 export const AGENTS_REPORT_TAG = "ely-agents";
 /** The memory line: total, the root file system's used MiB (RAM on a netbooted node), available (MiB each). */
 export const AGENTS_MEMORY_PATTERN = new RegExp(`${AGENTS_REPORT_TAG}: memory: total (\\d+) MiB, root file system (\\d+) MiB used, available (\\d+) MiB`);
+/**
+ * The boot line: where the node's time went after its kernel started, by systemd's own monotonic timestamps and
+ * Nomad's journal (seconds since the kernel started, on the node's clock; "?" for what did not happen or cannot be
+ * asked). On real hardware it measures on the console what the QEMU benchmarks can only estimate; the firmware's
+ * share comes before the kernel's clock starts.
+ */
+export const AGENTS_BOOT_MILESTONES = ["userspace", "sysinit", "network-online", "docker", "consul", "nomad", "nomad-registered"] as const;
+export const AGENTS_BOOT_PATTERN = new RegExp(`${AGENTS_REPORT_TAG}: boot, seconds since the kernel started: ${AGENTS_BOOT_MILESTONES.map((m) => `${m} ([0-9.]+|\\?)`).join(", ")}`);
+
+/** The boot line's milestones from a console's text: seconds since the kernel started, undefined where the node said "?"; undefined without the line. */
+export function agentsBootMilestones(text: string): Record<(typeof AGENTS_BOOT_MILESTONES)[number], number | undefined> | undefined {
+  const m = AGENTS_BOOT_PATTERN.exec(text);
+  if (!m) return undefined;
+  return Object.fromEntries(AGENTS_BOOT_MILESTONES.map((name, i) => [name, m[i + 1] === "?" ? undefined : Number(m[i + 1])])) as Record<(typeof AGENTS_BOOT_MILESTONES)[number], number | undefined>;
+}
+
 /** The report's last line starts with this. */
 export const AGENTS_MARKER = "ELY-AGENTS";
 /** Consul's log line when a join attempt failed and it will try again (agent/retry_join.go). */
@@ -116,6 +132,14 @@ docker_state=$(systemctl is-active docker.service 2>/dev/null)
 if [ "$docker_state" = active ]; then
   say "docker: active, $(docker info --format 'server {{.ServerVersion}}, storage {{.Driver}}, cgroup {{.CgroupDriver}} v{{.CgroupVersion}}' 2>&1 | head -n 1)"
 fi
+# The boot's milestones (AGENTS_BOOT_MILESTONES): systemd's monotonic timestamps, microseconds since the kernel started.
+mono() { # unit (empty: the manager itself) property
+  if [ -n "$1" ]; then v=$(systemctl show -p "$2" --value "$1" 2>/dev/null); else v=$(systemctl show -p "$2" --value 2>/dev/null); fi
+  case "$v" in ''|0|*[!0-9]*) echo "?" ;; *) awk -v v="$v" 'BEGIN { printf "%.1f", v / 1e6 }' ;; esac
+}
+active() { mono "$1" ActiveEnterTimestampMonotonic; }
+registered=$(journalctl -u nomad.service -o short-monotonic --no-pager 2>/dev/null | grep -m1 -F "node registration complete" | awk -F'[][]' '{ printf "%.1f", $2 }')
+say "boot, seconds since the kernel started: userspace $(mono "" UserspaceTimestampMonotonic), sysinit $(active sysinit.target), network-online $(active network-online.target), docker $(active docker.service), consul $(active consul.service), nomad $(active nomad.service), nomad-registered \${registered:-?}"
 # Memory: what the node has (Nomad offers jobs all of it), what its root file system holds in RAM (a netbooted
 # node's whole root), and what is left for jobs now that the agents run.
 mem() { awk -v k="$1:" '$1 == k { printf "%d", $2 / 1024 }' /proc/meminfo; }

@@ -24,7 +24,7 @@ import * as os from "os";
 import * as path from "path";
 import { parseInventory } from "../../nodes";
 import { CONTAINER_PROBE_TAG, STORAGE_PROBE_TAG } from "../../images/rootfs-files";
-import { AGENTS_MARKER, AGENTS_MEMORY_PATTERN, AGENTS_REPORT_TAG, CONSUL_JOIN_RETRY_LOG, NOMAD_JOIN_RETRY_LOG } from "../../images/agents-report";
+import { AGENTS_MARKER, AGENTS_MEMORY_PATTERN, agentsBootMilestones, AGENTS_REPORT_TAG, CONSUL_JOIN_RETRY_LOG, NOMAD_JOIN_RETRY_LOG } from "../../images/agents-report";
 import { PROFILES } from "../../images/profiles";
 import { UNPACK_CPIO_ARCHIVES_SH } from "../../images/layered-ramroot";
 import { NOMAD_RPC_PORT, serversOf } from "../../nodes";
@@ -126,6 +126,27 @@ function expectAgentsWaitingForServers(prepared: PreparedNetboot, boot: NetbootB
   expect(nomad![6].split(" ").filter(Boolean).sort()).toEqual(node.drivers.filter((d) => d !== "exec").sort());
   expect(serial).toMatch(new RegExp(`${AGENTS_REPORT_TAG}: nomad: .*${NOMAD_JOIN_RETRY_LOG}`));
   expect(serial).toMatch(new RegExp(`${AGENTS_REPORT_TAG}: docker: active, server \\S+, storage \\S+`));
+  // The boot's milestones on the node's own clock (seconds since its kernel started), in the order its units are
+  // ordered: the agents after the network is online, Nomad after docker and Consul; Nomad never registered (no server).
+  const milestones = agentsBootMilestones(serial);
+  expect(milestones).toBeDefined();
+  const { userspace, sysinit, "network-online": online, docker, consul: consulAt, nomad: nomadAt } = milestones!;
+  expect({ userspace, sysinit, online, docker, consulAt, nomadAt }).toEqual({
+    userspace: expect.any(Number),
+    sysinit: expect.any(Number),
+    online: expect.any(Number),
+    docker: expect.any(Number),
+    consulAt: expect.any(Number),
+    nomadAt: expect.any(Number),
+  });
+  expect(userspace).toBeLessThan(sysinit!);
+  expect(userspace).toBeLessThan(online!);
+  expect(online).toBeLessThanOrEqual(docker!);
+  expect(online).toBeLessThanOrEqual(consulAt!);
+  expect(docker).toBeLessThanOrEqual(nomadAt!);
+  expect(consulAt).toBeLessThanOrEqual(nomadAt!);
+  expect(milestones!["nomad-registered"]).toBeUndefined();
+  process.stderr.write(`netboot-test: the node's own account, seconds since its kernel started: ${JSON.stringify(milestones)}\n`);
   // The worker's memory once its agents run: its root file system is RAM, none of it available to jobs.
   const memory = AGENTS_MEMORY_PATTERN.exec(serial);
   expect(memory).not.toBeNull();
