@@ -151,11 +151,17 @@ export async function startBridgeNetwork(options: BridgeNetworkOptions): Promise
     daemons.push(radvd);
     await started(radvd, log, "radvd", / is ready/, `was not ready on ${bridge}`);
   };
-  const stop = async () => {
-    for (const d of daemons) await d.stop();
-    spawnSync("ip", ["netns", "del", router]);
+  // The links and the router's namespace go whatever ends this process (its daemons go by their own exit handlers).
+  const removeLinks = () => {
+    spawnSync("ip", ["netns", "del", router], { stdio: "ignore" });
     for (const link of [veth, tap, bridge]) spawnSync("ip", ["link", "del", link], { stdio: "ignore" });
   };
+  const stop = async () => {
+    process.removeListener("exit", removeLinks);
+    for (const d of daemons) await d.stop();
+    removeLinks();
+  };
+  process.once("exit", removeLinks);
   try {
     ip("link", "add", bridge, "type", "bridge");
     ip("addr", "add", `${options.utilAddress}/${options.prefixLength}`, "dev", bridge);

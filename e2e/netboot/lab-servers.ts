@@ -78,10 +78,22 @@ export async function startLabServers(options: LabServersOptions): Promise<LabSe
   const [server] = serversOf(options.inventory);
   const { netns, hostLink } = options;
   const agents: ExtraAgent[] = [];
-  const stop = async () => {
-    for (const a of [...agents].reverse()) await a.stop();
+  // The agents run in their own process groups: whatever ends this process (Ctrl-C, a runner's SIGTERM), they go with it.
+  const killNow = () => {
+    for (const pid of spawnSync("ip", ["netns", "pids", netns], { encoding: "utf8" }).stdout?.split(/\s+/).filter(Boolean) ?? []) {
+      try {
+        process.kill(Number(pid), "SIGKILL");
+      } catch {
+        /* gone */
+      }
+    }
     spawnSync("ip", ["netns", "del", netns], { stdio: "ignore" }); // its eth0 goes with it, and so the host's end
     spawnSync("ip", ["link", "del", hostLink], { stdio: "ignore" });
+  };
+  const stop = async () => {
+    process.removeListener("exit", killNow);
+    for (const a of [...agents].reverse()) await a.stop();
+    killNow();
   };
   // A run killed before its stop() left these behind.
   await stop();
@@ -91,6 +103,7 @@ export async function startLabServers(options: LabServersOptions): Promise<LabSe
     const r = await http("GET", `${url}/v1/status/leader`).catch(() => undefined);
     return r?.status === 200 && typeof r.json === "string" && r.json !== "";
   };
+  process.once("exit", killNow);
   try {
     ip("netns", "add", netns);
     ip("link", "add", hostLink, "type", "veth", "peer", "name", "eth0", "netns", netns);
