@@ -78,7 +78,8 @@ export interface BridgeNetwork {
   stop(): Promise<void>;
 }
 
-function ip(...args: string[]): void {
+/** Runs `ip` with these arguments; throws with its message when it fails. */
+export function ip(...args: string[]): void {
   const r = spawnSync("ip", args, { encoding: "utf8" });
   if (r.status !== 0) throw new Error(`ip ${args.join(" ")}: ${r.stderr.trim() || `exit ${r.status}`}`);
 }

@@ -17,6 +17,7 @@ import { consulServerConfig, nomadServerConfig } from "../../constructs/cluster/
 import { CONSUL_HTTP_PORT, Inventory, serversOf } from "../../nodes";
 import { CONSUL_CONFIG_FILE, NOMAD_CONFIG_FILE } from "../../nodes/agent-paths";
 import { ExtraAgent, http, startExtraAgent } from "../dev-agents";
+import { ip } from "./bridge-network";
 
 /** Nomad's HTTP port (its default; the inventory's agent configs keep it). */
 const NOMAD_HTTP_PORT = 4646;
@@ -64,11 +65,6 @@ export function labServersProblems(inventory: Inventory): string[] {
 export function withOneServer<T extends { nodes: Array<{ role: string }> }>(input: T): T {
   const first = input.nodes.find((n) => n.role === "server");
   return { ...input, nodes: input.nodes.filter((n) => n.role !== "server" || n === first) };
-}
-
-function ip(...args: string[]): void {
-  const r = spawnSync("ip", args, { encoding: "utf8" });
-  if (r.status !== 0) throw new Error(`ip ${args.join(" ")}: ${r.stderr.trim() || `exit ${r.status}`}`);
 }
 
 /** Starts the server's agents in their namespace; resolves once both Consul and Nomad have a leader. */
