@@ -129,11 +129,19 @@ async function main(): Promise<void> {
   } catch (e) {
     problems.push(`--ramroot (or $ELY_NETBOOT_RAMROOT): ${(e as Error).message}`);
   }
+  // The lab's server runs the agents this machine built (e2e/tools/build-tools.sh, as for the full profile's image); this script does not build them.
+  const agentOnPath = (name: string) => {
+    try {
+      return onPath(name, "bench:netboot", `--cluster runs the lab's server with this machine's agents: first \`eval "$(e2e/tools/build-tools.sh --agents-only --env)"\`, which builds them`);
+    } catch (e) {
+      problems.push((e as Error).message);
+      return "";
+    }
+  };
+  const serverBins = o.cluster ? { consul: agentOnPath("consul"), nomad: agentOnPath("nomad") } : undefined;
   if (problems.length) throw new Error(problems.join("; "));
   const agents = PROFILES[o.profile].includeAgents;
   const bootPath: BootPath = { agents, kernelUnpack: ramrootUnpackedByKernel(ramroot.codec), nomadReady: o.cluster };
-  // The lab's server runs the agents this machine built (e2e/tools/build-tools.sh, as for the full profile's image).
-  const serverBins = o.cluster ? { consul: onPath("consul", "bench:netboot"), nomad: onPath("nomad", "bench:netboot") } : undefined;
 
   const work = fs.mkdtempSync(path.join(os.tmpdir(), "ely-bench-netboot-"));
   let unpack: { dir: string; kind: string } | undefined;
