@@ -135,10 +135,10 @@ fi
 # The boot's milestones (AGENTS_BOOT_MILESTONES): systemd's monotonic timestamps, microseconds since the kernel started.
 mono() { # unit (empty: the manager itself) property
   if [ -n "$1" ]; then v=$(systemctl show -p "$2" --value "$1" 2>/dev/null); else v=$(systemctl show -p "$2" --value 2>/dev/null); fi
-  case "$v" in ''|0|*[!0-9]*) echo "?" ;; *) awk -v v="$v" 'BEGIN { printf "%.1f", v / 1e6 }' ;; esac
+  case "$v" in ''|0|*[!0-9]*) echo "?" ;; *) awk -v v="$v" 'BEGIN { printf "%.2f", v / 1e6 }' ;; esac
 }
 active() { mono "$1" ActiveEnterTimestampMonotonic; }
-registered=$(journalctl -u nomad.service -o short-monotonic --no-pager 2>/dev/null | grep -m1 -F "node registration complete" | awk -F'[][]' '{ printf "%.1f", $2 }')
+registered=$(journalctl -u nomad.service -o short-monotonic --no-pager 2>/dev/null | grep -m1 -F "node registration complete" | awk -F'[][]' '{ printf "%.2f", $2 }')
 say "boot, seconds since the kernel started: userspace $(mono "" UserspaceTimestampMonotonic), sysinit $(active sysinit.target), network-online $(active network-online.target), docker $(active docker.service), consul $(active consul.service), nomad $(active nomad.service), nomad-registered \${registered:-?}"
 # Memory: what the node has (Nomad offers jobs all of it), what its root file system holds in RAM (a netbooted
 # node's whole root), and what is left for jobs now that the agents run.
