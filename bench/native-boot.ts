@@ -112,17 +112,27 @@ function inContainer(initPid: number, command: string[]): string {
 /** Unpacks, hands over, boots and waits; the container, its link and its root are gone when this returns. */
 export async function bootNative(options: NativeBootOptions): Promise<NativeBootResult> {
   const tree = path.join(options.rootDir, "newroot");
+  const removeRoot = () => fs.rmSync(options.rootDir, { recursive: true, force: true });
+  process.once("exit", removeRoot); // whatever ends this process during the unpack
   const unpackStart = monoNow();
-  // Every archive of the layered cpio, as the kernel unpacks them (the tree under newroot/).
-  await sh(`zstd -d -c -q "$1" | (cd "$2" && ${UNPACK_CPIO_ARCHIVES_SH})`, [options.ramrootFile, options.rootDir]);
-  const unpackSeconds = monoNow() - unpackStart;
-  if (!fs.existsSync(path.join(tree, "sbin", "init"))) throw new Error(`${options.ramrootFile} unpacked into ${options.rootDir} without newroot/sbin/init: not a kernel-unpacked ramroot`);
-  const params = kernelParamsOfIpxe(fs.readFileSync(options.ipxeScript, "utf8"));
-  for (const [file, content] of Object.entries(handoverFiles(params, options.mac, options.link.node))) {
-    fs.mkdirSync(path.dirname(path.join(tree, file)), { recursive: true });
-    fs.rmSync(path.join(tree, file), { force: true }); // resolv.conf and hosts may be links
-    fs.writeFileSync(path.join(tree, file), content);
+  let unpackSeconds = 0;
+  try {
+    // Every archive of the layered cpio, as the kernel unpacks them (the tree under newroot/).
+    await sh(`zstd -d -c -q "$1" | (cd "$2" && ${UNPACK_CPIO_ARCHIVES_SH})`, [options.ramrootFile, options.rootDir]);
+    unpackSeconds = monoNow() - unpackStart;
+    if (!fs.existsSync(path.join(tree, "sbin", "init"))) throw new Error(`${options.ramrootFile} unpacked into ${options.rootDir} without newroot/sbin/init: not a kernel-unpacked ramroot`);
+    const params = kernelParamsOfIpxe(fs.readFileSync(options.ipxeScript, "utf8"));
+    for (const [file, content] of Object.entries(handoverFiles(params, options.mac, options.link.node))) {
+      fs.mkdirSync(path.dirname(path.join(tree, file)), { recursive: true });
+      fs.rmSync(path.join(tree, file), { force: true }); // resolv.conf and hosts may be links
+      fs.writeFileSync(path.join(tree, file), content);
+    }
+  } catch (e) {
+    process.removeListener("exit", removeRoot);
+    removeRoot();
+    throw e;
   }
+  process.removeListener("exit", removeRoot);
 
   let child: ChildProcess | undefined;
   let initPid: number | undefined;
@@ -132,7 +142,12 @@ export async function bootNative(options: NativeBootOptions): Promise<NativeBoot
     spawnSync("ip", ["netns", "del", options.link.netns], { stdio: "ignore" }); // the node's end goes with it, and so the host's
     spawnSync("ip", ["link", "del", options.link.host], { stdio: "ignore" });
   };
-  process.once("exit", killNow);
+  // Whatever ends this process (Ctrl-C, SIGTERM), the container, its link and its root go with it.
+  const onExit = () => {
+    killNow();
+    removeRoot();
+  };
+  process.once("exit", onExit);
   const reachedMono: Record<string, number> = {};
   let journal = "";
   let failure: string | undefined;
@@ -190,8 +205,8 @@ export async function bootNative(options: NativeBootOptions): Promise<NativeBoot
       }
     }
     killNow();
-    process.removeListener("exit", killNow);
-    fs.rmSync(options.rootDir, { recursive: true, force: true });
+    process.removeListener("exit", onExit);
+    removeRoot();
   }
   return { ok: !failure, failure, unpackSeconds, startedMono, reachedMono, journal };
 }

@@ -98,7 +98,8 @@ export async function startUtilNginx(confFile: string, port: number, stateDir: s
   child.stdout?.on("data", (d) => (output += d));
   child.stderr?.on("data", (d) => (output += d));
   const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
-  const killNow = () => child.exitCode === null && child.kill("SIGKILL");
+  // SIGTERM: the master stops its workers and exits after this process is gone (a SIGKILLed master leaves them running).
+  const killNow = () => child.exitCode === null && child.kill("SIGTERM");
   process.once("exit", killNow);
   const close = async () => {
     process.removeListener("exit", killNow);
