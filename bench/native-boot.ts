@@ -152,6 +152,7 @@ export async function bootNative(options: NativeBootOptions): Promise<NativeBoot
   let journal = "";
   let failure: string | undefined;
   let startedMono = monoNow();
+  let consoleFd: number | undefined;
   try {
     killNow(); // what a killed run left
     ip("netns", "add", options.link.netns);
@@ -166,14 +167,14 @@ export async function bootNative(options: NativeBootOptions): Promise<NativeBoot
       if (monoNow() > handoverDeadline) throw new Error(`${options.link.node} in ${options.link.netns}: no IPv6 link-local address past duplicate address detection within 15 s`);
       await sleep(50);
     }
-    const out = fs.openSync(`${options.journalFile}.console`, "w");
+    consoleFd = fs.openSync(`${options.journalFile}.console`, "w");
     // No machine registration and the caller's cgroup: this machine need not run systemd itself.
     startedMono = monoNow();
     child = spawn(
       "systemd-nspawn",
       ["-D", tree, "--boot", "--register=no", "--keep-unit", "--capability=all", `--network-namespace-path=/run/netns/${options.link.netns}`, `--machine=${options.hostname}`, "--console=pipe"],
       // docker enables IP forwarding: /proc/sys/net writable (the container's own network namespace), the rest of /proc/sys not.
-      { stdio: ["ignore", out, out], env: { ...process.env, SYSTEMD_NSPAWN_API_VFS_WRITABLE: "network" } },
+      { stdio: ["ignore", consoleFd, consoleFd], env: { ...process.env, SYSTEMD_NSPAWN_API_VFS_WRITABLE: "network" } },
     );
     let exited: string | undefined;
     child.on("exit", (code, signal) => (exited = `systemd-nspawn exited (${signal ?? `code ${code}`}): ${fs.readFileSync(`${options.journalFile}.console`, "utf8").slice(-2000)}`));
@@ -190,7 +191,8 @@ export async function bootNative(options: NativeBootOptions): Promise<NativeBoot
     else if (options.doneWhen && initPid) {
       const { unit, line } = options.doneWhen;
       while (!exited && monoNow() < deadline && !line.test(inContainer(initPid, ["journalctl", "-u", unit, "-o", "cat", "--no-pager"]))) await sleep(500);
-      if (monoNow() >= deadline) failure = `${unit} logged no line matching ${line.source.slice(0, 60)}… within ${options.timeoutSeconds} s`;
+      if (exited) failure = exited;
+      else if (monoNow() >= deadline) failure = `${unit} logged no line matching ${line.source.slice(0, 60)}… within ${options.timeoutSeconds} s`;
     }
     if (initPid) journal = inContainer(initPid, ["journalctl", "-o", "short-monotonic", "--no-pager"]);
     fs.writeFileSync(options.journalFile, journal);
@@ -207,6 +209,7 @@ export async function bootNative(options: NativeBootOptions): Promise<NativeBoot
     killNow();
     process.removeListener("exit", onExit);
     removeRoot();
+    if (consoleFd !== undefined) fs.closeSync(consoleFd);
   }
   return { ok: !failure, failure, unpackSeconds, startedMono, reachedMono, journal };
 }
