@@ -3,10 +3,12 @@
  * as the initrd hands them to a netbooted one, the stretches of a boot, its inventory and its option checks.
  */
 import { spawnSync } from "child_process";
+import * as fs from "fs";
+import * as os from "os";
 import * as path from "path";
-import { handoverFiles, kernelParamsOfIpxe } from "../bench/native-boot";
+import { bootNative, handoverFiles, kernelParamsOfIpxe } from "../bench/native-boot";
 import { nativeInventoryInput, nativeStretches, NATIVE_STRETCHES, userspaceOptionProblems } from "../bench/userspace";
-import { initScript } from "../images/initrd-files";
+import { BOOT_INTERFACE_NETWORK_FILE, initScript } from "../images/initrd-files";
 import { BOOT_ENV_FILE } from "../images/rootfs-files";
 import { parseInventory } from "../nodes";
 
@@ -24,6 +26,13 @@ test("the command line is the iPXE script's kernel line, without the kernel's UR
   expect(params.ramroot).toBe("http://10.25.89.4:8080/images/client-amd64/b1/ramroot.cpio.zst");
   expect(Object.keys(params)).not.toContain("quiet"); // a word without '=' is no parameter
   expect(Object.values(params).join(" ")).not.toMatch(/goto|\|\|/);
+});
+
+test("a boot whose node has no published iPXE script is refused before anything is unpacked or started, and leaves no root", async () => {
+  const rootDir = fs.mkdtempSync(path.join(os.tmpdir(), "ely-native-boot-test-"));
+  const options = { ramrootFile: "/nonexistent/ramroot.cpio.zst", ipxeScript: path.join(rootDir, "00-1e-06-45-28-5c.ipxe"), hostname: "w1", mac: "00:1e:06:45:28:5c", bridge: "none", link: { host: "none", netns: "none", node: "eth0" }, rootDir, awaits: [], journalFile: path.join(rootDir, "journal"), timeoutSeconds: 1, pollMs: 100 };
+  await expect(bootNative(options)).rejects.toThrow(`no iPXE script for w1 (00:1e:06:45:28:5c) at ${options.ipxeScript}: is the boot published?`);
+  expect(fs.existsSync(rootDir)).toBe(false);
 });
 
 test("a script without a kernel line is refused, naming what it received", () => {
@@ -44,11 +53,10 @@ describe("the native boot's handover matches what the initrd writes", () => {
     expect(env).toContain("ELY_RAMROOT_URL='http://10.25.89.4:8080/images/client-amd64/b1/ramroot.cpio.zst'\n");
   });
 
-  test("the boot interface's networkd file is the initrd's, for this MAC", () => {
-    const initNetwork = /10-ely-bootif\.network <<NETWORK\n([\s\S]*?)\nNETWORK\n/.exec(init)?.[1];
-    expect(initNetwork).toBeDefined();
-    const withoutComments = (text: string) => text.split("\n").filter((l) => !l.startsWith("#")).join("\n").trim();
-    expect(withoutComments(files["etc/systemd/network/10-ely-bootif.network"])).toBe(withoutComments(initNetwork!.replace("$mac", "00:1e:06:45:28:5c")));
+  test("the boot interface's networkd file is the initrd's, at its path, for this MAC", () => {
+    const initNetwork = new RegExp(`/newroot/${BOOT_INTERFACE_NETWORK_FILE.replace(/\./g, "\\.")} <<NETWORK\n([\\s\\S]*?)NETWORK\n`).exec(init)?.[1];
+    expect(initNetwork).toContain("MACAddress=$mac\n");
+    expect(files[BOOT_INTERFACE_NETWORK_FILE]).toBe(initNetwork!.replace("$mac", "00:1e:06:45:28:5c"));
   });
 
   test("the hostname and hosts name the node with its domain", () => {

@@ -16,6 +16,7 @@ import * as fs from "fs";
 import * as path from "path";
 import { UNPACK_CPIO_ARCHIVES_SH } from "../images/layered-ramroot";
 import { BOOT_ENV_FILE } from "../images/rootfs-files";
+import { bootInterfaceNetwork, BOOT_INTERFACE_NETWORK_FILE } from "../images/initrd-files";
 import { ip } from "../e2e/netboot/bridge-network";
 import type { BootAwait } from "../e2e/netboot/harness";
 import { sh } from "./measure";
@@ -90,7 +91,7 @@ export function handoverFiles(params: Record<string, string>, mac: string, iface
   return {
     "etc/hostname": `${hostname}\n`,
     "etc/hosts": `127.0.0.1\tlocalhost\n127.0.1.1\t${fqdn}\n::1\tlocalhost ip6-localhost ip6-loopback\n`,
-    "etc/systemd/network/10-ely-bootif.network": `# Written by Ely's native boot, as the initrd writes it.\n[Match]\nMACAddress=${mac}\n\n[Network]\nDHCP=ipv4\nKeepConfiguration=dhcp\n\n[DHCPv4]\nClientIdentifier=mac\n`,
+    [BOOT_INTERFACE_NETWORK_FILE]: bootInterfaceNetwork(mac),
     [BOOT_ENV_FILE.replace(/^\//, "")]: Object.entries(env).map(([k, v]) => `${k}='${v}'\n`).join(""),
   };
 }
@@ -117,6 +118,7 @@ export async function bootNative(options: NativeBootOptions): Promise<NativeBoot
   const unpackStart = monoNow();
   let unpackSeconds = 0;
   try {
+    if (!fs.existsSync(options.ipxeScript)) throw new Error(`no iPXE script for ${options.hostname} (${options.mac}) at ${options.ipxeScript}: is the boot published?`);
     // Every archive of the layered cpio, as the kernel unpacks them (the tree under newroot/).
     await sh(`zstd -d -c -q "$1" | (cd "$2" && ${UNPACK_CPIO_ARCHIVES_SH})`, [options.ramrootFile, options.rootDir]);
     unpackSeconds = monoNow() - unpackStart;

@@ -31,7 +31,7 @@ import execa from "execa";
 import { bootNetboot, netbootInventoryInput, prepareNetboot, PreparedNetboot, startNetbootLab } from "../e2e/netboot/harness";
 import { bridgeNetworkMissing } from "../e2e/netboot/bridge-network";
 import { startUtilNfs } from "../e2e/netboot/util-nfs";
-import { LabServers, startLabServers, withOneServer } from "../e2e/netboot/lab-servers";
+import { LabServers, nodeJoinedAwaits, startPreparedLabServers, withOneServer } from "../e2e/netboot/lab-servers";
 import { onPath } from "../e2e/on-path";
 import { ImageProfile, IMAGE_PROFILES } from "../images/layout";
 import { parseInventory } from "../nodes";
@@ -191,28 +191,11 @@ async function main(): Promise<void> {
       try {
         nfs = agents ? await startUtilNfs(prepared) : undefined;
         // A fresh server each boot: the worker's agents keep their state in RAM, so every boot is a first join anyway.
-        servers =
-          serverBins && prepared.bridgeNames
-            ? await startLabServers({
-                inventory: prepared.inventory,
-                bridge: prepared.bridgeNames.bridge,
-                prefixLength: Number(prepared.inventory.network.subnet.split("/")[1]),
-                netns: prepared.bridgeNames.server,
-                hostLink: prepared.bridgeNames.serverLink,
-                bins: serverBins,
-                stateDir: path.join(work, `server-${i}`),
-              })
-            : undefined;
-        const s = servers;
+        servers = serverBins ? await startPreparedLabServers(prepared, serverBins, path.join(work, `server-${i}`)) : undefined;
         result = await bootNetboot(prepared, {
           forwards: nfs?.forwards,
           tap: lab?.tap,
-          awaits: s
-            ? [
-                { name: "consul-member", reached: () => s.consulMemberAlive(prepared.hostname) },
-                { name: "nomad-ready", reached: async () => (await s.nomadNodeStatus(prepared.hostname)) === "ready" },
-              ]
-            : undefined,
+          awaits: servers ? nodeJoinedAwaits(servers, prepared.hostname) : undefined,
           serialLog: path.join(work, `serial-${i}.log`),
           timeoutSeconds: o.bootTimeout,
           pollMs: 100,

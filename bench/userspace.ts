@@ -17,13 +17,12 @@ import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
 import { Command } from "commander";
-import { netbootInventoryInput, prepareNetboot, startNetbootLab } from "../e2e/netboot/harness";
-import { bridgeNames, bridgeNetworkMissing } from "../e2e/netboot/bridge-network";
-import { LabServers, startLabServers, withOneServer } from "../e2e/netboot/lab-servers";
+import { netbootInventoryInput, prepareNetboot, startNetbootLab, startPreparedNginx } from "../e2e/netboot/harness";
+import { bridgeNetworkMissing } from "../e2e/netboot/bridge-network";
+import { LabServers, nodeJoinedAwaits, startPreparedLabServers, withOneServer } from "../e2e/netboot/lab-servers";
 import { onPath } from "../e2e/on-path";
-import { startUtilNginx } from "../e2e/netboot/util-nginx";
 import { parseInventory } from "../nodes";
-import { macHyphen } from "../images/layout";
+import { ipxeScriptUrlPath, REMOTE_BOOT_CURRENT_LINK } from "../images/layout";
 import { AGENTS_BOOT_MILESTONES, AGENTS_BOOT_PATTERN, agentsBootMilestones } from "../images/agents-report";
 import { PROFILES } from "../images/profiles";
 import { ramrootArtifactOf, ramrootUnpackedByKernel } from "../images/ramroot-codec";
@@ -136,41 +135,29 @@ async function main(): Promise<void> {
   const decode: number[] = [];
   for (let i = 0; i < 3; i++) decode.push((await timedSh(`zstd -d -c -q "$1" > /dev/null`, [ramrootFile])).wall);
   progress(`zstd decode alone: ${decode.map((d) => d.toFixed(2)).join(", ")} s`);
-  const names = prepared.bridgeNames ?? bridgeNames();
-  const n = process.pid % 100000;
+  const names = prepared.bridgeNames;
+  if (!names) throw new Error("bench:userspace: the netboot was not prepared on the bridge network");
 
   const boots: Array<{ ok: boolean; failure?: string; unpackSeconds: number; points: Record<string, number | undefined>; stretches: Record<string, number | undefined> }> = [];
   for (let i = 1; i <= o.boots; i++) {
     const lab = await startNetbootLab(prepared, path.join(work, `network-${i}`));
     let servers: LabServers | undefined;
-    let nginx: Awaited<ReturnType<typeof startUtilNginx>> | undefined;
+    let nginx: Awaited<ReturnType<typeof startPreparedNginx>> | undefined;
     let result: NativeBootResult | undefined;
     try {
-      nginx = await startUtilNginx(path.join(prepared.utilRoot, "boot", "current", "nginx.conf"), prepared.nginxPort, prepared.nginxStateDir, prepared.nginxHost);
+      nginx = await startPreparedNginx(prepared);
       // A fresh server each boot: every boot is the node's first join.
-      servers = await startLabServers({
-        inventory: prepared.inventory,
-        bridge: names.bridge,
-        prefixLength: Number(prepared.inventory.network.subnet.split("/")[1]),
-        netns: names.server,
-        hostLink: names.serverLink,
-        bins,
-        stateDir: path.join(work, `server-${i}`),
-      });
-      const s = servers;
+      servers = await startPreparedLabServers(prepared, bins, path.join(work, `server-${i}`));
       progress(`boot ${i}/${o.boots}: unpacking the ramroot and starting ${prepared.hostname} in a container`);
       result = await bootNative({
         ramrootFile,
-        ipxeScript: path.join(prepared.utilRoot, "boot", "current", "ipxe", `${macHyphen(prepared.mac)}.ipxe`),
+        ipxeScript: path.join(prepared.utilRoot, REMOTE_BOOT_CURRENT_LINK, ipxeScriptUrlPath(prepared.mac)),
         hostname: prepared.hostname,
         mac: prepared.mac,
         bridge: names.bridge,
-        link: { host: `elynw${n}`, netns: `ely-nb-${n}-node`, node: "eth0" },
+        link: { host: names.nodeLink, netns: names.node, node: "eth0" },
         rootDir: tmpfsDir().dir,
-        awaits: [
-          { name: "consul-member", reached: () => s.consulMemberAlive(prepared.hostname) },
-          { name: "nomad-ready", reached: async () => (await s.nomadNodeStatus(prepared.hostname)) === "ready" },
-        ],
+        awaits: nodeJoinedAwaits(servers, prepared.hostname),
         journalFile: path.join(work, `journal-${i}.log`),
         timeoutSeconds: o.bootTimeout,
         pollMs: 100,

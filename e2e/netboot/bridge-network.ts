@@ -17,9 +17,19 @@ import * as path from "path";
 import * as readline from "readline";
 
 /** Interface and namespace names of one run (interface names: at most 15 characters). */
-export function bridgeNames(id: number = process.pid): { bridge: string; tap: string; veth: string; router: string; serverLink: string; server: string } {
+export function bridgeNames(id: number = process.pid): { bridge: string; tap: string; veth: string; router: string; serverLink: string; server: string; nodeLink: string; node: string } {
   const n = id % 100000;
-  return { bridge: `elynb${n}`, tap: `elynbt${n}`, veth: `elynbr${n}`, router: `ely-nb-${n}-router`, serverLink: `elynbs${n}`, server: `ely-nb-${n}-server` };
+  return {
+    bridge: `elynb${n}`,
+    tap: `elynbt${n}`,
+    veth: `elynbr${n}`,
+    router: `ely-nb-${n}-router`,
+    serverLink: `elynbs${n}`,
+    server: `ely-nb-${n}-server`,
+    // A node booted natively, in a container (bench/native-boot.ts), instead of through the tap.
+    nodeLink: `elynbn${n}`,
+    node: `ely-nb-${n}-node`,
+  };
 }
 
 /** Why the bridge network cannot be made here, or undefined when it can. */

@@ -389,6 +389,11 @@ export function startNetbootLab(prepared: PreparedNetboot, stateDir: string, opt
   });
 }
 
+/** The util node's HTTP server for a prepared netboot: the real nginx on the published, generated nginx.conf. */
+export function startPreparedNginx(prepared: PreparedNetboot): ReturnType<typeof startUtilNginx> {
+  return startUtilNginx(path.join(prepared.utilRoot, "boot", "current", "nginx.conf"), prepared.nginxPort, prepared.nginxStateDir, prepared.nginxHost);
+}
+
 /** Serve and boot (steps 3 to 5): one boot of the prepared node. QEMU and the HTTP server are stopped whatever happens. */
 export async function bootNetboot(prepared: PreparedNetboot, options: BootOptions = {}): Promise<NetbootBootResult> {
   const log = options.log ?? ((line: string) => process.stderr.write(line + "\n"));
@@ -396,7 +401,7 @@ export async function bootNetboot(prepared: PreparedNetboot, options: BootOption
   const timings: Record<string, number> = {};
   const lines: Array<{ atS: number; line: string }> = [];
   if (prepared.network === "bridge" && !options.tap) throw new Error("netboot-test: the bridge network needs the tap device (BootOptions.tap)");
-  const server = await startUtilNginx(path.join(prepared.utilRoot, "boot", "current", "nginx.conf"), prepared.nginxPort, prepared.nginxStateDir, prepared.nginxHost);
+  const server = await startPreparedNginx(prepared);
   let bootStarted = Date.now();
   let qemu: RunningQemu | undefined;
   const seen = new Set<string>();

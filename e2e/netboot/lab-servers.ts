@@ -18,6 +18,7 @@ import { CONSUL_HTTP_PORT, Inventory, serversOf } from "../../nodes";
 import { CONSUL_CONFIG_FILE, NOMAD_CONFIG_FILE } from "../../nodes/agent-paths";
 import { ExtraAgent, http, startExtraAgent } from "../dev-agents";
 import { ip } from "./bridge-network";
+import type { BootAwait, PreparedNetboot } from "./harness";
 
 /** Nomad's HTTP port (its default; the inventory's agent configs keep it). */
 const NOMAD_HTTP_PORT = 4646;
@@ -138,3 +139,28 @@ export async function startLabServers(options: LabServersOptions): Promise<LabSe
   };
 }
 
+
+/**
+ * The lab's server for a netboot prepared on the bridge network: in the namespace and on the link its bridge names
+ * give it (bridge-network.ts).
+ */
+export function startPreparedLabServers(prepared: Pick<PreparedNetboot, "inventory" | "bridgeNames">, bins: LabServersOptions["bins"], stateDir: string): Promise<LabServers> {
+  if (!prepared.bridgeNames) throw new Error("the lab's server needs the netboot prepared on the bridge network");
+  return startLabServers({
+    inventory: prepared.inventory,
+    bridge: prepared.bridgeNames.bridge,
+    prefixLength: Number(prepared.inventory.network.subnet.split("/")[1]),
+    netns: prepared.bridgeNames.server,
+    hostLink: prepared.bridgeNames.serverLink,
+    bins,
+    stateDir,
+  });
+}
+
+/** What a boot into the lab's server waits for: the node a Consul member (consul-member), then ready in Nomad (nomad-ready). */
+export function nodeJoinedAwaits(servers: LabServers, hostname: string): BootAwait[] {
+  return [
+    { name: "consul-member", reached: () => servers.consulMemberAlive(hostname) },
+    { name: "nomad-ready", reached: async () => (await servers.nomadNodeStatus(hostname)) === "ready" },
+  ];
+}
